@@ -1,0 +1,1 @@
+"""TFDS GeneratorBasedBuilders for real datasets in their on-disk layout, plus synthetic_faces."""

@@ -1,0 +1,1 @@
+"""absl binaries: flags -> config -> library call."""
