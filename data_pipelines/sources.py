@@ -1,0 +1,106 @@
+"""Named data sources for the face trainers: the embedded procedural faces or a TFDS builder.
+
+``load_paired(name, split, ...)`` -> ``PairedArrays`` and ``load_rgb(name, split, ...)`` ->
+uint8 RGB array, both resized to the working resolution once (the in-memory cache that the
+index-driven pipelines in ``paired.py`` / ``unpaired.py`` read from).
+
+Synthetic splits: 'train' uses identities [0, n_ids) and 'test' uses disjoint identities
+starting at ``SYNTHETIC_TEST_IDENTITY_OFFSET`` (so test faces are unseen people). The
+'source' domain is paired RGB-D; the 'target' domain is RGB whose pose, lighting and albedo
+distributions are shifted (see ``synthetic_faces.py``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+from typing import Optional
+
+import numpy as np
+
+from data_pipelines.paired import PairedArrays, arrays_from_examples
+from data_pipelines.unpaired import rgb_array_from_examples
+
+SYNTHETIC = "synthetic_faces"
+SYNTHETIC_TARGET = "synthetic_faces_target"
+SYNTHETIC_TEST_IDENTITY_OFFSET = 100_000
+
+# TFDS builders of real data: name -> module that registers it.
+REAL_BUILDERS = {
+    "curtinfaces": "data_pipelines.datasets.curtinfaces",
+    "iiitd_rgbd": "data_pipelines.datasets.iiitd_rgbd",
+    "eurecom_kinectfacedb": "data_pipelines.datasets.eurecom_kinectfacedb",
+    "lfw_faces": "data_pipelines.datasets.lfw",
+    "tsgan_folders": "data_pipelines.datasets.tsgan_folders",
+}
+PAIRED_SOURCES = (SYNTHETIC,) + tuple(k for k in REAL_BUILDERS if k != "lfw_faces")
+RGB_SOURCES = (SYNTHETIC_TARGET, SYNTHETIC) + tuple(REAL_BUILDERS)
+
+
+@dataclasses.dataclass(frozen=True)
+class SyntheticSize:
+    """How many procedural faces to make for one split."""
+
+    identities: int = 20
+    images_per_identity: int = 10
+
+
+def _synthetic(domain: str, split: str, image_size: int, seed: int, size: SyntheticSize):
+    from data_pipelines import synthetic_faces as sf
+
+    if split not in ("train", "test"):
+        raise ValueError(f"synthetic faces have splits 'train' and 'test', got {split!r}")
+    config = sf.FaceConfig(image_size=image_size, domain=domain, seed=seed)
+    offset = 0 if split == "train" else SYNTHETIC_TEST_IDENTITY_OFFSET
+    for identity in range(offset, offset + size.identities):
+        for sample in range(size.images_per_identity):
+            yield sf.generate_face(identity, sample, config)
+
+
+def _tfds_examples(name: str, split: str, data_dir: Optional[str], manual_dir: Optional[str]):
+    import tensorflow_datasets as tfds
+
+    importlib.import_module(REAL_BUILDERS[name])
+    if data_dir is None:
+        raise ValueError(f"--data_dir is required for dataset {name!r}")
+    builder = tfds.builder(name, data_dir=data_dir)
+    manual_dir = manual_dir or os.path.join(data_dir, "manual", name)
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+    if split not in builder.info.splits:
+        raise ValueError(f"dataset {name!r} has splits {sorted(builder.info.splits)}, "
+                         f"not {split!r}")
+    return tfds.as_numpy(builder.as_dataset(split=split, shuffle_files=False))
+
+
+def load_paired(name: str, split: str, image_size: int, seed: int = 0,
+                data_dir: Optional[str] = None, manual_dir: Optional[str] = None,
+                synthetic_size: SyntheticSize = SyntheticSize(),
+                limit: Optional[int] = None) -> PairedArrays:
+    """Paired RGB-D examples of a named source, resized to ``image_size``."""
+    if name == SYNTHETIC:
+        examples = _synthetic("source", split, image_size, seed, synthetic_size)
+    elif name in REAL_BUILDERS and name != "lfw_faces":
+        examples = _tfds_examples(name, split, data_dir, manual_dir)
+    else:
+        raise ValueError(f"--dataset={name!r} is not a paired RGB-D source; choose one of "
+                         f"{list(PAIRED_SOURCES)}")
+    return arrays_from_examples(examples, image_size, limit=limit)
+
+
+def load_rgb(name: str, split: str, image_size: int, seed: int = 0,
+             data_dir: Optional[str] = None, manual_dir: Optional[str] = None,
+             synthetic_size: SyntheticSize = SyntheticSize(),
+             limit: Optional[int] = None) -> np.ndarray:
+    """RGB-only examples (the student's target domain), resized to ``image_size``."""
+    if name == SYNTHETIC_TARGET:
+        examples = _synthetic("target", split, image_size, seed, synthetic_size)
+    elif name == SYNTHETIC:
+        examples = _synthetic("source", split, image_size, seed, synthetic_size)
+    elif name in REAL_BUILDERS:
+        examples = _tfds_examples(name, split, data_dir, manual_dir)
+    else:
+        raise ValueError(f"--target_dataset={name!r} is not an RGB source; choose one of "
+                         f"{list(RGB_SOURCES)}")
+    return rgb_array_from_examples(examples, image_size, limit=limit)

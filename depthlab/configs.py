@@ -1,0 +1,128 @@
+"""Typed configs and named presets.
+
+Every place where a paper and its public code disagree is a field here, and each paper
+gets at least a ``'code'`` preset (what the authors' repository does) and a ``'paper'``
+preset (what the text says). BUILD_NOTES.md records why each value was chosen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, Dict, Tuple
+
+
+class ConfigError(ValueError):
+    """A config value is invalid; the message names the field."""
+
+
+def _check_choice(name: str, value: Any, choices) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name}={value!r} is not one of {sorted(choices)}")
+
+
+def _check_positive(name: str, value) -> None:
+    if value is None or value <= 0:
+        raise ConfigError(f"{name} must be > 0, got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TSGANConfig:
+    """TS-GAN (Uppal et al., ICCV 2021) hyper-parameters.
+
+    Reference notes section 1.10 lists the paper/code disagreements covered by presets.
+    """
+
+    preset: str = "code"
+    image_size: int = 128
+    depth_channels: int = 3            # the code decodes depth as 3-channel; G outputs 3
+    gen_filters: int = 64
+    gen_downsamplings: int = 2
+    gen_blocks: int = 9                # code 9, paper 6
+    disc_filters: Tuple[int, ...] = (64, 128, 256, 512)
+    disc_strides: Tuple[int, ...] = (2, 2, 2, 1)
+    lambda_pixel: float = 10.0         # eq. 3 weight
+    lambda_cycle: float = 10.0         # eq. 6 weight: code 10, paper 5
+    lr_teacher: float = 2e-4
+    lr_student: float = 2e-6
+    lr_disc: float = 2e-6
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    decay: str = "linear"              # 'linear' to 0 (code) | 'step' x decay_factor (paper)
+    decay_factor: float = 0.5
+    decay_epoch_teacher: int = 10      # code 10, paper 25
+    decay_epoch_student: int = 20      # code 20, paper 50
+    decay_epoch_disc: int = 10         # code: D decays with the teacher
+    epochs: int = 100
+    batch_size: int = 1
+    pool_size: int = 50
+    d_rgb_real: str = "source"         # D_RGB's real images: source RGB (code) or target RGB
+    mask_pixel_loss: bool = False      # code: L1 over every pixel, background included
+    reproduce_flip_bug: bool = False   # code flips RGB and depth independently
+
+    def __post_init__(self):
+        _check_positive("image_size", self.image_size)
+        if self.image_size % (2 ** self.gen_downsamplings):
+            raise ConfigError(f"image_size={self.image_size} must be divisible by "
+                              f"2**gen_downsamplings={2 ** self.gen_downsamplings}")
+        _check_choice("depth_channels", self.depth_channels, {1, 3})
+        _check_choice("decay", self.decay, {"linear", "step"})
+        _check_choice("d_rgb_real", self.d_rgb_real, {"source", "target"})
+        if len(self.disc_filters) != len(self.disc_strides):
+            raise ConfigError("disc_filters and disc_strides must have the same length, got "
+                              f"{self.disc_filters} and {self.disc_strides}")
+        for name in ("gen_filters", "gen_blocks", "epochs", "batch_size", "lr_teacher",
+                     "lr_student", "lr_disc"):
+            _check_positive(name, getattr(self, name))
+        if self.pool_size < 0:
+            raise ConfigError(f"pool_size must be >= 0, got {self.pool_size}")
+
+    def replace(self, **changes) -> "TSGANConfig":
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ConfigError(f"unknown TSGANConfig field(s): {sorted(unknown)}")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "TSGANConfig":
+        d = dict(d)
+        for key in ("disc_filters", "disc_strides"):
+            if key in d:
+                d[key] = tuple(d[key])
+        return cls(**d)
+
+
+TSGAN_PRESETS: Dict[str, TSGANConfig] = {
+    # The public repository's defaults (train_tsgan.py + module.py, commit 8605b4e).
+    "code": TSGANConfig(preset="code"),
+    # The paper's text: 6 residual blocks, D of four k4-s2 convs (64,128,256,256) + a
+    # 1-map conv, lambda_cyc 5, LR halved from epoch 25 (teacher) / 50 (student).
+    "paper": TSGANConfig(
+        preset="paper", gen_blocks=6, disc_filters=(64, 128, 256, 256),
+        disc_strides=(2, 2, 2, 2), lambda_cycle=5.0, beta_1=0.5, decay="step",
+        decay_epoch_teacher=25, decay_epoch_student=50, decay_epoch_disc=25,
+        d_rgb_real="target"),
+    # Not a paper preset: a small network for the 2-CPU README demo and the tests. Same
+    # topology as 'paper', narrower and at 64x64, with a faster student/D so that the
+    # student half visibly trains within a few hundred steps.
+    "demo": TSGANConfig(
+        preset="demo", image_size=64, gen_filters=32, gen_blocks=6,
+        disc_filters=(32, 64, 128, 128), disc_strides=(2, 2, 2, 2), lambda_cycle=5.0,
+        lr_teacher=1e-3, lr_student=2e-4, lr_disc=2e-4, beta_1=0.5, decay="linear",
+        decay_epoch_teacher=5, decay_epoch_student=5, decay_epoch_disc=5, epochs=8,
+        batch_size=8, pool_size=50, d_rgb_real="target"),
+}
+
+
+def tsgan_config(preset: str = "code", **overrides) -> TSGANConfig:
+    """Returns the named preset with ``overrides`` applied (unknown names are errors)."""
+    if preset not in TSGAN_PRESETS:
+        raise ConfigError(f"unknown TS-GAN preset {preset!r}; choose one of "
+                          f"{sorted(TSGAN_PRESETS)}")
+    return TSGAN_PRESETS[preset].replace(**overrides) if overrides else TSGAN_PRESETS[preset]

@@ -1,0 +1,190 @@
+"""Shared building blocks. Each block exists once; every model imports it from here.
+
+- ``ReflectionPad2D``: reflection padding (``tf.pad`` cannot take KerasTensors).
+- ``InstanceNorm``: instance normalisation with a learnable affine, numerically equal to
+  ``tfa.layers.InstanceNormalization()`` (epsilon 1e-3), the norm of the TS-GAN code.
+- ``ResnetBlock``: the CycleGAN/TS-GAN residual block (pad-conv-IN-ReLU-pad-conv-IN, + x,
+  no ReLU after the add) used by every ResNet generator in the project.
+- ``ImagePool``: the CycleGAN history buffer of generated images (Shrivastava et al. 2017),
+  as a tf-native ring buffer so it lives inside the compiled train step.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+_PACKAGE = "depthlab"
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ReflectionPad2D(layers.Layer):
+    """Pads H and W by ``padding`` pixels with reflection (``tf.pad(mode='REFLECT')``)."""
+
+    def __init__(self, padding: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        if int(padding) < 0:
+            raise ValueError(f"ReflectionPad2D: padding must be >= 0, got {padding}")
+        self.padding = int(padding)
+
+    def call(self, x):
+        p = self.padding
+        return tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT")
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, c = input_shape
+        grow = lambda n: None if n is None else n + 2 * self.padding  # noqa: E731
+        return (b, grow(h), grow(w), c)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"padding": self.padding})
+        return config
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class InstanceNorm(layers.GroupNormalization):
+    """Instance normalisation: per-sample, per-channel statistics, learnable gamma/beta.
+
+    ``GroupNormalization(groups=-1)`` gives one group per channel; epsilon 1e-3 matches
+    ``tfa.layers.InstanceNormalization`` used by the TS-GAN code (reference notes 1.4).
+    """
+
+    def __init__(self, epsilon: float = 1e-3, **kwargs):
+        kwargs.pop("groups", None)
+        super().__init__(groups=-1, epsilon=epsilon, **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("groups", None)
+        return config
+
+
+def conv_norm_act(x, filters, kernel_size, strides=1, padding="same", norm=True,
+                  activation="relu", use_bias=None, transpose=False, name=None):
+    """Conv (or ConvTranspose) -> optional InstanceNorm -> activation, functional style.
+
+    ``use_bias`` defaults to ``not norm`` (a bias before IN is redundant), as in the
+    TS-GAN code. ``activation`` is a Keras activation name or ``'lrelu'`` (slope 0.2).
+    """
+    use_bias = (not norm) if use_bias is None else use_bias
+    conv_cls = layers.Conv2DTranspose if transpose else layers.Conv2D
+    x = conv_cls(filters, kernel_size, strides=strides, padding=padding,
+                 use_bias=use_bias, name=None if name is None else f"{name}_conv")(x)
+    if norm:
+        x = InstanceNorm(name=None if name is None else f"{name}_in")(x)
+    if activation == "lrelu":
+        x = layers.LeakyReLU(negative_slope=0.2)(x)
+    elif activation:
+        x = layers.Activation(activation)(x)
+    return x
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ResnetBlock(layers.Layer):
+    """Residual block of the CycleGAN ResNet generator (TS-GAN code, reference table 1.4 row 4).
+
+    pad1 -> conv3x3 (no bias) -> IN -> ReLU -> pad1 -> conv3x3 (no bias) -> IN; out = x + h.
+    """
+
+    def __init__(self, filters: int, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.pad1 = ReflectionPad2D(1)
+        self.conv1 = layers.Conv2D(self.filters, 3, padding="valid", use_bias=False)
+        self.norm1 = InstanceNorm()
+        self.pad2 = ReflectionPad2D(1)
+        self.conv2 = layers.Conv2D(self.filters, 3, padding="valid", use_bias=False)
+        self.norm2 = InstanceNorm()
+
+    def build(self, input_shape):
+        if input_shape[-1] != self.filters:
+            raise ValueError(f"ResnetBlock({self.filters}) got an input with "
+                             f"{input_shape[-1]} channels; they must match for the skip add")
+        shape = tuple(input_shape)
+        self.conv1.build(self.pad1.compute_output_shape(shape))
+        self.norm1.build(shape)
+        self.conv2.build(self.pad2.compute_output_shape(shape))
+        self.norm2.build(shape)
+        self.built = True
+
+    def call(self, x, training=None):
+        h = self.conv1(self.pad1(x))
+        h = tf.nn.relu(self.norm1(h, training=training))
+        h = self.norm2(self.conv2(self.pad2(h)), training=training)
+        return x + h
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"filters": self.filters})
+        return config
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ImagePool(layers.Layer):
+    """History buffer of generated images (CycleGAN / TS-GAN ``ItemPool(50)``), tf-native.
+
+    For each image of a batch: while the pool is not full, store it and return it. Once
+    full, with probability 0.5 return a random stored image and put the new one in its
+    place; otherwise return the new image. State (buffer, fill count, RNG step) lives in
+    non-trainable variables, so it is checkpointed and resumes exactly. A batch is handled
+    in one vectorised update; if two images of one batch draw the same slot, both get the
+    slot's old content and the later one is stored (a batch-1 run, the papers', is exact).
+    """
+
+    def __init__(self, pool_size: int = 50, image_shape=None, seed: int = 0, **kwargs):
+        kwargs["trainable"] = False
+        super().__init__(**kwargs)
+        if int(pool_size) < 0:
+            raise ValueError(f"ImagePool: pool_size must be >= 0, got {pool_size}")
+        self.pool_size = int(pool_size)
+        self.image_shape = None if image_shape is None else tuple(int(d) for d in image_shape)
+        self.seed = int(seed)
+
+    def build(self, input_shape):
+        shape = self.image_shape or tuple(input_shape[1:])
+        if any(d is None for d in shape):
+            raise ValueError(f"ImagePool needs a fully defined image shape, got {shape}")
+        self.image_shape = tuple(int(d) for d in shape)
+        self.buffer = self.add_weight(name="buffer", shape=(max(self.pool_size, 1),) + self.image_shape,
+                                      initializer="zeros", trainable=False, dtype="float32")
+        self.count = self.add_weight(name="count", shape=(), initializer="zeros",
+                                     trainable=False, dtype="int32")
+        self.rng_step = self.add_weight(name="rng_step", shape=(), initializer="zeros",
+                                        trainable=False, dtype="int64")
+        self.built = True
+
+    def call(self, images):
+        if self.pool_size == 0:
+            return images
+        images32 = tf.cast(images, tf.float32)
+        batch = tf.shape(images32)[0]
+        seed = tf.stack([tf.constant(self.seed, tf.int64), self.rng_step.value])
+        self.rng_step.assign_add(1)
+        u = tf.random.stateless_uniform([batch], seed, dtype=tf.float32)
+        slot = tf.random.stateless_uniform(
+            [batch], tf.random.experimental.stateless_fold_in(seed, 1),
+            maxval=self.pool_size, dtype=tf.int32)
+        # Image j of the batch sees the pool after images 0..j-1 were offered.
+        position = self.count.value + tf.range(batch, dtype=tf.int32)
+        is_fill = position < self.pool_size
+        use_old = tf.logical_and(tf.logical_not(is_fill), u > 0.5)
+        buffer = self.buffer.value
+        returned = tf.where(use_old[:, None, None, None], tf.gather(buffer, slot), images32)
+        writes = tf.logical_or(is_fill, use_old)
+        write_slot = tf.where(is_fill, position, slot)
+        self.buffer.assign(tf.tensor_scatter_nd_update(
+            buffer, tf.boolean_mask(write_slot, writes)[:, None],
+            tf.boolean_mask(images32, writes)))
+        self.count.assign(tf.minimum(self.count.value + batch, self.pool_size))
+        return tf.cast(returned, images.dtype)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"pool_size": self.pool_size, "image_shape": self.image_shape,
+                       "seed": self.seed})
+        return config

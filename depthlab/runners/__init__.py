@@ -1,0 +1,1 @@
+"""Glue from named data sources to models and training: one runner per paper."""

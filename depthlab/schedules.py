@@ -1,0 +1,61 @@
+"""Learning-rate schedules shared by the trainers (pure functions of the step)."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+
+@keras.saving.register_keras_serializable(package="depthlab")
+class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Constant ``initial`` until ``decay_start``, then linear to 0 at ``total_steps``.
+
+    TS-GAN code (``module.LinearDecay``, reference notes 1.8), also the CycleGAN schedule:
+    lr = lr0 * (1 - (step - start) / (total - start)) for step >= start.
+    """
+
+    def __init__(self, initial: float, total_steps: int, decay_start: int):
+        if total_steps <= 0 or decay_start < 0:
+            raise ValueError(f"LinearDecay: need total_steps > 0 and decay_start >= 0, got "
+                             f"total_steps={total_steps}, decay_start={decay_start}")
+        self.initial = float(initial)
+        self.total_steps = int(total_steps)
+        self.decay_start = int(decay_start)
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        start = float(self.decay_start)
+        span = max(float(self.total_steps - self.decay_start), 1.0)
+        frac = tf.clip_by_value((step - start) / span, 0.0, 1.0)
+        return self.initial * tf.where(step < start, 1.0, 1.0 - frac)
+
+    def get_config(self):
+        return {"initial": self.initial, "total_steps": self.total_steps,
+                "decay_start": self.decay_start}
+
+
+@keras.saving.register_keras_serializable(package="depthlab")
+class StepDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """lr0 * factor ** floor(step / every) once step >= ``start`` (0 disables the start).
+
+    TS-GAN paper preset: halved every 25 (teacher) / 50 (student) epochs; sparse-to-dense:
+    lr 0.01 x 0.2 every 5 epochs (start = every).
+    """
+
+    def __init__(self, initial: float, every: int, factor: float = 0.5, start: int | None = None):
+        if every <= 0:
+            raise ValueError(f"StepDecay: every must be > 0 steps, got {every}")
+        self.initial = float(initial)
+        self.every = int(every)
+        self.factor = float(factor)
+        self.start = int(every if start is None else start)
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        n = tf.floor(step / float(self.every))
+        n = tf.where(step < float(self.start), 0.0, n)
+        return self.initial * tf.pow(self.factor, n)
+
+    def get_config(self):
+        return {"initial": self.initial, "every": self.every, "factor": self.factor,
+                "start": self.start}

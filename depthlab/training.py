@@ -1,0 +1,200 @@
+"""Trainer plumbing every trainer shares: seeds, precision, strategy, config files,
+resumable atomic checkpoints, TensorBoard, progress and image-grid callbacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from typing import Callable, Dict, List, Optional, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+PRECISION_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
+STRATEGIES = ("default", "mirrored", "multi_worker")
+
+
+def set_seeds(seed: int, deterministic_ops: bool = False) -> None:
+    """Seeds Python, NumPy and TF (``keras.utils.set_random_seed``); optionally op determinism."""
+    keras.utils.set_random_seed(int(seed))
+    if deterministic_ops:
+        tf.config.experimental.enable_op_determinism()
+
+
+def set_precision(policy: str) -> None:
+    """Sets the global Keras dtype policy ('float32', 'mixed_bfloat16', 'mixed_float16')."""
+    if policy not in PRECISION_POLICIES:
+        raise ValueError(f"--mixed_precision={policy!r} is not one of {PRECISION_POLICIES}")
+    keras.mixed_precision.set_global_policy(policy)
+
+
+def get_strategy(name: str = "default") -> tf.distribute.Strategy:
+    """'default' (one device), 'mirrored' (all local GPUs) or 'multi_worker' (TF_CONFIG)."""
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"--strategy={name!r} is not one of {STRATEGIES}")
+
+
+def is_chief(strategy: Optional[tf.distribute.Strategy] = None) -> bool:
+    """True unless this is a non-chief worker of a multi-worker strategy."""
+    strategy = strategy or tf.distribute.get_strategy()
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return True
+    return resolver.task_type in (None, "chief") or (
+        resolver.task_type == "worker" and resolver.task_id == 0
+        and "chief" not in resolver.cluster_spec().as_dict())
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    """Writes ``text`` to ``path`` via a temporary file and ``os.replace`` (never half-written)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def write_json(path: str, obj) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def _json_default(o):
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, tuple):
+        return list(o)
+    raise TypeError(f"not JSON serialisable: {type(o)}")
+
+
+def read_json(path: str):
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path} does not exist")
+    with open(path) as f:
+        return json.load(f)
+
+
+class ResumableCheckpoint:
+    """A ``tf.train.Checkpoint`` of the whole training state with a ``CheckpointManager``.
+
+    ``objects`` holds the networks, optimizers (slots included) and any state layers (image
+    pools, RNG counters). An ``epoch`` counter is added. TF writes each checkpoint under a
+    temporary name and updates the ``checkpoint`` index file atomically, so a kill during a
+    save leaves the previous checkpoint as the latest.
+    """
+
+    def __init__(self, directory: str, max_to_keep: int = 3, **objects):
+        self.directory = directory
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        self.checkpoint = tf.train.Checkpoint(epoch=self.epoch, **objects)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=max_to_keep)
+
+    def restore_latest(self) -> int:
+        """Restores the newest checkpoint if any; returns the number of finished epochs."""
+        latest = self.manager.latest_checkpoint
+        if latest is None:
+            return 0
+        self.checkpoint.restore(latest).assert_existing_objects_matched()
+        return int(self.epoch.numpy())
+
+    def save(self, epoch: int) -> str:
+        self.epoch.assign(epoch)
+        return self.manager.save(checkpoint_number=epoch)
+
+
+class CheckpointCallback(keras.callbacks.Callback):
+    """Saves a ``ResumableCheckpoint`` at the end of every ``every`` epochs (chief only)."""
+
+    def __init__(self, state: ResumableCheckpoint, every: int = 1, on_save=None):
+        super().__init__()
+        self.state, self.every, self.on_save = state, max(1, int(every)), on_save
+
+    def on_epoch_end(self, epoch, logs=None):
+        done = epoch + 1
+        if done % self.every == 0 and is_chief():
+            path = self.state.save(done)
+            if self.on_save is not None:
+                self.on_save(done, path)
+
+
+class ProgressPrinter(keras.callbacks.Callback):
+    """One line per ``every`` steps with the running losses, images/s and ETA (stdout)."""
+
+    def __init__(self, total_steps: int, batch_size: int, every: int = 10, stream=None):
+        super().__init__()
+        self.total, self.batch, self.every = int(total_steps), int(batch_size), max(1, int(every))
+        self.stream = stream or sys.stdout
+        self.step = 0
+        self._t0 = None
+
+    def on_train_begin(self, logs=None):
+        self._t0 = time.perf_counter()
+        self._start = self.step
+
+    def set_initial_step(self, step: int):
+        self.step = int(step)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        if self.step % self.every and self.step != self.total:
+            return
+        elapsed = time.perf_counter() - self._t0
+        done_here = max(self.step - self._start, 1)
+        rate = done_here * self.batch / max(elapsed, 1e-9)
+        eta = (self.total - self.step) * self.batch / max(rate, 1e-9)
+        parts = " ".join(f"{k}={float(v):.4f}" for k, v in sorted((logs or {}).items()))
+        print(f"step {self.step}/{self.total} {parts} | {rate:.1f} img/s | eta {eta:.0f}s",
+              file=self.stream, flush=True)
+
+
+class ImageGridCallback(keras.callbacks.Callback):
+    """Writes a colourised comparison grid (PNG + TensorBoard image) every ``every`` epochs.
+
+    ``make_rows(model)`` returns rows of images (see ``depthlab.visualize.make_grid``).
+    """
+
+    def __init__(self, make_rows: Callable, out_dir: str, summary_dir: Optional[str] = None,
+                 every: int = 1, name: str = "samples", labels: Optional[Sequence[str]] = None):
+        super().__init__()
+        self.make_rows, self.out_dir, self.every = make_rows, out_dir, max(1, int(every))
+        self.name, self.labels = name, labels
+        self.writer = tf.summary.create_file_writer(summary_dir) if summary_dir else None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every or not is_chief():
+            return
+        from depthlab import visualize
+
+        grid = visualize.make_grid(self.make_rows(self.model), labels=self.labels)
+        visualize.save_png(os.path.join(self.out_dir, f"{self.name}_epoch{epoch + 1:04d}.png"), grid)
+        if self.writer is not None:
+            with self.writer.as_default():
+                tf.summary.image(self.name, grid[None], step=epoch + 1)
+            self.writer.flush()
+
+
+class BatchLossRecorder(keras.callbacks.Callback):
+    """Keeps every step's logs in memory (used by the resume tests and the demo summary)."""
+
+    def __init__(self):
+        super().__init__()
+        self.history: List[Dict[str, float]] = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.history.append({k: float(v) for k, v in (logs or {}).items()})
