@@ -103,6 +103,7 @@ class ResnetBlock(layers.Layer):
             raise ValueError(f"ResnetBlock({self.filters}) got an input with "
                              f"{input_shape[-1]} channels; they must match for the skip add")
         shape = tuple(input_shape)
+        self._spatial = (shape[1], shape[2])
         self.conv1.build(self.pad1.compute_output_shape(shape))
         self.norm1.build(shape)
         self.conv2.build(self.pad2.compute_output_shape(shape))
@@ -117,6 +118,11 @@ class ResnetBlock(layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+    def flops_per_example(self) -> int:
+        """Two 3x3 convs at the input resolution (see ``depthlab.flops``)."""
+        h, w = self._spatial
+        return 2 * (2 * int(h) * int(w) * 9 * self.filters * self.filters)
 
     def get_config(self):
         config = super().get_config()
