@@ -144,6 +144,7 @@ class ImagePool(layers.Layer):
 
     def __init__(self, pool_size: int = 50, image_shape=None, seed: int = 0, **kwargs):
         kwargs["trainable"] = False
+        kwargs["dtype"] = "float32"   # a state buffer: never autocast under mixed precision
         super().__init__(**kwargs)
         if int(pool_size) < 0:
             raise ValueError(f"ImagePool: pool_size must be >= 0, got {pool_size}")

@@ -170,8 +170,10 @@ class ImageGridCallback(keras.callbacks.Callback):
     """
 
     def __init__(self, make_rows: Callable, out_dir: str, summary_dir: Optional[str] = None,
-                 every: int = 1, name: str = "samples", labels: Optional[Sequence[str]] = None):
+                 every: int = 1, name: str = "samples", labels: Optional[Sequence[str]] = None,
+                 near_is_small: bool = True):
         super().__init__()
+        self.near_is_small = near_is_small
         self.make_rows, self.out_dir, self.every = make_rows, out_dir, max(1, int(every))
         self.name, self.labels = name, labels
         self.writer = tf.summary.create_file_writer(summary_dir) if summary_dir else None
@@ -181,7 +183,8 @@ class ImageGridCallback(keras.callbacks.Callback):
             return
         from depthlab import visualize
 
-        grid = visualize.make_grid(self.make_rows(self.model), labels=self.labels)
+        grid = visualize.make_grid(self.make_rows(self.model), labels=self.labels,
+                                   near_is_small=self.near_is_small)
         visualize.save_png(os.path.join(self.out_dir, f"{self.name}_epoch{epoch + 1:04d}.png"), grid)
         if self.writer is not None:
             with self.writer.as_default():

@@ -252,11 +252,16 @@ class TSGAN(keras.Model):
         """Hand-written means are per replica; gradients are summed across replicas."""
         return loss / tf.cast(tf.distribute.get_strategy().num_replicas_in_sync, loss.dtype)
 
-    def _apply(self, optimizer, tape, loss, variables):
+    def _scaled(self, optimizer, loss):
+        """Per-replica and (float16) loss-scaled loss; call inside the tape."""
         scaled = self._replica_scale(loss)
         if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
             scaled = optimizer.scale_loss(scaled)
-        grads = tape.gradient(scaled, variables)
+        return scaled
+
+    @staticmethod
+    def _apply(optimizer, tape, scaled_loss, variables):
+        grads = tape.gradient(scaled_loss, variables)
         optimizer.apply_gradients(zip(grads, variables))
 
     def train_step(self, data):
@@ -273,7 +278,8 @@ class TSGAN(keras.Model):
             adv_t = (losses.lsgan_generator_loss(self.d_depth(fake_t, training=True))
                      if self.ablation != "a2b_only" else tf.constant(0.0))
             loss_t = adv_t + cfg.lambda_pixel * pixel
-        self._apply(self.teacher_optimizer, tape, loss_t, self.g_a2b.trainable_variables)
+            scaled = self._scaled(self.teacher_optimizer, loss_t)
+        self._apply(self.teacher_optimizer, tape, scaled, self.g_a2b.trainable_variables)
         logs["teacher_g_loss"], logs["teacher_pixel_loss"] = loss_t, pixel
 
         # 2. Student generator step (eqs. 4-6): G_A2B and G_B2A, on unpaired target RGB.
@@ -286,7 +292,8 @@ class TSGAN(keras.Model):
                 loss_s = (losses.lsgan_generator_loss(self.d_depth(fake_s, training=True))
                           + losses.lsgan_generator_loss(self.d_rgb(rec, training=True))
                           + cfg.lambda_cycle * cycle)
-            self._apply(self.student_optimizer, tape, loss_s, self._student_variables())
+                scaled = self._scaled(self.student_optimizer, loss_s)
+            self._apply(self.student_optimizer, tape, scaled, self._student_variables())
             logs["student_g_loss"], logs["cycle_loss"] = loss_s, cycle
 
         # 3. Discriminator step on pooled fakes (generated before the G updates above).
@@ -305,7 +312,8 @@ class TSGAN(keras.Model):
                         real_score, self.d_depth(pooled_s, training=True))
                     loss_d += losses.lsgan_discriminator_loss(
                         self.d_rgb(real_rgb, training=True), self.d_rgb(pooled_rec, training=True))
-            self._apply(self.disc_optimizer, tape, loss_d, self._disc_variables())
+                scaled = self._scaled(self.disc_optimizer, loss_d)
+            self._apply(self.disc_optimizer, tape, scaled, self._disc_variables())
             logs["disc_loss"] = loss_d
 
         for name, value in logs.items():
@@ -318,6 +326,8 @@ class TSGAN(keras.Model):
         gt = depth_to_unit(data["depth"])
         mask = tf.cast(data["mask"], tf.bool)
         values = metrics.batch_depth_metrics(pred, gt, mask)
+        has_pixels = tf.cast(values["valid_pixels"] > 0, tf.float32)   # skip empty masks
         for name in _EVAL_NAMES:
-            self.eval_trackers[name].update_state(values[name])
+            value = tf.where(has_pixels > 0, values[name], 0.0)
+            self.eval_trackers[name].update_state(value, sample_weight=has_pixels)
         return {name: self.eval_trackers[name].result() for name in _EVAL_NAMES}

@@ -1,0 +1,146 @@
+"""Loss functions shared by the depth papers: pure TF ops, float32 math.
+
+Every function casts its inputs to float32 first, so bfloat16 / float16 activations from a
+mixed-precision model are reduced in float32. Masks are boolean or 0/1 float tensors that
+broadcast against ``pred`` (e.g. a (B, H, W, 1) mask against (B, H, W, 3) depth); a masked
+mean is normalised by the number of valid elements *after* broadcasting, and a mask that
+selects nothing gives 0 (not NaN), with a zero gradient.
+
+| function | formula | source |
+|---|---|---|
+| lsgan_generator_loss | mean((D(fake) - 1)^2) | TS-GAN eqs. 1 and 4 (generator side); Mao et al. 2017 |
+| lsgan_discriminator_loss | mean((D(real) - 1)^2) + mean(D(fake)^2) | TS-GAN eqs. 2 and 5; no 1/2 factor, as the TS-GAN code |
+| l1_loss / pixel_loss | masked mean abs(pred - target) | TS-GAN eq. 3 (teacher pixel loss) |
+| cycle_loss | mean abs(real - reconstructed) | TS-GAN eq. 6 (student cycle loss) |
+| identity_loss | masked mean abs | CycleGAN identity term (weight 0 in TS-GAN) |
+| l2_loss | masked mean (pred - target)^2 | sparse-to-dense ``-criterion l2`` |
+| berhu_loss | reverse Huber, c = 0.2 max abs(x) | sparse-to-dense ``criteria/BerHuCriterion.lua`` |
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+__all__ = [
+    "lsgan_generator_loss", "lsgan_discriminator_loss", "l1_loss", "pixel_loss", "cycle_loss",
+    "identity_loss", "l2_loss", "berhu_loss", "masked_mean",
+]
+
+
+def _f32(x) -> tf.Tensor:
+    return tf.cast(x, tf.float32)
+
+
+def masked_mean(values, mask=None) -> tf.Tensor:
+    """Mean of ``values`` over the elements selected by ``mask`` (float32 scalar).
+
+    ``mask`` (bool or 0/1 float) must broadcast to ``values``' shape; it is broadcast first,
+    so the denominator counts every selected element of ``values``. Masked-out elements
+    are excluded with ``tf.where`` (a NaN or inf there does not leak into the result). No
+    selected element -> 0.0.
+    """
+    values = _f32(values)
+    if mask is None:
+        return tf.reduce_mean(values)
+    mask = _f32(mask)
+    try:
+        weights = tf.broadcast_to(mask, tf.shape(values))
+    except (tf.errors.InvalidArgumentError, ValueError) as e:
+        raise ValueError(f"mask of shape {mask.shape} does not broadcast to the loss "
+                         f"shape {values.shape}") from e
+    selected = weights > 0
+    total = tf.reduce_sum(tf.where(selected, values * weights, 0.0))
+    count = tf.reduce_sum(tf.where(selected, weights, 0.0))
+    return tf.math.divide_no_nan(total, count)
+
+
+def _check_same_shape(pred, target, name):
+    if pred.shape.rank is not None and target.shape.rank is not None:
+        if not pred.shape.is_compatible_with(target.shape):
+            raise ValueError(f"{name}: pred shape {pred.shape} != target shape {target.shape}")
+
+
+def lsgan_generator_loss(fake_scores) -> tf.Tensor:
+    """LSGAN generator loss mean((D(G(x)) - 1)^2) over every patch score and the batch.
+
+    TS-GAN eq. 1 (teacher, D_depth) and eq. 4 (student, D_depth and D_RGB), generator side;
+    least-squares GAN of Mao et al. (2017) with real label 1. ``fake_scores`` are raw
+    discriminator outputs (no sigmoid), any shape.
+    """
+    return tf.reduce_mean(tf.square(_f32(fake_scores) - 1.0))
+
+
+def lsgan_discriminator_loss(real_scores, fake_scores) -> tf.Tensor:
+    """LSGAN discriminator loss mean((D(real) - 1)^2) + mean(D(fake)^2).
+
+    TS-GAN eqs. 2 and 5 (discriminator side). The two terms are *summed* without the 1/2
+    factor of Mao et al.: the TS-GAN code (``tf2gan/loss.get_lsgan_losses_fn``) returns the
+    pair and its caller adds them. Each mean runs over all patch outputs and the batch.
+    """
+    real = tf.reduce_mean(tf.square(_f32(real_scores) - 1.0))
+    fake = tf.reduce_mean(tf.square(_f32(fake_scores)))
+    return real + fake
+
+
+def l1_loss(pred, target, mask=None) -> tf.Tensor:
+    """Masked mean absolute error (float32 scalar); 0 when the mask selects nothing.
+
+    ``mask`` broadcasts to ``pred`` (e.g. (B, H, W, 1) against (B, H, W, 3)); the mean is
+    over valid elements after broadcasting, so each valid pixel counts once per channel.
+    Without a mask this equals Keras' ``MeanAbsoluteError`` (the TS-GAN code's L1).
+    """
+    pred, target = _f32(pred), _f32(target)
+    _check_same_shape(pred, target, "l1_loss")
+    return masked_mean(tf.abs(pred - target), mask)
+
+
+def pixel_loss(fake_depth, real_depth, mask=None) -> tf.Tensor:
+    """TS-GAN eq. 3: teacher pixel loss ||G(A_t) - B_t||_1 as a (masked) mean; = ``l1_loss``."""
+    return l1_loss(fake_depth, real_depth, mask)
+
+
+def cycle_loss(real, reconstructed, mask=None) -> tf.Tensor:
+    """TS-GAN eq. 6: student cycle loss ||G_B2A(G_A2B(A_r)) - A_r||_1 as a mean; = ``l1_loss``.
+
+    The TS-GAN code has only this A->B->A cycle (no B->A->B), weighted by lambda_cyc.
+    """
+    return l1_loss(reconstructed, real, mask)
+
+
+def identity_loss(pred, target, mask=None) -> tf.Tensor:
+    """CycleGAN identity loss ||G(y) - y||_1 as a (masked) mean; = ``l1_loss``."""
+    return l1_loss(pred, target, mask)
+
+
+def l2_loss(pred, target, mask=None) -> tf.Tensor:
+    """Masked mean squared error (float32 scalar); 0 when the mask selects nothing."""
+    pred, target = _f32(pred), _f32(target)
+    _check_same_shape(pred, target, "l2_loss")
+    return masked_mean(tf.square(pred - target), mask)
+
+
+def berhu_loss(pred, target, mask=None, c_factor: float = 0.2) -> tf.Tensor:
+    """Reverse Huber (berHu) loss of sparse-to-dense (Ma & Karaman 2018; Laina et al. 2016).
+
+    x = pred - target; c = c_factor * max|x| over the valid elements of the *whole batch*,
+    held constant (``tf.stop_gradient``) as in ``BerHuCriterion.lua``;
+    B(x) = |x| if |x| <= c else (x^2 + c^2) / (2c); the loss is the mean of B over valid
+    elements (0 if none). B is continuous at |x| = c (both sides equal c) and its gradient
+    is sign(x) inside, x / c outside.
+    """
+    if c_factor <= 0:
+        raise ValueError(f"berhu_loss: c_factor must be > 0, got {c_factor}")
+    pred, target = _f32(pred), _f32(target)
+    _check_same_shape(pred, target, "berhu_loss")
+    diff = pred - target
+    absd = tf.abs(diff)
+    if mask is None:
+        valid = tf.ones_like(absd, dtype=tf.bool)
+    else:
+        valid = tf.broadcast_to(_f32(mask), tf.shape(absd)) > 0
+    c = tf.stop_gradient(c_factor * tf.reduce_max(tf.where(valid, absd, 0.0)))
+    # c == 0 only when every valid |x| is 0 (all in the linear branch); a safe divisor keeps
+    # the unused quadratic branch and its gradient finite.
+    c_safe = tf.where(c > 0, c, 1.0)
+    per_elem = tf.where(absd <= c, absd, (tf.square(diff) + tf.square(c)) / (2.0 * c_safe))
+    return masked_mean(per_elem, None if mask is None else valid)

@@ -1,0 +1,514 @@
+"""Evaluation metrics shared by the depth papers (the public metric API).
+
+Scalar metrics take ONE image, (H, W) or (H, W, 1), as NumPy arrays or tensors, compute in
+float64 and return a Python float. Depth-error metrics take an optional boolean ``mask`` of
+valid pixels (same shape as ``gt``); the default mask is ``gt > 0 and finite`` (0 = hole,
+the house convention). An empty mask raises ``ValueError("... mask selects no pixels")``.
+For the log/ratio metrics (abs_rel, log10, delta) pred and gt values <= EPS inside the mask
+are clipped to ``EPS`` (1e-6) so they stay finite.
+
+| metric | formula over the N pixels used | pixels used | range |
+|---|---|---|---|
+| rmse | sqrt(mean((p - g)^2)) | mask | [0, inf), depth units |
+| mae, abs_diff | mean(abs(p - g)) | mask | [0, inf), depth units |
+| l1_norm | sum(abs(p - g)) (the L1 norm of the error vector) | mask | [0, inf), grows with N |
+| l2_norm | sqrt(sum((p - g)^2)) (the L2 norm; = rmse * sqrt(N)) | mask | [0, inf), grows with N |
+| abs_rel | mean(abs(p - g) / g) | mask, p and g clipped to EPS | [0, inf) |
+| log10_error | mean(abs(log10 p - log10 g)) | mask, clipped to EPS | [0, inf) |
+| delta_accuracy | fraction with max(p / g, g / p) < threshold (strict) | mask, clipped to EPS | [0, 1] |
+| psnr | 10 log10(max_val^2 / mean((p - g)^2)) | mask (default: all pixels) | dB; inf if equal |
+| ssim | mean SSIM map, 11x11 Gaussian (sigma 1.5), K1 0.01, K2 0.03 | the (H-10)x(W-10) valid positions | [-1, 1] |
+| roughness | mean abs(d - mean of its 8 neighbours) | mask pixels whose 3x3 block is in-image and hole-free | [0, inf) |
+| hole_fraction | fraction of pixels equal to hole_value (or not finite) | mask (default: all pixels) | [0, 1] |
+| falsification_rmse | rmse(enhanced, input) | face mask and input not a hole | [0, inf) |
+
+TS-GAN Table 1 (Uppal et al., ICCV 2021) names its columns "absolute difference, L1 norm,
+L2 norm, RMSE, delta < 1.25^i". The paper text with the definitions was not available to us;
+``abs_diff`` = mean absolute difference and ``l1_norm`` / ``l2_norm`` = the literal vector
+norms of the per-pixel error are our reading (BUILD_NOTES.md), chosen so that the four
+columns are distinct. Verify against the PDF before comparing numbers.
+
+Per-image values are averaged over images by the callers (sparse-to-dense's batch-1
+protocol). ``batch_depth_metrics`` is the graph-friendly batched version for
+``keras.Model.test_step``; ``frechet_distance`` / ``FIDCalculator`` compute FID from an
+injectable feature extractor.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, Dict, Optional, Tuple
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+EPS = 1e-6
+
+__all__ = [
+    "EPS", "rmse", "mae", "abs_diff", "l1_norm", "l2_norm", "abs_rel", "log10_error",
+    "delta_accuracy", "psnr", "ssim", "roughness", "hole_fraction", "falsification_rmse",
+    "batch_depth_metrics", "BATCH_METRIC_KEYS", "frechet_distance", "activation_statistics",
+    "FIDCalculator", "load_fid_feature_extractor",
+]
+
+
+# ----------------------------------------------------------------------------------------
+# Input handling
+# ----------------------------------------------------------------------------------------
+
+def _to_numpy(x, name: str) -> np.ndarray:
+    if tf.is_tensor(x):
+        x = tf.cast(x, tf.float64) if x.dtype != tf.bool else x
+        x = x.numpy()
+    x = np.asarray(x)
+    if x.dtype == object:
+        raise TypeError(f"{name}: expected a numeric array or tensor, got dtype object")
+    return x
+
+
+def _image(x, name: str) -> np.ndarray:
+    """(H, W) or (H, W, 1) -> float64 (H, W)."""
+    a = _to_numpy(x, name)
+    if a.ndim == 3 and a.shape[-1] == 1:
+        a = a[..., 0]
+    if a.ndim != 2:
+        raise ValueError(f"{name}: expected one image of shape (H, W) or (H, W, 1), got "
+                         f"shape {a.shape}")
+    return a.astype(np.float64)
+
+
+def _mask(mask, shape, name: str = "mask") -> np.ndarray:
+    m = _to_numpy(mask, name)
+    if m.ndim == 3 and m.shape[-1] == 1:
+        m = m[..., 0]
+    if m.shape != shape:
+        raise ValueError(f"{name}: shape {m.shape} does not match the image shape {shape}")
+    return m.astype(bool)
+
+
+def _pair(pred, gt, mask, fn: str, default_all: bool = False):
+    """(pred[mask], gt[mask]) as float64 vectors; default mask = gt > 0 and finite."""
+    p, g = _image(pred, f"{fn}: pred"), _image(gt, f"{fn}: gt")
+    if p.shape != g.shape:
+        raise ValueError(f"{fn}: pred shape {p.shape} != gt shape {g.shape}")
+    if mask is None:
+        m = np.ones(g.shape, bool) if default_all else (np.isfinite(g) & (g > 0))
+    else:
+        m = _mask(mask, g.shape, f"{fn}: mask")
+    if not m.any():
+        raise ValueError(f"{fn}: the mask selects no pixels (image shape {g.shape})")
+    return p[m], g[m]
+
+
+# ----------------------------------------------------------------------------------------
+# Scalar per-image depth metrics
+# ----------------------------------------------------------------------------------------
+
+def rmse(pred, gt, mask=None) -> float:
+    """Root mean squared error sqrt(mean((p - g)^2)) over the mask (default gt > 0)."""
+    p, g = _pair(pred, gt, mask, "rmse")
+    return float(np.sqrt(np.mean((p - g) ** 2)))
+
+
+def mae(pred, gt, mask=None) -> float:
+    """Mean absolute error mean(|p - g|) over the mask (default gt > 0)."""
+    p, g = _pair(pred, gt, mask, "mae")
+    return float(np.mean(np.abs(p - g)))
+
+
+def abs_diff(pred, gt, mask=None) -> float:
+    """TS-GAN Table 1 "absolute difference": mean(|p - g|) over the mask (= ``mae``).
+
+    Our reading of the column (module docstring); not the relative error (see ``abs_rel``).
+    """
+    p, g = _pair(pred, gt, mask, "abs_diff")
+    return float(np.mean(np.abs(p - g)))
+
+
+def l1_norm(pred, gt, mask=None) -> float:
+    """TS-GAN Table 1 "L1 norm": ||p - g||_1 = sum(|p - g|) over the mask (default gt > 0).
+
+    A sum, so it grows with the number of valid pixels (evaluate at a fixed resolution).
+    """
+    p, g = _pair(pred, gt, mask, "l1_norm")
+    return float(np.sum(np.abs(p - g)))
+
+
+def l2_norm(pred, gt, mask=None) -> float:
+    """TS-GAN Table 1 "L2 norm": ||p - g||_2 = sqrt(sum((p - g)^2)) = rmse * sqrt(N)."""
+    p, g = _pair(pred, gt, mask, "l2_norm")
+    return float(np.sqrt(np.sum((p - g) ** 2)))
+
+
+def abs_rel(pred, gt, mask=None) -> float:
+    """Absolute relative error mean(|p - g| / g) (Eigen et al. 2014), p and g clipped to EPS."""
+    p, g = _pair(pred, gt, mask, "abs_rel")
+    p, g = np.maximum(p, EPS), np.maximum(g, EPS)
+    return float(np.mean(np.abs(p - g) / g))
+
+
+def log10_error(pred, gt, mask=None) -> float:
+    """mean(|log10 p - log10 g|) over the mask, p and g clipped to EPS (sparse-to-dense LG10)."""
+    p, g = _pair(pred, gt, mask, "log10_error")
+    p, g = np.maximum(p, EPS), np.maximum(g, EPS)
+    return float(np.mean(np.abs(np.log10(p) - np.log10(g))))
+
+
+def delta_accuracy(pred, gt, threshold: float = 1.25, mask=None) -> float:
+    """Fraction in [0, 1] of mask pixels with max(p / g, g / p) < threshold (strict).
+
+    Use threshold 1.25, 1.25**2, 1.25**3 for delta_1..3 (Eigen et al. 2014). Strict "<" as
+    the sparse-to-dense PyTorch code (its Torch version uses "<="). p, g clipped to EPS.
+    """
+    if not threshold > 1.0:
+        raise ValueError(f"delta_accuracy: threshold must be > 1, got {threshold}")
+    p, g = _pair(pred, gt, mask, "delta_accuracy")
+    p, g = np.maximum(p, EPS), np.maximum(g, EPS)
+    return float(np.mean(np.maximum(p / g, g / p) < threshold))
+
+
+# ----------------------------------------------------------------------------------------
+# Image-quality metrics
+# ----------------------------------------------------------------------------------------
+
+def psnr(pred, gt, max_val: float, mask=None) -> float:
+    """Peak signal-to-noise ratio 10 log10(max_val^2 / MSE) in dB; ``inf`` when MSE = 0.
+
+    MSE over all pixels (default) or over ``mask``; ``max_val`` is the data range (e.g. 1.0
+    for [0, 1] depth, 255 for 8-bit, 65535 for 16-bit). Equals skimage's
+    ``peak_signal_noise_ratio(gt, pred, data_range=max_val)``.
+    """
+    if not max_val > 0:
+        raise ValueError(f"psnr: max_val must be > 0, got {max_val}")
+    p, g = _pair(pred, gt, mask, "psnr", default_all=True)
+    mse = float(np.mean((p - g) ** 2))
+    if mse == 0.0:
+        return float("inf")
+    return float(10.0 * np.log10(max_val ** 2 / mse))
+
+
+def _gaussian_1d(size: int = 11, sigma: float = 1.5) -> np.ndarray:
+    x = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
+    w = np.exp(-(x ** 2) / (2.0 * sigma ** 2))
+    return w / w.sum()
+
+
+def _filter_valid(img: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Separable 'valid' correlation with the 1-D kernel ``w`` along both axes."""
+    k = len(w)
+    rows = np.lib.stride_tricks.sliding_window_view(img, k, axis=0) @ w
+    return np.lib.stride_tricks.sliding_window_view(rows, k, axis=1) @ w
+
+
+def ssim(pred, gt, max_val: float, win_size: int = 11, sigma: float = 1.5,
+         k1: float = 0.01, k2: float = 0.03) -> float:
+    """Mean structural similarity (Wang et al. 2004) with an 11x11 Gaussian window (sigma 1.5).
+
+    Local statistics use population (biased) covariances; C1 = (k1 max_val)^2,
+    C2 = (k2 max_val)^2. Edge handling: the SSIM map is evaluated only where the window lies
+    fully inside the image (the (H-10) x (W-10) 'valid' positions), and averaged there.
+    This equals ``tf.image.ssim(..., max_val, filter_size=11, filter_sigma=1.5)`` (VALID
+    convolution) and skimage's ``structural_similarity(gaussian_weights=True, sigma=1.5,
+    use_sample_covariance=False, data_range=max_val)``, which filters with reflect padding
+    but then crops 5 pixels from every border before averaging, so both use the same
+    positions and agree to float precision (tested). Needs H, W >= win_size.
+    """
+    if not max_val > 0:
+        raise ValueError(f"ssim: max_val must be > 0, got {max_val}")
+    p, g = _image(pred, "ssim: pred"), _image(gt, "ssim: gt")
+    if p.shape != g.shape:
+        raise ValueError(f"ssim: pred shape {p.shape} != gt shape {g.shape}")
+    if min(p.shape) < win_size:
+        raise ValueError(f"ssim: image shape {p.shape} is smaller than the {win_size}x"
+                         f"{win_size} window")
+    w = _gaussian_1d(win_size, sigma)
+    mu_p, mu_g = _filter_valid(p, w), _filter_valid(g, w)
+    var_p = _filter_valid(p * p, w) - mu_p ** 2
+    var_g = _filter_valid(g * g, w) - mu_g ** 2
+    cov = _filter_valid(p * g, w) - mu_p * mu_g
+    c1, c2 = (k1 * max_val) ** 2, (k2 * max_val) ** 2
+    smap = ((2 * mu_p * mu_g + c1) * (2 * cov + c2)) / (
+        (mu_p ** 2 + mu_g ** 2 + c1) * (var_p + var_g + c2))
+    return float(np.mean(smap))
+
+
+# ----------------------------------------------------------------------------------------
+# Face depth enhancement metrics (Schlett et al., Tables V and VI)
+# ----------------------------------------------------------------------------------------
+
+def _holes(d: np.ndarray, hole_value) -> np.ndarray:
+    return ~np.isfinite(d) | (d == hole_value)
+
+
+def roughness(depth, mask, hole_value=0) -> float:
+    """Mean |3x3 roughness response| over the mask (face depth enhancement, Table V).
+
+    Kernel: centre 1, the 8 neighbours -1/8, i.e. r = d - mean(8 neighbours). Pixels used:
+    mask pixels whose whole 3x3 block lies inside the image and contains no hole
+    (``hole_value`` or non-finite), so a hole edge is not counted as roughness (holes are
+    reported by ``hole_fraction``). Returned in depth units (the paper prints x100).
+    """
+    d = _image(depth, "roughness: depth")
+    if mask is None:
+        raise ValueError("roughness: a mask (the face region) is required")
+    m = _mask(mask, d.shape, "roughness: mask")
+    if min(d.shape) < 3:
+        raise ValueError(f"roughness: image shape {d.shape} is smaller than 3x3")
+    hole = _holes(d, hole_value)
+    filled = np.where(hole, 0.0, d)
+    blocks = np.lib.stride_tricks.sliding_window_view(filled, (3, 3))      # (H-2, W-2, 3, 3)
+    hole_blocks = np.lib.stride_tricks.sliding_window_view(hole, (3, 3)).any(axis=(-2, -1))
+    centre = filled[1:-1, 1:-1]
+    response = centre - (blocks.sum(axis=(-2, -1)) - centre) / 8.0
+    use = m[1:-1, 1:-1] & ~hole_blocks
+    if not use.any():
+        raise ValueError(f"roughness: the mask selects no pixels with a hole-free in-image "
+                         f"3x3 neighbourhood (image shape {d.shape})")
+    return float(np.mean(np.abs(response[use])))
+
+
+def hole_fraction(depth, mask=None, hole_value=0) -> float:
+    """Fraction in [0, 1] of pixels (within ``mask``, default all) that are holes.
+
+    A hole is ``depth == hole_value`` (0 in the house convention, 65535 in the face
+    enhancement paper's) or non-finite. Table V prints it x100.
+    """
+    d = _image(depth, "hole_fraction: depth")
+    m = np.ones(d.shape, bool) if mask is None else _mask(mask, d.shape, "hole_fraction: mask")
+    if not m.any():
+        raise ValueError(f"hole_fraction: the mask selects no pixels (image shape {d.shape})")
+    return float(np.mean(_holes(d, hole_value)[m]))
+
+
+def falsification_rmse(input_depth, enhanced, face_mask, hole_value=0) -> float:
+    """RMSE between the input and the enhanced depth within the face mask, ignoring the
+    input's holes (face depth enhancement, Table VI; the paper prints it as a percentage)."""
+    inp = _image(input_depth, "falsification_rmse: input_depth")
+    m = _mask(face_mask, inp.shape, "falsification_rmse: face_mask") & ~_holes(inp, hole_value)
+    return rmse(enhanced, inp, mask=m)
+
+
+# ----------------------------------------------------------------------------------------
+# Batched, graph-friendly depth metrics for keras.Model.test_step
+# ----------------------------------------------------------------------------------------
+
+BATCH_METRIC_KEYS = ("abs_diff", "l1", "l2", "rmse", "delta1", "delta2", "delta3",
+                     "abs_rel", "log10")
+
+
+def batch_depth_metrics(pred, gt, mask=None) -> Dict[str, tf.Tensor]:
+    """Per-image depth metrics of a batch as float32 tensors of shape (B,), pure TF ops.
+
+    ``pred``, ``gt``: (B, H, W) or (B, H, W, 1); ``mask``: bool of the same shape, default
+    ``gt > 0 and finite``. Keys: ``abs_diff, l1, l2, rmse, delta1, delta2, delta3, abs_rel,
+    log10`` (each equals the scalar function of the same meaning on that image: abs_diff,
+    l1_norm, l2_norm, rmse, delta_accuracy at 1.25^i, abs_rel, log10_error), plus
+    ``valid_pixels`` (the per-image mask count, float32). An image whose mask is empty gets
+    NaN in every metric (use ``valid_pixels > 0`` as a sample weight). Works under
+    ``tf.function`` and with bfloat16/float16 inputs (computed in float32).
+    """
+    pred = tf.cast(pred, tf.float32)
+    gt = tf.cast(gt, tf.float32)
+    if pred.shape.rank == 4:
+        pred = pred[..., 0]
+    if gt.shape.rank == 4:
+        gt = gt[..., 0]
+    if pred.shape.rank != 3 or gt.shape.rank != 3:
+        raise ValueError(f"batch_depth_metrics: expected (B, H, W[, 1]) tensors, got pred "
+                         f"{pred.shape} and gt {gt.shape}")
+    if mask is None:
+        mask = tf.math.is_finite(gt) & (gt > 0)
+    else:
+        mask = tf.cast(mask, tf.bool)
+        if mask.shape.rank == 4:
+            mask = mask[..., 0]
+    m = tf.cast(mask, tf.float32)
+    n = tf.reduce_sum(m, axis=[1, 2])
+    nan = tf.constant(float("nan"), tf.float32)
+
+    def msum(values):
+        return tf.reduce_sum(tf.where(mask, values, 0.0), axis=[1, 2])
+
+    def mmean(values):
+        return tf.where(n > 0, msum(values) / tf.maximum(n, 1.0), nan)
+
+    diff = pred - gt
+    absd = tf.abs(diff)
+    sq = tf.square(diff)
+    pc, gc = tf.maximum(pred, EPS), tf.maximum(gt, EPS)
+    ratio = tf.maximum(pc / gc, gc / pc)
+    log10 = tf.abs(tf.math.log(pc) - tf.math.log(gc)) / np.float32(np.log(10.0))
+    out = {
+        "abs_diff": mmean(absd),
+        "l1": tf.where(n > 0, msum(absd), nan),
+        "l2": tf.where(n > 0, tf.sqrt(msum(sq)), nan),
+        "rmse": tf.sqrt(mmean(sq)),
+        "abs_rel": mmean(tf.abs(pc - gc) / gc),
+        "log10": mmean(log10),
+        "valid_pixels": n,
+    }
+    for i in (1, 2, 3):
+        out[f"delta{i}"] = mmean(tf.cast(ratio < np.float32(1.25 ** i), tf.float32))
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# FID
+# ----------------------------------------------------------------------------------------
+
+def activation_statistics(acts) -> Tuple[np.ndarray, np.ndarray]:
+    """(mean, covariance) of activations (N, D) in float64; covariance with N - 1 (np.cov),
+    as the reference FID code (Heusel et al. 2017, TTUR)."""
+    a = np.asarray(_to_numpy(acts, "activation_statistics: acts"), dtype=np.float64)
+    if a.ndim != 2:
+        raise ValueError(f"activation_statistics: expected activations (N, D), got "
+                         f"shape {a.shape}")
+    if a.shape[0] < 2:
+        raise ValueError(f"activation_statistics: need at least 2 samples, got {a.shape[0]}")
+    return a.mean(axis=0), np.atleast_2d(np.cov(a, rowvar=False))
+
+
+def _sym_sqrt(s: np.ndarray) -> np.ndarray:
+    """Square root of a symmetric PSD matrix by eigen-decomposition (negative eigs -> 0)."""
+    vals, vecs = np.linalg.eigh((s + s.T) / 2.0)
+    return (vecs * np.sqrt(np.clip(vals, 0.0, None))) @ vecs.T
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
+    """Frechet distance between N(mu1, sigma1) and N(mu2, sigma2) (Heusel et al. 2017), float64.
+
+    d^2 = |mu1 - mu2|^2 + tr(S1) + tr(S2) - 2 tr((S1 S2)^(1/2)). The trace term is computed
+    as tr((S1^(1/2) S2 S1^(1/2))^(1/2)), whose matrix is symmetric PSD, so it comes from a
+    real eigen-decomposition (eigenvalues below 0 from round-off are clipped to 0): no
+    complex ``sqrtm`` and no imaginary parts to discard. Clipped at 0 from below.
+    """
+    mu1 = np.atleast_1d(np.asarray(mu1, np.float64))
+    mu2 = np.atleast_1d(np.asarray(mu2, np.float64))
+    s1 = np.atleast_2d(np.asarray(sigma1, np.float64))
+    s2 = np.atleast_2d(np.asarray(sigma2, np.float64))
+    d = mu1.shape[0]
+    if mu1.shape != (d,) or mu2.shape != (d,) or s1.shape != (d, d) or s2.shape != (d, d):
+        raise ValueError(f"frechet_distance: shapes mu1 {mu1.shape}, sigma1 {s1.shape}, "
+                         f"mu2 {mu2.shape}, sigma2 {s2.shape} do not describe two "
+                         f"{d}-dimensional Gaussians")
+    r1 = _sym_sqrt(s1)
+    inner = r1 @ s2 @ r1
+    vals = np.clip(np.linalg.eigvalsh((inner + inner.T) / 2.0), 0.0, None)
+    tr_covmean = float(np.sum(np.sqrt(vals)))
+    diff = mu1 - mu2
+    value = float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * tr_covmean)
+    return max(value, 0.0)
+
+
+class FIDCalculator:
+    """FID between two image sets with an injected feature extractor.
+
+    ``feature_extractor``: a callable mapping a float32 batch (n, H, W, C) to features
+    (n, D) (or (n, h, w, D), average-pooled here). ``load_fid_feature_extractor`` builds one
+    from an Inception-v3 pool3 model file, with the Inception preprocessing included; the
+    images passed to ``distance`` are then float [0, 1] RGB (repeat depth to 3 channels).
+    """
+
+    def __init__(self, feature_extractor: Callable, batch_size: int = 50):
+        if not callable(feature_extractor):
+            raise TypeError(f"FIDCalculator: feature_extractor must be callable, got "
+                            f"{type(feature_extractor).__name__}")
+        if batch_size < 1:
+            raise ValueError(f"FIDCalculator: batch_size must be >= 1, got {batch_size}")
+        self.feature_extractor, self.batch_size = feature_extractor, int(batch_size)
+
+    def features(self, images) -> np.ndarray:
+        images = np.asarray(_to_numpy(images, "FIDCalculator: images"), dtype=np.float32)
+        if images.ndim != 4:
+            raise ValueError(f"FIDCalculator: expected images (N, H, W, C), got "
+                             f"shape {images.shape}")
+        out = []
+        for start in range(0, images.shape[0], self.batch_size):
+            f = self.feature_extractor(tf.constant(images[start:start + self.batch_size]))
+            f = np.asarray(_to_numpy(f, "feature extractor output"), dtype=np.float64)
+            if f.ndim == 4:
+                f = f.mean(axis=(1, 2))
+            out.append(f.reshape(f.shape[0], -1))
+        return np.concatenate(out, axis=0)
+
+    def statistics(self, images) -> Tuple[np.ndarray, np.ndarray]:
+        return activation_statistics(self.features(images))
+
+    def distance(self, real_images, fake_images) -> float:
+        mu1, s1 = self.statistics(real_images)
+        mu2, s2 = self.statistics(fake_images)
+        return frechet_distance(mu1, s1, mu2, s2)
+
+
+_FID_HELP = ("an Inception-v3 pool3 feature extractor (2048-d) saved as a SavedModel directory "
+             "or a .keras file, e.g. keras.applications.InceptionV3(include_top=False, "
+             "pooling='avg', weights='imagenet').save('inception_v3_pool3.keras'); pass its "
+             "path with --fid_weights")
+
+
+def _wrap_extractor(fn: Callable, input_size: Optional[Tuple[int, int]]) -> Callable:
+    """[0, 1] images -> resize to the model's input size (bilinear) -> [-1, 1] -> features."""
+
+    def extract(images):
+        x = tf.cast(images, tf.float32)
+        if input_size is not None and tuple(x.shape[1:3]) != tuple(input_size):
+            x = tf.image.resize(x, input_size, method="bilinear")
+        out = fn(x * 2.0 - 1.0)
+        if isinstance(out, dict):
+            if len(out) != 1:
+                raise ValueError(f"FID feature extractor returned several outputs "
+                                 f"{sorted(out)}; expected one")
+            out = next(iter(out.values()))
+        return out
+
+    return extract
+
+
+def load_fid_feature_extractor(path: Optional[str]) -> Optional[Callable]:
+    """Feature extractor for ``FIDCalculator`` from a local file, or None (FID skipped).
+
+    ``path``: a SavedModel directory (its ``serving_default`` signature, or the loaded
+    object when it is callable) or a ``.keras`` / ``.h5`` Keras model. The returned callable
+    takes float [0, 1] RGB batches, resizes them to the model's static input size (else
+    299x299), maps to [-1, 1] (Inception-v3 preprocessing) and returns the features.
+    None or a missing path logs a warning naming the file needed and returns None.
+    Numbers from Keras' InceptionV3 differ slightly from the original TF1 FID graph.
+    """
+    if not path:
+        logging.warning("FID skipped: no feature extractor given; it needs %s.", _FID_HELP)
+        return None
+    if not os.path.exists(path):
+        logging.warning("FID skipped: %s does not exist; it needs %s.", path, _FID_HELP)
+        return None
+    if os.path.isdir(path):
+        obj = tf.saved_model.load(path)
+        signatures = getattr(obj, "signatures", {})
+        if "serving_default" in signatures:
+            fn = signatures["serving_default"]
+            spec = list(fn.structured_input_signature[1].values())
+            shape = spec[0].shape if spec else tf.TensorShape(None)
+            if spec and len(spec) != 1:
+                raise ValueError(f"{path}: serving_default takes {len(spec)} inputs; expected 1")
+            key = next(iter(fn.structured_input_signature[1]))
+            call = lambda x, _fn=fn, _k=key: _fn(**{_k: x})  # noqa: E731
+        elif callable(obj):
+            call, shape = obj, tf.TensorShape(None)
+        else:
+            raise ValueError(f"{path}: the SavedModel has no serving_default signature and is "
+                             f"not callable; it needs {_FID_HELP}")
+    elif path.endswith((".keras", ".h5")):
+        import keras
+
+        model = keras.saving.load_model(path, compile=False)
+        call = lambda x, _m=model: _m(x, training=False)  # noqa: E731
+        shape = tf.TensorShape(model.input_shape)
+    else:
+        raise ValueError(f"{path}: not a SavedModel directory or a .keras/.h5 file; it needs "
+                         f"{_FID_HELP}")
+    size = None
+    if shape.rank == 4 and shape[1] is not None and shape[2] is not None:
+        size = (int(shape[1]), int(shape[2]))
+    elif shape.rank is None or shape.rank == 4:
+        size = (299, 299)
+    return _wrap_extractor(call, size)

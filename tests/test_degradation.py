@@ -1,0 +1,395 @@
+"""Degradation synthesis (Schlett et al., section III-B): checks against closed forms, brute-force
+NumPy/SciPy references and hand-worked numbers on small hand-made "faces"."""
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from scipy import ndimage
+
+from data_pipelines import degradation as dg
+
+
+def disc_face(size=64, radius=22, center=None, near=600.0, slope=2.0):
+    """A disc 'face' whose depth grows with the distance from its centre; background 0."""
+    cy, cx = center if center is not None else (size / 2 - 0.5, size / 2 - 0.5)
+    yy, xx = np.mgrid[:size, :size].astype(np.float64)
+    r = np.hypot(yy - cy, xx - cx)
+    return np.where(r <= radius, near + slope * r, 0.0).astype(np.float32)
+
+
+def brute_ellipse(h, w, cy, cx, a, b, t):
+    """Pixel centres inside the ellipse, float64, straight from the definition."""
+    yy, xx = np.mgrid[:h, :w].astype(np.float64)
+    dx, dy = xx - cx, yy - cy
+    u = (dx * math.cos(t) + dy * math.sin(t)) / a
+    v = (-dx * math.sin(t) + dy * math.cos(t)) / b
+    return u * u + v * v <= 1.0
+
+
+def outline_np(valid):
+    return valid & ~ndimage.binary_erosion(valid, np.ones((3, 3), bool), border_value=1)
+
+
+NO_HOLES_NOISE = dict(outline_holes=False, random_holes=False, noise=False)
+
+
+# ----------------------------------------------------------------------------------------------
+# holes
+# ----------------------------------------------------------------------------------------------
+def test_rasterize_matches_brute_force_and_area():
+    params = [(20.3, 30.7, 12.0, 5.0, 0.4), (40.1, 15.2, 8.5, 8.5, 0.0),
+              (10.6, 50.4, 9.0, 2.5, 2.3), (33.3, 33.3, 15.0, 6.0, -0.9)]
+    h, w = 64, 72
+    centers = np.array([[p[0], p[1]] for p in params], np.float32)[None]
+    axes = np.array([[p[2], p[3]] for p in params], np.float32)[None]
+    angles = np.array([p[4] for p in params], np.float32)[None]
+    for k, (cy, cx, a, b, t) in enumerate(params):
+        active = np.zeros((1, len(params)), bool)
+        active[0, k] = True
+        got = dg.rasterize_ellipses(h, w, centers, axes, angles, active, 16.0).numpy()[0]
+        want = brute_ellipse(h, w, cy, cx, a, b, t)
+        assert np.sum(got != want) <= 1, (k, np.sum(got != want))    # float32 vs float64 ties
+        if 0 <= cy - a and cy + a < h and 0 <= cx - a and cx + a < w:   # fully inside
+            assert abs(got.sum() - math.pi * a * b) <= 0.1 * math.pi * a * b + 4
+    union = dg.rasterize_ellipses(h, w, centers, axes, angles, np.ones((1, 4), bool), 16.0)
+    want = np.any([brute_ellipse(h, w, *p) for p in params], axis=0)
+    assert np.sum(union.numpy()[0] != want) <= 2
+
+
+def test_random_holes_one_ellipse_of_known_size_and_orientation():
+    size, a, ratio, angle = 128, 12.0, 0.5, 0.4
+    kw = dict(count_range=(1, 1), size_range=(a, a), aspect_range=(ratio, ratio),
+              angle_range=(angle, angle))
+    for s in range(20):     # first seed whose ellipse lies inside the image (deterministic)
+        seed = tf.constant([s, 5])
+        c, _, _, act = dg.random_hole_parameters(seed, size, size, **kw)
+        cy, cx = c.numpy()[0]
+        if a + 1 <= min(cy, cx) and max(cy, cx) <= size - a - 2:
+            break
+    assert bool(act.numpy()[0])
+    face = np.full((size, size), 800.0, np.float32)
+    out = dg.random_holes(face, seed, **kw).numpy()
+    hole = out == 0
+    area = math.pi * a * (a * ratio)                                  # 226.2 px
+    assert abs(hole.mean() - area / size ** 2) <= 6.0 / size ** 2     # lattice-point tolerance
+    np.testing.assert_array_equal(out[~hole], face[~hole])
+    ys, xs = np.nonzero(hole)                                         # second moments
+    cov = np.cov(np.stack([xs, ys]))
+    evals, evecs = np.linalg.eigh(cov)
+    major = evecs[:, 1]
+    got_angle = math.atan2(major[1], major[0]) % math.pi
+    assert abs(got_angle - angle) < 0.03
+    assert abs(math.sqrt(evals[0] / evals[1]) - ratio) < 0.03
+    assert abs(ys.mean() - cy) < 0.2 and abs(xs.mean() - cx) < 0.2
+
+
+def test_face_outline_matches_scipy_erosion():
+    face = disc_face(48, 15)
+    face[20:24, 20:26] = 0.0                       # an inner hole has an outline too
+    face[:, 44:] = 0.0
+    valid = face > 0
+    got = dg.face_outline(tf.constant(valid[None])).numpy()[0]
+    np.testing.assert_array_equal(got, outline_np(valid))
+    full = np.ones((16, 16), bool)                 # a face cut by the image border: no outline
+    assert not dg.face_outline(tf.constant(full[None])).numpy().any()
+
+
+def test_outline_holes_stay_near_the_outline_and_keep_the_interior():
+    face = disc_face(96, 34)
+    valid = face > 0
+    max_axis = 6.0
+    dist = ndimage.distance_transform_edt(~outline_np(valid))   # px to the nearest outline pixel
+    out = dg.outline_holes(face, tf.constant([3, 9]), count_range=(20, 20),
+                           size_range=(3.0, max_axis)).numpy()
+    new = valid & (out == 0)
+    assert new.sum() > 100                               # 20 blobs of >= 3 x 0.9 px semi-axes
+    assert dist[new].max() <= max_axis + 1e-6
+    np.testing.assert_array_equal(out[~new], face[~new])  # everything else untouched
+    assert np.all(out[valid & (dist > max_axis)] == face[valid & (dist > max_axis)])
+    # outline pixels are where the holes sit: a sizeable share of the outline is now a hole
+    assert (new & outline_np(valid)).sum() > 0.2 * outline_np(valid).sum()
+
+
+def test_outline_holes_on_an_all_hole_image_do_nothing():
+    out = dg.outline_holes(np.zeros((2, 32, 32), np.float32), tf.constant([1, 1]))
+    assert not np.any(out.numpy())
+
+
+def test_random_holes_face_placement_centres_on_valid_pixels():
+    face = disc_face(64, 10)
+    out = dg.random_holes(face, tf.constant([4, 4]), count_range=(8, 8), size_range=(1.0, 1.0),
+                          aspect_range=(1.0, 1.0), placement="face").numpy()
+    new = (face > 0) & (out == 0)
+    assert new.sum() >= 8          # every centre is a face pixel, so each hole bites the face
+
+
+# ----------------------------------------------------------------------------------------------
+# noise
+# ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("distribution,kurtosis", [("gaussian", 3.0), ("uniform", 1.8)])
+def test_noise_has_the_requested_std_zero_mean_and_shape(distribution, kurtosis):
+    face = np.full((256, 256), 1000.0, np.float32)
+    out = dg.add_noise(face, tf.constant([7, 1]), sigma_mm=15.0,
+                       distribution=distribution).numpy()
+    e = out.astype(np.float64) - 1000.0
+    assert abs(e.std() - 15.0) < 0.5
+    assert abs(e.mean()) < 0.5                         # s.e. of the mean: 15 / 256 = 0.06
+    k = np.mean((e - e.mean()) ** 4) / e.var() ** 2    # 3 normal, 9/5 uniform (s.e. ~0.02)
+    assert abs(k - kurtosis) < 0.1
+    if distribution == "uniform":
+        assert np.abs(e).max() <= 15.0 * math.sqrt(3.0) + 1e-3
+
+
+def test_noise_leaves_holes_at_zero():
+    face = disc_face(64, 20)
+    out = dg.add_noise(face, tf.constant([1, 2])).numpy()
+    np.testing.assert_array_equal(out[face == 0], 0.0)
+    assert np.all(out[face > 0] > 0) and np.any(out[face > 0] != face[face > 0])
+
+
+# ----------------------------------------------------------------------------------------------
+# blur
+# ----------------------------------------------------------------------------------------------
+def test_blur_keeps_holes_and_does_not_leak_them():
+    face = np.full((40, 40), 1000.0, np.float32)
+    face[10:20, 12:15] = 0.0
+    face[30:, 30:] = 0.0
+    out = dg.blur_valid(face, 7).numpy()
+    np.testing.assert_array_equal(out[face == 0], 0.0)
+    np.testing.assert_array_equal(out[face > 0], 1000.0)   # exactly, also next to the holes
+
+
+def test_blur_equals_brute_force_normalised_convolution_and_keeps_ramps():
+    yy, xx = np.mgrid[:48, :48].astype(np.float32)
+    ramp = 500.0 + 3.0 * xx + 2.0 * yy
+    face = ramp.copy()
+    face[20:26, 5:12] = 0.0
+    valid = face > 0
+    k = 5
+    ones = np.ones((k, k))
+    num = ndimage.correlate(face.astype(np.float64), ones, mode="constant")
+    den = ndimage.correlate(valid.astype(np.float64), ones, mode="constant")
+    want = np.where(valid, num / np.maximum(den, 1), 0.0)
+    out = dg.blur_valid(face[None, ..., None], k).numpy()[0, ..., 0]
+    np.testing.assert_allclose(out, want, rtol=0, atol=1e-3)
+    full = ndimage.correlate(valid.astype(float), ones, mode="constant") == k * k
+    np.testing.assert_allclose(out[full], ramp[full], atol=1e-3)   # away from holes and border
+    # hand-worked: pixel (19, 8) sees rows 17..21 x cols 6..10, rows 20, 21 are holes there
+    assert abs(out[19, 8] - (500 + 3 * 8 + 2 * 18)) < 1e-3           # mean row 18, mean col 8
+
+
+# ----------------------------------------------------------------------------------------------
+# DL helpers
+# ----------------------------------------------------------------------------------------------
+def test_randomize_hole_values_changes_only_holes_within_range():
+    face = disc_face(64, 20, near=700.0)
+    near = face[face > 0].min()
+    out = dg.randomize_hole_values(face, tf.constant([2, 3]), offset_range_mm=(10.0, 60.0))
+    out = out.numpy()
+    holes = face == 0
+    np.testing.assert_array_equal(out[~holes], face[~holes])
+    v = out[holes].astype(np.float64)
+    assert v.min() >= near + 10.0 and v.max() <= near + 60.0
+    assert abs(v.mean() - (near + 35.0)) < 1.0 and abs(v.std() - 50.0 / math.sqrt(12)) < 1.0
+
+
+def test_randomize_hole_values_blurred_in_range_and_smooth():
+    face = disc_face(96, 20, near=700.0)
+    near = face[face > 0].min()
+    k = 9
+    out = dg.randomize_hole_values_blurred(face, tf.constant([2, 3]), depth_range_mm=(50.0, 250.0),
+                                           kernel_size=k).numpy()
+    holes = face == 0
+    np.testing.assert_array_equal(out[~holes], face[~holes])
+    v = out[holes]
+    assert v.min() >= near + 50.0 - 1e-3 and v.max() <= near + 250.0 + 1e-3
+    # a k x k mean of iid U(range) values has std (200 / sqrt(12)) / k where the window is all
+    # holes (the image corners here)
+    corner = out[:20, :20].astype(np.float64)
+    assert abs(corner.std() - 200.0 / math.sqrt(12) / k) < 0.35 * 200.0 / math.sqrt(12) / k
+
+
+def test_degrade_helper_fills_exactly_the_hole_mask():
+    face = disc_face(64, 22)
+    cfg = dg.DegradationConfig(helper="random", helper_offset_range_mm=(0.0, 250.0))
+    out, hole = dg.degrade(face, tf.constant([5, 5]), cfg)
+    out, hole = out.numpy(), hole.numpy()
+    plain, plain_hole = dg.degrade(face, tf.constant([5, 5]), dg.DegradationConfig())
+    np.testing.assert_array_equal(hole, plain_hole.numpy())
+    np.testing.assert_array_equal(out[~hole], plain.numpy()[~hole])
+    near = face[face > 0].min()
+    assert out[hole].min() >= near and out[hole].max() <= near + 250.0
+
+
+# ----------------------------------------------------------------------------------------------
+# composition, seeds, batching, graph modes
+# ----------------------------------------------------------------------------------------------
+def test_degrade_is_the_parts_in_the_papers_order():
+    face = disc_face(64, 24)
+    seed = tf.constant([11, 12])
+    cfg = dg.DegradationConfig(outline_count_range=(5, 12), random_count_range=(2, 4))
+    out, hole = dg.degrade(face, seed, cfg)
+    x = dg.outline_holes(face, seed, cfg.outline_count_range, cfg.outline_size_range)
+    x = dg.random_holes(x, seed, cfg.random_count_range, cfg.random_size_range)
+    synthetic = x.numpy() == 0
+    x = dg.add_noise(x, seed, cfg.noise_sigma_mm)
+    x = dg.blur_valid(x, cfg.blur_kernel_size)
+    np.testing.assert_array_equal(out.numpy(), x.numpy())
+    np.testing.assert_array_equal(hole.numpy(), synthetic)
+    assert synthetic.sum() > (face == 0).sum()
+
+
+def test_seeds_determine_the_output():
+    face = disc_face(64, 24)
+    a = dg.degrade(face, tf.constant([1, 2]))[0].numpy()
+    b = dg.degrade(face, tf.constant([1, 2]))[0].numpy()
+    c = dg.degrade(face, tf.constant([1, 3]))[0].numpy()
+    np.testing.assert_array_equal(a, b)
+    both = (a > 0) & (c > 0)
+    assert both.sum() > 200 and np.mean(a[both] != c[both]) > 0.9   # other noise
+    assert np.any((a > 0) != (c > 0))                                  # other holes
+
+
+def test_example_seeds_are_fold_in_of_the_index():
+    seed = tf.constant([123, 456], tf.int64)
+    got = dg.example_seeds(seed, 3).numpy()
+    for i in range(3):
+        want = tf.random.experimental.stateless_fold_in(seed, i).numpy()
+        np.testing.assert_array_equal(got[i], want)
+    np.testing.assert_array_equal(dg.index_seeds(9, [4, 5]).numpy(), [[9, 4], [9, 5]])
+
+
+@pytest.mark.parametrize("helper", ["none", "blurred"])
+def test_batch_equals_single_calls_with_per_example_seeds(helper):
+    faces = np.stack([disc_face(48, 16), disc_face(48, 19, center=(20, 26)),
+                      disc_face(48, 14, near=900.0)])
+    cfg = dg.DegradationConfig(helper=helper)
+    seed = tf.constant([8, 8])
+    batch, holes = dg.degrade(faces[..., None], seed, cfg)
+    assert batch.shape == (3, 48, 48, 1) and holes.shape == (3, 48, 48, 1)
+    per = dg.example_seeds(seed, 3)
+    for i in range(3):
+        single, single_holes = dg.degrade(faces[i], per[i], cfg)
+        np.testing.assert_array_equal(batch.numpy()[i, ..., 0], single.numpy())
+        np.testing.assert_array_equal(holes.numpy()[i, ..., 0], single_holes.numpy())
+    again, _ = dg.degrade(faces, per, cfg)                  # explicit [B, 2] seeds
+    np.testing.assert_array_equal(again.numpy(), batch.numpy()[..., 0])
+
+
+def test_dataset_map_tf_function_and_batching_independence():
+    faces = np.stack([disc_face(32, 10 + i) for i in range(4)])
+    cfg = dg.DegradationConfig(outline_count_range=(2, 6), random_count_range=(1, 3))
+    fn = dg.make_degradation_fn(cfg, jit_compile=False)
+    want = dg.degrade(faces, dg.index_seeds(7, tf.range(4)), cfg)[0].numpy()
+
+    def stream(batch):
+        ds = tf.data.Dataset.from_tensor_slices(faces).batch(batch).enumerate()
+        ds = ds.map(lambda i, d: fn(d, dg.index_seeds(7, i * batch + tf.range(tf.shape(d)[0],
+                                                                                dtype=tf.int64))))
+        return np.concatenate([d.numpy() for d, _ in ds])
+
+    # graph rewrites (grappler) may reorder float ops: equal up to float32 rounding, same holes
+    close = dict(rtol=1e-6, atol=1e-4)
+    for got in (stream(2), stream(3)):                      # stream(3): a ragged last batch
+        np.testing.assert_allclose(got, want, **close)
+        np.testing.assert_array_equal(got == 0, want == 0)
+    graph = tf.function(lambda d, s: dg.degrade(d, s, cfg))
+    np.testing.assert_allclose(graph(faces, dg.index_seeds(7, tf.range(4)))[0].numpy(), want,
+                               **close)
+
+
+def test_xla_stages_match_the_plain_graph():
+    faces = np.stack([disc_face(64, 22), disc_face(64, 18, near=900.0)])
+    cfg = dg.DegradationConfig(helper="blurred")
+    a, ha = dg.degrade(faces, tf.constant([3, 3]), cfg, jit_compile=False)
+    b, hb = dg.degrade(faces, tf.constant([3, 3]), cfg, jit_compile=True)
+    np.testing.assert_array_equal(ha.numpy(), hb.numpy())
+    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=2e-3)   # mm
+
+
+def test_parts_can_be_switched_off():
+    face = disc_face(32, 12)
+    out, hole = dg.degrade(face, tf.constant([1, 1]),
+                           dg.DegradationConfig(blur=False, **NO_HOLES_NOISE))
+    np.testing.assert_array_equal(out.numpy(), face)
+    np.testing.assert_array_equal(hole.numpy(), face == 0)
+
+
+# ----------------------------------------------------------------------------------------------
+# normalisation and the paper's 16-bit convention
+# ----------------------------------------------------------------------------------------------
+def test_normalize_face_depth_hand_worked_and_uint16_round_trip():
+    d = np.array([[0.0, 600.0, 650.0], [800.0, 1000.0, 0.0]], np.float32)
+    n, valid, near = dg.normalize_face_depth(d, range_mm=250.0)
+    assert float(near) == 600.0
+    want = np.array([[0.0, 0.0, 0.2], [0.8, 65534 / 65535, 0.0]], np.float32)
+    np.testing.assert_allclose(n.numpy(), want, atol=1e-7)
+    np.testing.assert_array_equal(valid.numpy(), d > 0)
+    code = dg.to_uint16(n, valid).numpy()
+    np.testing.assert_array_equal(code, [[65535, 0, 13107], [52428, 65534, 65535]])
+    back, back_valid = dg.from_uint16(code)
+    np.testing.assert_array_equal(back_valid.numpy(), d > 0)
+    np.testing.assert_allclose(back.numpy(), want, atol=1e-5)
+    mm = dg.denormalize_face_depth(back, near, back_valid).numpy()
+    np.testing.assert_allclose(mm[d > 0][:3], [600.0, 650.0, 800.0], atol=0.01)  # 1000 clipped
+    paper = dg.to_paper_convention(n, valid).numpy()
+    np.testing.assert_array_equal(paper[d == 0], 1.0)
+    undone, undone_valid = dg.from_paper_convention(paper)
+    np.testing.assert_array_equal(undone.numpy(), n.numpy())
+    np.testing.assert_array_equal(undone_valid.numpy(), d > 0)
+    raw = np.array([0, 700, 0], np.uint16)                   # SDK millimetres
+    np.testing.assert_array_equal(dg.to_paper_convention(raw).numpy(), [65535, 700, 65535])
+
+
+def test_normalize_face_depth_shared_window_per_image():
+    gt = np.stack([disc_face(32, 10, near=600.0), disc_face(32, 10, near=800.0)])
+    _, _, near = dg.normalize_face_depth(gt)
+    np.testing.assert_allclose(near.numpy(), [g[g > 0].min() for g in gt])   # 600 + 2 sqrt(.5)
+    noisy = dg.add_noise(gt, tf.constant([1, 1])).numpy()
+    n, _, _ = dg.normalize_face_depth(noisy, near_mm=near)
+    expect = np.where(gt > 0, np.clip((noisy - near.numpy()[:, None, None]) / 250.0, 0,
+                                      65534 / 65535), 0)
+    np.testing.assert_allclose(n.numpy(), expect, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------------------------
+# bad input
+# ----------------------------------------------------------------------------------------------
+def test_bad_inputs_raise_clear_errors():
+    seed = tf.constant([1, 2])
+    with pytest.raises(TypeError, match=r"depth .*int32.*\[32, 32\]"):
+        dg.degrade(np.zeros((32, 32), np.int32), seed)
+    with pytest.raises(ValueError, match=r"depth must have shape .*\[2, 3, 32, 32, 1\]"):
+        dg.degrade(np.zeros((2, 3, 32, 32, 1), np.float32), seed)
+    with pytest.raises(ValueError, match=r"\[2, 32, 32, 3\]"):
+        dg.blur_valid(np.ones((2, 32, 32, 3), np.float32))
+    with pytest.raises(ValueError, match=r"depth must have shape .*\[32\]"):
+        dg.add_noise(np.ones((32,), np.float32), seed)
+    with pytest.raises(ValueError, match=r"normalize_face_depth: depth_mm.*all-hole.*\[2, 8, 8\]"):
+        dg.normalize_face_depth(np.stack([np.ones((8, 8)), np.zeros((8, 8))]).astype(np.float32))
+    with pytest.raises(ValueError, match="randomize_hole_values: depth.*all-hole"):
+        dg.randomize_hole_values(np.zeros((8, 8), np.float32), seed)
+    with pytest.raises(ValueError, match="degrade: depth.*all-hole"):
+        dg.degrade(np.zeros((8, 8), np.float32), seed, dg.DegradationConfig(helper="blurred"))
+    with pytest.raises(ValueError, match=r"seed must have shape \[2\]"):
+        dg.degrade(np.ones((8, 8), np.float32), tf.constant([[1, 2]]))
+    with pytest.raises(ValueError, match=r"one row per example.*\(3, 2\).*batch of 2"):
+        dg.degrade(np.ones((2, 8, 8), np.float32), tf.zeros([3, 2], tf.int64))
+    with pytest.raises(TypeError, match="seed must be an integer"):
+        dg.degrade(np.ones((8, 8), np.float32), tf.constant([1.0, 2.0]))
+    with pytest.raises(ValueError, match="blur_kernel_size must be an odd positive integer"):
+        dg.DegradationConfig(blur_kernel_size=4)
+    with pytest.raises(ValueError, match="outline_count_range"):
+        dg.DegradationConfig(outline_count_range=(5, 2))
+    with pytest.raises(ValueError, match="noise_distribution"):
+        dg.DegradationConfig(noise_distribution="poisson")
+    with pytest.raises(TypeError, match="from_uint16: code must be uint16"):
+        dg.from_uint16(np.zeros((4, 4), np.float32))
+
+
+def test_all_hole_image_in_a_graph_fails_at_run_time():
+    fn = tf.function(lambda d: dg.normalize_face_depth(d)[0])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="all-hole"):
+        fn(tf.zeros([1, 8, 8]))
