@@ -188,9 +188,13 @@ class TSGAN(keras.Model):
         """Takes the three optimizers of Algorithm 1 (they may share no slot variables).
 
         Under the ``mixed_float16`` policy each is wrapped in a LossScaleOptimizer, since
-        Keras only auto-scales ``self.optimizer``.
+        Keras only auto-scales ``self.optimizer``. With no optimizer at all the model is
+        compiled for ``evaluate``/``predict`` only.
         """
         super().compile(**kwargs)
+        if teacher_optimizer is None and student_optimizer is None and disc_optimizer is None:
+            self.teacher_optimizer = self.student_optimizer = self.disc_optimizer = None
+            return
         opts = dict(teacher=teacher_optimizer, student=student_optimizer, disc=disc_optimizer)
         if keras.mixed_precision.global_policy().name == "mixed_float16":
             opts = {k: (keras.optimizers.LossScaleOptimizer(o)

@@ -12,6 +12,7 @@ Layout of a ``model_dir``:
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from typing import Dict, List, Optional
 
@@ -113,6 +114,7 @@ def _check_resume_config(model_dir: str, record: dict) -> None:
     if not os.path.exists(path):
         return
     old = training.read_json(path)
+    record = json.loads(json.dumps(record, default=list))   # tuples -> lists, as stored
     diffs = [k for k in ("model", "ablation", "dataset", "target_dataset", "seed")
              if old.get(k) != record.get(k)]
     if diffs:
