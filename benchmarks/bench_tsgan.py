@@ -35,6 +35,8 @@ flags.DEFINE_bool("jit_compile", False, "XLA-compile the steps.")
 
 
 def _median_seconds(fn, steps, repeats, warmup):
+    import tensorflow as tf
+
     for _ in range(warmup):
         fn()
     times = []
@@ -42,7 +44,7 @@ def _median_seconds(fn, steps, repeats, warmup):
         t0 = time.perf_counter()
         for _ in range(steps):
             out = fn()
-        _ = [float(v) for v in (out.values() if isinstance(out, dict) else [out])]
+        _ = [float(tf.reduce_sum(tf.cast(v, tf.float32))) for v in (out.values() if isinstance(out, dict) else [out])]  # sync
         times.append((time.perf_counter() - t0) / steps)
     return statistics.median(times)
 

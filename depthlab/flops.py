@@ -56,7 +56,7 @@ def train_step_flops(model: keras.Model) -> int:
 
 
 def estimate_cpu_peak_gflops(dtype: str = "float32") -> Optional[float]:
-    """Rough peak: cores x max MHz x FLOPs/cycle from the ISA (AVX-512: 32 fp32, 64 bf16).
+    """Rough peak: cores x MHz (as /proc/cpuinfo reports it) x FLOPs/cycle from the ISA.
 
     Returns None when it cannot be read; benchmarks accept --peak_gflops instead.
     """
@@ -72,7 +72,8 @@ def estimate_cpu_peak_gflops(dtype: str = "float32") -> Optional[float]:
         if mhz is None:
             return None
         flags = text
-        per_cycle = 32 if "avx512f" in flags else (16 if "avx2" in flags else 8)
+        # two FMA pipes x vector width x 2 FLOPs: AVX-512 64, AVX2 32, else SSE 16 (fp32)
+        per_cycle = 64 if "avx512f" in flags else (32 if "avx2" in flags else 16)
         if dtype == "bfloat16":
             per_cycle *= 2 if ("avx512_bf16" in flags or "amx_bf16" in flags) else 1
             if "amx_bf16" in flags:

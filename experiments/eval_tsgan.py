@@ -7,7 +7,7 @@ over the ground truth's valid pixels, per image, then averaged over images. FID 
 local Inception feature-extractor file (--fid_weights); without it FID is skipped.
 """
 
-from absl import app, flags
+from absl import app, flags, logging
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "A train_tsgan --model_dir.")
@@ -22,6 +22,7 @@ flags.DEFINE_integer("batch_size", 16, "Evaluation batch size.", lower_bound=1)
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    logging.set_verbosity(logging.WARNING)
     from depthlab import reporting, training
     from depthlab.runners import tsgan as runner
 

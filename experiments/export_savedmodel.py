@@ -7,7 +7,7 @@ serving_default: uint8 RGB (N, H, W, 3), any N/H/W -> {'depth': float32 [0, 1] (
 'depth_uint16': uint16 (N, S, S, 1)}, S = the generator's resolution.
 """
 
-from absl import app, flags
+from absl import app, flags, logging
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "A train_tsgan --model_dir.")
@@ -17,6 +17,7 @@ flags.DEFINE_string("export_dir", None, "Empty or new directory for the SavedMod
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    logging.set_verbosity(logging.WARNING)
     from depthlab.export import export_depth_generator
     from depthlab.runners import tsgan as runner
 

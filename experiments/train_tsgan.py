@@ -9,7 +9,7 @@ scalars and sample grids, PNG grids under samples/, and metrics JSON files.
       --data_dir=~/tfds --target_dataset=lfw_faces --model_dir=runs/tsgan_curtin
 """
 
-from absl import app, flags
+from absl import app, flags, logging
 
 from data_pipelines import sources
 from depthlab import training
@@ -50,6 +50,7 @@ flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    logging.set_verbosity(logging.WARNING)
     from depthlab import reporting
     from depthlab.runners import tsgan as runner
 

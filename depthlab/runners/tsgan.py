@@ -173,13 +173,21 @@ def evaluate_model(model: TSGAN, test: PairedArrays, batch_size: int = 16) -> Di
 
 
 def _preview_rows(model: TSGAN, arrays: PairedArrays, target: Optional[np.ndarray], n: int = 4):
+    """[RGB, ground truth, prediction] rows; both depths share the ground truth's colour range
+    and mask, near = warm (TS-GAN depth is near-is-bright)."""
+    from depthlab import visualize
+
     batch = next(iter(make_paired_dataset(arrays, n, training=False, repeat=False)))
-    pred = model.g_a2b(batch["rgb"], training=False)
+    pred = depth_to_unit(model.g_a2b(batch["rgb"], training=False)).numpy()
+    gt = depth_to_unit(batch["depth"]).numpy()
     rows = []
-    for i in range(min(n, int(batch["rgb"].shape[0]))):
-        row = [batch["rgb"][i].numpy(), depth_to_unit(batch["depth"][i:i + 1])[0].numpy(),
-               depth_to_unit(pred[i:i + 1])[0].numpy() * batch["mask"][i].numpy()]
-        rows.append(row)
+    for i in range(min(n, len(gt))):
+        mask = batch["mask"][i, ..., 0].numpy() > 0
+        lo, hi = float(gt[i][mask].min()), float(gt[i][mask].max())
+        hi = hi if hi > lo else lo + 1e-3
+        colour = lambda d: visualize.colorize_depth(d, mask=mask, vmin=lo, vmax=hi,  # noqa: E731
+                                                    near_is_small=False)
+        rows.append([batch["rgb"][i].numpy(), colour(gt[i]), colour(pred[i])])
     return rows
 
 
