@@ -4,6 +4,9 @@
 uint8 RGB array, both resized to the working resolution once (the in-memory cache that the
 index-driven pipelines in ``paired.py`` / ``unpaired.py`` read from).
 
+Real builders take a TFDS config after a slash (``eurecom_kinectfacedb/depth_kinect``,
+``tsgan_folders/target``) and the split ``'all'``.
+
 Synthetic splits: 'train' uses identities [0, n_ids) and 'test' uses disjoint identities
 starting at ``SYNTHETIC_TEST_IDENTITY_OFFSET`` (so test faces are unseen people). The
 'source' domain is paired RGB-D; the 'target' domain is RGB whose pose, lighting and albedo
@@ -61,14 +64,14 @@ def _synthetic(domain: str, split: str, image_size: int, seed: int, size: Synthe
 def _tfds_examples(name: str, split: str, data_dir: Optional[str], manual_dir: Optional[str]):
     import tensorflow_datasets as tfds
 
-    importlib.import_module(REAL_BUILDERS[name])
+    importlib.import_module(REAL_BUILDERS[name.split("/")[0]])
     if data_dir is None:
         raise ValueError(f"--data_dir is required for dataset {name!r}")
     builder = tfds.builder(name, data_dir=data_dir)
-    manual_dir = manual_dir or os.path.join(data_dir, "manual", name)
+    manual_dir = manual_dir or os.path.join(data_dir, "manual", name.split("/")[0])
     builder.download_and_prepare(
         download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
-    if split not in builder.info.splits:
+    if split != "all" and split not in builder.info.splits:
         raise ValueError(f"dataset {name!r} has splits {sorted(builder.info.splits)}, "
                          f"not {split!r}")
     return tfds.as_numpy(builder.as_dataset(split=split, shuffle_files=False))
@@ -81,7 +84,7 @@ def load_paired(name: str, split: str, image_size: int, seed: int = 0,
     """Paired RGB-D examples of a named source, resized to ``image_size``."""
     if name == SYNTHETIC:
         examples = _synthetic("source", split, image_size, seed, synthetic_size)
-    elif name in REAL_BUILDERS and name != "lfw_faces":
+    elif name.split("/")[0] in REAL_BUILDERS and name.split("/")[0] != "lfw_faces":
         examples = _tfds_examples(name, split, data_dir, manual_dir)
     else:
         raise ValueError(f"--dataset={name!r} is not a paired RGB-D source; choose one of "
@@ -98,7 +101,7 @@ def load_rgb(name: str, split: str, image_size: int, seed: int = 0,
         examples = _synthetic("target", split, image_size, seed, synthetic_size)
     elif name == SYNTHETIC:
         examples = _synthetic("source", split, image_size, seed, synthetic_size)
-    elif name in REAL_BUILDERS:
+    elif name.split("/")[0] in REAL_BUILDERS:
         examples = _tfds_examples(name, split, data_dir, manual_dir)
     else:
         raise ValueError(f"--target_dataset={name!r} is not an RGB source; choose one of "
