@@ -62,6 +62,7 @@ def test_config_validation_names_the_field():
 
 
 def _tiny_model(ablation="none", **overrides):
+    overrides = {"mask_pixel_loss": False, **overrides}      # the code's unmasked L1 by default
     cfg = tsgan_config("demo", image_size=16, gen_filters=4, gen_blocks=1,
                        disc_filters=(4, 8), disc_strides=(2, 1), pool_size=2, **overrides)
     model = tsgan.TSGAN(cfg, ablation=ablation, seed=0)
