@@ -241,7 +241,7 @@ def train(opts: RunOptions, preset: str = "code", overrides: Optional[dict] = No
         training.ImageGridCallback(lambda m: _preview_rows(m, test, target),
                                    os.path.join(opts.model_dir, "samples"),
                                    os.path.join(opts.model_dir, "tensorboard", "images"),
-                                   labels=("RGB", "ground truth", "predicted"),
+                                   labels=("RGB", "GT", "predicted"),
                                    near_is_small=False),   # TS-GAN depth is near-is-bright
     ]
     if verbose:
