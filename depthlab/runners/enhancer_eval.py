@@ -29,6 +29,7 @@ from depthlab import face_eval, handcrafted, training
 
 Enhancer = Callable[[np.ndarray, np.ndarray], np.ndarray]
 HOLE = 1.0
+PC = 0.5          # synthetic_faces puts pixel centres at i + 0.5
 
 
 def _normalise(mm: np.ndarray, near: np.ndarray) -> np.ndarray:
@@ -75,11 +76,11 @@ def evaluate(enhancers: Dict[str, Enhancer], gt: fe.FaceDepthSet, degraded: np.n
     gt_norm = _normalise(gt.depth_mm, near)
     gt_valid = gt.depth_mm > 0
     marks = gt.landmarks
-    masks = np.stack([face_eval.face_mask_from_landmarks(m, gt_norm.shape[1:]) for m in marks])
+    masks = np.stack([face_eval.face_mask_from_landmarks(m, gt_norm.shape[1:], pixel_centre=PC) for m in marks])
     occluded = {
-        "OcclusionMouth": [occlusion.occlude_mouth_hand(d, m, seed + i)[0]
+        "OcclusionMouth": [occlusion.occlude_mouth_hand(d, m, seed + i, valid=d > 0, pixel_centre=PC)[0]
                            for i, (d, m) in enumerate(zip(degraded, marks))],
-        "OcclusionPaper": [occlusion.occlude_paper_sheet(d, m, seed + i)[0]
+        "OcclusionPaper": [occlusion.occlude_paper_sheet(d, m, seed + i, valid=d > 0, pixel_centre=PC)[0]
                            for i, (d, m) in enumerate(zip(degraded, marks))],
     }
     occluded = {k: np.stack(v).astype(np.uint16) for k, v in occluded.items()}
@@ -107,9 +108,9 @@ def evaluate(enhancers: Dict[str, Enhancer], gt: fe.FaceDepthSet, degraded: np.n
             row[f"falsification_{cond}"] = float(np.mean([
                 face_eval.falsification_rmse(i, o, m, i < HOLE)
                 for i, o, m in zip(occ_in, occ_out, masks)]))
-        row["landmark_holes"] = float(np.mean([face_eval.landmark_hole_rate(o, m, valid=o < HOLE)
+        row["landmark_holes"] = float(np.mean([face_eval.landmark_hole_rate(o, m, valid=o < HOLE, pixel_centre=PC)
                                                for o, m in zip(out, marks)]))
-        row["pad_error"] = float(np.mean([face_eval.pad_error(o, m, o < HOLE)
+        row["pad_error"] = float(np.mean([face_eval.pad_error(o, m, o < HOLE, near_is_small=True, pixel_centre=PC)
                                           for o, m in zip(out, marks)]))
         results[name] = row
     return {"results": results, "outputs": outputs, "gt": gt_norm, "input": _normalise(degraded, near),
