@@ -187,7 +187,9 @@ class ImageGridCallback(keras.callbacks.Callback):
                                    near_is_small=self.near_is_small)
         visualize.save_png(os.path.join(self.out_dir, f"{self.name}_epoch{epoch + 1:04d}.png"), grid)
         if self.writer is not None:
-            with self.writer.as_default():
+            # record_if(True): a TensorBoard callback interrupted mid-fit can leave a False
+            # recording condition pushed on the summary stack.
+            with self.writer.as_default(), tf.summary.record_if(True):
                 tf.summary.image(self.name, grid[None], step=epoch + 1)
             self.writer.flush()
 

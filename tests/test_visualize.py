@@ -124,7 +124,7 @@ def test_tf_summary_image_grid_writes_the_grid(tmp_path):
     with tf.summary.create_noop_writer().as_default():                 # no real writer
         assert visualize.tf_summary_image_grid("g", rows, step=0) is False
     writer = tf.summary.create_file_writer(str(tmp_path))
-    with writer.as_default():
+    with writer.as_default(), tf.summary.record_if(True):   # immune to leftover record_if state
         assert bool(visualize.tf_summary_image_grid("samples", rows, step=3))
     writer.flush()
     writer.close()
