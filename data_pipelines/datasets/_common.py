@@ -207,7 +207,24 @@ class FaceConfig(tfds.core.BuilderConfig):
 _DEPTH_DTYPE = {8: np.uint8, 16: np.uint16}
 
 
-class FaceBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+class ModuleCodePath:
+    """Mixin for builders that live in a package: ``code_path`` is the builder's module file.
+
+    TFDS's own lookup goes through ``importlib_resources``, which etils only imports when
+    installed (it is not a dependency here), so it fails for builders inside a package; this is
+    the fallback TFDS itself uses when that lookup is unavailable. List it before the TFDS base.
+    """
+
+    @tfds.core.utils.classproperty
+    @classmethod
+    def code_path(cls) -> Optional[epath.Path]:
+        try:
+            return epath.Path(inspect.getfile(cls))
+        except (TypeError, OSError):
+            return None
+
+
+class FaceBuilder(ModuleCodePath, tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """Base of the face builders: subclasses define ``LAYOUT``, ``_scan`` and extra features."""
 
     VERSION = tfds.core.Version("1.0.0")
@@ -215,20 +232,6 @@ class FaceBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     LAYOUT = ""           # expected layout, shown in errors and in MANUAL_DOWNLOAD_INSTRUCTIONS
     HOMEPAGE = ""
     CITATION = ""
-
-    @tfds.core.utils.classproperty
-    @classmethod
-    def code_path(cls) -> Optional[epath.Path]:
-        """The module file of the builder class.
-
-        TFDS's own lookup goes through ``importlib_resources``, which etils only imports when
-        installed (it is not a dependency here), so it fails for builders that live in a package;
-        this is the fallback TFDS itself uses when that lookup is unavailable.
-        """
-        try:
-            return epath.Path(inspect.getfile(cls))
-        except (TypeError, OSError):
-            return None
 
     # -- subclass hooks ------------------------------------------------------------------------
     def _extra_features(self) -> Dict[str, tfds.features.FeatureConnector]:

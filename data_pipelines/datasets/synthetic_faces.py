@@ -21,14 +21,12 @@ Keys are ``f"{identity:06d}_{sample:05d}"``: unique and deterministic.
 from __future__ import annotations
 
 import dataclasses
-import inspect
-from typing import Optional
 
 import numpy as np
 import tensorflow_datasets as tfds
-from etils import epath
 
 from data_pipelines import synthetic_faces as sf
+from data_pipelines.datasets._common import ModuleCodePath
 
 
 @dataclasses.dataclass(eq=False)
@@ -46,7 +44,7 @@ class SyntheticFacesConfig(tfds.core.BuilderConfig):
         return sf.FaceConfig(image_size=self.image_size, domain=self.domain, seed=self.seed)
 
 
-class SyntheticFaces(tfds.core.GeneratorBasedBuilder):
+class SyntheticFaces(ModuleCodePath, tfds.core.GeneratorBasedBuilder):
     """Procedural faces: paired RGB + 16-bit depth, identities, 68 landmarks, pose."""
 
     VERSION = tfds.core.Version("1.0.0")
@@ -71,16 +69,6 @@ class SyntheticFaces(tfds.core.GeneratorBasedBuilder):
                              test_images_per_identity=1),
     ]
     DEFAULT_CONFIG_NAME = "default"
-
-    @tfds.core.utils.classproperty
-    @classmethod
-    def code_path(cls) -> Optional[epath.Path]:
-        """This module's file. TFDS's own lookup needs the optional ``importlib_resources``
-        package for builders inside a package; this is its fallback (as in ``_common``)."""
-        try:
-            return epath.Path(inspect.getfile(cls))
-        except (TypeError, OSError):
-            return None
 
     def _info(self) -> tfds.core.DatasetInfo:
         c = self.builder_config

@@ -1,0 +1,188 @@
+"""NYU Depth v2 labeled set (Silberman et al., ECCV 2012): the official ``nyu_depth_v2_labeled.mat``.
+
+The file is MATLAB v7.3, i.e. HDF5, and is read with h5py. MATLAB stores arrays column-major,
+so h5py sees every array with its axes reversed:
+
+=========  =======================  ======================  =====================================
+dataset    MATLAB shape             h5py shape              here
+=========  =======================  ======================  =====================================
+images     480 x 640 x 3 x 1449     1449 x 3 x 640 x 480    (N, 480, 640, 3) uint8 RGB
+depths     480 x 640 x 1449         1449 x 640 x 480        (N, 480, 640) float32 metres
+=========  =======================  ======================  =====================================
+
+``depths`` is the inpainted (hole-free) depth in metres; the Kinect's usable range ends near
+10 m, so the 8-bit image is ``round(255 * clip(depth / max_depth, 0, 1))`` with
+``max_depth = 10`` m (:func:`depth_to_uint8`, inverse :func:`uint8_to_depth`).
+
+Splits follow Suarez, Carpio and Sappa (and the DSR and two-stage issues): the first 1000 pairs
+in file order train, the remaining 449 test (:data:`SPLITS`). Frames are read one at a time
+(the full file is 2.8 GB) and resized to ``image_size`` (bilinear with antialiasing for RGB,
+``cv2.INTER_AREA`` for depth, so no value outside the local range appears).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Iterator, Optional, Sequence, Tuple, Union
+
+import cv2
+import numpy as np
+
+NUM_LABELED = 1449
+SPLITS = {"train": (0, 1000), "test": (1000, NUM_LABELED), "all": (0, NUM_LABELED)}
+MAX_DEPTH_M = 10.0
+FRAME_HW = (480, 640)
+
+Size = Union[int, Tuple[int, int], None]
+
+
+@dataclasses.dataclass
+class NyuArrays:
+    """Decoded frames: ``rgb`` uint8 (N, H, W, 3), ``depth`` float32 metres (N, H, W), file indices."""
+
+    rgb: np.ndarray
+    depth: np.ndarray
+    index: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+
+def depth_to_uint8(depth_m, max_depth: float = MAX_DEPTH_M) -> np.ndarray:
+    """Metres -> 8-bit image: ``round(255 * clip(d / max_depth, 0, 1))``."""
+    d = np.asarray(depth_m, np.float32)
+    return np.round(255.0 * np.clip(d / max_depth, 0.0, 1.0)).astype(np.uint8)
+
+
+def uint8_to_depth(image, max_depth: float = MAX_DEPTH_M) -> np.ndarray:
+    """Inverse of :func:`depth_to_uint8` (to within max_depth / 510)."""
+    return np.asarray(image, np.float32) * (max_depth / 255.0)
+
+
+def _hw(size: Size) -> Optional[Tuple[int, int]]:
+    if size is None:
+        return None
+    if isinstance(size, int):
+        return (size, size)
+    h, w = size
+    return (int(h), int(w))
+
+
+def _resize(rgb: np.ndarray, depth: np.ndarray, size: Size) -> Tuple[np.ndarray, np.ndarray]:
+    hw = _hw(size)
+    if hw is None or hw == rgb.shape[:2]:
+        return rgb, depth
+    h, w = hw
+    down = h < rgb.shape[0] or w < rgb.shape[1]
+    interp = cv2.INTER_AREA if down else cv2.INTER_LINEAR
+    return (cv2.resize(rgb, (w, h), interpolation=interp),
+            cv2.resize(depth, (w, h), interpolation=interp))
+
+
+def _open(mat_path):
+    import h5py
+
+    path = os.fspath(mat_path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            f"NYU Depth v2: {path} does not exist. Download nyu_depth_v2_labeled.mat from "
+            f"http://horatio.cs.nyu.edu/mit/silberman/nyu_depth_v2/nyu_depth_v2_labeled.mat and "
+            f"pass its path (or the folder that holds it)")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise ValueError(f"NYU Depth v2: {path} is not an HDF5 (MATLAB v7.3) file: {e}") from e
+    for key in ("images", "depths"):
+        if key not in f:
+            f.close()
+            raise ValueError(f"NYU Depth v2: {path} has no dataset {key!r} "
+                             f"(found {sorted(f.keys())})")
+    n_img, n_dep = f["images"].shape[0], f["depths"].shape[0]
+    if f["images"].ndim != 4 or f["images"].shape[1] != 3 or f["depths"].ndim != 3 or \
+            n_img != n_dep or f["images"].shape[2:] != f["depths"].shape[1:]:
+        shapes = (f["images"].shape, f["depths"].shape)
+        f.close()
+        raise ValueError(f"NYU Depth v2: {path}: expected images N x 3 x W x H and depths "
+                         f"N x W x H with the same N, W, H; got {shapes[0]} and {shapes[1]}")
+    return f
+
+
+def resolve_mat_path(path) -> str:
+    """``path`` itself, or ``path/nyu_depth_v2_labeled.mat`` when ``path`` is a folder."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        return os.path.join(path, "nyu_depth_v2_labeled.mat")
+    return path
+
+
+def split_range(split: str, num_frames: int) -> range:
+    """Indices of ``split`` ('train', 'test', 'all') in a file with ``num_frames`` frames.
+
+    A file shorter than 1449 frames (a fixture) keeps the rule "the first 1000 train": with
+    fewer than 1000 frames, the first ``ceil(0.69 * n)`` train and the rest test, 1000/1449.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"NYU Depth v2 split must be one of {sorted(SPLITS)}, got {split!r}")
+    n_train = 1000 if num_frames >= NUM_LABELED else int(np.ceil(num_frames * 1000 / NUM_LABELED))
+    return {"train": range(0, n_train), "test": range(n_train, num_frames),
+            "all": range(0, num_frames)}[split]
+
+
+def iter_labeled(mat_path, split: str = "train", image_size: Size = 256,
+                 indices: Optional[Sequence[int]] = None) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
+    """Yields ``(file index, rgb uint8 (H, W, 3), depth float32 metres (H, W))`` one frame at a time."""
+    path = resolve_mat_path(mat_path)
+    with _open(path) as f:
+        images, depths = f["images"], f["depths"]
+        wanted = split_range(split, images.shape[0]) if indices is None else indices
+        for i in wanted:
+            rgb = np.ascontiguousarray(np.transpose(images[i], (2, 1, 0)))      # 3xWxH -> HxWx3
+            depth = np.ascontiguousarray(np.transpose(depths[i]).astype(np.float32))
+            if not np.all(np.isfinite(depth)):
+                raise ValueError(f"NYU Depth v2: {path}: frame {i} has non-finite depth")
+            rgb, depth = _resize(rgb, depth, image_size)
+            yield int(i), rgb, depth
+
+
+def read_labeled(mat_path, split: str = "train", image_size: Size = 256,
+                 limit: Optional[int] = None) -> NyuArrays:
+    """All frames of ``split`` (at most ``limit``) as arrays; see :func:`iter_labeled`."""
+    rgbs, depths, idx = [], [], []
+    for i, rgb, depth in iter_labeled(mat_path, split, image_size):
+        if limit is not None and len(idx) >= limit:
+            break
+        idx.append(i)
+        rgbs.append(rgb)
+        depths.append(depth)
+    if not idx:
+        raise ValueError(f"NYU Depth v2: split {split!r} of {resolve_mat_path(mat_path)} is empty")
+    return NyuArrays(np.stack(rgbs), np.stack(depths), np.asarray(idx, np.int64))
+
+
+def write_labeled_fixture(path, num_frames: int = 6, height: int = 48, width: int = 64,
+                          seed: int = 0) -> str:
+    """Writes a tiny HDF5 file in the labeled .mat's structure (for tests and demos).
+
+    RGB is a random colour field; depth is a tilted plane plus a box, in [0.5, 9.5] m, so that
+    geometry is visible. Axis order is the MATLAB one (images N x 3 x W x H, depths N x W x H).
+    """
+    import h5py
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    images = np.empty((num_frames, 3, width, height), np.uint8)
+    depths = np.empty((num_frames, width, height), np.float32)
+    for n in range(num_frames):
+        slope = rng.uniform(0.5, 2.0, size=2)
+        depth = 1.0 + slope[0] * xx / width + slope[1] * yy / height
+        y0, x0 = rng.integers(0, height // 2), rng.integers(0, width // 2)
+        depth[y0:y0 + height // 3, x0:x0 + width // 3] -= 0.4
+        depth = np.clip(depth + rng.uniform(0, 4), 0.5, 9.5).astype(np.float32)
+        rgb = (rng.uniform(0, 1, (height, width, 3)) * 64 + (depth[..., None] / 10.0) * 190)
+        images[n] = np.transpose(rgb.astype(np.uint8), (2, 1, 0))
+        depths[n] = np.transpose(depth)
+    with h5py.File(os.fspath(path), "w") as f:
+        f.create_dataset("images", data=images)
+        f.create_dataset("depths", data=depths)
+    return os.fspath(path)

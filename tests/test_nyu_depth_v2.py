@@ -1,0 +1,89 @@
+"""NYU Depth v2 labeled reader: MATLAB axis order, split rule, 8-bit normalisation, TFDS builder."""
+
+import h5py
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from data_pipelines import nyu_depth_v2 as nyu
+
+
+@pytest.fixture(scope="module")
+def mat_file(tmp_path_factory):
+    return nyu.write_labeled_fixture(tmp_path_factory.mktemp("nyu") / "nyu_depth_v2_labeled.mat",
+                                     num_frames=7, height=30, width=40, seed=3)
+
+
+def test_axis_order_undoes_matlab_transpose(tmp_path):
+    path = tmp_path / "m.mat"
+    rgb = np.arange(2 * 4 * 5 * 3, dtype=np.uint8).reshape(2, 4, 5, 3)   # N, H, W, C
+    depth = np.arange(2 * 4 * 5, dtype=np.float32).reshape(2, 4, 5) / 7
+    with h5py.File(path, "w") as f:          # what MATLAB writes: N x C x W x H, N x W x H
+        f["images"] = np.transpose(rgb, (0, 3, 2, 1))
+        f["depths"] = np.transpose(depth, (0, 2, 1))
+    out = nyu.read_labeled(path, "all", image_size=None)
+    np.testing.assert_array_equal(out.rgb, rgb)
+    np.testing.assert_array_equal(out.depth, depth)
+    # pixel (row 1, col 3) of frame 1, channel 2, located by hand in the MATLAB layout
+    with h5py.File(path, "r") as f:
+        assert out.rgb[1, 1, 3, 2] == f["images"][1, 2, 3, 1]
+
+
+def test_split_rule():
+    assert (nyu.split_range("train", 1449), nyu.split_range("test", 1449)) == (
+        range(0, 1000), range(1000, 1449))
+    assert len(nyu.split_range("test", 1449)) == 449
+    assert nyu.split_range("train", 7) == range(0, 5)   # ceil(7 * 1000 / 1449) = 5
+    with pytest.raises(ValueError, match="split"):
+        nyu.split_range("val", 10)
+
+
+def test_read_resizes_and_splits(mat_file):
+    train = nyu.read_labeled(mat_file, "train", image_size=16)
+    test = nyu.read_labeled(mat_file, "test", image_size=(8, 12))
+    assert train.rgb.shape == (5, 16, 16, 3) and train.rgb.dtype == np.uint8
+    assert train.depth.shape == (5, 16, 16) and train.depth.dtype == np.float32
+    assert test.depth.shape == (2, 8, 12) and list(test.index) == [5, 6]
+    full = nyu.read_labeled(mat_file, "test", image_size=None)
+    # area resizing keeps values within the frame's range
+    assert test.depth.min() >= full.depth.min() - 1e-5
+    assert test.depth.max() <= full.depth.max() + 1e-5
+
+
+def test_uint8_normalisation():
+    d = np.array([0.0, 5.0, 10.0, 12.0, 0.02], np.float32)
+    np.testing.assert_array_equal(nyu.depth_to_uint8(d), [0, 128, 255, 255, 1])  # 127.5 -> 128
+    back = nyu.uint8_to_depth(nyu.depth_to_uint8(d[:3]))
+    np.testing.assert_allclose(back, d[:3], atol=10 / 510)
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nyu_depth_v2_labeled.mat"):
+        nyu.read_labeled(tmp_path, "train")
+    bad = tmp_path / "bad.mat"
+    with h5py.File(bad, "w") as f:
+        f["images"] = np.zeros((2, 3, 4, 5), np.uint8)
+        f["depths"] = np.zeros((3, 4, 5), np.float32)
+    with pytest.raises(ValueError, match="same N"):
+        nyu.read_labeled(bad, "train")
+    text = tmp_path / "text.mat"
+    text.write_text("MATLAB 5.0 MAT-file")
+    with pytest.raises(ValueError, match="not an HDF5"):
+        nyu.read_labeled(text, "train")
+
+
+def test_tfds_builder(mat_file, tmp_path):
+    from data_pipelines.datasets import nyu_depth_v2_labeled  # noqa: F401  (registers)
+
+    builder = tfds.builder("nyu_depth_v2_labeled/128", data_dir=str(tmp_path / "tfds"))
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+        manual_dir=str(mat_file.rsplit("/", 1)[0])))
+    assert builder.info.splits["train"].num_examples == 5
+    assert builder.info.splits["test"].num_examples == 2
+    examples = sorted(tfds.as_numpy(builder.as_dataset(split="test")), key=lambda e: e["index"])
+    assert [e["index"] for e in examples] == [5, 6]
+    ex = examples[0]
+    ref = nyu.read_labeled(mat_file, "test", image_size=128)
+    np.testing.assert_array_equal(ex["rgb"], ref.rgb[0])
+    np.testing.assert_allclose(ex["depth"], ref.depth[0])
+    np.testing.assert_array_equal(ex["depth_uint8"][..., 0], nyu.depth_to_uint8(ref.depth[0]))
