@@ -6,6 +6,10 @@ r"""Prints a paper's published table beside a run's evaluation JSON, metric by m
 Tables live in experiments/paper_tables/<name>.json, each with its citation. A table file
 holds: "citation", "table" (caption), "notes", "columns" (metric keys, the same keys our
 eval binaries write), optional "column_labels", and "rows" (method -> {metric: value}).
+
+A run JSON is either one row ({metric: value}, named by --run_name or its file name) or several
+({"rows": {method: {metric: value}}}, e.g. eval_enhancers' output: one row per enhancer, named
+"<run name>: <method>" when more than one run file is given).
 """
 
 import json
@@ -50,6 +54,18 @@ def comparison_rows(table: dict, runs: dict):
     return rows, ["source", "method"] + columns
 
 
+def expand_runs(loaded: dict) -> dict:
+    """``{run name: json}`` -> ``{row name: {metric: value}}``; multi-row files are expanded."""
+    out = {}
+    for name, data in loaded.items():
+        if isinstance(data.get("rows"), dict):
+            for method, values in data["rows"].items():
+                out[method if len(loaded) == 1 else f"{name}: {method}"] = values
+        else:
+            out[name] = data
+    return out
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -70,6 +86,10 @@ def main(argv):
             raise app.UsageError(f"--run_json: {path} does not exist")
         with open(path) as f:
             runs[name] = json.load(f)
+    runs = expand_runs(runs)
+    missing = [n for n, v in runs.items() if not any(c in v for c in table["columns"])]
+    if missing:
+        print(f"Warning: {missing} have none of this table's columns {table['columns']}")
     rows, columns = comparison_rows(table, runs)
     print(f"{table.get('table', FLAGS.table)}\n{table['citation']}")
     if table.get("notes"):

@@ -2,6 +2,7 @@ r"""Evaluates the face depth enhancers: one table per paper table (IV-VII), JSON
 
   python -m experiments.eval_enhancers --models=DL-Delta-1=runs/delta1 \
       --output_json=runs/enh_eval.json --figure=runs/enh_eval.png
+  python -m experiments.compare_paper --table=face_enhancement_table4 --run_json=runs/enh_eval.json
 
 Always includes "None" and the seven RealSense SDK baselines (Table II); add DL enhancers
 with --models=name=model_dir,... (trained by experiments.train_enhancer).
@@ -40,7 +41,8 @@ def main(argv):
         print(f"\n{title}  (n = {FLAGS.test_faces} synthetic test faces)")
         print(reporting.markdown_table(ev.table_rows(result["results"], table)))
     if FLAGS.output_json:
-        ev.write_json(FLAGS.output_json, result)
+        ev.write_json(FLAGS.output_json, result, test_faces=FLAGS.test_faces, seed=FLAGS.seed,
+                      models=FLAGS.models)
         print(f"\nwrote {FLAGS.output_json}")
     if FLAGS.figure:
         print(f"wrote {ev.save_figure(FLAGS.figure, result)}")

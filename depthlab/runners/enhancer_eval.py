@@ -158,6 +158,27 @@ def save_figure(path: str, evaluation: Dict[str, object], count: int = 3) -> str
     return path
 
 
-def write_json(path: str, evaluation: Dict[str, object]) -> None:
-    training.write_json(path, {name: {k: v for k, v in row.items()}
-                               for name, row in evaluation["results"].items()})
+# our result keys -> the column keys of experiments/paper_tables/face_enhancement_table{4,6}.json
+PAPER_COLUMNS = {
+    "mean": "rmse_mean", "std": "rmse_std", "skewness": "rmse_skewness",
+    "excess_kurtosis": "rmse_excess_kurtosis", "roughness": "roughness",
+    "hole_percentage": "hole_percentage", "falsification_Neutral": "falsification_neutral",
+    "falsification_OcclusionMouth": "falsification_occlusion_mouth",
+    "falsification_OcclusionPaper": "falsification_occlusion_paper",
+    "landmark_holes": "landmark_holes", "pad_error": "pad_error",
+}
+
+
+def paper_rows(results: Dict[str, dict]) -> Dict[str, Dict[str, float]]:
+    """``{enhancer: {paper column: value}}`` with the paper's scaling (x100 where it uses %)."""
+    return {name: {PAPER_COLUMNS[k]: float(row[k]) * (100 if k in _X100 else 1)
+                   for k in PAPER_COLUMNS}
+            for name, row in results.items()}
+
+
+def write_json(path: str, evaluation: Dict[str, object], **metadata) -> None:
+    """``{"rows": {enhancer: {paper column: value}}, "rmse_per_image": {...}, **metadata}``;
+    ``experiments.compare_paper --run_json`` prints the rows beside the paper's tables."""
+    results = evaluation["results"]
+    training.write_json(path, dict(metadata, rows=paper_rows(results),
+                                   rmse_per_image={n: r["rmse_per_image"] for n, r in results.items()}))
