@@ -195,3 +195,192 @@ class ImagePool(layers.Layer):
         config.update({"pool_size": self.pool_size, "image_shape": self.image_shape,
                        "seed": self.seed})
         return config
+
+
+# ----------------------------------------------------------------------------------------
+# Deep Back-Projection units (Haris, Shakhnarovich, Ukita, "Deep Back-Projection Networks
+# for Super-Resolution", CVPR 2018), used by the DSRNet of Sun et al. (CVPR 2021).
+# ----------------------------------------------------------------------------------------
+
+#: (kernel, stride, padding) of the DBPN projection convolutions per scale. x2/x4/x8 are
+#: DBPN's published settings; x16 is our choice: the same rule kernel = stride + 4,
+#: padding = 2 (a single k20/s16/p2 unit rather than two cascaded x4 units).
+DBPN_SETTINGS = {2: (6, 2, 2), 4: (8, 4, 2), 8: (12, 8, 2), 16: (20, 16, 2)}
+
+
+def dbpn_setting(scale: int):
+    """(kernel, stride, padding) of a DBPN unit for ``scale``; a clear error otherwise."""
+    if int(scale) not in DBPN_SETTINGS:
+        raise ValueError(f"DBPN: scale must be one of {sorted(DBPN_SETTINGS)}, got {scale}")
+    return DBPN_SETTINGS[int(scale)]
+
+
+class _Projection(layers.Layer):
+    """Shared plumbing of the up/down projection units: PyTorch-style padded (de)convs.
+
+    ``conv``: zero-pad ``p`` then a valid k/s conv, out = floor((n + 2p - k) / s) + 1.
+    ``deconv``: a valid k/s transposed conv, then crop ``p`` per side,
+    out = (n - 1) s - 2p + k. With k = s + 4 and p = 2 both are exact: n -> n s -> n.
+    Every conv is followed by its own PReLU (one slope per channel), as in DBPN.
+    """
+
+    def __init__(self, filters: int, scale: int, **kwargs):
+        super().__init__(**kwargs)
+        self.filters, self.scale = int(filters), int(scale)
+        self.kernel, self.stride, self.pad = dbpn_setting(scale)
+
+    def _conv(self, name):
+        return layers.Conv2D(self.filters, self.kernel, strides=self.stride, padding="valid",
+                             name=name)
+
+    def _deconv(self, name):
+        return layers.Conv2DTranspose(self.filters, self.kernel, strides=self.stride,
+                                      padding="valid", name=name)
+
+    def _prelu(self, name):
+        return layers.PReLU(shared_axes=[1, 2], alpha_initializer=keras.initializers.Constant(0.25),
+                            name=name)
+
+    def _apply_conv(self, conv, x):
+        p = self.pad
+        return conv(tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]]))
+
+    def _apply_deconv(self, deconv, x):
+        p = self.pad
+        y = deconv(x)
+        return y[:, p:-p, p:-p, :] if p else y
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"filters": self.filters, "scale": self.scale})
+        return config
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class UpProjection(_Projection):
+    """DBPN up-projection unit (Haris et al. 2018, eqs. 2-5): LR features -> HR features.
+
+    H0 = PReLU(deconv(L)); L0 = PReLU(conv(H0)); H1 = PReLU(deconv(L0 - L)); out = H0 + H1.
+    (B, h, w, filters) -> (B, h*scale, w*scale, filters); the input must have ``filters``
+    channels (the residual L0 - L).
+    """
+
+    def __init__(self, filters: int, scale: int, **kwargs):
+        super().__init__(filters, scale, **kwargs)
+        self.up1, self.act1 = self._deconv("up1"), self._prelu("act1")
+        self.down, self.act2 = self._conv("down"), self._prelu("act2")
+        self.up2, self.act3 = self._deconv("up2"), self._prelu("act3")
+
+    def build(self, input_shape):
+        if input_shape[-1] != self.filters:
+            raise ValueError(f"UpProjection({self.filters}) got {input_shape[-1]} input "
+                             "channels; they must match for the back-projection residual")
+        b, h, w, c = input_shape
+        hr = (b, None if h is None else h * self.scale, None if w is None else w * self.scale, c)
+        padded = lambda s: (s[0], None if s[1] is None else s[1] + 2 * self.pad,  # noqa: E731
+                            None if s[2] is None else s[2] + 2 * self.pad, s[3])
+        self.up1.build(input_shape)
+        self.act1.build(hr)
+        self.down.build(padded(hr))
+        self.act2.build(input_shape)
+        self.up2.build(input_shape)
+        self.act3.build(hr)
+        self.built = True
+
+    def call(self, x):
+        h0 = self.act1(self._apply_deconv(self.up1, x))
+        l0 = self.act2(self._apply_conv(self.down, h0))
+        h1 = self.act3(self._apply_deconv(self.up2, l0 - x))
+        return h0 + h1
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, _ = input_shape
+        grow = lambda n: None if n is None else n * self.scale  # noqa: E731
+        return (b, grow(h), grow(w), self.filters)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class DownProjection(_Projection):
+    """DBPN down-projection unit (Haris et al. 2018, eqs. 6-9): HR features -> LR features.
+
+    L0 = PReLU(conv(H)); H0 = PReLU(deconv(L0)); L1 = PReLU(conv(H0 - H)); out = L0 + L1.
+    (B, H, W, filters) -> (B, H/scale, W/scale, filters); H and W must be multiples of scale.
+    """
+
+    def __init__(self, filters: int, scale: int, **kwargs):
+        super().__init__(filters, scale, **kwargs)
+        self.down1, self.act1 = self._conv("down1"), self._prelu("act1")
+        self.up, self.act2 = self._deconv("up"), self._prelu("act2")
+        self.down2, self.act3 = self._conv("down2"), self._prelu("act3")
+
+    def build(self, input_shape):
+        if input_shape[-1] != self.filters:
+            raise ValueError(f"DownProjection({self.filters}) got {input_shape[-1]} input "
+                             "channels; they must match for the back-projection residual")
+        b, h, w, c = input_shape
+        for n in (h, w):
+            if n is not None and n % self.scale:
+                raise ValueError(f"DownProjection(scale={self.scale}): input size {h}x{w} is "
+                                 f"not a multiple of the scale")
+        lr = (b, None if h is None else h // self.scale, None if w is None else w // self.scale, c)
+        padded = lambda s: (s[0], None if s[1] is None else s[1] + 2 * self.pad,  # noqa: E731
+                            None if s[2] is None else s[2] + 2 * self.pad, s[3])
+        self.down1.build(padded(input_shape))
+        self.act1.build(lr)
+        self.up.build(lr)
+        self.act2.build(input_shape)
+        self.down2.build(padded(input_shape))
+        self.act3.build(lr)
+        self.built = True
+
+    def call(self, x):
+        l0 = self.act1(self._apply_conv(self.down1, x))
+        h0 = self.act2(self._apply_deconv(self.up, l0))
+        l1 = self.act3(self._apply_conv(self.down2, h0 - x))
+        return l0 + l1
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, _ = input_shape
+        shrink = lambda n: None if n is None else n // self.scale  # noqa: E731
+        return (b, shrink(h), shrink(w), self.filters)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class SqueezeExcite(layers.Layer):
+    """Squeeze-and-excitation block (Hu, Shen, Sun, CVPR 2018, eqs. 2-4).
+
+    z = global average of x over H, W (eq. 2, squeeze); s = sigmoid(W2 ReLU(W1 z + b1) + b2)
+    (eq. 3, excitation, W1: C -> C/r, W2: C/r -> C, with biases as in the authors' models);
+    out = x * s per channel (eq. 4). ``reduction`` r = 16 in SE-ResNet; the bottleneck has
+    ``max(1, C // r)`` units.
+    """
+
+    def __init__(self, reduction: int = 16, **kwargs):
+        super().__init__(**kwargs)
+        if int(reduction) < 1:
+            raise ValueError(f"SqueezeExcite: reduction must be >= 1, got {reduction}")
+        self.reduction = int(reduction)
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        if channels is None:
+            raise ValueError("SqueezeExcite needs a known channel count")
+        hidden = max(1, int(channels) // self.reduction)
+        self.squeeze_fc = layers.Dense(hidden, activation="relu", name="fc1")
+        self.excite_fc = layers.Dense(int(channels), activation="sigmoid", name="fc2")
+        self.squeeze_fc.build((input_shape[0], int(channels)))
+        self.excite_fc.build((input_shape[0], hidden))
+        self.built = True
+
+    def call(self, x):
+        z = tf.reduce_mean(x, axis=[1, 2])
+        s = self.excite_fc(self.squeeze_fc(z))
+        return x * tf.cast(s, x.dtype)[:, None, None, :]
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"reduction": self.reduction})
+        return config

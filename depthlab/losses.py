@@ -144,3 +144,100 @@ def berhu_loss(pred, target, mask=None, c_factor: float = 0.2) -> tf.Tensor:
     c_safe = tf.where(c > 0, c, 1.0)
     per_elem = tf.where(absd <= c, absd, (tf.square(diff) + tf.square(c)) / (2.0 * c_safe))
     return masked_mean(per_elem, None if mask is None else valid)
+
+
+# ----------------------------------------------------------------------------------------
+# Cross-task knowledge distillation for depth super-resolution (Sun et al., CVPR 2021).
+# Section 2.3 of the reference notes: the loss *types* are known, the exact forms are not
+# (BUILD_NOTES.md lists every choice).
+# ----------------------------------------------------------------------------------------
+
+def depth_gradient_magnitude(depth, mask=None):
+    """Structure target of L_struc: |grad D| by central differences, and where it is defined.
+
+    ``depth`` (B, H, W, 1). gx[i, j] = (D[i, j+1] - D[i, j-1]) / 2 with edge replication
+    (so the first/last column uses a one-sided half difference), gy likewise;
+    G = sqrt(gx^2 + gy^2). Returns (G, valid): ``valid`` is ``mask`` eroded by the
+    3x3 cross the stencil reads (all ones when ``mask`` is None), so a hole never produces
+    a fake edge. A step of height h between columns k-1 and k gives G = h/2 at columns k-1
+    and k and 0 elsewhere.
+    """
+    d = _f32(depth)
+    p = tf.pad(d, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="SYMMETRIC")
+    gx = (p[:, 1:-1, 2:, :] - p[:, 1:-1, :-2, :]) * 0.5
+    gy = (p[:, 2:, 1:-1, :] - p[:, :-2, 1:-1, :]) * 0.5
+    mag = tf.sqrt(tf.square(gx) + tf.square(gy))     # a target: never differentiated
+    if mask is None:
+        return mag, tf.ones_like(mag, dtype=tf.bool)
+    m = _f32(tf.broadcast_to(_f32(mask), tf.shape(d)))
+    mp = tf.pad(m, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="SYMMETRIC")
+    valid = tf.reduce_min(tf.stack([mp[:, 1:-1, 1:-1], mp[:, 1:-1, 2:], mp[:, 1:-1, :-2],
+                                    mp[:, 2:, 1:-1], mp[:, :-2, 1:-1]]), axis=0) > 0
+    return mag, valid
+
+
+def structure_loss(structure_map, hr_depth, mask=None) -> tf.Tensor:
+    """L_struc (Sun et al. 2021, Sec. 3.3, form unverified): masked L1 between SPNet's
+    structure map S and the gradient magnitude of the HR depth (``depth_gradient_magnitude``).
+
+    The target carries no gradient. Our choice of operator (central differences) and loss
+    (L1, as the task losses) is recorded in BUILD_NOTES.md.
+    """
+    target, valid = depth_gradient_magnitude(hr_depth, mask)
+    return l1_loss(structure_map, tf.stop_gradient(target), valid)
+
+
+def affinity_matrix(features, grid: int = 16) -> tf.Tensor:
+    """Pairwise cosine similarity of spatially pooled features (CTKT "Affinity Comp.").
+
+    ``features`` (B, H, W, C) are average-pooled with a k x k window and stride k,
+    k = ceil(max(H, W) / grid) ('SAME' padding: edge windows average their in-image pixels),
+    giving at most ``grid`` x ``grid`` positions; each of the M position vectors is
+    L2-normalised over channels, and A = F F^T (B, M, M). A is symmetric with a unit
+    diagonal wherever a pooled vector is non-zero. H and W must be static.
+    """
+    f = _f32(features)
+    if f.shape.rank != 4 or f.shape[1] is None or f.shape[2] is None:
+        raise ValueError(f"affinity_matrix: expected (B, H, W, C) features with a static H, W; "
+                         f"got {f.shape}")
+    k = -(-max(int(f.shape[1]), int(f.shape[2])) // int(grid))
+    if k > 1:
+        f = tf.nn.avg_pool2d(f, k, k, padding="SAME")
+    b = tf.shape(f)[0]
+    f = tf.reshape(f, [b, -1, f.shape[-1]])
+    f = tf.math.l2_normalize(f, axis=-1, epsilon=1e-12)
+    return tf.matmul(f, f, transpose_b=True)
+
+
+def affinity_distillation_loss(student_features, teacher_features, grid: int = 16) -> tf.Tensor:
+    """L_A (affinity space): mean squared difference of the student's and the teacher's
+    affinity matrices; the teacher side is ``stop_gradient``."""
+    a_s = affinity_matrix(student_features, grid)
+    a_t = tf.stop_gradient(affinity_matrix(teacher_features, grid))
+    return tf.reduce_mean(tf.square(a_s - a_t))
+
+
+def output_distillation_loss(student_outputs, teacher_outputs, mask=None) -> tf.Tensor:
+    """L_P (output space): L1 between the student's and the teacher's side-output depth maps,
+    averaged over stages; the teacher side is ``stop_gradient``."""
+    if len(student_outputs) != len(teacher_outputs) or not student_outputs:
+        raise ValueError(f"output_distillation_loss: {len(student_outputs)} student and "
+                         f"{len(teacher_outputs)} teacher side outputs")
+    terms = [l1_loss(s, tf.stop_gradient(t), mask)
+             for s, t in zip(student_outputs, teacher_outputs)]
+    return tf.add_n(terms) / float(len(terms))
+
+
+def cross_task_distillation_loss(student_outputs, teacher_outputs, student_features,
+                                 teacher_features, mask=None, grid: int = 16,
+                                 affinity_weight: float = 1.0) -> tf.Tensor:
+    """L_distill = L_P + affinity_weight * mean_i L_A^i (Sun et al. 2021; teacher detached)."""
+    lp = output_distillation_loss(student_outputs, teacher_outputs, mask)
+    la = tf.add_n([affinity_distillation_loss(s, t, grid)
+                   for s, t in zip(student_features, teacher_features)]) / float(len(student_features))
+    return lp + affinity_weight * la
+
+
+__all__ += ["depth_gradient_magnitude", "structure_loss", "affinity_matrix",
+            "affinity_distillation_loss", "output_distillation_loss",
+            "cross_task_distillation_loss"]

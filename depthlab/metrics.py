@@ -512,3 +512,48 @@ def load_fid_feature_extractor(path: Optional[str]) -> Optional[Callable]:
     elif shape.rank is None or shape.rank == 4:
         size = (299, 299)
     return _wrap_extractor(call, size)
+
+
+def rank1_accuracy(scores, labels) -> float:
+    """Closed-set identification rank-1 accuracy (TS-GAN Tables 2-5): the fraction of probes
+    whose highest-scoring class is their identity. ``scores`` (N, C) (logits, probabilities or
+    similarities: higher = more likely), ``labels`` (N,) ints in [0, C). A tie counts as a hit
+    only if the true class is the first maximum (``argmax``), so ties never inflate accuracy
+    beyond one class per probe."""
+    return rank_k_accuracy(scores, labels, 1)
+
+
+def rank_k_accuracy(scores, labels, k: int) -> float:
+    """Fraction of probes whose identity is among the ``k`` highest scores (strictly fewer than
+    ``k`` classes score higher than the true class; ties resolved by class index as argmax)."""
+    s = _to_numpy(scores, "scores").astype(np.float64)
+    y = _to_numpy(labels, "labels").astype(np.int64).reshape(-1)
+    if s.ndim != 2 or s.shape[0] != y.shape[0]:
+        raise ValueError(f"rank-k accuracy: scores must be (N, C) with N = len(labels), got "
+                         f"{s.shape} and {y.shape}")
+    if s.shape[0] == 0:
+        raise ValueError("rank-k accuracy: no probes")
+    if y.min() < 0 or y.max() >= s.shape[1]:
+        raise ValueError(f"rank-k accuracy: labels must be in [0, {s.shape[1]}), got "
+                         f"[{y.min()}, {y.max()}]")
+    if k < 1:
+        raise ValueError(f"rank-k accuracy: k must be >= 1, got {k}")
+    true = s[np.arange(len(y)), y]
+    cls = np.arange(s.shape[1])[None, :]
+    ahead = (s > true[:, None]) | ((s == true[:, None]) & (cls < y[:, None]))
+    return float(np.mean(ahead.sum(axis=1) < k))
+
+
+def nearest_neighbour_scores(probe, gallery, gallery_labels, num_classes: int):
+    """(N_probe, C) identification scores from embeddings: for each class the best cosine
+    similarity between the probe and that class's gallery embeddings (-inf if it has none)."""
+    p = _to_numpy(probe, "probe").astype(np.float64)
+    g = _to_numpy(gallery, "gallery").astype(np.float64)
+    gl = _to_numpy(gallery_labels, "gallery_labels").astype(np.int64).reshape(-1)
+    p = p / np.maximum(np.linalg.norm(p, axis=1, keepdims=True), 1e-12)
+    g = g / np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-12)
+    sim = p @ g.T
+    out = np.full((len(p), int(num_classes)), -np.inf)
+    for c in np.unique(gl):
+        out[:, c] = sim[:, gl == c].max(axis=1)
+    return out

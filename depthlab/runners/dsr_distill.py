@@ -1,0 +1,508 @@
+"""Cross-task distillation DSR (Sun et al., CVPR 2021): train / evaluate / export as library calls.
+
+Layout of a ``model_dir``:
+  config.json              model config + run options (checked on resume)
+  checkpoints/             all networks, the three optimizers, the stage variable, epoch
+  tensorboard/             losses per step, ``role/dsr_is_teacher`` every step, sample grids
+  samples/                 PNG grids: RGB | HR | bicubic | DSRNet | DENet (held-out data)
+  roles.csv                step, stage, role (1: DSRNet teaches, 0: DENet teaches, -1: stage 1),
+                           e_dsr, e_de of that step
+  dsrnet_stage1.weights.h5 DSRNet at the end of stage 1 (the "DSRNet only" ablation)
+  dsrnet.keras             DSRNet after the last epoch
+  metrics_final.json       held-out RMSE (see :func:`evaluate_examples`)
+
+Datasets: ``middlebury_sample`` (embedded: scikit-image's Middlebury 2014 Motorcycle,
+cropped to 496x736; training patches come from columns 0-527, evaluation is the held-out
+columns 544-735), ``nyu_depth_v2`` (the labeled .mat at full 480x640; first 1000 train, last
+449 test) and ``middlebury`` (a folder of scenes in the 2005/2006/2014 layouts; the last
+quarter of the scenes in natural order is held out, or for one scene its right quarter).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from typing import Dict, List, Optional, Tuple
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from data_pipelines import depth_sr, middlebury
+from depthlab import metrics, training
+from depthlab.models.dsr_distill import (CrossTaskDistiller, DSRConfig, DSRNet, PRESETS, SCALES,
+                                         TEACHER_MODES, build_dsrnet, dsr_config, normalize_depth,
+                                         from_normalized)
+
+DATASETS = ("middlebury_sample", "nyu_depth_v2", "middlebury")
+CM_PER_M = 100.0
+_CROP_MULTIPLE = 16                    # every HR image is cropped to a multiple of the largest scale
+SAMPLE_HW = (496, 736)
+SAMPLE_TRAIN_COLS = slice(0, 528)
+SAMPLE_TEST_COLS = slice(544, 736)
+
+
+@dataclasses.dataclass
+class RunOptions:
+    model_dir: str
+    dataset: str = "middlebury_sample"
+    data_dir: Optional[str] = None
+    scale: int = 4
+    preset: str = "demo"
+    epochs: int = 20
+    stage1_epochs: int = 10
+    steps_per_epoch: int = 100
+    batch_size: int = 8
+    patch_size: int = 64
+    teacher_mode: str = "frozen"
+    seed: int = 0
+    mixed_precision: str = "float32"
+    train_limit: Optional[int] = None
+    eval_limit: Optional[int] = None
+    log_every: int = 10
+    eval_every: int = 0          # held-out RMSE every N epochs (0: only at the end)
+
+    def __post_init__(self):
+        if self.dataset not in DATASETS:
+            raise ValueError(f"--dataset={self.dataset!r} is not one of {DATASETS}")
+        if self.scale not in SCALES:
+            raise ValueError(f"--scale={self.scale} is not one of {SCALES}")
+        if self.preset not in PRESETS:
+            raise ValueError(f"--preset={self.preset!r} is not one of {PRESETS}")
+        if self.teacher_mode not in TEACHER_MODES:
+            raise ValueError(f"--teacher_mode={self.teacher_mode!r} is not one of {TEACHER_MODES}")
+        for name in ("epochs", "steps_per_epoch", "batch_size", "stage1_epochs", "patch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
+        if self.stage1_epochs > self.epochs:
+            raise ValueError(f"--stage1_epochs={self.stage1_epochs} exceeds --epochs={self.epochs}")
+        if self.patch_size % self.scale:
+            raise ValueError(f"--patch_size={self.patch_size} is not divisible by --scale={self.scale}")
+        if self.dataset != "middlebury_sample" and not self.data_dir:
+            raise ValueError(f"--dataset={self.dataset} needs --data_dir")
+
+
+# ----------------------------------------------------------------------------------------
+# Data
+# ----------------------------------------------------------------------------------------
+
+def units_of(dataset: str) -> str:
+    """RMSE units: centimetres everywhere (NYU as DKN/FDSR; Middlebury depth is metric here)."""
+    return "cm"
+
+
+def _rgbd_records(dataset: str, split: str, data_dir: Optional[str],
+                  limit: Optional[int] = None) -> List[Tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
+    """(name, rgb, depth metres, valid) of a split, cropped to a multiple of 16."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    records = []
+    if dataset == "middlebury_sample":
+        scene = middlebury.motorcycle_sample()
+        h, w = SAMPLE_HW
+        cols = SAMPLE_TRAIN_COLS if split == "train" else SAMPLE_TEST_COLS
+        records.append((f"motorcycle_{split}", scene.rgb[:h, cols], scene.depth[:h, cols],
+                        scene.valid[:h, cols]))
+    elif dataset == "nyu_depth_v2":
+        from data_pipelines import nyu_depth_v2 as nyu
+
+        for i, rgb, depth in nyu.iter_labeled(data_dir, split, image_size=None):
+            if limit is not None and len(records) >= limit:
+                break
+            records.append((f"nyu_{i:04d}", rgb, depth, np.isfinite(depth) & (depth > 0)))
+    else:
+        scenes = middlebury.read_all(data_dir)
+        if len(scenes) == 1:
+            s = scenes[0]
+            w = s.depth.shape[1]
+            cut = (w * 3 // 4) // _CROP_MULTIPLE * _CROP_MULTIPLE
+            cols = slice(0, cut - _CROP_MULTIPLE) if split == "train" else slice(cut, w)
+            records.append((f"{s.name}_{split}", s.rgb[:, cols], s.depth[:, cols], s.valid[:, cols]))
+        else:
+            n_test = max(1, len(scenes) // 4)
+            chosen = scenes[:-n_test] if split == "train" else scenes[-n_test:]
+            records += [(s.name, s.rgb, s.depth, s.valid) for s in chosen]
+    out = []
+    for name, rgb, depth, valid in records[:limit]:
+        crop = lambda a: depth_sr.crop_to_multiple(a, _CROP_MULTIPLE)  # noqa: E731
+        out.append((name, crop(rgb), crop(depth), crop(valid)))
+    if not out:
+        raise ValueError(f"--dataset={dataset}: split {split!r} is empty")
+    return out
+
+
+def load_examples(dataset: str, split: str, scale: int, data_dir: Optional[str] = None,
+                  limit: Optional[int] = None) -> List[depth_sr.DSRExample]:
+    return [depth_sr.make_example(name, rgb, depth, valid, scale)
+            for name, rgb, depth, valid in _rgbd_records(dataset, split, data_dir, limit)]
+
+
+# ----------------------------------------------------------------------------------------
+# Model, checkpoint, callbacks
+# ----------------------------------------------------------------------------------------
+
+def _config(opts: RunOptions, overrides: Optional[dict]) -> DSRConfig:
+    return dsr_config(opts.preset, scale=opts.scale, teacher_mode=opts.teacher_mode,
+                      **(overrides or {}))
+
+
+def build_model(cfg: DSRConfig) -> CrossTaskDistiller:
+    model = CrossTaskDistiller(cfg)
+    adam = lambda name: keras.optimizers.Adam(cfg.learning_rate, beta_1=cfg.beta_1,  # noqa: E731
+                                              beta_2=cfg.beta_2, name=name)
+    model.compile(dsr_optimizer=adam("dsr_adam"), de_optimizer=adam("de_adam"),
+                  sp_optimizer=adam("sp_adam"))
+    return model
+
+
+def checkpoint_state(model: CrossTaskDistiller, model_dir: str) -> training.ResumableCheckpoint:
+    return training.ResumableCheckpoint(
+        os.path.join(model_dir, "checkpoints"), dsrnet=model.dsrnet, denet=model.denet,
+        dsr_heads=model.dsr_heads, de_heads=model.de_heads, spnet=model.spnet, stage=model.stage,
+        dsr_optimizer=model.dsr_optimizer, de_optimizer=model.de_optimizer,
+        sp_optimizer=model.sp_optimizer)
+
+
+def _save_weights_atomic(net: keras.Model, path: str) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_", suffix=".weights.h5")
+    os.close(fd)
+    try:
+        net.save_weights(tmp, overwrite=True)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+class StageSchedule(keras.callbacks.Callback):
+    """Sets the model's stage (1 for the first ``stage1_epochs`` epochs, then 2) and saves
+    DSRNet's weights when stage 1 ends (the DSRNet-only ablation)."""
+
+    def __init__(self, stage1_epochs: int, snapshot_path: str, log=print):
+        super().__init__()
+        self.stage1_epochs, self.snapshot_path, self.log = stage1_epochs, snapshot_path, log
+
+    def on_epoch_begin(self, epoch, logs=None):
+        stage = 1 if epoch < self.stage1_epochs else 2
+        if int(self.model.stage.numpy()) != stage:
+            self.log(f"[dsr] epoch {epoch + 1}: stage {stage}"
+                     + (" (role exchange)" if stage == 2 else ""))
+        self.model.stage.assign(stage)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.stage1_epochs and training.is_chief():
+            _save_weights_atomic(self.model.dsrnet, self.snapshot_path)
+
+
+class RoleLogger(keras.callbacks.Callback):
+    """Every step: the role each net held, to roles.csv and TensorBoard (``role/*``)."""
+
+    FIELDS = ("step", "stage", "role", "teacher", "e_dsr", "e_de")
+
+    def __init__(self, path: str, summary_dir: str, initial_step: int = 0):
+        super().__init__()
+        self.path, self.step = path, int(initial_step)
+        self.writer = tf.summary.create_file_writer(summary_dir)
+        rows = []
+        if os.path.exists(path):                     # resume: drop steps after the checkpoint
+            with open(path) as f:
+                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= self.step]
+        with open(path, "w", newline="") as f:
+            w = csv.DictWriter(f, self.FIELDS)
+            w.writeheader()
+            w.writerows(rows)
+
+    def on_train_batch_end(self, batch, logs=None):
+        logs = logs or {}
+        self.step += 1
+        role = float(logs.get("role", -1.0))
+        teacher = {1.0: "dsrnet", 0.0: "denet"}.get(role, "none (stage 1)")
+        row = dict(step=self.step, stage=int(float(logs.get("stage", 1))), role=role,
+                   teacher=teacher, e_dsr=float(logs.get("step_e_dsr", np.nan)),
+                   e_de=float(logs.get("step_e_de", np.nan)))
+        with open(self.path, "a", newline="") as f:
+            csv.DictWriter(f, self.FIELDS).writerow(row)
+        with self.writer.as_default(), tf.summary.record_if(True):
+            tf.summary.scalar("role/dsr_is_teacher", float(role == 1.0), step=self.step)
+            tf.summary.scalar("role/de_is_teacher", float(role == 0.0), step=self.step)
+            tf.summary.scalar("role/stage", row["stage"], step=self.step)
+            tf.summary.scalar("role/e_dsr", row["e_dsr"], step=self.step)
+            tf.summary.scalar("role/e_de", row["e_de"], step=self.step)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.writer.flush()
+
+
+class HeldOutRMSE(keras.callbacks.Callback):
+    """Held-out RMSE of DSRNet (and bicubic) after every ``every`` epochs: printed, in
+    TensorBoard (``heldout/*``) and in ``heldout.csv``."""
+
+    def __init__(self, examples, summary_dir: str, path: str, units: str, every: int = 1,
+                 log=print):
+        super().__init__()
+        self.examples, self.path, self.units, self.every, self.log = (
+            examples, path, units, max(1, int(every)), log)
+        self.writer = tf.summary.create_file_writer(summary_dir)
+        self.bicubic = evaluate_examples(examples, units=units)["rmse_bicubic"]
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every or not training.is_chief():
+            return
+        rmse = evaluate_examples(self.examples, self.model.dsrnet, units=self.units)["rmse"]
+        stage = int(self.model.stage.numpy())
+        self.log(f"[dsr] epoch {epoch + 1} (stage {stage}): held-out RMSE {rmse:.4f} "
+                 f"{self.units} (bicubic {self.bicubic:.4f})")
+        new = not os.path.exists(self.path)
+        with open(self.path, "a") as f:
+            if new:
+                f.write("epoch,stage,rmse,rmse_bicubic\n")
+            f.write(f"{epoch + 1},{stage},{rmse:.6f},{self.bicubic:.6f}\n")
+        with self.writer.as_default(), tf.summary.record_if(True):
+            tf.summary.scalar("heldout/rmse_dsrnet", rmse, step=epoch + 1)
+            tf.summary.scalar("heldout/rmse_bicubic", self.bicubic, step=epoch + 1)
+        self.writer.flush()
+
+
+def read_roles(model_dir: str) -> List[dict]:
+    with open(os.path.join(model_dir, "roles.csv")) as f:
+        return list(csv.DictReader(f))
+
+
+# ----------------------------------------------------------------------------------------
+# Prediction and evaluation
+# ----------------------------------------------------------------------------------------
+
+def predict_dsrnet(dsrnet: DSRNet, lr_m: np.ndarray) -> np.ndarray:
+    """LR metres (h, w) -> HR metres (h*s, w*s) with DSRNet (per-image normalisation)."""
+    x, lo, hi = normalize_depth(lr_m[None, ..., None])
+    return from_normalized(dsrnet(x, training=False)["depth"], lo, hi).numpy()[0, ..., 0]
+
+
+def predict_denet(model: CrossTaskDistiller, example: depth_sr.DSRExample) -> np.ndarray:
+    _, lo, hi = normalize_depth(example.lr[None, ..., None])
+    rgb = example.rgb[None].astype(np.float32) / 255.0
+    return from_normalized(model.denet(rgb, training=False)["depth"], lo, hi).numpy()[0, ..., 0]
+
+
+def evaluate_examples(examples: List[depth_sr.DSRExample], dsrnet: Optional[DSRNet] = None,
+                      dsrnet_stage1: Optional[DSRNet] = None, units: str = "cm") -> Dict[str, object]:
+    """RMSE over the valid HR pixels of each image, averaged over images, in ``units``.
+
+    Keys: ``rmse`` (DSRNet), ``rmse_bicubic``, ``rmse_dsrnet_only`` (stage-1 DSRNet, when
+    given), ``rmse_x<scale>``, ``units``, ``scale``, ``num_images``.
+    """
+    factor = {"cm": CM_PER_M, "m": 1.0, "mm": 1000.0}[units]
+    scale = examples[0].scale
+    preds = {"rmse_bicubic": lambda e: depth_sr.bicubic_upsample(e.lr, scale)}
+    if dsrnet is not None:
+        preds["rmse"] = lambda e: predict_dsrnet(dsrnet, e.lr)
+    if dsrnet_stage1 is not None:
+        preds["rmse_dsrnet_only"] = lambda e: predict_dsrnet(dsrnet_stage1, e.lr)
+    out: Dict[str, object] = {}
+    for key, fn in preds.items():
+        values = [metrics.rmse(fn(e) * factor, e.hr * factor, mask=e.mask) for e in examples]
+        out[key] = float(np.mean(values))
+    if "rmse" in out:
+        out[f"rmse_x{scale}"] = out["rmse"]
+    out.update(units=units, scale=scale, num_images=len(examples))
+    return out
+
+
+def _preview_rows(model: CrossTaskDistiller, examples: List[depth_sr.DSRExample], n: int = 2):
+    from depthlab import visualize
+
+    rows = []
+    for e in examples[:n]:
+        lo, hi = float(e.hr[e.mask].min()), float(e.hr[e.mask].max())
+        colour = lambda d: visualize.colorize_depth(d, mask=e.mask, vmin=lo,  # noqa: E731
+                                                    vmax=max(hi, lo + 1e-3))
+        rows.append([e.rgb, colour(e.hr), colour(depth_sr.bicubic_upsample(e.lr, e.scale)),
+                     colour(predict_dsrnet(model.dsrnet, e.lr)), colour(predict_denet(model, e))])
+    return rows
+
+
+# ----------------------------------------------------------------------------------------
+# Train
+# ----------------------------------------------------------------------------------------
+
+def _check_resume_config(model_dir: str, record: dict) -> None:
+    path = os.path.join(model_dir, "config.json")
+    if not os.path.exists(path):
+        return
+    old = training.read_json(path)
+    record = json.loads(json.dumps(record, default=list))
+    diffs = [k for k in ("model", "dataset", "scale", "seed", "stage1_epochs", "patch_size",
+                         "batch_size", "steps_per_epoch") if old.get(k) != record.get(k)]
+    if diffs:
+        raise ValueError(f"{path} was written by a different run (differs in {diffs}); "
+                         "use a new --model_dir or the same flags to resume")
+
+
+def train(opts: RunOptions, overrides: Optional[dict] = None,
+          extra_callbacks: Optional[List[keras.callbacks.Callback]] = None,
+          verbose: bool = True) -> Dict[str, object]:
+    """Trains (or resumes) stage 1 then stage 2; returns held-out RMSE and the model."""
+    training.set_precision(opts.mixed_precision)
+    training.set_seeds(opts.seed)
+    cfg = _config(opts, overrides)
+    record = {"model": cfg.to_dict(), **dataclasses.asdict(opts)}
+    _check_resume_config(opts.model_dir, record)
+    os.makedirs(opts.model_dir, exist_ok=True)
+    training.write_json(os.path.join(opts.model_dir, "config.json"), record)
+    log = print if verbose else (lambda *a, **k: None)
+
+    log(f"[dsr] dataset={opts.dataset} x{opts.scale} preset={cfg.preset} (width {cfg.filters}, "
+        f"N={cfg.n_blocks}) epochs={opts.epochs} (stage 1: {opts.stage1_epochs}) "
+        f"teacher_mode={cfg.teacher_mode}")
+    train_ex = load_examples(opts.dataset, "train", opts.scale, opts.data_dir, opts.train_limit)
+    test_ex = load_examples(opts.dataset, "test", opts.scale, opts.data_dir, opts.eval_limit)
+    log(f"[dsr] {len(train_ex)} training image(s) -> {opts.patch_size}px patches, "
+        f"{len(test_ex)} held-out image(s) {test_ex[0].hr.shape}")
+
+    model = build_model(cfg)
+    state = checkpoint_state(model, opts.model_dir)
+    initial_epoch = state.restore_latest()
+    steps = opts.steps_per_epoch
+    if initial_epoch >= opts.epochs:
+        log(f"[dsr] {opts.model_dir} already holds {initial_epoch} epochs; nothing to train")
+    elif initial_epoch:
+        log(f"[dsr] resuming from epoch {initial_epoch} ({state.manager.latest_checkpoint})")
+    stream = depth_sr.make_patch_dataset(train_ex, opts.patch_size, opts.scale, opts.batch_size,
+                                         seed=opts.seed,
+                                         start_index=initial_epoch * steps * opts.batch_size)
+    snapshot = os.path.join(opts.model_dir, "dsrnet_stage1.weights.h5")
+    tb = os.path.join(opts.model_dir, "tensorboard")
+    callbacks = [
+        StageSchedule(opts.stage1_epochs, snapshot, log),
+        RoleLogger(os.path.join(opts.model_dir, "roles.csv"), os.path.join(tb, "roles"),
+                   initial_step=initial_epoch * steps),
+        training.CheckpointCallback(state),
+        keras.callbacks.TensorBoard(tb, update_freq=max(1, opts.log_every), write_graph=False),
+        training.ImageGridCallback(lambda m: _preview_rows(m, test_ex),
+                                   os.path.join(opts.model_dir, "samples"),
+                                   os.path.join(tb, "images"),
+                                   every=max(1, opts.epochs // 5),
+                                   labels=("RGB", "HR", "bicubic", "DSRNet", "DENet")),
+    ]
+    if opts.eval_every:
+        callbacks.append(HeldOutRMSE(test_ex, os.path.join(tb, "heldout"),
+                                     os.path.join(opts.model_dir, "heldout.csv"),
+                                     units_of(opts.dataset), opts.eval_every, log))
+    if verbose:
+        progress = training.ProgressPrinter(opts.epochs * steps, opts.batch_size,
+                                            every=opts.log_every)
+        progress.set_initial_step(initial_epoch * steps)
+        callbacks.append(progress)
+    callbacks += list(extra_callbacks or [])
+    if initial_epoch < opts.epochs:
+        model.fit(stream, epochs=opts.epochs, steps_per_epoch=steps, initial_epoch=initial_epoch,
+                  callbacks=callbacks, verbose=0)
+    if training.is_chief():
+        model.dsrnet.save(os.path.join(opts.model_dir, "dsrnet.keras"))
+    stage1 = load_stage1_dsrnet(opts.model_dir, cfg)
+    final = evaluate_examples(test_ex, model.dsrnet, stage1, units_of(opts.dataset))
+    final["dataset"] = opts.dataset
+    training.write_json(os.path.join(opts.model_dir, "metrics_final.json"), final)
+    return {"final": final, "model": model, "config": cfg, "test_examples": test_ex}
+
+
+# ----------------------------------------------------------------------------------------
+# Load, evaluate, export
+# ----------------------------------------------------------------------------------------
+
+def load_stage1_dsrnet(model_dir: str, cfg: DSRConfig) -> Optional[DSRNet]:
+    path = os.path.join(model_dir, "dsrnet_stage1.weights.h5")
+    if not os.path.exists(path):
+        return None
+    net = build_dsrnet(cfg)
+    net(tf.zeros((1, 2, 2, 1)))               # create the variables before loading
+    net.load_weights(path)
+    return net
+
+
+def load_trained(model_dir: str) -> Tuple[CrossTaskDistiller, dict]:
+    """(model, config record) restored from ``model_dir``'s latest checkpoint (inference)."""
+    path = os.path.join(model_dir, "config.json")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path} does not exist; train first with "
+                                f"experiments.train_dsr_distill --model_dir={model_dir}")
+    record = training.read_json(path)
+    model = build_model(DSRConfig.from_dict(record["model"]))
+    if not checkpoint_state(model, model_dir).restore_latest():
+        raise FileNotFoundError(f"no checkpoint in {model_dir}/checkpoints")
+    return model, record
+
+
+def evaluate(model_dir: str, dataset: Optional[str] = None, data_dir: Optional[str] = None,
+             limit: Optional[int] = None) -> Dict[str, object]:
+    """Held-out RMSE of the trained DSRNet, the bicubic baseline and the stage-1 DSRNet."""
+    model, record = load_trained(model_dir)
+    dataset = dataset or record["dataset"]
+    if dataset not in DATASETS:
+        raise ValueError(f"--dataset={dataset!r} is not one of {DATASETS}")
+    data_dir = data_dir or (record.get("data_dir") if dataset == record["dataset"] else None)
+    cfg = model.config
+    examples = load_examples(dataset, "test", cfg.scale, data_dir, limit)
+    out = evaluate_examples(examples, model.dsrnet, load_stage1_dsrnet(model_dir, cfg),
+                            units_of(dataset))
+    out.update(dataset=dataset, model_dir=model_dir)
+    return out
+
+
+def export_dsrnet(dsrnet: DSRNet, export_dir: str) -> str:
+    """SavedModel of DSRNet alone, written atomically. Endpoints:
+
+    - ``serving_default``: ``depth`` float32 metres (N, h, w, 1) -> ``depth`` float32 metres
+      (N, h*s, w*s, 1);
+    - ``serve_uint16``: ``depth_mm`` uint16 millimetres -> ``depth_mm`` uint16 millimetres
+      (rounded, clipped to [0, 65535]).
+    The LR input must be hole-free (the per-image normalisation uses its min and max).
+    """
+    if os.path.exists(export_dir) and os.listdir(export_dir):
+        raise FileExistsError(f"--export_dir {export_dir} exists and is not empty; "
+                              "choose a new directory")
+    archive = keras.export.ExportArchive()
+    archive.track(dsrnet)
+
+    def metres(depth):
+        x, lo, hi = normalize_depth(depth)
+        return from_normalized(dsrnet(x, training=False)["depth"], lo, hi)
+
+    def serve(depth):
+        return {"depth": metres(depth)}
+
+    def serve_uint16(depth_mm):
+        hr = metres(tf.cast(depth_mm, tf.float32) / 1000.0) * 1000.0
+        return {"depth_mm": tf.cast(tf.round(tf.clip_by_value(hr, 0.0, 65535.0)), tf.uint16)}
+
+    archive.add_endpoint("serving_default", serve,
+                         input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32,
+                                                        name="depth")])
+    archive.add_endpoint("serve_uint16", serve_uint16,
+                         input_signature=[tf.TensorSpec([None, None, None, 1], tf.uint16,
+                                                        name="depth_mm")])
+    parent = os.path.dirname(os.path.abspath(export_dir))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(dir=parent, prefix=".export_tmp_")
+    try:
+        archive.write_out(tmp, verbose=False)
+        if os.path.exists(export_dir):
+            os.rmdir(export_dir)
+        os.replace(tmp, export_dir)
+    finally:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+    return export_dir
+
+
+def latest_sample_grid(model_dir: str) -> Optional[str]:
+    folder = os.path.join(model_dir, "samples")
+    if not os.path.isdir(folder):
+        return None
+    pngs = sorted(f for f in os.listdir(folder) if f.endswith(".png"))
+    return os.path.join(folder, pngs[-1]) if pngs else None
