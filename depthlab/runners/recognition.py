@@ -1,0 +1,442 @@
+"""TS-GAN face-recognition experiments (paper section 4.2, Tables 2-5) as library calls.
+
+One run = one (backbone, inputs, fusion, protocol). Layout of a ``model_dir``::
+
+  config.json                 run options (checked on resume)
+  samples/inputs.png          RGB | ground-truth D | hallucinated D~ of a few test images
+  <fold>/<role>/checkpoints/  model + optimizer per epoch (role: rgb, depth or fused)
+  <fold>/<role>/tensorboard/  loss / accuracy scalars
+  <fold>/<role>/model.keras   the trained classifier
+  results.json                rank-1 accuracy per fold and test set, and the fold mean
+
+Score-level fusion trains the RGB and the depth classifiers separately (roles 'rgb' and
+'depth') and averages their softmax scores with ``score_weight`` on RGB.
+Hallucinated depth D~ comes from a generator SavedModel (``experiments/export_savedmodel`` /
+``depthlab.export.export_depth_generator``): serving_default(rgb: uint8 (N, H, W, 3)) ->
+{'depth': float32 [0, 1] (N, S, S, 1)}, near = bright, the same convention as the ground truth
+here (``data_pipelines.paired.tsgan_depth_to_unit``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from typing import Callable, Dict, List, Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from data_pipelines import recognition_protocols as rp
+from data_pipelines.paired import epoch_index_stream, tsgan_depth_to_unit
+from depthlab import metrics, training
+from depthlab.recognition.backbones import BACKBONES
+from depthlab.recognition.models import FUSIONS, INPUTS, ScoreFusion, build_classifier
+
+AUTOTUNE = tf.data.AUTOTUNE
+GENERATOR_SIGNATURE = ("serving_default(rgb: uint8 (N, H, W, 3)) -> {'depth': float32 "
+                       "(N, S, S, 1) in [0, 1]}, as written by experiments.export_savedmodel")
+COLUMNS = ("rgb", "rgbd_feature", "rgbd_score", "rgbd_hallucinated_feature",
+           "rgbd_hallucinated_score", "depth", "depth_hallucinated")
+COLUMN_LABELS = {"rgb": "RGB", "rgbd_feature": "RGB+D feature", "rgbd_score": "RGB+D score",
+                 "rgbd_hallucinated_feature": "RGB+D~ feature",
+                 "rgbd_hallucinated_score": "RGB+D~ score", "depth": "D only",
+                 "depth_hallucinated": "D~ only"}
+
+
+@dataclasses.dataclass
+class RunOptions:
+    model_dir: str
+    backbone: str = "resnet50"
+    inputs: str = "rgb"
+    fusion: str = "feature"
+    protocol: str = "synthetic_faces"
+    data_dir: Optional[str] = None
+    manual_dir: Optional[str] = None
+    fold: Optional[int] = None                # IIIT-D: None = all five folds
+    protocol_file: Optional[str] = None
+    generator: Optional[str] = None
+    backbone_weights: Optional[str] = None
+    image_size: int = 128
+    width: float = 1.0
+    embedding_dim: int = 512
+    dropout: float = 0.0
+    epochs: int = 30
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    score_weight: float = 0.5
+    seed: int = 0
+    mixed_precision: str = "float32"
+    synthetic_identities: int = 50
+    synthetic_images_per_identity: int = 40
+    synthetic_domain: str = "target"
+    train_per_identity: Optional[int] = None
+    log_every: int = 20
+    run_eagerly: bool = False                 # debugging / tiny test models (no tracing)
+
+    def __post_init__(self):
+        checks = (("backbone", BACKBONES), ("inputs", INPUTS), ("fusion", FUSIONS),
+                  ("protocol", rp.PROTOCOLS))
+        for name, choices in checks:
+            if getattr(self, name) not in choices:
+                raise ValueError(f"--{name}={getattr(self, name)!r} is not one of {choices}")
+        for name in ("epochs", "batch_size", "image_size", "embedding_dim"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 <= self.score_weight <= 1.0:
+            raise ValueError(f"--score_weight must be in [0, 1], got {self.score_weight}")
+        if self.inputs.endswith("hallucinated") and not self.generator:
+            raise ValueError(f"--inputs={self.inputs} needs --generator=<TS-GAN SavedModel dir>")
+        if self.inputs in ("depth", "rgbd") and self.protocol in rp.RGB_ONLY_PROTOCOLS:
+            raise ValueError(f"--protocol={self.protocol} has no ground-truth depth; use "
+                             "--inputs=rgb, depth_hallucinated or rgbd_hallucinated")
+        if self.fold is not None and self.protocol != "iiitd_rgbd":
+            raise ValueError("--fold applies to --protocol=iiitd_rgbd only")
+
+    @property
+    def column(self) -> str:
+        return self.inputs if self.inputs in ("rgb", "depth", "depth_hallucinated") \
+            else f"{self.inputs}_{self.fusion}"
+
+    @property
+    def two_stream(self) -> bool:
+        return self.inputs.startswith("rgbd")
+
+
+# ----------------------------------------------------------------------------- generator
+def load_depth_generator(path: str, batch_size: int = 32) -> Callable[[np.ndarray], np.ndarray]:
+    """uint8 RGB (N, H, W, 3) -> float32 D~ (N, S, S) in [0, 1], from a generator SavedModel.
+
+    A missing directory or a SavedModel without the exported signature is a clear error.
+    """
+    if not path or not os.path.isdir(path):
+        raise FileNotFoundError(f"--generator={path}: not a directory; expected a SavedModel "
+                                f"with {GENERATOR_SIGNATURE}")
+    try:
+        obj = tf.saved_model.load(path)
+    except Exception as e:  # noqa: BLE001 - re-raised with the path named
+        raise ValueError(f"--generator={path}: cannot load a SavedModel ({e}); expected "
+                         f"{GENERATOR_SIGNATURE}") from e
+    sig = getattr(obj, "signatures", {}).get("serving_default")
+    problem = None
+    if sig is None:
+        problem = "it has no serving_default signature"
+    else:
+        _, kwargs = sig.structured_input_signature
+        spec = kwargs.get("rgb")
+        outputs = sig.structured_outputs
+        if spec is None or len(kwargs) != 1:
+            problem = f"its inputs are {sorted(kwargs)}, not ['rgb']"
+        elif spec.dtype != tf.uint8 or spec.shape.rank != 4 or spec.shape[-1] not in (3, None):
+            problem = f"its 'rgb' input is {spec.dtype.name} {spec.shape}, not uint8 (N, H, W, 3)"
+        elif not isinstance(outputs, dict) or "depth" not in outputs:
+            problem = f"its outputs are {sorted(outputs) if isinstance(outputs, dict) else outputs}" \
+                      ", with no 'depth'"
+        elif outputs["depth"].dtype != tf.float32 or outputs["depth"].shape.rank != 4:
+            problem = (f"its 'depth' output is {outputs['depth'].dtype.name} "
+                       f"{outputs['depth'].shape}, not float32 (N, S, S, 1)")
+    if problem:
+        raise ValueError(f"--generator={path}: wrong signature: {problem}; expected "
+                         f"{GENERATOR_SIGNATURE}")
+
+    def hallucinate(rgb: np.ndarray) -> np.ndarray:
+        out = []
+        for start in range(0, len(rgb), batch_size):
+            depth = sig(rgb=tf.constant(rgb[start:start + batch_size], tf.uint8))["depth"]
+            out.append(depth.numpy()[..., 0])
+        return np.concatenate(out).astype(np.float32)
+
+    return hallucinate
+
+
+# ----------------------------------------------------------------------------- data
+def depth_streams(faces: rp.FaceSet, opts: RunOptions,
+                  hallucinate: Optional[Callable] = None) -> Dict[str, Optional[np.ndarray]]:
+    """{'gt': D in [0, 1] (N, S, S) or None, 'hallucinated': D~ (N, S, S) or None}."""
+    out = {"gt": None, "hallucinated": None}
+    if faces.depth is not None:
+        out["gt"] = tsgan_depth_to_unit(faces.depth, faces.depth_bits)[0].numpy()
+    if hallucinate is not None:
+        d = hallucinate(faces.rgb)
+        if d.shape[1:] != faces.rgb.shape[1:3]:
+            d = tf.image.resize(d[..., None], faces.rgb.shape[1:3], method="bilinear",
+                                antialias=True).numpy()[..., 0]
+        out["hallucinated"] = np.clip(d, 0.0, 1.0)
+    return out
+
+
+def make_dataset(rgb: np.ndarray, depth: Optional[np.ndarray], labels: np.ndarray,
+                 batch_size: int, seed: int = 0, training: bool = True,
+                 start_index: int = 0) -> tf.data.Dataset:
+    """Batches of ({'rgb': [0,1] (B,S,S,3), 'depth': [0,1] (B,S,S,3)}, label).
+
+    Training: an infinite stream, element ``i`` a pure function of (seed, i) (a per-epoch
+    stateless permutation and a stateless horizontal flip applied to both streams), so a run
+    resumed at ``start_index`` sees what an uninterrupted run would. Evaluation: in order, once.
+    """
+    rgb_t = tf.constant(rgb)
+    depth_t = None if depth is None else tf.constant(depth.astype(np.float32)[..., None])
+    labels_t = tf.constant(labels.astype(np.int64))
+
+    def element(global_index, i, flip):
+        x = {"rgb": tf.cast(tf.gather(rgb_t, i), tf.float32) / 255.0}
+        if depth_t is not None:
+            x["depth"] = tf.tile(tf.gather(depth_t, i), [1, 1, 3])
+        if flip:
+            coin = tf.random.stateless_uniform([], tf.stack([tf.cast(seed, tf.int64) + 17,
+                                                             global_index]))
+            x = {k: tf.cond(coin < 0.5, lambda v=v: tf.reverse(v, [1]), lambda v=v: v)
+                 for k, v in x.items()}
+        return x, tf.gather(labels_t, i)
+
+    if training:
+        ds = epoch_index_stream(len(labels), seed, shuffle=True, start_index=start_index)
+        ds = ds.map(lambda g, i: element(g, i, True), num_parallel_calls=AUTOTUNE)
+    else:
+        idx = tf.range(len(labels), dtype=tf.int64)
+        ds = tf.data.Dataset.from_tensor_slices((idx, idx))
+        ds = ds.map(lambda g, i: element(g, i, False), num_parallel_calls=AUTOTUNE)
+    return ds.batch(batch_size).prefetch(AUTOTUNE)
+
+
+# ----------------------------------------------------------------------------- training
+def _check_resume_config(model_dir: str, record: dict) -> None:
+    path = os.path.join(model_dir, "config.json")
+    if not os.path.exists(path):
+        return
+    old = training.read_json(path)
+    record = json.loads(json.dumps(record, default=list))
+    keys = ("backbone", "inputs", "fusion", "protocol", "fold", "image_size", "width",
+            "embedding_dim", "seed", "synthetic_identities", "synthetic_images_per_identity",
+            "synthetic_domain", "train_per_identity", "protocol_file", "generator")
+    diffs = [k for k in keys if old.get(k) != record.get(k)]
+    if diffs:
+        raise ValueError(f"{path} was written by a different run (differs in {diffs}); use a "
+                         "new --model_dir or the same flags to resume")
+
+
+def _folds(opts: RunOptions) -> List[Optional[int]]:
+    if opts.protocol == "iiitd_rgbd":
+        return [opts.fold] if opts.fold is not None else list(rp.IIITD_FOLDS)
+    return [None]
+
+
+def _load_fold(opts: RunOptions, fold: Optional[int], hallucinate):
+    faces = rp.load_faces(opts.protocol, opts.image_size, data_dir=opts.data_dir,
+                          manual_dir=opts.manual_dir, fold=fold, seed=opts.seed,
+                          synthetic_identities=opts.synthetic_identities,
+                          synthetic_images_per_identity=opts.synthetic_images_per_identity,
+                          synthetic_domain=opts.synthetic_domain)
+    split = rp.build_splits(opts.protocol, faces, fold=fold, seed=opts.seed,
+                            train_per_identity=opts.train_per_identity,
+                            protocol_file=opts.protocol_file)[0]
+    depths = depth_streams(faces, opts, hallucinate if opts.inputs.endswith("hallucinated")
+                           else None)
+    depth = depths["hallucinated"] if opts.inputs.endswith("hallucinated") else depths["gt"]
+    if opts.inputs == "rgb":
+        depth = None
+    return faces, split, depth, depths
+
+
+def _models(opts: RunOptions, num_classes: int, weights: bool = True) -> Dict[str, keras.Model]:
+    return build_classifier(opts.inputs, opts.fusion, num_classes, opts.backbone, opts.image_size,
+                            opts.embedding_dim, opts.width, opts.dropout,
+                            opts.backbone_weights if weights else None)
+
+
+def _build(model: keras.Model, opts: RunOptions, with_depth: bool) -> None:
+    s = opts.image_size
+    x = {"rgb": tf.zeros((1, s, s, 3))}
+    if with_depth:
+        x["depth"] = tf.zeros((1, s, s, 3))
+    model(x, training=False)
+
+
+def _optimizer(opts: RunOptions) -> keras.optimizers.Optimizer:
+    return keras.optimizers.Adam(opts.learning_rate)
+
+
+def _state(model, optimizer, role_dir: str) -> training.ResumableCheckpoint:
+    return training.ResumableCheckpoint(os.path.join(role_dir, "checkpoints"), max_to_keep=2,
+                                        model=model, optimizer=optimizer)
+
+
+def _fit(model: keras.Model, role: str, role_dir: str, opts: RunOptions, rgb, depth, labels,
+         extra_callbacks, log) -> None:
+    optimizer = _optimizer(opts)
+    model.compile(optimizer=optimizer, run_eagerly=opts.run_eagerly,
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    _build(model, opts, depth is not None)
+    optimizer.build(model.trainable_variables)
+    state = _state(model, optimizer, role_dir)
+    initial = state.restore_latest()
+    steps = max(1, math.ceil(len(labels) / opts.batch_size))
+    if initial >= opts.epochs:
+        log(f"[recognition] {role}: {initial} epochs already done in {role_dir}")
+        return
+    if initial:
+        log(f"[recognition] {role}: resuming from epoch {initial}")
+    elif opts.backbone_weights is None:
+        log(f"[recognition] {role}: no --backbone_weights: training {opts.backbone} FROM SCRATCH "
+            "(ImageNet weights cannot be downloaded here)")
+    ds = make_dataset(rgb, depth, labels, opts.batch_size, seed=opts.seed, training=True,
+                      start_index=initial * steps * opts.batch_size)
+    progress = training.ProgressPrinter(opts.epochs * steps, opts.batch_size, every=opts.log_every)
+    progress.set_initial_step(initial * steps)
+    callbacks = [training.CheckpointCallback(state),
+                 keras.callbacks.TensorBoard(os.path.join(role_dir, "tensorboard"),
+                                             update_freq=max(1, opts.log_every),
+                                             write_graph=False)]
+    if opts.log_every < 10 ** 6:
+        callbacks.append(progress)
+    callbacks += list(extra_callbacks or [])
+    model.fit(ds, epochs=opts.epochs, steps_per_epoch=steps, initial_epoch=initial,
+              callbacks=callbacks, verbose=0, shuffle=False)
+
+
+def _write_samples(model_dir: str, faces: rp.FaceSet, idx: np.ndarray, depths: dict) -> None:
+    from depthlab import visualize
+
+    rows = []
+    for i in idx[:4]:
+        row = [faces.rgb[i]]
+        for key in ("gt", "hallucinated"):
+            d = depths.get(key)
+            if d is not None:
+                mask = d[i] > 0
+                row.append(visualize.colorize_depth(d[i], mask=mask, near_is_small=False))
+        rows.append(row)
+    labels = ["RGB"] + [n for n, k in (("D", "gt"), ("D~", "hallucinated"))
+                        if depths.get(k) is not None]
+    visualize.save_png(os.path.join(model_dir, "samples", "inputs.png"),
+                       visualize.make_grid(rows, labels=labels))
+
+
+def _scores(models: Dict[str, keras.Model], opts: RunOptions, rgb, depth, labels):
+    """(N, C) probabilities of the run's final predictor (score fusion averaged)."""
+    ds = make_dataset(rgb, depth, labels, 64, training=False)
+    if opts.two_stream and opts.fusion == "score":
+        predictor = ScoreFusion(models["rgb"], models["depth"], opts.score_weight)
+        members = {"rgb": models["rgb"], "depth": models["depth"]}
+    else:
+        predictor, members = next(iter(models.values())), {}
+    out = {"final": [], **{k: [] for k in members}}
+    for x, _ in ds:
+        out["final"].append(predictor.scores(x).numpy())
+        for k, m in members.items():
+            out[k].append(m.scores(x).numpy())
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def evaluate_split(models, opts: RunOptions, faces, split: rp.Split, depth) -> Dict[str, dict]:
+    """{test set: {'rank1': acc, 'num_images': n[, 'rank1_rgb', 'rank1_depth']}}."""
+    result = {}
+    for name, idx in split.tests.items():
+        if len(idx) == 0:
+            continue
+        labels = split.labels(faces.meta, idx)
+        scores = _scores(models, opts, faces.rgb[idx], None if depth is None else depth[idx],
+                         labels)
+        entry = {"rank1": metrics.rank1_accuracy(scores["final"], labels),
+                 "num_images": int(len(idx))}
+        for k in ("rgb", "depth"):
+            if k in scores:
+                entry[f"rank1_{k}_stream"] = metrics.rank1_accuracy(scores[k], labels)
+        result[name] = entry
+    return result
+
+
+def _fold_name(fold: Optional[int]) -> str:
+    return "all" if fold is None else f"fold{fold}"
+
+
+def summarize(per_fold: Dict[str, Dict[str, dict]]) -> Dict[str, float]:
+    """Mean rank-1 over folds per test set (IIIT-D: the paper's 5-fold mean)."""
+    names = sorted({t for r in per_fold.values() for t in r})
+    return {t: float(np.mean([r[t]["rank1"] for r in per_fold.values() if t in r])) for t in names}
+
+
+def train(opts: RunOptions, extra_callbacks=None, verbose: bool = True) -> dict:
+    """Trains (or resumes) every model of the run, evaluates, writes results.json."""
+    log = print if verbose else (lambda *a, **k: None)
+    training.set_precision(opts.mixed_precision)
+    training.set_seeds(opts.seed)
+    record = dataclasses.asdict(opts)
+    _check_resume_config(opts.model_dir, record)
+    os.makedirs(opts.model_dir, exist_ok=True)
+    training.write_json(os.path.join(opts.model_dir, "config.json"), record)
+    hallucinate = load_depth_generator(opts.generator) if opts.generator else None
+    log(f"[recognition] backbone={opts.backbone} inputs={opts.inputs} "
+        f"fusion={opts.fusion if opts.two_stream else '-'} protocol={opts.protocol} "
+        f"image={opts.image_size} width={opts.width}")
+    per_fold = {}
+    for fold in _folds(opts):
+        faces, split, depth, depths = _load_fold(opts, fold, hallucinate)
+        fold_dir = os.path.join(opts.model_dir, _fold_name(fold))
+        log(f"[recognition] {split.name}: {split.num_classes} identities, {len(split.train)} "
+            f"training images, test sets " +
+            ", ".join(f"{k}={len(v)}" for k, v in split.tests.items()))
+        if fold == _folds(opts)[0]:
+            _write_samples(opts.model_dir, faces, split.tests["test"], depths)
+        labels = split.labels(faces.meta, split.train)
+        rgb_train = faces.rgb[split.train]
+        depth_train = None if depth is None else depth[split.train]
+        models = _models(opts, split.num_classes)
+        for role, model in models.items():
+            role_dir = os.path.join(fold_dir, role)
+            _fit(model, role, role_dir, opts, rgb_train, depth_train, labels, extra_callbacks, log)
+            if training.is_chief():
+                model.save(os.path.join(role_dir, "model.keras"))
+        per_fold[_fold_name(fold)] = evaluate_split(models, opts, faces, split, depth)
+    result = {"column": opts.column, "backbone": opts.backbone, "protocol": opts.protocol,
+              "inputs": opts.inputs, "fusion": opts.fusion if opts.two_stream else None,
+              "score_weight": opts.score_weight if opts.column.endswith("score") else None,
+              "from_scratch": opts.backbone_weights is None,
+              "folds": per_fold, "mean": summarize(per_fold)}
+    training.write_json(os.path.join(opts.model_dir, "results.json"), result)
+    return result
+
+
+def load_options(model_dir: str) -> RunOptions:
+    path = os.path.join(model_dir, "config.json")
+    record = training.read_json(path)
+    names = {f.name for f in dataclasses.fields(RunOptions)}
+    return RunOptions(**{k: v for k, v in record.items() if k in names})
+
+
+def evaluate(model_dir: str, score_weight: Optional[float] = None, verbose: bool = False) -> dict:
+    """Rebuilds a trained run from its checkpoints and recomputes rank-1 on its test sets."""
+    opts = load_options(model_dir)
+    if score_weight is not None:
+        opts = dataclasses.replace(opts, score_weight=score_weight)
+    hallucinate = load_depth_generator(opts.generator) if opts.generator else None
+    per_fold = {}
+    for fold in _folds(opts):
+        faces, split, depth, _ = _load_fold(opts, fold, hallucinate)
+        models = _models(opts, split.num_classes, weights=False)
+        for role, model in models.items():
+            ckpt_dir = os.path.join(model_dir, _fold_name(fold), role, "checkpoints")
+            latest = tf.train.latest_checkpoint(ckpt_dir)
+            if latest is None:
+                raise FileNotFoundError(f"no checkpoint in {ckpt_dir}; train first with "
+                                        f"experiments.train_recognition --model_dir={model_dir}")
+            _build(model, opts, depth is not None)
+            tf.train.Checkpoint(model=model).restore(latest).expect_partial()
+        per_fold[_fold_name(fold)] = evaluate_split(models, opts, faces, split, depth)
+    return {"column": opts.column, "backbone": opts.backbone, "protocol": opts.protocol,
+            "inputs": opts.inputs, "fusion": opts.fusion if opts.two_stream else None,
+            "from_scratch": opts.backbone_weights is None,
+            "folds": per_fold, "mean": summarize(per_fold), "model_dir": model_dir}
+
+
+def paper_layout_rows(results: List[dict], test_set: str = "test") -> List[dict]:
+    """One row per backbone with our rank-1 (%) in the paper's Table 2-4 columns."""
+    rows: Dict[str, dict] = {}
+    for r in results:
+        row = rows.setdefault(r["backbone"], {"backbone": r["backbone"]})
+        if test_set in r["mean"]:
+            row[r["column"]] = 100.0 * r["mean"][test_set]
+    return [rows[b] for b in BACKBONES if b in rows]

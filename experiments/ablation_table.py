@@ -1,0 +1,88 @@
+r"""TS-GAN Table 5: recognition with D~ from the teacher-only, A2B-only and full generators.
+
+Trains (or resumes) one train_recognition run per generator SavedModel, with the same
+backbone, fusion and protocol, and prints rank-1 accuracy per generator.
+
+  python -m experiments.ablation_table --model_dir=runs/ablation \
+      --generators=teacher_only=runs/tsgan_teacher/saved_model,a2b_only=runs/tsgan_a2b/saved_model,full=runs/tsgan/saved_model \
+      --backbone=resnet50 --inputs=rgbd_hallucinated --fusion=feature
+
+Generators come from experiments.train_tsgan --ablation=teacher_only|a2b_only|none
+--export_dir=... (or experiments.export_savedmodel).
+"""
+
+import os
+
+from absl import app, flags, logging
+
+from data_pipelines.recognition_protocols import PROTOCOLS
+from depthlab.recognition.backbones import BACKBONES
+from depthlab.recognition.models import FUSIONS
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model_dir", None, "Parent directory; one sub-directory per generator.")
+flags.DEFINE_list("generators", [], "name=SavedModel dir pairs (names: teacher_only, a2b_only, "
+                  "full, or any).")
+flags.DEFINE_enum("backbone", "resnet50", list(BACKBONES), "Backbone.")
+flags.DEFINE_enum("inputs", "rgbd_hallucinated", ["rgbd_hallucinated", "depth_hallucinated"],
+                  "RGB + D~ (fused) or D~ alone.")
+flags.DEFINE_enum("fusion", "feature", list(FUSIONS), "Fusion of RGB and D~.")
+flags.DEFINE_enum("protocol", "synthetic_faces", list(PROTOCOLS), "Dataset protocol.")
+flags.DEFINE_string("data_dir", None, "TFDS data_dir of real datasets.")
+flags.DEFINE_integer("image_size", 128, "Input side.", lower_bound=32)
+flags.DEFINE_float("width", 1.0, "Channel multiplier (se_resnet50, inception).", lower_bound=0.01)
+flags.DEFINE_integer("embedding_dim", 512, "Embedding size.", lower_bound=1)
+flags.DEFINE_integer("epochs", 30, "Epochs.", lower_bound=1)
+flags.DEFINE_integer("batch_size", 32, "Batch size.", lower_bound=1)
+flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.", lower_bound=0.0)
+flags.DEFINE_integer("seed", 0, "Seed.")
+flags.DEFINE_integer("synthetic_identities", 50, "synthetic_faces identities.", lower_bound=2)
+flags.DEFINE_integer("synthetic_images_per_identity", 40, "synthetic_faces images per identity.",
+                     lower_bound=2)
+flags.DEFINE_string("output_json", None, "Write the table here.")
+
+
+def _parse(pairs):
+    out = {}
+    for pair in pairs:
+        name, sep, path = pair.partition("=")
+        if not sep or not name or not path:
+            raise app.UsageError(f"--generators: expected name=path, got {pair!r}")
+        if name in out:
+            raise app.UsageError(f"--generators: {name!r} given twice")
+        out[name] = path
+    if not out:
+        raise app.UsageError("--generators is required (name=SavedModel dir, ...)")
+    return out
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    logging.set_verbosity(logging.WARNING)
+    from depthlab import reporting, training
+    from depthlab.runners import recognition as runner
+
+    generators = _parse(FLAGS.generators)
+    row = {"backbone": FLAGS.backbone}
+    for name, path in generators.items():
+        opts = runner.RunOptions(
+            model_dir=os.path.join(FLAGS.model_dir, name), backbone=FLAGS.backbone,
+            inputs=FLAGS.inputs, fusion=FLAGS.fusion, protocol=FLAGS.protocol,
+            data_dir=FLAGS.data_dir, generator=path, image_size=FLAGS.image_size,
+            width=FLAGS.width, embedding_dim=FLAGS.embedding_dim, epochs=FLAGS.epochs,
+            batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate, seed=FLAGS.seed,
+            synthetic_identities=FLAGS.synthetic_identities,
+            synthetic_images_per_identity=FLAGS.synthetic_images_per_identity)
+        row[name] = 100.0 * runner.train(opts)["mean"]["test"]
+    print(f"\nTS-GAN Table 5 layout: rank-1 (%), {FLAGS.inputs}"
+          f"{' ' + FLAGS.fusion if FLAGS.inputs.startswith('rgbd') else ''}, {FLAGS.protocol}; "
+          "the paper's values are not transcribed (experiments/paper_tables/tsgan_table5.json)")
+    print(reporting.markdown_table([row], ["backbone", *generators], digits=2))
+    if FLAGS.output_json:
+        training.write_json(FLAGS.output_json, {"rows": {FLAGS.backbone: row}})
+
+
+if __name__ == "__main__":
+    flags.mark_flags_as_required(["model_dir"])
+    app.run(main)

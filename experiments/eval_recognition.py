@@ -1,0 +1,88 @@
+r"""Rank-1 accuracy of trained recognition runs, in the layout of TS-GAN Tables 2-4.
+
+  python -m experiments.eval_recognition \
+      --model_dirs=runs/rec_rgb,runs/rec_rgbd_feature,runs/rec_rgbd_score,runs/rec_rgbdh_feature \
+      --paper_table=tsgan_table2 --output_json=runs/rec_eval.json
+
+Each --model_dirs entry is one train_recognition run (one backbone x input column); runs are
+re-evaluated from their checkpoints and arranged as rows = backbones, columns = RGB |
+RGB+D feature, score | RGB+D~ feature, score (and D / D~ alone when present). The paper's
+published numbers are printed beside ours from experiments/paper_tables/<table>.json; where
+that file has no rows (not transcribed), only ours are printed and the file's status is shown.
+"""
+
+import json
+import os
+
+from absl import app, flags, logging
+
+TABLE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "paper_tables")
+PAPER_TABLES = ("tsgan_table2", "tsgan_table3", "tsgan_table4", "none")
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("model_dirs", [], "train_recognition --model_dir(s) to evaluate.")
+flags.DEFINE_enum("paper_table", "none", list(PAPER_TABLES),
+                  "Paper table to print beside ours: tsgan_table2 (IIIT-D), tsgan_table3 "
+                  "(EURECOM), tsgan_table4 (LFW).")
+flags.DEFINE_string("test_set", "test", "Test set to tabulate (EURECOM: test, left_pose, "
+                    "right_pose, occlusion).")
+flags.DEFINE_float("score_weight", None, "Override the runs' score-fusion weight.",
+                   lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_bool("from_results", False, "Read each run's results.json instead of "
+                  "re-evaluating its checkpoints.")
+flags.DEFINE_string("output_json", None, "Write the table and per-run results here.")
+
+
+def _load_paper(name):
+    path = os.path.join(TABLE_DIR, f"{name}.json")
+    with open(path) as f:
+        return json.load(f)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    if not FLAGS.model_dirs:
+        raise app.UsageError("--model_dirs is required (one or more train_recognition runs)")
+    logging.set_verbosity(logging.WARNING)
+    from depthlab import reporting, training
+    from depthlab.runners import recognition as runner
+
+    results = []
+    for d in FLAGS.model_dirs:
+        if not os.path.exists(os.path.join(d, "config.json")):
+            raise app.UsageError(f"--model_dirs: {d}/config.json does not exist; not a "
+                                 "train_recognition run")
+        if FLAGS.from_results:
+            results.append(training.read_json(os.path.join(d, "results.json")))
+        else:
+            results.append(runner.evaluate(d, score_weight=FLAGS.score_weight))
+    rows = runner.paper_layout_rows(results, FLAGS.test_set)
+    columns = [c for c in runner.COLUMNS if any(c in r for r in rows)]
+    scratch = any(r.get("from_scratch") for r in results)
+    note = (" (from scratch: no ImageNet weights)" if scratch else "")
+    print(f"Rank-1 accuracy (%), test set '{FLAGS.test_set}'{note}. 'inception' = BN-Inception "
+          "built here (Inception-v2 of the paper).")
+    table_rows = [dict({"source": "ours"}, **r) for r in rows]
+    paper = None
+    if FLAGS.paper_table != "none":
+        paper = _load_paper(FLAGS.paper_table)
+        for backbone, values in paper.get("rows", {}).items():
+            table_rows.append(dict({"source": "paper", "backbone": backbone}, **values))
+    labels = [runner.COLUMN_LABELS[c] for c in columns]
+    printable = [dict({"source": r["source"], "backbone": r["backbone"]},
+                      **{runner.COLUMN_LABELS[c]: r.get(c) for c in columns}) for r in table_rows]
+    print(reporting.markdown_table(printable, ["source", "backbone"] + labels, digits=2))
+    if paper is not None:
+        print(f"\nPaper: {paper['citation']}")
+        if not paper.get("rows"):
+            print(f"Paper rows: none. {paper.get('transcription_status', '')}")
+    if FLAGS.output_json:
+        training.write_json(FLAGS.output_json, {"rows": {r["backbone"]: {c: r.get(c) for c in
+                                                                          columns} for r in rows},
+                                                "test_set": FLAGS.test_set, "runs": results})
+        print(f"wrote {FLAGS.output_json}")
+
+
+if __name__ == "__main__":
+    app.run(main)
