@@ -1,18 +1,29 @@
-"""SavedModel export with explicit serving signatures (style notes 5.5).
+"""SavedModel and LiteRT export with explicit serving signatures (style notes 5.5).
 
 ``export_depth_generator`` writes a SavedModel whose ``serving_default`` takes uint8 RGB of
 any batch size and any spatial size, resizes it inside to the generator's resolution, and
 returns the hallucinated depth in [0, 1] (``depth``, float32) and as 16-bit (``depth_uint16``,
 round(depth * 65535)), both (N, S, S, 1) at the generator resolution S.
+
+``export_enhancer`` writes a face-depth enhancer's SavedModel: 16-bit depth in the paper's
+convention (face window codes, 65535 = hole) in and out.
+
+``export_depth_generator_litert`` / ``export_enhancer_litert`` write the same networks as
+LiteRT (TFLite) flatbuffers through ``tf.lite.TFLiteConverter`` with builtin ops only, at a
+fixed shape (batch 1, the model's resolution): LiteRT graphs are static, so the generator's
+resize-to-S step stays outside (give S x S RGB). ``run_litert`` runs one in the interpreter.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import tempfile
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 
@@ -29,11 +40,40 @@ def generator_output_to_depth(output):
     return unit, tf.cast(tf.round(unit * 65535.0), tf.uint16)
 
 
-def export_depth_generator(generator: keras.Model, export_dir: str, image_size: int) -> str:
-    """Writes the SavedModel to ``export_dir`` atomically (a temp dir, then a rename)."""
+def check_new_export_dir(export_dir: str) -> None:
+    """Refuses to overwrite: ``export_dir`` must be new or empty."""
     if os.path.exists(export_dir) and os.listdir(export_dir):
         raise FileExistsError(f"--export_dir {export_dir} exists and is not empty; "
                               "choose a new directory")
+
+
+@contextlib.contextmanager
+def atomic_export_dir(export_dir: str):
+    """Yields a temporary directory beside ``export_dir``; on success it becomes
+    ``export_dir`` in one rename, on failure it is removed (never a half-written export)."""
+    parent = os.path.dirname(os.path.abspath(export_dir))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(dir=parent, prefix=".export_tmp_")
+    try:
+        yield tmp
+        if os.path.exists(export_dir):
+            os.rmdir(export_dir)
+        os.replace(tmp, export_dir)
+    finally:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_export_archive(archive: keras.export.ExportArchive, export_dir: str) -> str:
+    """``archive.write_out`` through :func:`atomic_export_dir`."""
+    with atomic_export_dir(export_dir) as tmp:
+        archive.write_out(tmp, verbose=False)
+    return export_dir
+
+
+def export_depth_generator(generator: keras.Model, export_dir: str, image_size: int) -> str:
+    """Writes the SavedModel to ``export_dir`` atomically (a temp dir, then a rename)."""
+    check_new_export_dir(export_dir)
     archive = keras.export.ExportArchive()
     archive.track(generator)
 
@@ -45,15 +85,118 @@ def export_depth_generator(generator: keras.Model, export_dir: str, image_size: 
     archive.add_endpoint(
         "serving_default", serve,
         input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="rgb")])
-    parent = os.path.dirname(os.path.abspath(export_dir))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(dir=parent, prefix=".export_tmp_")
-    try:
-        archive.write_out(tmp, verbose=False)
-        if os.path.exists(export_dir):
-            os.rmdir(export_dir)
-        os.replace(tmp, export_dir)
-    finally:
-        if os.path.exists(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
-    return export_dir
+    return write_export_archive(archive, export_dir)
+
+
+def enhancer_output_to_uint16(output):
+    """[0, 1] enhancer output -> float32 [0, 1] and paper-convention uint16 codes."""
+    unit = tf.clip_by_value(tf.cast(output, tf.float32), 0.0, 1.0)
+    return unit, tf.cast(tf.round(unit * 65535.0), tf.uint16)
+
+
+def _enhancer_size(model: keras.Model) -> int:
+    size = getattr(model, "image_size", None) or model.inputs[0].shape[1]
+    return int(size)
+
+
+def export_enhancer(model: keras.Model, export_dir: str) -> str:
+    """Face-depth enhancer SavedModel (Schlett et al. convention, section IV-J).
+
+    ``serving_default(depth_uint16: uint16 (N, S, S, 1))`` with the paper's 16-bit codes
+    (the face window mapped to 0..65534, holes 65535; S = the model's 256) ->
+    ``{'depth': float32 [0, 1], 'depth_uint16': uint16}``, both (N, S, S, 1).
+    """
+    check_new_export_dir(export_dir)
+    size = _enhancer_size(model)
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+
+    def serve(depth_uint16):
+        x = tf.cast(depth_uint16, tf.float32) / 65535.0
+        unit, codes = enhancer_output_to_uint16(model(x, training=False))
+        return {"depth": unit, "depth_uint16": codes}
+
+    archive.add_endpoint(
+        "serving_default", serve,
+        input_signature=[tf.TensorSpec([None, size, size, 1], tf.uint16, name="depth_uint16")])
+    return write_export_archive(archive, export_dir)
+
+
+# -- LiteRT (TFLite flatbuffers) --------------------------------------------------------
+LITERT_FILENAME = "model.tflite"
+
+
+def _write_litert(fn, input_spec: tf.TensorSpec, export_dir: str, signature: dict) -> str:
+    """Converts ``fn`` (traced at ``input_spec``) with builtin ops only and writes
+    ``<export_dir>/model.tflite`` plus ``signature.json`` describing its tensors, atomically."""
+    check_new_export_dir(export_dir)
+    concrete = tf.function(fn).get_concrete_function(input_spec)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    flatbuffer = converter.convert()
+    with atomic_export_dir(export_dir) as tmp:
+        with open(os.path.join(tmp, LITERT_FILENAME), "wb") as f:
+            f.write(flatbuffer)
+        with open(os.path.join(tmp, "signature.json"), "w") as f:
+            json.dump(signature, f, indent=2)
+    return os.path.join(export_dir, LITERT_FILENAME)
+
+
+def export_depth_generator_litert(generator: keras.Model, export_dir: str,
+                                  image_size: int) -> str:
+    """LiteRT depth generator: ``rgb`` uint8 (1, S, S, 3) -> ``depth`` float32 [0, 1]
+    (1, S, S, 1), the SavedModel's ``depth`` output without its resize (give S x S RGB)."""
+    def serve(rgb):
+        x = tf.cast(rgb, tf.float32) / 127.5 - 1.0
+        return {"depth": generator_output_to_depth(generator(x, training=False))[0]}
+
+    spec = tf.TensorSpec([1, image_size, image_size, 3], tf.uint8, name="rgb")
+    return _write_litert(serve, spec, export_dir, {
+        "inputs": {"rgb": f"uint8 (1, {image_size}, {image_size}, 3)"},
+        "outputs": {"depth": f"float32 [0, 1] (1, {image_size}, {image_size}, 1)"}})
+
+
+def export_enhancer_litert(model: keras.Model, export_dir: str) -> str:
+    """LiteRT enhancer: ``depth`` float32 (1, S, S, 1), the paper's 16-bit codes / 65535
+    (holes 1.0) -> ``depth`` float32 [0, 1] (1, S, S, 1). Float in and out: the uint16
+    conversion of the SavedModel is a division the caller does."""
+    size = _enhancer_size(model)
+
+    def serve(depth):
+        return {"depth": enhancer_output_to_uint16(model(depth, training=False))[0]}
+
+    spec = tf.TensorSpec([1, size, size, 1], tf.float32, name="depth")
+    return _write_litert(serve, spec, export_dir, {
+        "inputs": {"depth": f"float32 (1, {size}, {size}, 1): uint16 paper codes / 65535"},
+        "outputs": {"depth": f"float32 [0, 1] (1, {size}, {size}, 1)"}})
+
+
+def run_litert(path: str, inputs: dict) -> dict:
+    """Runs a LiteRT model from ``export_*_litert`` in the TF Lite interpreter.
+
+    ``inputs``: ``{name: array}`` with the names of its ``signature.json``; returns
+    ``{name: array}``. The exported graphs have one input and one output.
+    """
+    if os.path.isdir(path):
+        path = os.path.join(path, LITERT_FILENAME)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no LiteRT model at {path}")
+    signature_path = os.path.join(os.path.dirname(path), "signature.json")
+    with open(signature_path) as f:
+        signature = json.load(f)
+    if set(inputs) != set(signature["inputs"]):
+        raise ValueError(f"{path} takes inputs {sorted(signature['inputs'])}, "
+                         f"got {sorted(inputs)}")
+    interpreter = tf.lite.Interpreter(model_path=path)
+    interpreter.allocate_tensors()
+    (detail,) = interpreter.get_input_details()
+    (value,) = inputs.values()
+    value = np.asarray(value)
+    if tuple(value.shape) != tuple(detail["shape"]) or value.dtype != detail["dtype"]:
+        raise ValueError(f"{path} expects {detail['dtype'].__name__} of shape "
+                         f"{tuple(detail['shape'])}, got {value.dtype} {value.shape}")
+    interpreter.set_tensor(detail["index"], value)
+    interpreter.invoke()
+    (out,) = interpreter.get_output_details()
+    (name,) = signature["outputs"]
+    return {name: interpreter.get_tensor(out["index"])}

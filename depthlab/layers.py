@@ -140,6 +140,10 @@ class ImagePool(layers.Layer):
     non-trainable variables, so it is checkpointed and resumes exactly. A batch is handled
     in one vectorised update; if two images of one batch draw the same slot, both get the
     slot's old content and the later one is stored (a batch-1 run, the papers', is exact).
+
+    Under a Mirrored/MultiWorkerMirrored strategy the state variables are mirrored with
+    ``aggregation="only_first_replica"``: every replica reads the same pool and the pool
+    stores replica 0's images (each replica still mixes its own new images with it).
     """
 
     def __init__(self, pool_size: int = 50, image_shape=None, seed: int = 0, **kwargs):
@@ -158,11 +162,14 @@ class ImagePool(layers.Layer):
             raise ValueError(f"ImagePool needs a fully defined image shape, got {shape}")
         self.image_shape = tuple(int(d) for d in shape)
         self.buffer = self.add_weight(name="buffer", shape=(max(self.pool_size, 1),) + self.image_shape,
-                                      initializer="zeros", trainable=False, dtype="float32")
+                                      initializer="zeros", trainable=False, dtype="float32",
+                                      aggregation="only_first_replica")
         self.count = self.add_weight(name="count", shape=(), initializer="zeros",
-                                     trainable=False, dtype="int32")
+                                     trainable=False, dtype="int32",
+                                     aggregation="only_first_replica")
         self.rng_step = self.add_weight(name="rng_step", shape=(), initializer="zeros",
-                                        trainable=False, dtype="int64")
+                                        trainable=False, dtype="int64",
+                                        aggregation="only_first_replica")
         self.built = True
 
     def call(self, images):
@@ -383,4 +390,122 @@ class SqueezeExcite(layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update({"reduction": self.reduction})
+        return config
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class PatchNCEHead(layers.Layer):
+    """PatchNCE projection head H of CUT (Park et al. 2020, sec. 3.2; Suarez et al. eq. 6).
+
+    One head per generator feature layer: Dense(units) -> ReLU -> Dense(units) applied to
+    each sampled patch feature (B, P, C) -> (B, P, units), then L2-normalised over the last
+    axis (CUT's ``PatchSampleF``: a 2-layer MLP with 256 units and ``Normalize(2)``). The
+    patch sampling itself is done by the caller so that query and key share locations.
+    """
+
+    def __init__(self, units: int = 256, **kwargs):
+        super().__init__(**kwargs)
+        if int(units) < 1:
+            raise ValueError(f"PatchNCEHead: units must be >= 1, got {units}")
+        self.units = int(units)
+        self.fc1 = layers.Dense(self.units, activation="relu", name="fc1",
+                                dtype=self.dtype_policy)
+        self.fc2 = layers.Dense(self.units, name="fc2", dtype=self.dtype_policy)
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        if channels is None:
+            raise ValueError("PatchNCEHead needs a known channel count")
+        self.fc1.build(tuple(input_shape[:-1]) + (int(channels),))
+        self.fc2.build(tuple(input_shape[:-1]) + (self.units,))
+        self.built = True
+
+    def call(self, x):
+        h = self.fc2(self.fc1(x))
+        h = tf.cast(h, tf.float32)
+        return h * tf.math.rsqrt(tf.maximum(tf.reduce_sum(tf.square(h), -1, keepdims=True), 1e-14))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"units": self.units})
+        return config
+
+
+# ----------------------------------------------------------------------------------------
+# Up-projection of Laina et al. ("Deeper Depth Prediction with Fully Convolutional Residual
+# Networks", 3DV 2016), the decoder block of sparse-to-dense (Ma & Karaman, ICRA 2018).
+# Not DBPN's ``UpProjection`` above: a different block with the same name in the papers.
+# ----------------------------------------------------------------------------------------
+
+def unpool2x(x):
+    """Sparse-to-dense ``Unpool``: each value to the top-left of a 2x2 cell, zeros elsewhere.
+
+    (B, h, w, C) -> (B, 2h, 2w, C), as ``tf.nn.depth_to_space(concat[x, 0, 0, 0], 2)``
+    (reference notes 3.2, checked against the Torch layer).
+    """
+    z = tf.zeros_like(x)
+    return tf.nn.depth_to_space(tf.concat([x, z, z, z], axis=-1), 2)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class UnpoolUpProjection(layers.Layer):
+    """Laina / sparse-to-dense ``UpProj`` block (reference notes 3.2): (B, h, w, Cin) ->
+    (B, 2h, 2w, filters).
+
+    u = unpool2x(x); upper = BN(conv3x3(ReLU(BN(conv5x5(u))))); lower = BN(conv5x5(u));
+    out = ReLU(upper + lower). Every conv has no bias (the Torch code drops them); 'same'
+    padding is symmetric for these odd kernels at stride 1, as Torch's pad 2 / pad 1.
+    Parameters: 2 * 25 * Cin * F + 9 * F * F + 3 * 2F (BN gamma/beta; the moving statistics
+    are not trainable).
+    """
+
+    def __init__(self, filters: int, momentum: float = 0.9, epsilon: float = 1e-5, **kwargs):
+        super().__init__(**kwargs)
+        if int(filters) < 1:
+            raise ValueError(f"UnpoolUpProjection: filters must be >= 1, got {filters}")
+        self.filters, self.momentum, self.epsilon = int(filters), float(momentum), float(epsilon)
+        conv = lambda k, name: layers.Conv2D(self.filters, k, padding="same", use_bias=False,  # noqa: E731
+                                             kernel_initializer="he_normal", name=name,
+                                             dtype=self.dtype_policy)
+        bn = lambda name: layers.BatchNormalization(momentum=self.momentum,  # noqa: E731
+                                                    epsilon=self.epsilon, name=name,
+                                                    dtype=self.dtype_policy)
+        self.up_conv1, self.up_bn1 = conv(5, "upper_conv5"), bn("upper_bn1")
+        self.up_conv2, self.up_bn2 = conv(3, "upper_conv3"), bn("upper_bn2")
+        self.low_conv, self.low_bn = conv(5, "lower_conv5"), bn("lower_bn")
+
+    def build(self, input_shape):
+        b, h, w, c = input_shape
+        if c is None:
+            raise ValueError("UnpoolUpProjection needs a known channel count")
+        grow = lambda n: None if n is None else 2 * n  # noqa: E731
+        up_in = (b, grow(h), grow(w), c)
+        out = (b, grow(h), grow(w), self.filters)
+        self.up_conv1.build(up_in)
+        self.up_bn1.build(out)
+        self.up_conv2.build(out)
+        self.up_bn2.build(out)
+        self.low_conv.build(up_in)
+        self.low_bn.build(out)
+        self.built = True
+
+    def call(self, x, training=None):
+        u = unpool2x(x)
+        upper = tf.nn.relu(self.up_bn1(self.up_conv1(u), training=training))
+        upper = self.up_bn2(self.up_conv2(upper), training=training)
+        lower = self.low_bn(self.low_conv(u), training=training)
+        return tf.nn.relu(upper + lower)
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, _ = input_shape
+        grow = lambda n: None if n is None else 2 * n  # noqa: E731
+        return (b, grow(h), grow(w), self.filters)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"filters": self.filters, "momentum": self.momentum,
+                       "epsilon": self.epsilon})
         return config

@@ -31,6 +31,21 @@ def _f32(x) -> tf.Tensor:
     return tf.cast(x, tf.float32)
 
 
+def _replica_sum(x):
+    """Sum of ``x`` over the replicas in sync inside ``strategy.run`` (identity elsewhere)."""
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return x
+    return ctx.all_reduce(tf.distribute.ReduceOp.SUM, x)
+
+
+def _replica_max(x):
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return x
+    return ctx.all_reduce(tf.distribute.ReduceOp.MAX, x)
+
+
 def masked_mean(values, mask=None) -> tf.Tensor:
     """Mean of ``values`` over the elements selected by ``mask`` (float32 scalar).
 
@@ -38,6 +53,12 @@ def masked_mean(values, mask=None) -> tf.Tensor:
     so the denominator counts every selected element of ``values``. Masked-out elements
     are excluded with ``tf.where`` (a NaN or inf there does not leak into the result). No
     selected element -> 0.0.
+
+    Inside ``strategy.run`` with R replicas the denominator is the count over *all*
+    replicas and the result is R x (this replica's sum) / (global count): the mean of the R
+    results is the global-batch masked mean, so the trainers' usual division of each loss
+    by R before differentiating gives exactly the single-device gradient (a per-replica
+    ratio would weight replicas with fewer valid pixels more).
     """
     values = _f32(values)
     if mask is None:
@@ -51,6 +72,9 @@ def masked_mean(values, mask=None) -> tf.Tensor:
     selected = weights > 0
     total = tf.reduce_sum(tf.where(selected, values * weights, 0.0))
     count = tf.reduce_sum(tf.where(selected, weights, 0.0))
+    ctx = tf.distribute.get_replica_context()
+    if ctx is not None and ctx.num_replicas_in_sync > 1:
+        count = _replica_sum(tf.stop_gradient(count)) / float(ctx.num_replicas_in_sync)
     return tf.math.divide_no_nan(total, count)
 
 
@@ -122,7 +146,8 @@ def l2_loss(pred, target, mask=None) -> tf.Tensor:
 def berhu_loss(pred, target, mask=None, c_factor: float = 0.2) -> tf.Tensor:
     """Reverse Huber (berHu) loss of sparse-to-dense (Ma & Karaman 2018; Laina et al. 2016).
 
-    x = pred - target; c = c_factor * max|x| over the valid elements of the *whole batch*,
+    x = pred - target; c = c_factor * max|x| over the valid elements of the *whole batch*
+    (all replicas' under ``strategy.run``),
     held constant (``tf.stop_gradient``) as in ``BerHuCriterion.lua``;
     B(x) = |x| if |x| <= c else (x^2 + c^2) / (2c); the loss is the mean of B over valid
     elements (0 if none). B is continuous at |x| = c (both sides equal c) and its gradient
@@ -138,7 +163,7 @@ def berhu_loss(pred, target, mask=None, c_factor: float = 0.2) -> tf.Tensor:
         valid = tf.ones_like(absd, dtype=tf.bool)
     else:
         valid = tf.broadcast_to(_f32(mask), tf.shape(absd)) > 0
-    c = tf.stop_gradient(c_factor * tf.reduce_max(tf.where(valid, absd, 0.0)))
+    c = tf.stop_gradient(c_factor * _replica_max(tf.reduce_max(tf.where(valid, absd, 0.0))))
     # c == 0 only when every valid |x| is 0 (all in the linear branch); a safe divisor keeps
     # the unused quadratic branch and its gradient finite.
     c_safe = tf.where(c > 0, c, 1.0)
@@ -241,3 +266,32 @@ def cross_task_distillation_loss(student_outputs, teacher_outputs, student_featu
 __all__ += ["depth_gradient_magnitude", "structure_loss", "affinity_matrix",
             "affinity_distillation_loss", "output_distillation_loss",
             "cross_task_distillation_loss"]
+
+
+def patch_nce_loss(feat_q, feat_k, temperature: float = 0.07) -> tf.Tensor:
+    """PatchNCE loss (Park et al., CUT, ECCV 2020, eq. 2-3; Suarez et al. eq. 6 terms 2-3).
+
+    ``feat_q`` and ``feat_k`` are (B, P, C) L2-normalised embeddings of the same P patch
+    locations of each image: queries from the output G(x), keys from the input x. For query
+    patch i of image b the positive is key i of image b and the negatives are the other P-1
+    keys of the same image (CUT's default, negatives not shared across the batch). The logits
+    are [q.k+, q.k-_1, ...] / temperature, with the positive at index 0 and the self-pair
+    removed by setting it to -10 before the division (as in the CUT code); the loss is the
+    cross-entropy with target 0, averaged over all B * P queries. The key side carries no
+    gradient (``stop_gradient``), as in CUT.
+    """
+    q = _f32(feat_q)
+    k = tf.stop_gradient(_f32(feat_k))
+    _check_same_shape(q, k, "patch_nce_loss")
+    if q.shape.rank != 3:
+        raise ValueError(f"patch_nce_loss: features must be (B, P, C), got {q.shape}")
+    l_pos = tf.reduce_sum(q * k, axis=-1, keepdims=True)                 # (B, P, 1)
+    l_neg = tf.matmul(q, k, transpose_b=True)                            # (B, P, P)
+    num_patches = tf.shape(q)[1]
+    diagonal = tf.eye(num_patches, dtype=tf.bool)[None]
+    l_neg = tf.where(diagonal, tf.constant(-10.0, tf.float32), l_neg)
+    logits = tf.concat([l_pos, l_neg], axis=-1) / float(temperature)     # (B, P, 1 + P)
+    return tf.reduce_mean(-tf.nn.log_softmax(logits, axis=-1)[..., 0])
+
+
+__all__ += ["patch_nce_loss"]

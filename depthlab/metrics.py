@@ -49,7 +49,7 @@ __all__ = [
     "EPS", "rmse", "mae", "abs_diff", "l1_norm", "l2_norm", "abs_rel", "log10_error",
     "delta_accuracy", "psnr", "ssim", "roughness", "hole_fraction", "falsification_rmse",
     "batch_depth_metrics", "BATCH_METRIC_KEYS", "frechet_distance", "activation_statistics",
-    "FIDCalculator", "load_fid_feature_extractor",
+    "FIDCalculator", "load_fid_feature_extractor", "mean_depth_metrics", "SPARSE_TO_DENSE_KEYS",
 ]
 
 
@@ -556,4 +556,42 @@ def nearest_neighbour_scores(probe, gallery, gallery_labels, num_classes: int):
     out = np.full((len(p), int(num_classes)), -np.inf)
     for c in np.unique(gl):
         out[:, c] = sim[:, gl == c].max(axis=1)
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# Per image, then averaged over images (sparse-to-dense evaluation protocol)
+# ----------------------------------------------------------------------------------------
+
+SPARSE_TO_DENSE_KEYS = ("rmse", "mae", "abs_rel", "log10", "delta1", "delta2", "delta3")
+
+
+def mean_depth_metrics(preds, gts, masks=None) -> Dict[str, float]:
+    """Sparse-to-dense's table metrics: each computed on ONE image over its mask, then the
+    plain mean over images (its validation runs at batch 1; reference notes 3.6).
+
+    ``preds``, ``gts``: sequences (or (N, H, W[, 1]) arrays) of images; ``masks``: matching
+    bool masks or None (default per image: gt > 0 and finite). Keys
+    ``SPARSE_TO_DENSE_KEYS`` (rmse/mae in the depth's units; abs_rel = REL; log10 = LG10;
+    delta_i strict ``< 1.25**i`` as fractions) plus ``num_images``. An image whose mask is
+    empty raises ``ValueError`` naming its index.
+    """
+    if len(preds) != len(gts) or (masks is not None and len(masks) != len(gts)):
+        raise ValueError(f"mean_depth_metrics: {len(preds)} predictions, {len(gts)} ground "
+                         f"truths{'' if masks is None else f', {len(masks)} masks'}")
+    if len(gts) == 0:
+        raise ValueError("mean_depth_metrics: no images")
+    fns = {"rmse": rmse, "mae": mae, "abs_rel": abs_rel, "log10": log10_error}
+    per = {k: [] for k in SPARSE_TO_DENSE_KEYS}
+    for i in range(len(gts)):
+        m = None if masks is None else masks[i]
+        try:
+            for k, fn in fns.items():
+                per[k].append(fn(preds[i], gts[i], m))
+            for j in (1, 2, 3):
+                per[f"delta{j}"].append(delta_accuracy(preds[i], gts[i], 1.25 ** j, mask=m))
+        except ValueError as e:
+            raise ValueError(f"mean_depth_metrics: image {i}: {e}") from e
+    out = {k: float(np.mean(v)) for k, v in per.items()}
+    out["num_images"] = len(gts)
     return out

@@ -43,6 +43,14 @@ def get_strategy(name: str = "default") -> tf.distribute.Strategy:
     raise ValueError(f"--strategy={name!r} is not one of {STRATEGIES}")
 
 
+def is_distributed(strategy: Optional[tf.distribute.Strategy] = None) -> bool:
+    """True for a Mirrored or MultiWorkerMirrored strategy (the ``fit`` below then runs its
+    own ``strategy.run`` loop)."""
+    strategy = strategy or tf.distribute.get_strategy()
+    return isinstance(strategy, (tf.distribute.MirroredStrategy,
+                                 tf.distribute.MultiWorkerMirroredStrategy))
+
+
 def is_chief(strategy: Optional[tf.distribute.Strategy] = None) -> bool:
     """True unless this is a non-chief worker of a multi-worker strategy."""
     strategy = strategy or tf.distribute.get_strategy()
@@ -203,3 +211,57 @@ class BatchLossRecorder(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.history.append({k: float(v) for k, v in (logs or {}).items()})
+
+
+def distribute_options() -> tf.data.Options:
+    """Shard every global batch across workers by element (``AutoShardPolicy.DATA``): the
+    union of the replicas' batches is the single-worker global batch, so the index-driven
+    streams stay a pure function of (seed, step) under any strategy."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.DATA)
+    return options
+
+
+def fit(model: keras.Model, dataset: tf.data.Dataset, epochs: int, steps_per_epoch: int,
+        initial_epoch: int = 0, callbacks: Sequence[keras.callbacks.Callback] = (),
+        strategy: Optional[tf.distribute.Strategy] = None):
+    """``model.fit`` on one device; under a Mirrored/MultiWorkerMirrored strategy, the same
+    epochs run as ``strategy.run(model.train_step)`` over ``experimental_distribute_dataset``
+    with the logs averaged over replicas (``strategy.reduce(MEAN)``) and the same callbacks.
+
+    Why not ``fit`` there: Keras 3.15's TF trainer fails under MultiWorkerMirroredStrategy
+    (its symbolic build reduces a batch of the distributed iterator, and its log reduction
+    concatenates scalars). The model's ``train_step`` must divide the losses it
+    differentiates by ``num_replicas_in_sync`` (every depthlab trainer does).
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    if not is_distributed(strategy):
+        return model.fit(dataset, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                         initial_epoch=initial_epoch, callbacks=list(callbacks), verbose=0)
+    iterator = iter(strategy.experimental_distribute_dataset(
+        dataset.with_options(distribute_options())))
+
+    @tf.function
+    def distributed_step(batch):
+        logs = strategy.run(model.train_step, args=(batch,))
+        return {k: strategy.reduce("MEAN", v, axis=None) for k, v in logs.items()}
+
+    cb = keras.callbacks.CallbackList(list(callbacks), add_history=True, model=model,
+                                      epochs=epochs, steps=steps_per_epoch, verbose=0)
+    model.stop_training = False
+    logs: Dict[str, float] = {}
+    cb.on_train_begin()
+    for epoch in range(initial_epoch, epochs):
+        for metric in model.metrics:
+            metric.reset_state()
+        cb.on_epoch_begin(epoch)
+        for batch in range(steps_per_epoch):
+            cb.on_train_batch_begin(batch)
+            logs = {k: float(v) for k, v in distributed_step(next(iterator)).items()}
+            cb.on_train_batch_end(batch, logs)
+        cb.on_epoch_end(epoch, dict(logs))
+        if model.stop_training:
+            break
+    cb.on_train_end(dict(logs))
+    return next(c for c in cb.callbacks if isinstance(c, keras.callbacks.History))

@@ -45,6 +45,10 @@ flags.DEFINE_integer("synthetic_images_per_identity", 10,
 flags.DEFINE_string("export_dir", None, "If set, export G_A2B as a SavedModel here at the end.")
 flags.DEFINE_integer("log_every", 10, "Print progress every N steps.", lower_bound=1)
 flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
+flags.DEFINE_enum("strategy", "default", list(training.STRATEGIES),
+                  "tf.distribute strategy: 'default' (one device), 'mirrored' (all local GPUs) "
+                  "or 'multi_worker' (MultiWorkerMirroredStrategy; the cluster comes from the "
+                  "TF_CONFIG environment variable, see README). --batch_size is global.")
 
 
 def main(argv):
@@ -61,7 +65,7 @@ def main(argv):
         ablation=FLAGS.ablation, mixed_precision=FLAGS.mixed_precision, seed=FLAGS.seed,
         synthetic_identities=FLAGS.synthetic_identities,
         synthetic_images_per_identity=FLAGS.synthetic_images_per_identity,
-        log_every=FLAGS.log_every, jit_compile=FLAGS.jit_compile)
+        log_every=FLAGS.log_every, jit_compile=FLAGS.jit_compile, strategy=FLAGS.strategy)
     summary = runner.train(opts, preset=FLAGS.preset)
     rows = runner.summary_rows(opts.model_dir, summary["final"])
     print("\nHeld-out depth metrics ([0,1] depth, valid pixels, mean over images):")

@@ -24,7 +24,6 @@ import csv
 import dataclasses
 import json
 import os
-import shutil
 import tempfile
 from typing import Dict, List, Optional, Tuple
 
@@ -33,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from data_pipelines import depth_sr, middlebury
+from depthlab import export as export_lib
 from depthlab import metrics, training
 from depthlab.models.dsr_distill import (CrossTaskDistiller, DSRConfig, DSRNet, PRESETS, SCALES,
                                          TEACHER_MODES, build_dsrnet, dsr_config, normalize_depth,
@@ -463,9 +463,7 @@ def export_dsrnet(dsrnet: DSRNet, export_dir: str) -> str:
       (rounded, clipped to [0, 65535]).
     The LR input must be hole-free (the per-image normalisation uses its min and max).
     """
-    if os.path.exists(export_dir) and os.listdir(export_dir):
-        raise FileExistsError(f"--export_dir {export_dir} exists and is not empty; "
-                              "choose a new directory")
+    export_lib.check_new_export_dir(export_dir)
     archive = keras.export.ExportArchive()
     archive.track(dsrnet)
 
@@ -486,18 +484,7 @@ def export_dsrnet(dsrnet: DSRNet, export_dir: str) -> str:
     archive.add_endpoint("serve_uint16", serve_uint16,
                          input_signature=[tf.TensorSpec([None, None, None, 1], tf.uint16,
                                                         name="depth_mm")])
-    parent = os.path.dirname(os.path.abspath(export_dir))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(dir=parent, prefix=".export_tmp_")
-    try:
-        archive.write_out(tmp, verbose=False)
-        if os.path.exists(export_dir):
-            os.rmdir(export_dir)
-        os.replace(tmp, export_dir)
-    finally:
-        if os.path.exists(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
-    return export_dir
+    return export_lib.write_export_archive(archive, export_dir)
 
 
 def latest_sample_grid(model_dir: str) -> Optional[str]:

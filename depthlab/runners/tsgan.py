@@ -54,8 +54,11 @@ class RunOptions:
     eval_limit: Optional[int] = None
     log_every: int = 10
     jit_compile: bool = False
+    strategy: str = "default"                 # training.STRATEGIES
 
     def __post_init__(self):
+        if self.strategy not in training.STRATEGIES:
+            raise ValueError(f"--strategy={self.strategy!r} is not one of {training.STRATEGIES}")
         if self.ablation not in ABLATIONS:
             raise ValueError(f"--ablation={self.ablation!r} is not one of {ABLATIONS}")
         for name in ("epochs", "steps_per_epoch", "batch_size"):
@@ -142,6 +145,16 @@ def checkpoint_state(model: TSGAN, model_dir: str) -> training.ResumableCheckpoi
     return training.ResumableCheckpoint(os.path.join(model_dir, "checkpoints"), **objects)
 
 
+def single_device_copy(model: TSGAN, cfg: TSGANConfig, ablation: str, seed: int) -> TSGAN:
+    """A default-strategy TSGAN holding ``model``'s G_A2B weights (call it outside any
+    ``strategy.scope()``): evaluation and saving after a distributed run, since Keras'
+    ``evaluate`` does not run under MultiWorkerMirroredStrategy."""
+    plain = TSGAN(cfg, ablation=ablation, seed=seed)
+    plain.g_a2b.set_weights(model.g_a2b.get_weights())
+    plain.compile()
+    return plain
+
+
 def make_eval_dataset(arrays: PairedArrays, batch_size: int = 16) -> tf.data.Dataset:
     return make_paired_dataset(arrays, batch_size, training=False, repeat=False)
 
@@ -197,13 +210,17 @@ def train(opts: RunOptions, preset: str = "code", overrides: Optional[dict] = No
     """Trains (or resumes) TS-GAN; returns a summary with the held-out metrics."""
     training.set_precision(opts.mixed_precision)
     training.set_seeds(opts.seed)
+    strategy = training.get_strategy(opts.strategy)
+    chief = training.is_chief(strategy)
+    distributed = training.is_distributed(strategy)
     cfg = _effective_config(preset, opts, overrides)
     record = {"model": cfg.to_dict(), **dataclasses.asdict(opts)}
     _check_resume_config(opts.model_dir, record)
     os.makedirs(opts.model_dir, exist_ok=True)
-    training.write_json(os.path.join(opts.model_dir, "config.json"), record)
+    if chief:
+        training.write_json(os.path.join(opts.model_dir, "config.json"), record)
 
-    log = print if verbose else (lambda *a, **k: None)
+    log = print if verbose and chief else (lambda *a, **k: None)
     log(f"[tsgan] preset={cfg.preset} ablation={opts.ablation} image={cfg.image_size} "
         f"batch={cfg.batch_size} epochs={cfg.epochs} precision={opts.mixed_precision}")
     log(f"[tsgan] loading data: source={opts.dataset} target={opts.target_dataset}")
@@ -212,17 +229,25 @@ def train(opts: RunOptions, preset: str = "code", overrides: Optional[dict] = No
     test = load_source(opts, cfg, opts.eval_split, limit=opts.eval_limit)
     steps = opts.steps_per_epoch or max(1, len(source) // cfg.batch_size)
     log(f"[tsgan] {len(source)} paired, {0 if target is None else len(target)} target, "
-        f"{len(test)} held-out examples; {steps} steps/epoch")
+        f"{len(test)} held-out examples; {steps} steps/epoch; strategy={opts.strategy} "
+        f"({strategy.num_replicas_in_sync} replica(s) in sync)")
 
-    model = build_model(cfg, opts.ablation, opts.seed, steps, opts.jit_compile)
-    state = checkpoint_state(model, opts.model_dir)
+    with strategy.scope():
+        model = build_model(cfg, opts.ablation, opts.seed, steps, opts.jit_compile)
+        state = checkpoint_state(model, opts.model_dir)
     initial_epoch = state.restore_latest()
+
+    def evaluation_model():
+        if not distributed:
+            return model
+        return single_device_copy(model, cfg, opts.ablation, opts.seed)
+
     if initial_epoch >= cfg.epochs:
         log(f"[tsgan] {opts.model_dir} already holds {initial_epoch} epochs; nothing to train")
     elif initial_epoch:
         log(f"[tsgan] resuming from epoch {initial_epoch} ({state.manager.latest_checkpoint})")
-    else:
-        step0 = evaluate_model(model, test)
+    elif chief:
+        step0 = evaluate_model(evaluation_model(), test)
         step0.update(mean_depth_baselines(source, test))
         training.write_json(os.path.join(opts.model_dir, "metrics_step0.json"), step0)
 
@@ -234,8 +259,8 @@ def train(opts: RunOptions, preset: str = "code", overrides: Optional[dict] = No
                                                            start_index=start))
     progress = training.ProgressPrinter(cfg.epochs * steps, cfg.batch_size, every=opts.log_every)
     progress.set_initial_step(initial_epoch * steps)
-    callbacks = [
-        training.CheckpointCallback(state),
+    callbacks = [training.CheckpointCallback(state)]   # writes on the chief only
+    callbacks += [] if not chief else [
         keras.callbacks.TensorBoard(os.path.join(opts.model_dir, "tensorboard"),
                                     update_freq=max(1, opts.log_every), write_graph=False),
         training.ImageGridCallback(lambda m: _preview_rows(m, test, target),
@@ -244,17 +269,18 @@ def train(opts: RunOptions, preset: str = "code", overrides: Optional[dict] = No
                                    labels=("RGB", "GT", "predicted"),
                                    near_is_small=False),   # TS-GAN depth is near-is-bright
     ]
-    if verbose:
+    if verbose and chief:
         callbacks.append(progress)
     callbacks += list(extra_callbacks or [])
     if initial_epoch < cfg.epochs:
-        model.fit(stream, epochs=cfg.epochs, steps_per_epoch=steps, initial_epoch=initial_epoch,
-                  callbacks=callbacks, verbose=0)
-    if training.is_chief():
-        model.g_a2b.save(os.path.join(opts.model_dir, "g_a2b.keras"))
-    final = evaluate_model(model, test)
-    training.write_json(os.path.join(opts.model_dir, "metrics_final.json"), final)
-    return {"final": final, "model": model, "epochs_done": cfg.epochs, "steps_per_epoch": steps,
+        training.fit(model, stream, epochs=cfg.epochs, steps_per_epoch=steps,
+                     initial_epoch=initial_epoch, callbacks=callbacks, strategy=strategy)
+    final_model = evaluation_model()
+    final = evaluate_model(final_model, test)
+    if chief:
+        final_model.g_a2b.save(os.path.join(opts.model_dir, "g_a2b.keras"))
+        training.write_json(os.path.join(opts.model_dir, "metrics_final.json"), final)
+    return {"final": final, "model": final_model, "epochs_done": cfg.epochs, "steps_per_epoch": steps,
             "config": cfg}
 
 

@@ -1,0 +1,94 @@
+"""SavedModel and LiteRT export of the depth generator and the face-depth enhancers.
+
+LiteRT runs the same float32 graph through XNNPACK kernels, whose summation order differs
+from TF's: outputs (in [0, 1]) must agree with the SavedModel within 1e-4 absolute.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from depthlab import export, training
+from depthlab.configs import tsgan_config
+from depthlab.models.enhancers import build_enhancer
+from depthlab.models.tsgan import build_generator
+
+LITERT_TOLERANCE = 1e-4
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def delta():
+    return build_enhancer("delta")
+
+
+def test_generator_litert_matches_the_savedmodel(tmp_path):
+    gen = build_generator(tsgan_config("demo", image_size=32, gen_filters=8, gen_blocks=2))
+    rgb = np.random.default_rng(0).integers(0, 256, (1, 32, 32, 3), dtype=np.uint8)
+    saved = tf.saved_model.load(export.export_depth_generator(gen, str(tmp_path / "sm"), 32))
+    want = saved.signatures["serving_default"](rgb=tf.constant(rgb))["depth"].numpy()
+    path = export.export_depth_generator_litert(gen, str(tmp_path / "lite"), 32)
+    got = export.run_litert(path, {"rgb": rgb})["depth"]
+    assert got.shape == (1, 32, 32, 1) and got.dtype == np.float32
+    assert np.abs(got - want).max() < LITERT_TOLERANCE
+    # The output is a real function of the input, not a constant.
+    other = export.run_litert(path, {"rgb": 255 - rgb})["depth"]
+    assert np.abs(other - got).max() > 1e-3
+    with open(tmp_path / "lite" / "signature.json") as f:
+        assert json.load(f)["inputs"] == {"rgb": "uint8 (1, 32, 32, 3)"}
+
+
+def test_enhancer_savedmodel_takes_paper_codes_and_litert_matches(tmp_path, delta):
+    rng = np.random.default_rng(1)
+    codes = rng.integers(0, 65535, (2, 256, 256, 1)).astype(np.uint16)
+    codes[:, :40] = 65535                                   # a band of holes
+    saved = tf.saved_model.load(export.export_enhancer(delta, str(tmp_path / "sm")))
+    out = saved.signatures["serving_default"](depth_uint16=tf.constant(codes))
+    keras_out = delta(codes.astype(np.float32) / 65535.0).numpy()
+    np.testing.assert_allclose(out["depth"].numpy(), keras_out, atol=1e-6)
+    unit = out["depth"].numpy()                       # float32, as the graph computes it
+    np.testing.assert_array_equal(out["depth_uint16"].numpy(),
+                                  np.round(np.clip(unit, 0, 1) * np.float32(65535)).astype(np.uint16))
+    path = export.export_enhancer_litert(delta, str(tmp_path / "lite"))
+    lite = export.run_litert(path, {"depth": codes[:1].astype(np.float32) / 65535.0})["depth"]
+    assert np.abs(lite - out["depth"].numpy()[:1]).max() < LITERT_TOLERANCE
+
+
+def test_bad_export_and_litert_inputs_are_named(tmp_path, delta):
+    target = tmp_path / "taken"
+    target.mkdir()
+    (target / "file").write_text("x")
+    with pytest.raises(FileExistsError, match="export_dir"):
+        export.export_enhancer(delta, str(target))
+    with pytest.raises(FileNotFoundError, match="no LiteRT model"):
+        export.run_litert(str(tmp_path / "missing"), {"depth": np.zeros((1, 256, 256, 1))})
+    path = export.export_enhancer_litert(delta, str(tmp_path / "lite"))
+    with pytest.raises(ValueError, match="float32 of shape"):
+        export.run_litert(path, {"depth": np.zeros((1, 128, 128, 1), np.float32)})
+    with pytest.raises(ValueError, match="takes inputs"):
+        export.run_litert(path, {"rgb": np.zeros((1, 256, 256, 1), np.float32)})
+
+
+def test_export_binary_writes_an_enhancer_litert_model(tmp_path, delta):
+    run = tmp_path / "run"
+    training.write_json(str(run / "config.json"), {"variant": "delta"})
+    delta.save_weights(str(run / "best.weights.h5"))
+    out_dir = tmp_path / "lite"
+    proc = subprocess.run(
+        [sys.executable, "-m", "experiments.export_savedmodel", "--model_kind=enhancer",
+         "--format=litert", f"--model_dir={run}", f"--export_dir={out_dir}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    x = np.random.default_rng(2).random((1, 256, 256, 1)).astype(np.float32)
+    got = export.run_litert(str(out_dir), {"depth": x})["depth"]
+    assert np.abs(got - delta(x).numpy()).max() < LITERT_TOLERANCE
+    bad = subprocess.run(
+        [sys.executable, "-m", "experiments.export_savedmodel", "--model_kind=gan",
+         f"--model_dir={run}", f"--export_dir={tmp_path / 'x'}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and "model_kind" in bad.stderr
