@@ -16,8 +16,9 @@ depths     480 x 640 x 1449         1449 x 640 x 480        (N, 480, 640) float3
 
 Splits follow Suarez, Carpio and Sappa (and the DSR and two-stage issues): the first 1000 pairs
 in file order train, the remaining 449 test (:data:`SPLITS`). Frames are read one at a time
-(the full file is 2.8 GB) and resized to ``image_size`` (bilinear with antialiasing for RGB,
-``cv2.INTER_AREA`` for depth, so no value outside the local range appears).
+(the full file is 2.8 GB) and resized to ``image_size`` (256 x 256 by default), RGB and depth
+alike with ``cv2.INTER_AREA`` when shrinking (an area average: no depth value outside the
+local range appears) and bilinear when enlarging.
 """
 
 from __future__ import annotations
@@ -95,16 +96,24 @@ def _open(mat_path):
         raise ValueError(f"NYU Depth v2: {path} is not an HDF5 (MATLAB v7.3) file: {e}") from e
     for key in ("images", "depths"):
         if key not in f:
+            found = sorted(f.keys())
             f.close()
-            raise ValueError(f"NYU Depth v2: {path} has no dataset {key!r} "
-                             f"(found {sorted(f.keys())})")
-    n_img, n_dep = f["images"].shape[0], f["depths"].shape[0]
-    if f["images"].ndim != 4 or f["images"].shape[1] != 3 or f["depths"].ndim != 3 or \
-            n_img != n_dep or f["images"].shape[2:] != f["depths"].shape[1:]:
-        shapes = (f["images"].shape, f["depths"].shape)
+            raise ValueError(f"NYU Depth v2: {path} has no dataset {key!r} (found {found}); "
+                             "expected the labeled file's 'images' and 'depths'")
+    images, depths = f["images"], f["depths"]
+    problem = None
+    if images.ndim != 4 or images.shape[1] != 3:
+        problem = (f"dataset 'images' has shape {images.shape}; expected N x 3 x W x H "
+                   "(MATLAB's H x W x 3 x N read column-major)")
+    elif depths.ndim != 3:
+        problem = (f"dataset 'depths' has shape {depths.shape}; expected N x W x H "
+                   "(MATLAB's H x W x N read column-major)")
+    elif images.shape[0] != depths.shape[0] or images.shape[2:] != depths.shape[1:]:
+        problem = (f"datasets 'images' {images.shape} and 'depths' {depths.shape} must have the "
+                   "same N, W, H (images N x 3 x W x H, depths N x W x H)")
+    if problem is not None:
         f.close()
-        raise ValueError(f"NYU Depth v2: {path}: expected images N x 3 x W x H and depths "
-                         f"N x W x H with the same N, W, H; got {shapes[0]} and {shapes[1]}")
+        raise ValueError(f"NYU Depth v2: {path}: {problem}")
     return f
 
 

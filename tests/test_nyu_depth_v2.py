@@ -64,8 +64,9 @@ def test_bad_files(tmp_path):
     with h5py.File(bad, "w") as f:
         f["images"] = np.zeros((2, 3, 4, 5), np.uint8)
         f["depths"] = np.zeros((3, 4, 5), np.float32)
-    with pytest.raises(ValueError, match="same N"):
+    with pytest.raises(ValueError, match="same N") as err:
         nyu.read_labeled(bad, "train")
+    assert str(bad) in str(err.value)
     text = tmp_path / "text.mat"
     text.write_text("MATLAB 5.0 MAT-file")
     with pytest.raises(ValueError, match="not an HDF5"):
@@ -87,3 +88,37 @@ def test_tfds_builder(mat_file, tmp_path):
     np.testing.assert_array_equal(ex["rgb"], ref.rgb[0])
     np.testing.assert_allclose(ex["depth"], ref.depth[0])
     np.testing.assert_array_equal(ex["depth_uint8"][..., 0], nyu.depth_to_uint8(ref.depth[0]))
+
+
+def _write(path, **datasets):
+    with h5py.File(path, "w") as f:
+        for key, value in datasets.items():
+            f[key] = value
+    return path
+
+
+@pytest.mark.parametrize("missing", ["images", "depths"])
+def test_missing_dataset_key_names_file_and_key(tmp_path, missing):
+    present = {"images": np.zeros((2, 3, 4, 5), np.uint8), "depths": np.zeros((2, 4, 5), np.float32)}
+    present.pop(missing)
+    path = _write(tmp_path / "nyu_depth_v2_labeled.mat", labels=np.zeros((2, 4, 5), np.uint16),
+                  **present)
+    with pytest.raises(ValueError) as err:
+        nyu.read_labeled(path, "all")
+    message = str(err.value)
+    assert str(path) in message and f"no dataset '{missing}'" in message
+    assert "labels" in message                   # lists what the file does hold
+
+
+@pytest.mark.parametrize("key, images, depths", [
+    ("images", np.zeros((2, 4, 5), np.uint8), np.zeros((2, 4, 5), np.float32)),      # no C axis
+    ("images", np.zeros((2, 4, 4, 5), np.uint8), np.zeros((2, 4, 5), np.float32)),   # C = 4
+    ("depths", np.zeros((2, 3, 4, 5), np.uint8), np.zeros((2, 4, 5, 1), np.float32)),
+])
+def test_wrong_shape_names_file_and_key(tmp_path, key, images, depths):
+    path = _write(tmp_path / "m.mat", images=images, depths=depths)
+    with pytest.raises(ValueError) as err:
+        nyu.read_labeled(path, "all")
+    message = str(err.value)
+    assert str(path) in message and f"dataset '{key}' has shape" in message
+    assert str(images.shape if key == "images" else depths.shape) in message
