@@ -39,6 +39,12 @@ flags.DEFINE_integer("seed", 0, "Seed.")
 flags.DEFINE_integer("synthetic_identities", 50, "synthetic_faces identities.", lower_bound=2)
 flags.DEFINE_integer("synthetic_images_per_identity", 40, "synthetic_faces images per identity.",
                      lower_bound=2)
+flags.DEFINE_enum("synthetic_domain", "target", ["source", "target"],
+                  "synthetic_faces domain: 'target' (wide pose, varied light) or 'source'.")
+flags.DEFINE_float("dropout", 0.0, "Dropout before the classifier.", lower_bound=0.0,
+                   upper_bound=0.95)
+flags.DEFINE_integer("log_every", 20, "Print progress every N steps.", lower_bound=1)
+flags.DEFINE_bool("run_eagerly", False, "Run the train step eagerly (debugging; tiny models).")
 flags.DEFINE_string("output_json", None, "Write the table here.")
 
 
@@ -64,6 +70,11 @@ def main(argv):
     from depthlab.runners import recognition as runner
 
     generators = _parse(FLAGS.generators)
+    for name, path in generators.items():      # every SavedModel checked before any training
+        try:
+            runner.load_depth_generator(path)
+        except (ValueError, FileNotFoundError) as e:
+            raise app.UsageError(f"--generators {name}: {e}") from None
     row = {"backbone": FLAGS.backbone}
     for name, path in generators.items():
         opts = runner.RunOptions(
@@ -73,7 +84,9 @@ def main(argv):
             width=FLAGS.width, embedding_dim=FLAGS.embedding_dim, epochs=FLAGS.epochs,
             batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate, seed=FLAGS.seed,
             synthetic_identities=FLAGS.synthetic_identities,
-            synthetic_images_per_identity=FLAGS.synthetic_images_per_identity)
+            synthetic_images_per_identity=FLAGS.synthetic_images_per_identity,
+            synthetic_domain=FLAGS.synthetic_domain, dropout=FLAGS.dropout,
+            log_every=FLAGS.log_every, run_eagerly=FLAGS.run_eagerly)
         row[name] = 100.0 * runner.train(opts)["mean"]["test"]
     print(f"\nTS-GAN Table 5 layout: rank-1 (%), {FLAGS.inputs}"
           f"{' ' + FLAGS.fusion if FLAGS.inputs.startswith('rgbd') else ''}, {FLAGS.protocol}; "

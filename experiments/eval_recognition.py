@@ -31,6 +31,18 @@ flags.DEFINE_float("score_weight", None, "Override the runs' score-fusion weight
 flags.DEFINE_bool("from_results", False, "Read each run's results.json instead of "
                   "re-evaluating its checkpoints.")
 flags.DEFINE_string("output_json", None, "Write the table and per-run results here.")
+flags.DEFINE_string("tsne_png", None, "Figure 4: write a t-SNE plot of one trained backbone's "
+                    "embeddings of gray RGB, D and D~ here (needs scikit-learn).")
+flags.DEFINE_string("tsne_run", None, "Run whose backbone embeds for --tsne_png (default: the "
+                    "first --model_dirs entry; Figure 4 uses ResNet-50).")
+flags.DEFINE_enum("tsne_stream", None, ["rgb", "depth"], "Which of the run's backbones embeds "
+                  "(default: depth when the run has one, else rgb).")
+flags.DEFINE_integer("tsne_images", 300, "Test images per modality in the t-SNE plot.",
+                     lower_bound=2)
+flags.DEFINE_float("tsne_perplexity", 30.0, "t-SNE perplexity (capped at (N - 1) / 3).",
+                   lower_bound=1.0)
+flags.DEFINE_string("generator", None, "TS-GAN generator SavedModel for the t-SNE's D~ "
+                    "(default: the --tsne_run's own --generator).")
 
 
 def _load_paper(name):
@@ -73,14 +85,39 @@ def main(argv):
     printable = [dict({"source": r["source"], "backbone": r["backbone"]},
                       **{runner.COLUMN_LABELS[c]: r.get(c) for c in columns}) for r in table_rows]
     print(reporting.markdown_table(printable, ["source", "backbone"] + labels, digits=2))
+    for r in rows:
+        if r.get("from_members"):
+            print(f"{r['backbone']}: " + ", ".join(runner.COLUMN_LABELS[c] for c in
+                                                   r["from_members"]) +
+                  " = the single-stream members of the score-fusion run(s)")
     if paper is not None:
         print(f"\nPaper: {paper['citation']}")
         if not paper.get("rows"):
             print(f"Paper rows: none. {paper.get('transcription_status', '')}")
+    record = {"rows": {r["backbone"]: {c: r.get(c) for c in columns} for r in rows},
+              "test_set": FLAGS.test_set, "runs": results}
+    if FLAGS.tsne_png:
+        run = FLAGS.tsne_run or FLAGS.model_dirs[0]
+        try:
+            fig = runner.tsne_figure(run, FLAGS.tsne_png, generator=FLAGS.generator,
+                                     stream=FLAGS.tsne_stream, max_images=FLAGS.tsne_images,
+                                     perplexity=FLAGS.tsne_perplexity)
+        except ModuleNotFoundError as e:
+            raise app.UsageError(f"--tsne_png: {e}") from None
+        if fig["backbone"] != "resnet50":
+            print(f"note: Figure 4 of the paper uses ResNet-50; this plot uses {fig['backbone']}")
+        print(f"\nFigure 4: t-SNE of {fig['num_images']} test images x (gray RGB, D, D~), "
+              f"{fig['backbone']} {fig['stream']} backbone of {run} -> {FLAGS.tsne_png}")
+        print("nearest neighbour's modality (rows: a point's modality), embedding space | t-SNE:")
+        for name, row in fig["nearest_embedding"].items():
+            print(f"  {name:8s} " + "  ".join(
+                f"{k}: {100 * v:5.1f}% | {100 * fig['nearest_tsne'][name][k]:5.1f}%"
+                for k, v in row.items()))
+        record["tsne"] = {k: fig[k] for k in ("stream", "backbone", "num_images",
+                                              "nearest_tsne", "nearest_embedding")}
+        record["tsne"].update(png=FLAGS.tsne_png, run=run)
     if FLAGS.output_json:
-        training.write_json(FLAGS.output_json, {"rows": {r["backbone"]: {c: r.get(c) for c in
-                                                                          columns} for r in rows},
-                                                "test_set": FLAGS.test_set, "runs": results})
+        training.write_json(FLAGS.output_json, record)
         print(f"wrote {FLAGS.output_json}")
 
 

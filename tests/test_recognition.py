@@ -186,3 +186,26 @@ def test_caffe_preprocessing_matches_keras_applications():
     want = keras.applications.vgg16.preprocess_input(x * 255.0)
     got = bb.ImagePreprocess("caffe")(tf.constant(x)).numpy()
     np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_paper_layout_rows_fill_single_stream_columns_from_score_members():
+    from depthlab.runners import recognition as runner
+
+    def run(column, inputs, mean, members=None):
+        fold = {"test": dict({"rank1": mean}, **(members or {}))}
+        return {"column": column, "backbone": "se_resnet50", "inputs": inputs,
+                "folds": {"all": fold}, "mean": {"test": mean}}
+
+    results = [run("rgbd_score", "rgbd", 0.5, {"rank1_rgb_stream": 0.25,
+                                               "rank1_depth_stream": 0.375}),
+               run("rgbd_hallucinated_score", "rgbd_hallucinated", 0.3,
+                   {"rank1_rgb_stream": 0.25, "rank1_depth_stream": 0.125}),
+               run("rgbd_feature", "rgbd", 0.625)]
+    (row,) = runner.paper_layout_rows(results)
+    assert row == {"backbone": "se_resnet50", "rgbd_score": 50.0,
+                   "rgbd_hallucinated_score": 30.0, "rgbd_feature": 62.5, "rgb": 25.0,
+                   "depth": 37.5, "depth_hallucinated": 12.5,
+                   "from_members": ["rgb", "depth", "depth_hallucinated"]}
+    # a dedicated RGB run wins over the members
+    (row,) = runner.paper_layout_rows(results + [run("rgb", "rgb", 0.2)])
+    assert row["rgb"] == 20.0 and row["from_members"] == ["depth", "depth_hallucinated"]

@@ -223,7 +223,7 @@ def _folds(opts: RunOptions) -> List[Optional[int]]:
     return [None]
 
 
-def _load_fold(opts: RunOptions, fold: Optional[int], hallucinate):
+def _faces_and_split(opts: RunOptions, fold: Optional[int]):
     faces = rp.load_faces(opts.protocol, opts.image_size, data_dir=opts.data_dir,
                           manual_dir=opts.manual_dir, fold=fold, seed=opts.seed,
                           synthetic_identities=opts.synthetic_identities,
@@ -232,6 +232,11 @@ def _load_fold(opts: RunOptions, fold: Optional[int], hallucinate):
     split = rp.build_splits(opts.protocol, faces, fold=fold, seed=opts.seed,
                             train_per_identity=opts.train_per_identity,
                             protocol_file=opts.protocol_file)[0]
+    return faces, split
+
+
+def _load_fold(opts: RunOptions, fold: Optional[int], hallucinate):
+    faces, split = _faces_and_split(opts, fold)
     depths = depth_streams(faces, opts, hallucinate if opts.inputs.endswith("hallucinated")
                            else None)
     depth = depths["hallucinated"] if opts.inputs.endswith("hallucinated") else depths["gt"]
@@ -407,6 +412,21 @@ def load_options(model_dir: str) -> RunOptions:
     return RunOptions(**{k: v for k, v in record.items() if k in names})
 
 
+def _restore_models(model_dir: str, opts: RunOptions, fold: Optional[int],
+                    num_classes: int) -> Dict[str, keras.Model]:
+    """The run's models by role, weights from each role's newest checkpoint."""
+    models = _models(opts, num_classes, weights=False)
+    for role, model in models.items():
+        ckpt_dir = os.path.join(model_dir, _fold_name(fold), role, "checkpoints")
+        latest = tf.train.latest_checkpoint(ckpt_dir)
+        if latest is None:
+            raise FileNotFoundError(f"no checkpoint in {ckpt_dir}; train first with "
+                                    f"experiments.train_recognition --model_dir={model_dir}")
+        _build(model, opts, opts.inputs != "rgb")
+        tf.train.Checkpoint(model=model).restore(latest).expect_partial()
+    return models
+
+
 def evaluate(model_dir: str, score_weight: Optional[float] = None, verbose: bool = False) -> dict:
     """Rebuilds a trained run from its checkpoints and recomputes rank-1 on its test sets."""
     opts = load_options(model_dir)
@@ -416,15 +436,7 @@ def evaluate(model_dir: str, score_weight: Optional[float] = None, verbose: bool
     per_fold = {}
     for fold in _folds(opts):
         faces, split, depth, _ = _load_fold(opts, fold, hallucinate)
-        models = _models(opts, split.num_classes, weights=False)
-        for role, model in models.items():
-            ckpt_dir = os.path.join(model_dir, _fold_name(fold), role, "checkpoints")
-            latest = tf.train.latest_checkpoint(ckpt_dir)
-            if latest is None:
-                raise FileNotFoundError(f"no checkpoint in {ckpt_dir}; train first with "
-                                        f"experiments.train_recognition --model_dir={model_dir}")
-            _build(model, opts, depth is not None)
-            tf.train.Checkpoint(model=model).restore(latest).expect_partial()
+        models = _restore_models(model_dir, opts, fold, split.num_classes)
         per_fold[_fold_name(fold)] = evaluate_split(models, opts, faces, split, depth)
     return {"column": opts.column, "backbone": opts.backbone, "protocol": opts.protocol,
             "inputs": opts.inputs, "fusion": opts.fusion if opts.two_stream else None,
@@ -432,11 +444,106 @@ def evaluate(model_dir: str, score_weight: Optional[float] = None, verbose: bool
             "folds": per_fold, "mean": summarize(per_fold), "model_dir": model_dir}
 
 
+def _member_means(result: dict, test_set: str) -> Dict[str, float]:
+    """Fold means of a score-fusion run's two members ({'rgb': .., 'depth': ..}, [0, 1])."""
+    out = {}
+    for stream in ("rgb", "depth"):
+        values = [f[test_set][f"rank1_{stream}_stream"] for f in result["folds"].values()
+                  if f"rank1_{stream}_stream" in f.get(test_set, {})]
+        if values:
+            out[stream] = float(np.mean(values))
+    return out
+
+
 def paper_layout_rows(results: List[dict], test_set: str = "test") -> List[dict]:
-    """One row per backbone with our rank-1 (%) in the paper's Table 2-4 columns."""
+    """One row per backbone with our rank-1 (%) in the paper's Table 2-4 columns.
+
+    A score-fusion run's members are single-stream classifiers trained exactly as an
+    RGB-only / depth-only run: where no dedicated run gives the 'rgb', 'depth' or
+    'depth_hallucinated' column, it is filled from them, and the row's ``from_members``
+    lists the columns so filled.
+    """
     rows: Dict[str, dict] = {}
     for r in results:
         row = rows.setdefault(r["backbone"], {"backbone": r["backbone"]})
         if test_set in r["mean"]:
             row[r["column"]] = 100.0 * r["mean"][test_set]
+    for r in results:
+        if not r["column"].endswith("_score"):
+            continue
+        row = rows[r["backbone"]]
+        depth_col = "depth_hallucinated" if r["inputs"].endswith("hallucinated") else "depth"
+        for stream, value in _member_means(r, test_set).items():
+            column = "rgb" if stream == "rgb" else depth_col
+            if column not in row:
+                row[column] = 100.0 * value
+                row.setdefault("from_members", []).append(column)
     return [rows[b] for b in BACKBONES if b in rows]
+
+
+TSNE_MODALITIES = ("gray RGB", "D", "D~")
+
+
+def _stream_backbone(models: Dict[str, keras.Model], stream: str) -> keras.Model:
+    """The trained backbone of ``stream`` ('rgb' or 'depth') among a run's models."""
+    for model in models.values():
+        backbones = getattr(model, "backbones", None)
+        if backbones is not None and stream in backbones:
+            return backbones[stream]
+        if getattr(model, "stream", None) == stream:
+            return model.backbone
+    have = sorted({s for m in models.values()
+                   for s in (getattr(m, "backbones", None) or {getattr(m, "stream", None): 0})})
+    raise ValueError(f"--tsne_stream={stream}: this run has no {stream} backbone (streams: {have})")
+
+
+def tsne_figure(model_dir: str, png_path: str, generator: Optional[str] = None,
+                stream: Optional[str] = None, max_images: int = 300, perplexity: float = 30.0,
+                seed: int = 0) -> dict:
+    """TS-GAN Figure 4: t-SNE of one trained backbone's embeddings of gray RGB, D and D~.
+
+    The run's first fold's test images (at most ``max_images``, evenly strided) are fed as
+    gray RGB (BT.601 luma, 3 channels), ground-truth depth and the generator's D~ (both
+    replicated to 3 channels) through the run's ``stream`` backbone ('depth' when the run has
+    one, else 'rgb'), the embeddings go through scikit-learn's t-SNE together and the scatter
+    plot is written to ``png_path``. Returns the 2-D points, their modality and identity
+    labels and the nearest-neighbour modality fractions (``tsne.modality_separation``) in
+    t-SNE and in embedding space.
+    """
+    from depthlab.recognition import tsne
+
+    opts = load_options(model_dir)
+    generator = generator or opts.generator
+    if not generator:
+        raise ValueError(f"{model_dir} was trained without --generator; Figure 4 needs D~: "
+                         "give --generator=<TS-GAN SavedModel dir>")
+    if opts.protocol in rp.RGB_ONLY_PROTOCOLS:
+        raise ValueError(f"--protocol={opts.protocol} has no ground-truth depth for Figure 4")
+    if max_images < 2:
+        raise ValueError(f"--tsne_images must be >= 2, got {max_images}")
+    fold = _folds(opts)[0]
+    faces, split = _faces_and_split(opts, fold)
+    models = _restore_models(model_dir, opts, fold, split.num_classes)
+    if stream is None:
+        stream = "rgb" if opts.inputs == "rgb" else "depth"
+    backbone = _stream_backbone(models, stream)
+    idx = split.tests["test"]
+    idx = idx[np.unique(np.linspace(0, len(idx) - 1, min(max_images, len(idx))).astype(int))]
+    sub = rp.FaceSet(faces.rgb[idx], faces.depth[idx],
+                     {k: v[idx] for k, v in faces.meta.items()}, faces.depth_bits)
+    depths = depth_streams(sub, opts, load_depth_generator(generator))
+    inputs = [tsne.gray_rgb(sub.rgb / 255.0),
+              np.repeat(depths["gt"][..., None], 3, axis=-1),
+              np.repeat(depths["hallucinated"][..., None], 3, axis=-1)]
+    features = np.concatenate([
+        np.concatenate([backbone(tf.constant(x[i:i + 64]), training=False).numpy()
+                        for i in range(0, len(x), 64)]) for x in inputs])
+    groups = np.repeat(np.arange(3), len(idx))
+    points = tsne.tsne_2d(features, perplexity=perplexity, seed=seed)
+    title = f"{opts.backbone} {stream} backbone of {os.path.basename(os.path.normpath(model_dir))}"
+    tsne.scatter_png(points, groups, TSNE_MODALITIES, png_path, title=title)
+    return {"points": points, "groups": groups,
+            "identities": np.tile(split.labels(faces.meta, idx), 3),
+            "stream": stream, "backbone": opts.backbone, "num_images": int(len(idx)),
+            "nearest_tsne": tsne.modality_separation(points, groups, TSNE_MODALITIES),
+            "nearest_embedding": tsne.modality_separation(features, groups, TSNE_MODALITIES)}
