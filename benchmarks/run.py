@@ -280,6 +280,8 @@ def main(argv):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
+    tf.get_logger().setLevel("ERROR")      # one tf.function per network: retracing is expected
+
     steps, repeats = (1, 1) if FLAGS.quick else (FLAGS.steps, FLAGS.repeats)
     device = "GPU" if tf.config.list_physical_devices("GPU") else f"CPU x{os.cpu_count()}"
     print(f"depthlab benchmark suite on {device}, TF {tf.__version__}, "
