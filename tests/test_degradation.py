@@ -252,12 +252,60 @@ def test_seeds_determine_the_output():
     assert np.any((a > 0) != (c > 0))                                  # other holes
 
 
-def test_example_seeds_are_fold_in_of_the_index():
+def _fmix32_py(x):
+    """MurmurHash3's fmix32 in plain Python integers (the reference for the TF version)."""
+    x ^= x >> 16
+    x = (x * 0x85EBCA6B) & 0xFFFFFFFF
+    x ^= x >> 13
+    x = (x * 0xC2B2AE35) & 0xFFFFFFFF
+    return x ^ (x >> 16)
+
+
+def test_hash_generator_matches_murmur3_and_a_python_reference():
+    # SMHasher's MurmurHash3_x86_32 vectors for the empty key: the hash is fmix32(seed)
+    assert _fmix32_py(1) == 0x514E28B7 and _fmix32_py(0xFFFFFFFF) == 0x81F16F39
+    words = tf.constant([0, 1, 0xFFFFFFFF, 0x12345678, 2 ** 31], tf.uint32)
+    np.testing.assert_array_equal(dg._fmix32(words).numpy(),
+                                  [_fmix32_py(int(w)) for w in words.numpy()])
+    rows = tf.constant([[5, 2 ** 40 + 3], [-1, 7]], tf.int64)
+    keys = dg._part_keys(rows, dg.PART_NOISE).numpy()
+    for r, (s0, s1) in enumerate([(5, 2 ** 40 + 3), (-1, 7)]):
+        w = [s0 & 0xFFFFFFFF, (s0 >> 32) & 0xFFFFFFFF, s1 & 0xFFFFFFFF, (s1 >> 32) & 0xFFFFFFFF]
+        for j, init in enumerate((3 * 0x01000193 ^ 0x6A09E667, 3 * 0x01000193 ^ 0xBB67AE85)):
+            h = init & 0xFFFFFFFF
+            for v in w:
+                h = _fmix32_py(h ^ v)
+            assert keys[r, j] == h
+        u = dg._uniform(tf.constant(keys[r:r + 1]), [4]).numpy()[0]
+        k1, k2 = int(keys[r, 0]), int(keys[r, 1])
+        want = [(_fmix32_py(_fmix32_py((c * 0x9E3779B9 + k1) & 0xFFFFFFFF) ^ k2) >> 8) / 2 ** 24
+                for c in range(4)]
+        np.testing.assert_array_equal(u, np.float32(want))
+
+
+def test_hash_uniforms_are_uniform_and_uncorrelated():
+    keys = dg._part_keys(dg.index_seeds(3, tf.range(4)), dg.PART_NOISE)
+    u = dg._uniform(keys, [2 ** 16]).numpy().astype(np.float64)     # 4 streams of 65,536
+    assert abs(u.mean() - 0.5) < 0.005 and abs(u.var() - 1 / 12) < 0.002
+    counts = np.histogram(u, bins=64, range=(0, 1))[0]               # chi-square, 63 d.o.f.
+    chi2 = ((counts - u.size / 64) ** 2 / (u.size / 64)).sum()
+    assert chi2 < 120                                                # p ~ 3e-5 under H0
+    z = (u - 0.5) * math.sqrt(12)
+    for lag in (1, 2, 256):                                          # neighbours, rows
+        assert abs(np.mean(z[:, :-lag] * z[:, lag:])) < 0.02         # s.e. 1/256
+    c = np.corrcoef(z)                                               # across examples
+    assert np.abs(c[np.triu_indices(4, 1)]).max() < 0.02
+
+
+def test_example_seeds_hash_the_seed_and_index_the_batch():
     seed = tf.constant([123, 456], tf.int64)
     got = dg.example_seeds(seed, 3).numpy()
-    for i in range(3):
-        want = tf.random.experimental.stateless_fold_in(seed, i).numpy()
-        np.testing.assert_array_equal(got[i], want)
+    word = int(dg.seed_word(seed))
+    assert word >= 0
+    np.testing.assert_array_equal(got, [[word, 0], [word, 1], [word, 2]])
+    others = {int(dg.seed_word(tf.constant(s, tf.int64))) for s in ([123, 457], [124, 456],
+                                                                    [456, 123], [0, 0])}
+    assert word not in others and len(others) == 4
     np.testing.assert_array_equal(dg.index_seeds(9, [4, 5]).numpy(), [[9, 4], [9, 5]])
 
 

@@ -48,3 +48,13 @@ def test_options_and_flags_are_validated():
     res = subprocess.run([sys.executable, "-m", "experiments.train_enhancer", "--model_dir=/tmp/x",
                           "--repeat=2"], cwd=REPO, capture_output=True, text=True)
     assert res.returncode != 0 and "init_from" in res.stderr
+
+
+def test_missing_model_dirs_are_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"nope/config\.json does not exist"):
+        enhancer.load_enhancer(str(tmp_path / "nope"))
+    opts = enhancer.EnhancerRunOptions(model_dir=str(tmp_path / "run"), ground_truths=2,
+                                       chunk_size=2, epochs_per_chunk=1, steps_per_epoch=1,
+                                       batch_size=2, init_from=str(tmp_path / "missing"))
+    with pytest.raises(FileNotFoundError, match=r"--init_from: .*missing/best\.weights\.h5"):
+        enhancer.train(opts, gt=_gt(2), verbose=False)

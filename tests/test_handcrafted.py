@@ -175,6 +175,11 @@ def test_hole_conventions():
 def test_bad_input_errors():
     with pytest.raises(TypeError, match="uint16.*float32.*np.round"):
         hc.spatial(np.zeros((8, 8), np.float32))
+    float_depth = np.full((16, 16), 600.5)                      # float64 millimetres
+    for fn in (lambda d: hc.decimation(d, 2), lambda d: hc.hole_filling(d, 0),
+               hc.PAPER_ENHANCERS["De-M8"], hc.PAPER_ENHANCERS["Sp-HfU"]):
+        with pytest.raises(TypeError, match="uint16.*float64"):
+            fn(float_depth)
     with pytest.raises(ValueError, match=r"\(H, W\) or \(N, H, W\).*\(2, 2, 2, 2\)"):
         hc.hole_filling(np.zeros((2, 2, 2, 2), U16))
     with pytest.raises(ValueError, match="decimation magnitude.*\\[1, 8\\]"):
