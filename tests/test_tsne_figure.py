@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+import sklearn  # noqa: F401  (in the test extra: a missing install fails here, never skips)
 
 from depthlab.recognition import tsne
 
@@ -57,7 +58,6 @@ def test_scatter_png_puts_each_point_where_the_scaling_says(tmp_path):
 
 
 def test_tsne_keeps_separated_clusters_apart():
-    pytest.importorskip("sklearn", reason=tsne.SKLEARN_HINT)
     rng = np.random.default_rng(0)
     centres = rng.normal(0.0, 20.0, (3, 10))
     x = np.concatenate([c + rng.normal(0.0, 1.0, (20, 10)) for c in centres])
@@ -94,7 +94,6 @@ def tiny_run(tmp_path_factory):
 
 
 def test_tsne_figure_of_a_trained_run(tmp_path, tiny_run):
-    pytest.importorskip("sklearn", reason=tsne.SKLEARN_HINT)
     from depthlab.runners import recognition as runner
 
     model_dir, _ = tiny_run
@@ -114,7 +113,6 @@ def test_tsne_figure_of_a_trained_run(tmp_path, tiny_run):
 
 
 def test_eval_recognition_writes_figure4(tmp_path, tiny_run):
-    pytest.importorskip("sklearn", reason=tsne.SKLEARN_HINT)
     model_dir, generator = tiny_run
     png, out = str(tmp_path / "fig4.png"), str(tmp_path / "eval.json")
     proc = subprocess.run(
