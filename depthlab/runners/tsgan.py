@@ -280,8 +280,8 @@ def train(opts: RunOptions, preset: str = "code", overrides: Optional[dict] = No
     if chief:
         final_model.g_a2b.save(os.path.join(opts.model_dir, "g_a2b.keras"))
         training.write_json(os.path.join(opts.model_dir, "metrics_final.json"), final)
-    return {"final": final, "model": final_model, "epochs_done": cfg.epochs, "steps_per_epoch": steps,
-            "config": cfg}
+    return {"final": final, "model": final_model, "epochs_done": cfg.epochs,
+            "steps_per_epoch": steps, "config": cfg}
 
 
 def load_trained(model_dir: str):
