@@ -98,6 +98,20 @@ def read_json(path: str):
         return json.load(f)
 
 
+def check_resume_config(model_dir: str, record: dict, keys: Sequence[str]) -> None:
+    """Refuses to resume ``model_dir`` when its ``config.json`` differs from ``record`` in any
+    of ``keys`` (a different run would silently mix into its checkpoints)."""
+    path = os.path.join(model_dir, "config.json")
+    if not os.path.exists(path):
+        return
+    old = read_json(path)
+    record = json.loads(json.dumps(record, default=list))   # tuples -> lists, as stored
+    diffs = [k for k in keys if old.get(k) != record.get(k)]
+    if diffs:
+        raise ValueError(f"{path} was written by a different run (differs in {diffs}); "
+                         "use a new --model_dir or the same flags to resume")
+
+
 class ResumableCheckpoint:
     """A ``tf.train.Checkpoint`` of the whole training state with a ``CheckpointManager``.
 

@@ -32,7 +32,6 @@ Layout of a ``model_dir``:
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from typing import Dict, List, Optional, Tuple
 
@@ -225,17 +224,9 @@ def checkpoint_state(model: CycleGANDepth, model_dir: str) -> training.Resumable
 
 
 def _check_resume_config(model_dir: str, record: dict) -> None:
-    path = os.path.join(model_dir, "config.json")
-    if not os.path.exists(path):
-        return
-    old = training.read_json(path)
-    record = json.loads(json.dumps(record, default=list))
-    diffs = [k for k in ("model", "dataset", "input_mode", "seed", "batch_size",
-                         "steps_per_epoch", "learning_rate", "beta_1")
-             if old.get(k) != record.get(k)]
-    if diffs:
-        raise ValueError(f"{path} was written by a different run (differs in {diffs}); "
-                         "use a new --model_dir or the same flags to resume")
+    training.check_resume_config(model_dir, record, (
+        "model", "dataset", "input_mode", "seed", "batch_size", "steps_per_epoch",
+        "learning_rate", "beta_1"))
 
 
 def _preview_rows(generator: keras.Model, test: DomainArrays, near_is_small: bool, n: int = 4):

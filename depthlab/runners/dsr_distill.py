@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import os
 import tempfile
 from typing import Dict, List, Optional, Tuple
@@ -331,16 +330,9 @@ def _preview_rows(model: CrossTaskDistiller, examples: List[depth_sr.DSRExample]
 # ----------------------------------------------------------------------------------------
 
 def _check_resume_config(model_dir: str, record: dict) -> None:
-    path = os.path.join(model_dir, "config.json")
-    if not os.path.exists(path):
-        return
-    old = training.read_json(path)
-    record = json.loads(json.dumps(record, default=list))
-    diffs = [k for k in ("model", "dataset", "scale", "seed", "stage1_epochs", "patch_size",
-                         "batch_size", "steps_per_epoch") if old.get(k) != record.get(k)]
-    if diffs:
-        raise ValueError(f"{path} was written by a different run (differs in {diffs}); "
-                         "use a new --model_dir or the same flags to resume")
+    training.check_resume_config(model_dir, record, (
+        "model", "dataset", "scale", "seed", "stage1_epochs", "patch_size", "batch_size",
+        "steps_per_epoch"))
 
 
 def train(opts: RunOptions, overrides: Optional[dict] = None,

@@ -20,7 +20,6 @@ here (``data_pipelines.paired.tsgan_depth_to_unit``).
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 from typing import Callable, Dict, List, Optional
@@ -203,18 +202,10 @@ def make_dataset(rgb: np.ndarray, depth: Optional[np.ndarray], labels: np.ndarra
 
 # ----------------------------------------------------------------------------- training
 def _check_resume_config(model_dir: str, record: dict) -> None:
-    path = os.path.join(model_dir, "config.json")
-    if not os.path.exists(path):
-        return
-    old = training.read_json(path)
-    record = json.loads(json.dumps(record, default=list))
-    keys = ("backbone", "inputs", "fusion", "protocol", "fold", "image_size", "width",
-            "embedding_dim", "seed", "synthetic_identities", "synthetic_images_per_identity",
-            "synthetic_domain", "train_per_identity", "protocol_file", "generator")
-    diffs = [k for k in keys if old.get(k) != record.get(k)]
-    if diffs:
-        raise ValueError(f"{path} was written by a different run (differs in {diffs}); use a "
-                         "new --model_dir or the same flags to resume")
+    training.check_resume_config(model_dir, record, (
+        "backbone", "inputs", "fusion", "protocol", "fold", "image_size", "width",
+        "embedding_dim", "seed", "synthetic_identities", "synthetic_images_per_identity",
+        "synthetic_domain", "train_per_identity", "protocol_file", "generator"))
 
 
 def _folds(opts: RunOptions) -> List[Optional[int]]:

@@ -12,7 +12,6 @@ Layout of a ``model_dir``:
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from typing import Dict, List, Optional
 
@@ -113,16 +112,7 @@ def _effective_config(preset: str, opts: RunOptions, overrides: Optional[dict]) 
 
 
 def _check_resume_config(model_dir: str, record: dict) -> None:
-    path = os.path.join(model_dir, "config.json")
-    if not os.path.exists(path):
-        return
-    old = training.read_json(path)
-    record = json.loads(json.dumps(record, default=list))   # tuples -> lists, as stored
-    diffs = [k for k in ("model", "ablation", "dataset", "target_dataset", "seed")
-             if old.get(k) != record.get(k)]
-    if diffs:
-        raise ValueError(f"{path} was written by a different run (differs in {diffs}); "
-                         "use a new --model_dir or the same flags to resume")
+    training.check_resume_config(model_dir, record, ("model", "ablation", "dataset", "target_dataset", "seed"))
 
 
 def build_model(cfg: TSGANConfig, ablation: str, seed: int, steps_per_epoch: int,

@@ -22,7 +22,6 @@ labeled .mat: first 1000 train, last 449 test, resized to 240x320).
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import tempfile
 from typing import Dict, List, Optional, Tuple
@@ -256,16 +255,7 @@ def _save_model_atomic(model: keras.Model, path: str) -> None:
             os.remove(tmp)
 
 
-def _check_resume(model_dir: str, record: dict, keys) -> None:
-    path = os.path.join(model_dir, "config.json")
-    if not os.path.exists(path):
-        return
-    old = training.read_json(path)
-    record = json.loads(json.dumps(record, default=list))
-    diffs = [k for k in keys if old.get(k) != record.get(k)]
-    if diffs:
-        raise ValueError(f"{path} was written by a different run (differs in {diffs}); "
-                         "use a new --model_dir or the same flags to resume")
+_check_resume = training.check_resume_config
 
 
 def _preview_rows(predict, rgb, depth, num_samples, crop_hw, seed, n=2):
