@@ -26,6 +26,7 @@ from data_pipelines import degradation as deg
 from data_pipelines.paired import AUTOTUNE, epoch_index_stream
 
 HELPER_VARIANTS = ("none", "random", "blurred")
+HOLE_VALUE = 1.0     # a hole in the network convention (the paper's 65535 / 65535)
 DELTA_VARIANTS = HELPER_VARIANTS
 
 

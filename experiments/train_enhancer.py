@@ -26,7 +26,9 @@ flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch (default: one pas
 flags.DEFINE_integer("batch_size", 8, "Batch size (the paper does not say).", lower_bound=1)
 flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate of the first chunk.", lower_bound=0)
 flags.DEFINE_float("lr_decay_per_chunk", 0.5, "LR factor per chunk.", lower_bound=0)
-flags.DEFINE_enum("loss", "mse", ["mse", "l1"], "Training loss (the paper does not say).")
+flags.DEFINE_enum("loss", "face_mse", ["face_mse", "face_l1", "mse", "l1"], "Training loss "
+                  "(the paper does not say): face_* average over the ground truth's non-hole "
+                  "pixels (Table IV's pixel set), mse/l1 over all pixels.")
 flags.DEFINE_enum("helper", None, ["none", "random", "blurred"], "DL helper degradation for "
                   "alpha/beta/gamma (default 'random', the paper's 240,000 pairs); delta mixes all.")
 flags.DEFINE_integer("repeat", 1, "Delta-k retraining index (k > 1 needs --init_from).",
