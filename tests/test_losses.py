@@ -154,3 +154,27 @@ def test_berhu_perfect_prediction_is_zero_with_finite_gradient():
 def test_berhu_rejects_bad_c_factor():
     with pytest.raises(ValueError, match="c_factor"):
         losses.berhu_loss(tf.zeros(2), tf.zeros(2), c_factor=0.0)
+
+
+# --------------------------------------------------------------------------- FaceAreaLoss
+
+def test_face_area_loss_averages_each_image_over_its_face_pixels():
+    # image 0: target [0.2, 0.4, 1.0(hole), 0.6], pred [0.3, 0.4, 0.0, 0.2]
+    #   face errors^2: 0.01, 0, 0.16 -> sum 0.17 / 3 = 0.056667; the hole's error (1.0) is ignored
+    # image 1: every target pixel a hole -> 0 (not NaN)
+    y = _t([[[0.2], [0.4], [1.0], [0.6]], [[1.0], [1.0], [1.0], [1.0]]])[:, :, None, :]
+    p = _t([[[0.3], [0.4], [0.0], [0.2]], [[0.5], [0.5], [0.5], [0.5]]])[:, :, None, :]
+    per_image = losses.FaceAreaLoss("mse", reduction=None)(y, p).numpy()
+    np.testing.assert_allclose(per_image, [0.17 / 3, 0.0], rtol=1e-6)
+    # l1: 0.1 + 0 + 0.4 = 0.5 / 3; Keras' default reduction averages the batch: (0.5/3 + 0) / 2
+    assert float(losses.FaceAreaLoss("l1")(y, p)) == pytest.approx(0.5 / 3 / 2, rel=1e-6)
+
+
+def test_face_area_loss_config_round_trip_and_bad_kind():
+    import keras
+
+    loss = losses.FaceAreaLoss("l1", hole_value=0.9)
+    again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(loss))
+    assert (again.kind, again.hole_value) == ("l1", 0.9)
+    with pytest.raises(ValueError, match="kind"):
+        losses.FaceAreaLoss("huber")
