@@ -7,6 +7,8 @@
   no ReLU after the add) used by every ResNet generator in the project.
 - ``ImagePool``: the CycleGAN history buffer of generated images (Shrivastava et al. 2017),
   as a tf-native ring buffer so it lives inside the compiled train step.
+- ``SpatialAttention``: CBAM's spatial attention (Woo et al. 2018, eq. 3): a sigmoid map from a
+  conv over the channel-wise mean and max, multiplied into the features.
 """
 
 from __future__ import annotations
@@ -508,4 +510,45 @@ class UnpoolUpProjection(layers.Layer):
         config = super().get_config()
         config.update({"filters": self.filters, "momentum": self.momentum,
                        "epsilon": self.epsilon})
+        return config
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class SpatialAttention(layers.Layer):
+    """CBAM spatial attention (Woo, Park, Lee, Kweon, ECCV 2018, sec. 3, eq. 3).
+
+    M_s(F) = sigmoid(conv_kxk([mean_c(F); max_c(F)])) of shape (B, H, W, 1), a conv without
+    bias over the two channel-pooled maps ('same' padding, k = 7 in CBAM); the output is
+    F * M_s(F). ``return_map=True`` makes ``call`` return ``(F * M_s, M_s)``.
+    """
+
+    def __init__(self, kernel_size: int = 7, return_map: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        if int(kernel_size) < 1:
+            raise ValueError(f"SpatialAttention: kernel_size must be >= 1, got {kernel_size}")
+        self.kernel_size, self.return_map = int(kernel_size), bool(return_map)
+        self.conv = layers.Conv2D(1, self.kernel_size, padding="same", use_bias=False,
+                                  kernel_initializer="he_normal", name="conv")
+
+    def build(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(f"SpatialAttention expects (B, H, W, C) features, got {input_shape}")
+        self.conv.build((input_shape[0], input_shape[1], input_shape[2], 2))
+        self.built = True
+
+    def call(self, x):
+        pooled = tf.concat([tf.reduce_mean(x, axis=-1, keepdims=True),
+                            tf.reduce_max(x, axis=-1, keepdims=True)], axis=-1)
+        attention = tf.sigmoid(self.conv(pooled))
+        out = x * tf.cast(attention, x.dtype)
+        return (out, attention) if self.return_map else out
+
+    def compute_output_shape(self, input_shape):
+        if self.return_map:
+            return input_shape, (*input_shape[:3], 1)
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"kernel_size": self.kernel_size, "return_map": self.return_map})
         return config

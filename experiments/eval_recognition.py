@@ -6,7 +6,8 @@ r"""Rank-1 accuracy of trained recognition runs, in the layout of TS-GAN Tables 
 
 Each --model_dirs entry is one train_recognition run (one backbone x input column); runs are
 re-evaluated from their checkpoints and arranged as rows = backbones, columns = RGB |
-RGB+D feature, score | RGB+D~ feature, score (and D / D~ alone when present). The paper's
+RGB+D feature, score | RGB+D~ feature, score (and D / D~ alone when present), then, as extra
+columns, the two-level and depth-guided attention fusions of RGB+D / RGB+D~ runs. The paper's
 published numbers are printed beside ours from experiments/paper_tables/<table>.json; where
 that file has no rows (not transcribed), only ours are printed and the file's status is shown.
 """

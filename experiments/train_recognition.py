@@ -25,8 +25,12 @@ flags.DEFINE_enum("inputs", "rgb", list(INPUTS),
                   "rgb | depth | depth_hallucinated (one stream) or rgbd | rgbd_hallucinated "
                   "(RGB + ground-truth D, or RGB + D~ from --generator).")
 flags.DEFINE_enum("fusion", "feature", list(FUSIONS),
-                  "Two-stream fusion: 'feature' (concatenated embeddings -> classifier) or "
-                  "'score' (weighted average of two separately trained classifiers' softmax).")
+                  "Two-stream fusion: 'feature' (concatenated embeddings -> classifier), "
+                  "'score' (weighted average of two separately trained classifiers' softmax), "
+                  "'two_level_attention' (LSTM feature-map + spatial attention over the "
+                  "concatenated feature maps, Uppal et al. 2021a) or 'depth_guided_attention' "
+                  "(a depth-derived attention map weights the RGB feature maps, Uppal et al. "
+                  "2021b).")
 flags.DEFINE_enum("protocol", "synthetic_faces", list(PROTOCOLS),
                   "Dataset protocol: synthetic_faces (embedded), iiitd_rgbd (5 folds), "
                   "eurecom_kinectfacedb (50/50 + pose/occlusion), lfw_faces (62 subjects).")

@@ -143,6 +143,24 @@ def test_feature_fusion_concatenates_two_stream_embeddings_and_trains():
     assert clone.get_config()["streams"] == ["rgb", "depth"]
 
 
+def test_feature_fusion_round_trips_through_tf_checkpoints(tmp_path):
+    """Both backbones (and their BN statistics) are in a tf.train.Checkpoint of the model (the
+    runner's checkpoint format), not only the classifier."""
+    x = {"rgb": tf.random.uniform((3, 32, 32, 3), seed=8),
+         "depth": tf.random.uniform((3, 32, 32, 3), seed=9)}
+    trained = FeatureFusionClassifier(3, backbone="se_resnet50", width=0.0625, **TINY)
+    trained.compile(optimizer=keras.optimizers.Adam(1e-3), run_eagerly=True,
+                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    trained.train_on_batch(x, tf.constant([0, 1, 2]))
+    path = tf.train.Checkpoint(model=trained).save(str(tmp_path / "ckpt"))
+    fresh = FeatureFusionClassifier(3, backbone="se_resnet50", width=0.0625, **TINY)
+    fresh(x)
+    tf.train.Checkpoint(model=fresh).restore(path).assert_existing_objects_matched()
+    for a, b in zip(trained.weights, fresh.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+    np.testing.assert_allclose(fresh(x).numpy(), trained(x).numpy(), atol=1e-6)
+
+
 def test_build_classifier_roles():
     kw = dict(num_classes=3, backbone="se_resnet50", image_size=32, embedding_dim=4, width=0.0625)
     assert set(build_classifier("rgb", "feature", **kw)) == {"rgb"}

@@ -5,7 +5,8 @@ SE-ResNet-50 and the Inception variant (Inception-v2 = BN-Inception).
 returns a functional ``keras.Model`` mapping a 3-channel image in [0, 1] (RGB, or depth
 replicated to 3 channels) to an ``embedding_dim`` vector: trunk -> global average pooling ->
 Dense(embedding_dim) -> BatchNorm (the embedding, used by the classifiers, the fusion heads
-and the t-SNE plot).
+and the t-SNE plot). ``build_feature_extractor`` returns the same trunk without the head:
+image -> last feature map (h, w, C), for the attention fusions.
 
 - ``vgg16`` / ``resnet50``: ``keras.applications`` (``include_top=False``, ``weights=None``),
   fed the caffe preprocessing their ImageNet weights expect (BGR, mean-subtracted 0-255). The
@@ -175,6 +176,58 @@ def set_bn_momentum(model: keras.Model, momentum: float) -> None:
             layer.momentum = float(momentum)
 
 
+def _check_spec(name: str, input_shape, width: float) -> Tuple[int, int, int]:
+    if name not in BACKBONES:
+        raise ValueError(f"--backbone={name!r} is not one of {BACKBONES}")
+    input_shape = tuple(int(v) for v in input_shape)
+    if len(input_shape) != 3 or input_shape[-1] != 3 or min(input_shape[:2]) < 32:
+        raise ValueError(f"backbone {name!r}: input_shape must be (H, W, 3) with H, W >= 32, "
+                         f"got {input_shape}")
+    if not width > 0:
+        raise ValueError(f"--width must be > 0, got {width}")
+    return input_shape
+
+
+def _trunk_features(name: str, inputs, weights_path: Optional[str], width: float):
+    """[0, 1] image tensor -> the trunk's last feature map (B, h, w, C) (trunk as a sub-model)."""
+    input_shape = tuple(inputs.shape[1:])
+    if name in ("vgg16", "resnet50"):
+        if width != 1.0:
+            raise ValueError(f"--width={width}: backbone {name!r} comes from keras.applications "
+                             "and has no width option; use width 1")
+        app = keras.applications.VGG16 if name == "vgg16" else keras.applications.ResNet50
+        trunk = app(include_top=False, weights=None, input_shape=input_shape)
+        trunk.name = f"{name}_trunk"
+        if weights_path:
+            _load_trunk_weights(trunk, weights_path, name)
+        return trunk(ImagePreprocess("caffe", name="preprocess")(inputs))
+    x = ImagePreprocess("symmetric", name="preprocess")(inputs)
+    build = se_resnet50_trunk if name == "se_resnet50" else bn_inception_trunk
+    trunk_in = keras.Input(input_shape, name="trunk_input")
+    trunk = keras.Model(trunk_in, build(trunk_in, width=width), name=f"{name}_trunk")
+    if weights_path:
+        _load_trunk_weights(trunk, weights_path, name)
+    return trunk(x)
+
+
+def build_feature_extractor(name: str, input_shape: Tuple[int, int, int] = (128, 128, 3),
+                            weights_path: Optional[str] = None, width: float = 1.0,
+                            model_name: Optional[str] = None,
+                            bn_momentum: float = BN_MOMENTUM) -> keras.Model:
+    """``[0, 1] image (H, W, 3) -> trunk feature map (h, w, C)``, no pooling or embedding head.
+
+    The spatial features the attention fusions work on (the authors' attention models take
+    the last convolutional maps of their extractors, before any pooling). Same trunk,
+    preprocessing, weights file and BN momentum as ``build_backbone``.
+    """
+    input_shape = _check_spec(name, input_shape, width)
+    inputs = keras.Input(input_shape, name="image")
+    model = keras.Model(inputs, _trunk_features(name, inputs, weights_path, width),
+                        name=model_name or f"{name}_features")
+    set_bn_momentum(model, bn_momentum)
+    return model
+
+
 def build_backbone(name: str, input_shape: Tuple[int, int, int] = (128, 128, 3),
                    weights_path: Optional[str] = None, embedding_dim: int = 512,
                    width: float = 1.0, model_name: Optional[str] = None,
@@ -186,35 +239,11 @@ def build_backbone(name: str, input_shape: Tuple[int, int, int] = (128, 128, 3),
     of a from-scratch run on a small face set (with 0.99 they still hold the initial
     statistics after 150 steps and every test image gets the same class).
     """
-    if name not in BACKBONES:
-        raise ValueError(f"--backbone={name!r} is not one of {BACKBONES}")
-    input_shape = tuple(int(v) for v in input_shape)
-    if len(input_shape) != 3 or input_shape[-1] != 3 or min(input_shape[:2]) < 32:
-        raise ValueError(f"backbone {name!r}: input_shape must be (H, W, 3) with H, W >= 32, "
-                         f"got {input_shape}")
-    if not width > 0:
-        raise ValueError(f"--width must be > 0, got {width}")
+    input_shape = _check_spec(name, input_shape, width)
     if embedding_dim < 1:
         raise ValueError(f"--embedding_dim must be >= 1, got {embedding_dim}")
     inputs = keras.Input(input_shape, name="image")
-    if name in ("vgg16", "resnet50"):
-        if width != 1.0:
-            raise ValueError(f"--width={width}: backbone {name!r} comes from keras.applications "
-                             "and has no width option; use width 1")
-        app = keras.applications.VGG16 if name == "vgg16" else keras.applications.ResNet50
-        trunk = app(include_top=False, weights=None, input_shape=input_shape)
-        trunk.name = f"{name}_trunk"
-        if weights_path:
-            _load_trunk_weights(trunk, weights_path, name)
-        features = trunk(ImagePreprocess("caffe", name="preprocess")(inputs))
-    else:
-        x = ImagePreprocess("symmetric", name="preprocess")(inputs)
-        build = se_resnet50_trunk if name == "se_resnet50" else bn_inception_trunk
-        trunk_in = keras.Input(input_shape, name="trunk_input")
-        trunk = keras.Model(trunk_in, build(trunk_in, width=width), name=f"{name}_trunk")
-        if weights_path:
-            _load_trunk_weights(trunk, weights_path, name)
-        features = trunk(x)
+    features = _trunk_features(name, inputs, weights_path, width)
     x = layers.GlobalAveragePooling2D(name="gap")(features)
     x = layers.Dense(embedding_dim, name="embedding_fc")(x)
     x = layers.BatchNormalization(name="embedding_bn")(x)

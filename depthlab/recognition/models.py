@@ -11,6 +11,12 @@ config, so RGB-only, depth-only and fused models share one data path.
   classifier (feature-level fusion), trained end to end.
 - ``ScoreFusion``: ``w * softmax(rgb model) + (1 - w) * softmax(depth model)`` of two
   separately trained ``StreamClassifier``s (score-level fusion; w = 0.5 is the plain average).
+- ``TwoLevelAttentionClassifier``: the two-level attention fusion (Uppal et al. 2021a): one
+  feature extractor per stream, feature maps concatenated, LSTM feature-map attention, then
+  spatial attention, then the ``ClassifierHead`` (Flatten -> 2 x (Dense ReLU -> BN) -> logits).
+- ``DepthGuidedAttentionClassifier``: the depth-guided attention (Uppal et al. 2021b): the
+  depth maps give a spatial attention map that weights the RGB maps -> ``ClassifierHead``;
+  two auxiliary identity heads (RGB maps, depth maps) in training (``aux_weight``).
 
 Classifiers output logits; ``scores()`` gives softmax probabilities. The backbone is rebuilt
 from its spec (name, input shape, embedding size, width) on deserialisation; weights travel
@@ -25,7 +31,9 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from depthlab.recognition.backbones import build_backbone
+from depthlab.layers import SpatialAttention
+from depthlab.recognition.attention import DepthGuidedAttention, FeatureMapLSTMAttention
+from depthlab.recognition.backbones import BN_MOMENTUM, build_backbone, build_feature_extractor
 
 _PACKAGE = "depthlab"
 STREAMS = ("rgb", "depth")
@@ -98,12 +106,19 @@ class FeatureFusionClassifier(keras.Model):
         if len(self.streams) != 2 or any(s not in STREAMS for s in self.streams):
             raise ValueError(f"feature fusion takes two of {STREAMS}, got {streams}")
         self.spec = _spec(backbone, image_size, embedding_dim, width)
-        self.backbones = {s: build_backbone(backbone, (image_size, image_size, 3), weights_path,
-                                            embedding_dim, width, model_name=f"{s}_{backbone}")
-                          for s in self.streams}
+        # one attribute per backbone: tf.train.Checkpoint does not see into the TrackedDict
+        # Keras 3 makes of a dict attribute (its layers would be missing from checkpoints)
+        for s in self.streams:
+            setattr(self, f"{s}_backbone", build_backbone(
+                backbone, (image_size, image_size, 3), weights_path, embedding_dim, width,
+                model_name=f"{s}_{backbone}"))
         self.concat = layers.Concatenate(name="fused_embedding")
         self.dropout = layers.Dropout(self.dropout_rate)
         self.classifier = layers.Dense(self.num_classes, name="logits")
+
+    @property
+    def backbones(self) -> Dict[str, keras.Model]:
+        return {s: getattr(self, f"{s}_backbone") for s in self.streams}
 
     def embed(self, inputs, training=False):
         return self.concat([self.backbones[s](inputs[s], training=training) for s in self.streams])
@@ -156,6 +171,203 @@ class ScoreFusion(keras.Model):
         return cls(**config)
 
 
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ClassifierHead(layers.Layer):
+    """The attention models' classifier: Flatten -> n x (Dense(units, ReLU) -> BN) -> Dropout
+    -> Dense(num_classes) logits (the authors' two-level attention code: n = 2, 1024 units)."""
+
+    def __init__(self, num_classes: int, units: int = 1024, hidden_layers: int = 2,
+                 dropout: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        if int(units) < 1 or int(hidden_layers) < 0:
+            raise ValueError(f"ClassifierHead: units >= 1 and hidden_layers >= 0, got {units}, "
+                             f"{hidden_layers}")
+        self.num_classes, self.units = int(num_classes), int(units)
+        self.hidden_layers, self.dropout_rate = int(hidden_layers), float(dropout)
+        self.flatten = layers.Flatten(name="flatten")
+        # attributes, not a list (checkpoint tracking: see _FeatureMapFusion)
+        for i in range(1, self.hidden_layers + 1):
+            setattr(self, f"fc{i}", layers.Dense(self.units, activation="relu", name=f"fc{i}"))
+            setattr(self, f"fc{i}_bn", layers.BatchNormalization(momentum=BN_MOMENTUM,
+                                                                 name=f"fc{i}_bn"))
+        self.dropout = layers.Dropout(self.dropout_rate)
+        self.logits = layers.Dense(self.num_classes, name="logits")
+
+    def call(self, x, training=False):
+        x = self.flatten(x)
+        for i in range(1, self.hidden_layers + 1):
+            x = getattr(self, f"fc{i}_bn")(getattr(self, f"fc{i}")(x), training=training)
+        return self.logits(self.dropout(x, training=training))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"num_classes": self.num_classes, "units": self.units,
+                       "hidden_layers": self.hidden_layers, "dropout": self.dropout_rate})
+        return config
+
+
+class _FeatureMapFusion(keras.Model):
+    """Shared part of the attention fusions: one feature extractor per stream (trunk feature
+    maps, no pooling), the classifier head, softmax scores, config, and a build that runs one
+    zero image through every sub-layer (auxiliary heads included) so all variables exist."""
+
+    def __init__(self, num_classes: int, backbone: str = "resnet50", image_size: int = 128,
+                 width: float = 1.0, head_units: int = 1024, dropout: float = 0.0,
+                 weights_path: Optional[str] = None, **kwargs):
+        super().__init__(**kwargs)
+        if int(num_classes) < 2:
+            raise ValueError(f"a classifier needs >= 2 identities, got {num_classes}")
+        self.num_classes, self.dropout_rate = int(num_classes), float(dropout)
+        self.backbone_name, self.image_size = backbone, int(image_size)
+        self.width, self.head_units = float(width), int(head_units)
+        # sub-models as attributes, not in a dict or list: tf.train.Checkpoint (the runner's
+        # checkpoints) does not see into the TrackedDict/TrackedList Keras 3 makes of those
+        for s in STREAMS:
+            setattr(self, f"{s}_extractor", build_feature_extractor(
+                backbone, (image_size, image_size, 3), weights_path, width,
+                model_name=f"{s}_{backbone}_features"))
+        self.head = self._head("head")
+
+    @property
+    def extractors(self) -> Dict[str, keras.Model]:
+        return {s: getattr(self, f"{s}_extractor") for s in STREAMS}
+
+    def _head(self, name: str) -> ClassifierHead:
+        return ClassifierHead(self.num_classes, self.head_units, dropout=self.dropout_rate,
+                              name=name)
+
+    def features(self, inputs, training=False) -> Dict[str, tf.Tensor]:
+        missing = [s for s in STREAMS if s not in inputs]
+        if missing:
+            raise ValueError(f"{type(self).__name__} needs the streams {STREAMS}; missing "
+                             f"{missing} (use --inputs=rgbd or rgbd_hallucinated)")
+        return {s: self.extractors[s](inputs[s], training=training) for s in STREAMS}
+
+    def forward(self, inputs, training=False):
+        """(logits, {auxiliary head: logits})."""
+        raise NotImplementedError
+
+    def call(self, inputs, training=False):
+        return self.forward(inputs, training)[0]
+
+    def build(self, input_shape=None):
+        s = self.image_size
+        self.forward({k: tf.zeros((1, s, s, 3)) for k in STREAMS}, training=False)
+
+    def scores(self, inputs):
+        return tf.nn.softmax(tf.cast(self(inputs, training=False), tf.float32), axis=-1)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"num_classes": self.num_classes, "backbone": self.backbone_name,
+                       "image_size": self.image_size, "width": self.width,
+                       "head_units": self.head_units, "dropout": self.dropout_rate})
+        return config
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class TwoLevelAttentionClassifier(_FeatureMapFusion):
+    """Two-level attention fusion (Uppal et al. 2021a, Fig. 1 / the authors' code).
+
+    F = concat(features_rgb, features_depth) (B, h, w, 2C); level 1: F1 = F * a(LSTM over the
+    h*w positions) (``FeatureMapLSTMAttention``, ``lstm_units`` default 2C); level 2:
+    F2 = F1 * sigmoid(conv7x7([mean_c F1; max_c F1])) (``SpatialAttention``,
+    ``spatial_kernel``); logits = ``ClassifierHead``(F2). One cross-entropy on the logits.
+    """
+
+    def __init__(self, num_classes: int, lstm_units: Optional[int] = None,
+                 spatial_kernel: int = 7, **kwargs):
+        super().__init__(num_classes, **kwargs)
+        self.lstm_units = None if lstm_units is None else int(lstm_units)
+        self.spatial_kernel = int(spatial_kernel)
+        self.concat = layers.Concatenate(axis=-1, name="concat_feature_maps")
+        self.feature_map_attention = FeatureMapLSTMAttention(self.lstm_units,
+                                                             name="feature_map_attention")
+        self.spatial_attention = SpatialAttention(self.spatial_kernel, name="spatial_attention")
+
+    def attended(self, inputs, training=False):
+        f = self.features(inputs, training)
+        return self.spatial_attention(self.feature_map_attention(
+            self.concat([f["rgb"], f["depth"]])))
+
+    def forward(self, inputs, training=False):
+        return self.head(self.attended(inputs, training), training=training), {}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"lstm_units": self.lstm_units, "spatial_kernel": self.spatial_kernel})
+        return config
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class DepthGuidedAttentionClassifier(_FeatureMapFusion):
+    """Depth-guided attention (Uppal et al. 2021b, Fig. 2 / reconstruction).
+
+    logits = ``ClassifierHead``(``DepthGuidedAttention``([features_rgb, features_depth])),
+    the RGB maps weighted by the depth-derived spatial map. Training loss (``train_step``):
+    (1 - 2 w) CE(logits) + w CE(aux_rgb) + w CE(aux_depth), where aux_rgb / aux_depth are
+    ``ClassifierHead``s on the RGB and the depth maps (the figure's two auxiliary identity
+    outputs) and w = ``aux_weight`` (0.25: the 0.5 / 0.25 / 0.25 loss weights in the authors'
+    scripts; 0 = no auxiliary heads). Prediction uses ``logits`` only.
+    """
+
+    def __init__(self, num_classes: int, aux_weight: float = 0.25,
+                 embed_dim: Optional[int] = None, pool_dim: Optional[int] = None,
+                 embed_activation: str = "tanh", map_scale: str = "positions", **kwargs):
+        super().__init__(num_classes, **kwargs)
+        if not 0.0 <= float(aux_weight) < 0.5:
+            raise ValueError(f"aux_weight must be in [0, 0.5), got {aux_weight}")
+        self.aux_weight = float(aux_weight)
+        self.attention = DepthGuidedAttention(embed_dim, pool_dim, embed_activation, map_scale,
+                                              name="depth_guided_attention")
+        for s in STREAMS:
+            setattr(self, f"aux_{s}_head",
+                    self._head(f"aux_{s}_head") if self.aux_weight > 0 else None)
+
+    @property
+    def aux_heads(self) -> Dict[str, ClassifierHead]:
+        return {s: getattr(self, f"aux_{s}_head") for s in STREAMS if self.aux_weight > 0}
+
+    def forward(self, inputs, training=False):
+        f = self.features(inputs, training)
+        logits = self.head(self.attention([f["rgb"], f["depth"]], training=training),
+                           training=training)
+        return logits, {s: head(f[s], training=training) for s, head in self.aux_heads.items()}
+
+    def train_step(self, data):
+        if not self.aux_heads:
+            return super().train_step(data)
+        from keras.src.losses.loss import unscale_loss_for_distribution
+
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            logits, aux = self.forward(x, training=True)
+            heads = [(1.0 - 2.0 * self.aux_weight, logits)] + \
+                [(self.aux_weight, aux[s]) for s in STREAMS]
+            # compute_loss adds self.losses once per head; the head weights sum to 1
+            loss = tf.add_n([w * self.compute_loss(x=x, y=y, y_pred=p,
+                                                   sample_weight=sample_weight)
+                             for w, p in heads])
+            self._loss_tracker.update_state(unscale_loss_for_distribution(loss),
+                                            sample_weight=tf.shape(logits)[0])
+            scaled = self.optimizer.scale_loss(loss)
+        variables = self.trainable_weights
+        self.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+        return self.compute_metrics(x, y, logits, sample_weight=sample_weight)
+
+    def get_config(self):
+        config = super().get_config()
+        a = self.attention
+        config.update({"aux_weight": self.aux_weight, "embed_dim": a.embed_dim,
+                       "pool_dim": a.pool_dim, "embed_activation": a.embed_activation,
+                       "map_scale": a.map_scale})
+        return config
+
+
+ATTENTION_FUSIONS = {"two_level_attention": TwoLevelAttentionClassifier,
+                     "depth_guided_attention": DepthGuidedAttentionClassifier}
+
+
 def build_classifier(inputs: str, fusion: str, num_classes: int, backbone: str,
                      image_size: int, embedding_dim: int, width: float, dropout: float = 0.0,
                      weights_path: Optional[str] = None) -> Dict[str, keras.Model]:
@@ -164,7 +376,10 @@ def build_classifier(inputs: str, fusion: str, num_classes: int, backbone: str,
     ``inputs``: 'rgb' | 'depth' | 'depth_hallucinated' (one stream) or 'rgbd' |
     'rgbd_hallucinated' (two streams). Two streams with ``fusion='feature'`` give
     ``{'fused': FeatureFusionClassifier}``; with ``fusion='score'`` ``{'rgb': ..., 'depth': ...}``
-    (two StreamClassifiers trained separately, then ``ScoreFusion``).
+    (two StreamClassifiers trained separately, then ``ScoreFusion``); with
+    ``fusion='two_level_attention' | 'depth_guided_attention'`` ``{'fused': ...}`` (trained end
+    to end; the head has ``2 * embedding_dim`` units, 1024 at the default 512, the authors'
+    width, and the size of the feature fusion's concatenated embedding).
     """
     kw = dict(backbone=backbone, image_size=image_size, embedding_dim=embedding_dim,
               width=width, dropout=dropout, weights_path=weights_path)
@@ -176,6 +391,11 @@ def build_classifier(inputs: str, fusion: str, num_classes: int, backbone: str,
         raise ValueError(f"--inputs={inputs!r} is not one of {INPUTS}")
     if fusion == "feature":
         return {"fused": FeatureFusionClassifier(num_classes, name="feature_fusion", **kw)}
+    if fusion in ATTENTION_FUSIONS:
+        return {"fused": ATTENTION_FUSIONS[fusion](
+            num_classes, backbone=backbone, image_size=image_size, width=width,
+            head_units=2 * int(embedding_dim), dropout=dropout, weights_path=weights_path,
+            name=fusion)}
     if fusion == "score":
         return {"rgb": StreamClassifier(num_classes, "rgb", name="rgb_classifier", **kw),
                 "depth": StreamClassifier(num_classes, "depth", name="depth_classifier", **kw)}
@@ -183,4 +403,4 @@ def build_classifier(inputs: str, fusion: str, num_classes: int, backbone: str,
 
 
 INPUTS = ("rgb", "depth", "depth_hallucinated", "rgbd", "rgbd_hallucinated")
-FUSIONS = ("feature", "score")
+FUSIONS = ("feature", "score", *ATTENTION_FUSIONS)

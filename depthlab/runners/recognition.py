@@ -10,7 +10,9 @@ One run = one (backbone, inputs, fusion, protocol). Layout of a ``model_dir``::
   results.json                rank-1 accuracy per fold and test set, and the fold mean
 
 Score-level fusion trains the RGB and the depth classifiers separately (roles 'rgb' and
-'depth') and averages their softmax scores with ``score_weight`` on RGB.
+'depth') and averages their softmax scores with ``score_weight`` on RGB. Feature-level and the
+two attention fusions ('two_level_attention', 'depth_guided_attention') are one model, role
+'fused', trained end to end.
 Hallucinated depth D~ comes from a generator SavedModel (``experiments/export_savedmodel`` /
 ``depthlab.export.export_depth_generator``): serving_default(rgb: uint8 (N, H, W, 3)) ->
 {'depth': float32 [0, 1] (N, S, S, 1)}, near = bright, the same convention as the ground truth
@@ -32,17 +34,25 @@ from data_pipelines import recognition_protocols as rp
 from data_pipelines.paired import epoch_index_stream, tsgan_depth_to_unit
 from depthlab import metrics, training
 from depthlab.recognition.backbones import BACKBONES
-from depthlab.recognition.models import FUSIONS, INPUTS, ScoreFusion, build_classifier
+from depthlab.recognition.models import (ATTENTION_FUSIONS, FUSIONS, INPUTS, ScoreFusion,
+                                         build_classifier)
 
 AUTOTUNE = tf.data.AUTOTUNE
 GENERATOR_SIGNATURE = ("serving_default(rgb: uint8 (N, H, W, 3)) -> {'depth': float32 "
                        "(N, S, S, 1) in [0, 1]}, as written by experiments.export_savedmodel")
 COLUMNS = ("rgb", "rgbd_feature", "rgbd_score", "rgbd_hallucinated_feature",
-           "rgbd_hallucinated_score", "depth", "depth_hallucinated")
+           "rgbd_hallucinated_score", "depth", "depth_hallucinated",
+           # extra columns (after the paper's Table 2-4 layout): the attention fusions
+           "rgbd_two_level_attention", "rgbd_depth_guided_attention",
+           "rgbd_hallucinated_two_level_attention", "rgbd_hallucinated_depth_guided_attention")
 COLUMN_LABELS = {"rgb": "RGB", "rgbd_feature": "RGB+D feature", "rgbd_score": "RGB+D score",
                  "rgbd_hallucinated_feature": "RGB+D~ feature",
                  "rgbd_hallucinated_score": "RGB+D~ score", "depth": "D only",
-                 "depth_hallucinated": "D~ only"}
+                 "depth_hallucinated": "D~ only",
+                 "rgbd_two_level_attention": "RGB+D two-level att.",
+                 "rgbd_depth_guided_attention": "RGB+D depth-guided att.",
+                 "rgbd_hallucinated_two_level_attention": "RGB+D~ two-level att.",
+                 "rgbd_hallucinated_depth_guided_attention": "RGB+D~ depth-guided att."}
 
 
 @dataclasses.dataclass
@@ -512,6 +522,10 @@ def tsne_figure(model_dir: str, png_path: str, generator: Optional[str] = None,
         raise ValueError(f"--protocol={opts.protocol} has no ground-truth depth for Figure 4")
     if max_images < 2:
         raise ValueError(f"--tsne_images must be >= 2, got {max_images}")
+    if opts.two_stream and opts.fusion in ATTENTION_FUSIONS:
+        raise ValueError(f"--tsne_run={model_dir} is a --fusion={opts.fusion} run: its streams "
+                         "end in feature maps, not embedding backbones; use an RGB, depth, "
+                         "feature- or score-fusion run for Figure 4")
     fold = _folds(opts)[0]
     faces, split = _faces_and_split(opts, fold)
     models = _restore_models(model_dir, opts, fold, split.num_classes)
