@@ -93,3 +93,14 @@ def test_dsr_role_is_chosen_on_the_global_batch(runs):
     assert int(d["mirrored_replicas"]) == 2
     assert d["mirrored_role"] == d["whole_role"]
     np.testing.assert_allclose(d["mirrored_errors"], whole, rtol=1e-5)
+
+
+def test_global_batch_must_split_evenly_over_the_replicas():
+    from depthlab import training
+
+    class TwoReplicas:
+        num_replicas_in_sync = 2
+
+    training.check_global_batch(4, TwoReplicas())
+    with pytest.raises(ValueError, match=r"--batch_size=3 .*2 replicas"):
+        training.check_global_batch(3, TwoReplicas())
