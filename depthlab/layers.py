@@ -9,9 +9,13 @@
   as a tf-native ring buffer so it lives inside the compiled train step.
 - ``SpatialAttention``: CBAM's spatial attention (Woo et al. 2018, eq. 3): a sigmoid map from a
   conv over the channel-wise mean and max, multiplied into the features.
+- ``GlobalBatchDropout``: dropout whose mask is drawn for the global batch of a
+  tf.distribute step (independent masks per replica, equal to the one-device run).
 """
 
 from __future__ import annotations
+
+import random
 
 import keras
 import tensorflow as tf
@@ -203,6 +207,53 @@ class ImagePool(layers.Layer):
         config = super().get_config()
         config.update({"pool_size": self.pool_size, "image_shape": self.image_shape,
                        "seed": self.seed})
+        return config
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class GlobalBatchDropout(layers.Layer):
+    """Inverted dropout (keep with probability 1 - rate, scale by 1 / (1 - rate)) whose mask is
+    drawn for the *global* batch.
+
+    Inside ``strategy.run`` with R replicas of b examples, replica r keeps rows
+    [r b, (r + 1) b) of a uniform tensor of shape (R b, ...) drawn statelessly from
+    (``seed``, step counter): the replicas get independent masks, and a MirroredStrategy step
+    (whose replica r holds rows [r b, (r + 1) b) of the global batch) drops exactly what one
+    device drops on the whole batch. Keras' ``Dropout`` instead reads one mirrored seed state
+    on every replica, so all replicas would draw the same mask. The step counter is a
+    non-trainable variable (checkpointed; ``only_first_replica`` under a strategy). ``seed``
+    None: drawn from Python's ``random`` (seeded by ``keras.utils.set_random_seed``).
+    """
+
+    def __init__(self, rate: float, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0.0 <= float(rate) < 1.0:
+            raise ValueError(f"GlobalBatchDropout: rate must be in [0, 1), got {rate}")
+        self.rate = float(rate)
+        self.seed = int(seed) if seed is not None else random.randint(0, 2 ** 31 - 1)
+        self.step = self.add_weight(name="step", shape=(), initializer="zeros", trainable=False,
+                                    dtype="int64", aggregation="only_first_replica")
+
+    def call(self, x, training=None):
+        if not training or self.rate == 0.0:
+            return x
+        ctx = tf.distribute.get_replica_context()
+        replicas = 1 if ctx is None else ctx.num_replicas_in_sync
+        replica = 0 if ctx is None else ctx.replica_id_in_sync_group
+        local = tf.shape(x)[0]
+        seed = tf.stack([tf.constant(self.seed, tf.int64), self.step.value])
+        self.step.assign_add(1)
+        u = tf.random.stateless_uniform(tf.concat([[local * replicas], tf.shape(x)[1:]], 0), seed)
+        start = tf.cast(replica, tf.int32) * local
+        keep = u[start:start + local] >= self.rate
+        return tf.where(keep, x * tf.cast(1.0 / (1.0 - self.rate), x.dtype), tf.zeros_like(x))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"rate": self.rate, "seed": self.seed})
         return config
 
 

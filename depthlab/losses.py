@@ -26,7 +26,8 @@ import tensorflow as tf
 __all__ = [
     "FaceAreaLoss",
     "lsgan_generator_loss", "lsgan_discriminator_loss", "l1_loss", "pixel_loss", "cycle_loss",
-    "identity_loss", "l2_loss", "berhu_loss", "masked_mean",
+    "identity_loss", "l2_loss", "berhu_loss", "masked_mean", "replica_mean",
+    "replica_share",
 ]
 
 
@@ -42,11 +43,33 @@ def _replica_sum(x):
     return ctx.all_reduce(tf.distribute.ReduceOp.SUM, x)
 
 
-def _replica_max(x):
+def replica_mean(x):
+    """Mean of ``x`` over the replicas in sync inside ``strategy.run`` (identity elsewhere).
+
+    For a ``masked_mean`` result (R x this replica's sum / global count) this is the
+    global-batch masked mean, the same value on every replica.
+    """
     ctx = tf.distribute.get_replica_context()
     if ctx is None or ctx.num_replicas_in_sync == 1:
         return x
-    return ctx.all_reduce(tf.distribute.ReduceOp.MAX, x)
+    return ctx.all_reduce(tf.distribute.ReduceOp.MEAN, x)
+
+
+def replica_share(loss):
+    """``loss / num_replicas_in_sync``: what one replica differentiates. Gradients are summed
+    over the replicas, and each replica's loss here is already an estimate of the global-batch
+    value (equal per-replica batches; ``masked_mean`` uses the global count), so the summed
+    gradient is the one-device gradient on the global batch."""
+    return loss / tf.cast(tf.distribute.get_strategy().num_replicas_in_sync, loss.dtype)
+
+
+def _replica_max(x):
+    """Max of the scalar ``x`` over the replicas in sync (tf.distribute has no MAX reduction:
+    all-gather, then max); identity elsewhere."""
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return x
+    return tf.reduce_max(ctx.all_gather(tf.reshape(x, [1]), axis=0))
 
 
 def masked_mean(values, mask=None) -> tf.Tensor:

@@ -32,15 +32,21 @@ def set_precision(policy: str) -> None:
     keras.mixed_precision.set_global_policy(policy)
 
 
+_STRATEGIES: Dict[str, tf.distribute.Strategy] = {}
+
+
 def get_strategy(name: str = "default") -> tf.distribute.Strategy:
-    """'default' (one device), 'mirrored' (all local GPUs) or 'multi_worker' (TF_CONFIG)."""
+    """'default' (one device), 'mirrored' (all local GPUs, else every logical CPU device) or
+    'multi_worker' (TF_CONFIG). One instance per name and process, so that a process training
+    several runs in turn (the tests) does not build two strategies over the same devices."""
     if name == "default":
         return tf.distribute.get_strategy()
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if name == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    raise ValueError(f"--strategy={name!r} is not one of {STRATEGIES}")
+    if name not in ("mirrored", "multi_worker"):
+        raise ValueError(f"--strategy={name!r} is not one of {STRATEGIES}")
+    if name not in _STRATEGIES:
+        _STRATEGIES[name] = (tf.distribute.MirroredStrategy() if name == "mirrored"
+                             else tf.distribute.MultiWorkerMirroredStrategy())
+    return _STRATEGIES[name]
 
 
 def is_distributed(strategy: Optional[tf.distribute.Strategy] = None) -> bool:
@@ -60,6 +66,39 @@ def is_chief(strategy: Optional[tf.distribute.Strategy] = None) -> bool:
     return resolver.task_type in (None, "chief") or (
         resolver.task_type == "worker" and resolver.task_id == 0
         and "chief" not in resolver.cluster_spec().as_dict())
+
+
+def check_global_batch(batch_size: int, strategy: tf.distribute.Strategy,
+                       flag: str = "--batch_size") -> None:
+    """The global batch must split evenly over the replicas: the trainers' per-replica means
+    are exact (equal to the one-device mean) only for equal per-replica batches."""
+    replicas = strategy.num_replicas_in_sync
+    if int(batch_size) % replicas:
+        raise ValueError(f"{flag}={batch_size} (the global batch) is not divisible by the "
+                         f"{replicas} replicas in sync of this strategy")
+
+
+def single_device_copy(source: keras.Model, build: Callable[[], keras.Model],
+                       parts: Sequence[str] = ()) -> keras.Model:
+    """``build()`` holding the weights of ``source`` (or of its sub-networks named in
+    ``parts``): call it outside any ``strategy.scope()``, for evaluation and saving after a
+    distributed run (Keras' ``evaluate`` does not run under MultiWorkerMirroredStrategy)."""
+    plain = build()
+    for name in parts or (None,):
+        dst, src = (plain, source) if name is None else (getattr(plain, name), getattr(source, name))
+        dst.set_weights(src.get_weights())
+    return plain
+
+
+def synchronize_batch_norm(model: keras.Model, strategy: tf.distribute.Strategy) -> None:
+    """Under a Mirrored/MultiWorkerMirrored strategy, every ``BatchNormalization`` of ``model``
+    (nested ones too) normalises with the global-batch statistics (Keras' ``synchronized``:
+    all-reduced sum and sum of squares), as one device does on the same global batch."""
+    if not is_distributed(strategy):
+        return
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.synchronized = True
 
 
 def atomic_write_text(path: str, text: str) -> None:

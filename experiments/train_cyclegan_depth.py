@@ -69,7 +69,12 @@ flags.DEFINE_integer("eval_limit", None, "Evaluate on at most this many test ima
 flags.DEFINE_string("export_dir", None, "If set, export G1 as a SavedModel here at the end.")
 flags.DEFINE_integer("log_every", 50, "Print progress every N steps.", lower_bound=1)
 flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
-flags.DEFINE_bool("run_eagerly", False, "Run the train step eagerly (debugging).")
+flags.DEFINE_bool("run_eagerly", False, "Run the train step eagerly (debugging; one device).")
+flags.DEFINE_enum("strategy", "default", list(training.STRATEGIES),
+                  "tf.distribute strategy: 'default' (one device), 'mirrored' (all local GPUs) "
+                  "or 'multi_worker' (MultiWorkerMirroredStrategy; the cluster comes from the "
+                  "TF_CONFIG environment variable, see README). --batch_size is global and must "
+                  "be a multiple of the number of replicas.")
 
 
 @flags.multi_flags_validator(["dataset", "data_dir"],
@@ -98,8 +103,10 @@ def main(argv):
         synthetic_identities=FLAGS.synthetic_identities,
         synthetic_images_per_identity=FLAGS.synthetic_images_per_identity,
         eval_limit=FLAGS.eval_limit, log_every=FLAGS.log_every, jit_compile=FLAGS.jit_compile,
-        run_eagerly=FLAGS.run_eagerly)
+        run_eagerly=FLAGS.run_eagerly, strategy=FLAGS.strategy)
     summary = runner.train(opts, cfg)
+    if not summary["chief"]:
+        return                              # a non-chief worker: the chief reports and exports
     rows = {}
     step0 = training.read_json(os.path.join(opts.model_dir, "metrics_step0.json"))
     rows["predict constant mean"] = {"psnr": step0["psnr_constant_mean"],

@@ -45,6 +45,12 @@ flags.DEFINE_integer("log_every", 10, "Print progress every N steps.", lower_bou
 flags.DEFINE_integer("eval_every", 1, "Held-out RMSE every N epochs (0: only at the end).",
                      lower_bound=0)
 flags.DEFINE_string("export_dir", None, "If set, export DSRNet as a SavedModel here at the end.")
+flags.DEFINE_enum("strategy", "default", list(training.STRATEGIES),
+                  "tf.distribute strategy: 'default' (one device), 'mirrored' (all local GPUs) "
+                  "or 'multi_worker' (MultiWorkerMirroredStrategy; the cluster comes from the "
+                  "TF_CONFIG environment variable, see README). --batch_size is global and must "
+                  "be a multiple of the number of replicas; the stage-2 roles are chosen on the "
+                  "global batch's errors.")
 
 flags.register_validator("patch_size", lambda p: p % int(FLAGS.scale) == 0,
                          message="--patch_size must be a multiple of --scale")
@@ -68,8 +74,10 @@ def main(argv):
         batch_size=FLAGS.batch_size, patch_size=FLAGS.patch_size,
         teacher_mode=FLAGS.teacher_mode, seed=FLAGS.seed, mixed_precision=FLAGS.mixed_precision,
         train_limit=FLAGS.train_limit, eval_limit=FLAGS.eval_limit, log_every=FLAGS.log_every,
-        eval_every=FLAGS.eval_every)
+        eval_every=FLAGS.eval_every, strategy=FLAGS.strategy)
     summary = runner.train(opts)
+    if not summary["chief"]:
+        return                              # a non-chief worker: the chief reports and exports
     final = summary["final"]
     rows = {"bicubic": {"rmse": final["rmse_bicubic"]}}
     if "rmse_dsrnet_only" in final:

@@ -72,6 +72,12 @@ flags.DEFINE_enum("mixed_precision", "float32", list(training.PRECISION_POLICIES
                   "Keras dtype policy.")
 flags.DEFINE_integer("log_every", 10, "Print progress every N steps.", lower_bound=1)
 flags.DEFINE_string("export_dir", None, "If set, export the pipeline as a SavedModel here.")
+flags.DEFINE_enum("strategy", "default", list(training.STRATEGIES),
+                  "Both stages: tf.distribute strategy, 'default' (one device), 'mirrored' (all "
+                  "local GPUs; batch norm then uses global-batch statistics) or 'multi_worker' "
+                  "(MultiWorkerMirroredStrategy; the cluster comes from the TF_CONFIG "
+                  "environment variable, see README). --batch_size is global and must be a "
+                  "multiple of the number of replicas.")
 
 flags.register_validator("stage1_dir", lambda d: d is not None or FLAGS.stage != "2",
                          message="--stage=2 needs --stage1_dir")
@@ -100,8 +106,9 @@ def main(argv):
             base_filters=FLAGS.base_filters, backbone_weights=FLAGS.backbone_weights,
             sample_downscale=FLAGS.sample_downscale, seed=FLAGS.seed,
             mixed_precision=FLAGS.mixed_precision, train_limit=FLAGS.train_limit,
-            eval_limit=FLAGS.eval_limit, log_every=FLAGS.log_every)
-        final = runner.train_stage1(opts)["final"]
+            eval_limit=FLAGS.eval_limit, log_every=FLAGS.log_every, strategy=FLAGS.strategy)
+        summary = runner.train_stage1(opts)
+        final = summary["final"]
         rows = {f"stage 1 ({final['num_samples']} samples)": final}
     else:
         opts = runner.Stage2Options(
@@ -109,11 +116,15 @@ def main(argv):
             epochs=FLAGS.epochs, steps_per_epoch=FLAGS.steps_per_epoch,
             batch_size=FLAGS.batch_size or 1, learning_rate=FLAGS.learning_rate or 2e-4,
             lambda_l1=FLAGS.lambda_l1, max_depth=FLAGS.max_depth, seed=FLAGS.seed,
-            mixed_precision=FLAGS.mixed_precision, log_every=FLAGS.log_every)
-        final = runner.train_stage2(opts)["final"]
+            mixed_precision=FLAGS.mixed_precision, log_every=FLAGS.log_every,
+            strategy=FLAGS.strategy)
+        summary = runner.train_stage2(opts)
+        final = summary["final"]
         n = final["stage1"]["num_samples"]
         rows = {f"stage 1 ({n} samples)": final["stage1"],
                 f"two-stage ({n} samples)": final["two_stage"]}
+    if not summary["chief"]:
+        return                              # a non-chief worker: the chief reports and exports
     first = next(iter(rows.values()))
     print(f"\nHeld-out metrics (metres; valid pixels; mean over {first['num_images']} image(s)):")
     print(reporting.metrics_table(rows, ("rmse", "abs_rel", "log10", "delta1", "delta2", "delta3")))

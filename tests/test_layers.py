@@ -1,11 +1,11 @@
-"""Shared layers: reflection pad, instance norm, residual block, image pool."""
+"""Shared layers: reflection pad, instance norm, residual block, image pool, dropout."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 import keras
 
-from depthlab.layers import ImagePool, InstanceNorm, ReflectionPad2D, ResnetBlock
+from depthlab.layers import GlobalBatchDropout, ImagePool, InstanceNorm, ReflectionPad2D, ResnetBlock
 
 
 def test_reflection_pad_matches_numpy_reflect():
@@ -79,7 +79,26 @@ def test_image_pool_state_is_checkpointed(tmp_path):
 
 
 def test_layers_serialize():
-    for layer in (ReflectionPad2D(3), InstanceNorm(), ResnetBlock(4), ImagePool(7, (2, 2, 1), seed=3)):
+    for layer in (ReflectionPad2D(3), InstanceNorm(), ResnetBlock(4), ImagePool(7, (2, 2, 1), seed=3),
+                  GlobalBatchDropout(0.5, seed=9)):
         clone = layer.__class__.from_config(layer.get_config())
         assert clone.get_config() == layer.get_config()
         assert keras.saving.get_registered_name(layer.__class__).startswith("depthlab>")
+
+
+def test_global_batch_dropout_mask_scaling_and_steps():
+    """One device: the mask is stateless_uniform(shape, (seed, step)) >= rate, kept values are
+    scaled by 1 / (1 - rate), the step counter advances per call; identity at inference.
+    (Under MirroredStrategy: tests/test_mirrored_trainers.py, the stage-2 generator.)"""
+    layer = GlobalBatchDropout(0.25, seed=11)
+    x = tf.random.stateless_uniform((4, 6, 6, 3), (1, 2)) + 1.0
+    for step in range(2):
+        u = tf.random.stateless_uniform((4, 6, 6, 3), tf.constant([11, step], tf.int64))
+        want = np.where(u.numpy() >= 0.25, x.numpy() / 0.75, 0.0)
+        np.testing.assert_allclose(layer(x, training=True).numpy(), want, rtol=1e-6)
+    assert int(layer.step.numpy()) == 2
+    np.testing.assert_array_equal(layer(x, training=False).numpy(), x.numpy())
+    big = layer(tf.ones((64, 32, 32, 1)), training=True).numpy()
+    assert abs(np.mean(big == 0.0) - 0.25) < 0.01
+    with pytest.raises(ValueError, match="rate"):
+        GlobalBatchDropout(1.0)

@@ -396,7 +396,7 @@ class CycleGANDepth(keras.Model):
 
     @staticmethod
     def _scaled(optimizer, loss):
-        scaled = loss / tf.cast(tf.distribute.get_strategy().num_replicas_in_sync, loss.dtype)
+        scaled = losses.replica_share(loss)
         if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
             scaled = optimizer.scale_loss(scaled)
         return scaled

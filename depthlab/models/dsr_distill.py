@@ -13,7 +13,7 @@ figure leaves open is a field of :class:`DSRConfig` and is listed in BUILD_NOTES
 - :class:`SPNet`: uncertainty-weighted fusion of F_sr^N and F_de^N, then a structure CNN ->
   structure map S.
 - :class:`CrossTaskDistiller`: the trainer (one ``keras.Model``). Stage 1 trains both nets
-  independently; stage 2 exchanges roles every step with ``tf.cond`` in the compiled step.
+  independently; stage 2 exchanges roles every step inside the compiled step.
 
 Depth convention: the networks see depth normalised per image by the LR input's range,
 x = (d - lo) / (hi - lo), lo/hi = min/max of the LR depth (:func:`normalize_depth`); HR
@@ -317,6 +317,29 @@ def build_denet(cfg: DSRConfig) -> DENet:
 # Trainer
 # ----------------------------------------------------------------------------------------
 
+def apply_gradients_if(pred, optimizer, tape, loss, variables) -> None:
+    """``optimizer.apply_gradients(tape.gradient(loss, variables))`` iff ``pred`` (a bool
+    scalar with the same value on every replica); the gradient is computed only then.
+
+    Under a Mirrored/MultiWorkerMirrored strategy a ``tf.cond`` in replica context may not
+    contain a synchronisation (the gradient all-reduce, the mirrored-variable update), so the
+    cond runs in cross-replica context (``merge_call``) and its branch re-enters every replica
+    (``call_for_each_replica``) with that replica's tape and loss: the pattern of Keras'
+    LossScaleOptimizer. Under the default strategy this is a plain ``tf.cond``.
+    """
+    def step(tape, loss):
+        grads = tape.gradient(loss, variables)
+        optimizer.apply_gradients([(g, v) for g, v in zip(grads, variables) if g is not None])
+
+    def cross_replica(strategy, pred, tape, loss):
+        def run():
+            strategy.extended.call_for_each_replica(step, args=(tape, loss))
+            return tf.constant(True)
+        tf.cond(strategy.experimental_local_results(pred)[0], run, lambda: tf.constant(False))
+
+    tf.distribute.get_replica_context().merge_call(cross_replica, args=(pred, tape, loss))
+
+
 ROLE_STAGE1, ROLE_DE_TEACHER, ROLE_DSR_TEACHER = -1.0, 0.0, 1.0
 _LOSS_NAMES = ("loss_dsr", "loss_de", "loss_struc", "loss_distill", "e_dsr", "e_de",
                "dsr_teacher_fraction")
@@ -329,18 +352,20 @@ class CrossTaskDistiller(keras.Model):
     Batches are dicts: ``lr`` (B, h, w, 1) and ``hr`` (B, h*s, w*s, 1) depth in metres
     (hole-free), ``mask`` (B, H, W, 1) valid HR pixels, ``rgb`` (B, H, W, 3) in [0, 1].
 
-    ``stage`` (a variable, set by the runner at epoch boundaries) selects the step with
-    ``tf.cond``:
+    ``stage`` (a variable, set by the runner at epoch boundaries) selects the step in the
+    graph (no Python branching):
 
     - stage 1: L_DSR + side and L_DE + side, each net on its own optimizer (independent
       pretraining).
     - stage 2 (Algorithm 1): e_dsr = mean|D_sr - D_hr|, e_de = mean|D_de - D_hr| on this
-      batch (eqs. 1, 2; valid pixels, normalised depth). The net with the lower error is the
+      batch (eqs. 1, 2; valid pixels, normalised depth; under a strategy the global batch,
+      all-reduced, see :meth:`dsr_teaches`). The net with the lower error is the
       teacher (ties: DSRNet). The student minimises
       L_task(student) + rho1 L_struc + rho2 L_distill(student <- stop_gradient(teacher));
       SPNet minimises L_struc. ``teacher_mode='frozen'`` leaves the teacher's variables
       untouched; ``'task'`` also steps the teacher on its own L_task + rho1 L_struc (never on
-      L_distill). The optimizer calls are inside ``tf.cond`` branches: no Python branching.
+      L_distill). Each optimizer step is conditional (:func:`apply_gradients_if`), the
+      forward pass and the losses are not (see :meth:`train_step`).
 
     Per step the logs carry ``role`` (1: DSRNet teaches, 0: DENet teaches, -1: stage 1),
     ``e_dsr``/``e_de`` of the step, and epoch means of the losses.
@@ -457,8 +482,12 @@ class CrossTaskDistiller(keras.Model):
             f["mask"], cfg.affinity_grid, cfg.affinity_weight)
 
     @staticmethod
-    def _replica_scale(loss):
-        return loss / tf.cast(tf.distribute.get_strategy().num_replicas_in_sync, loss.dtype)
+    def dsr_teaches(e_dsr, e_de):
+        """The role of Algorithm 1: DSRNet teaches iff e_dsr <= e_de, compared on the errors of
+        the *global* batch (``losses.replica_mean`` of each replica's masked mean) so every
+        replica of a tf.distribute strategy takes the same branch, the one-device choice."""
+        e_dsr, e_de = (tf.stop_gradient(losses.replica_mean(e)) for e in (e_dsr, e_de))
+        return e_dsr <= e_de
 
     @staticmethod
     def _scaled(optimizer, loss):
@@ -466,73 +495,55 @@ class CrossTaskDistiller(keras.Model):
             return optimizer.scale_loss(loss)
         return loss
 
-    @staticmethod
-    def _apply(optimizer, grads, variables):
-        pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
-        optimizer.apply_gradients(pairs)
-        return tf.constant(True)
-
-    def _stage1(self, data):
-        with tf.GradientTape(persistent=True) as tape:
-            f = self._forward(data, with_spnet=False)
-            l_dsr = self._replica_scale(f["task_dsr"])
-            l_de = self._replica_scale(f["task_de"])
-            s_dsr = self._scaled(self.dsr_optimizer, l_dsr)
-            s_de = self._scaled(self.de_optimizer, l_de)
-        dsr_vars, de_vars = self.dsr_variables(), self.de_variables()
-        self._apply(self.dsr_optimizer, tape.gradient(s_dsr, dsr_vars), dsr_vars)
-        self._apply(self.de_optimizer, tape.gradient(s_de, de_vars), de_vars)
-        del tape
-        zero = tf.constant(0.0)
-        return (f["task_dsr"], f["task_de"], zero, zero, f["e_dsr"], f["e_de"],
-                tf.constant(ROLE_STAGE1))
-
-    def _stage2(self, data):
+    def _net_losses(self, f, stage1, dsr_teaches):
+        """What each net minimises this step (one tf.where per net, so that a single gradient
+        call per net covers every case): stage 1 its L_task; stage 2 the student's
+        L_task + rho1 L_struc + rho2 L_distill(<- teacher), the teacher's L_task + rho1 L_struc
+        (stepped in 'task' mode only). Also the distillation loss actually used."""
         cfg = self.config
-        dsr_vars, de_vars = self.dsr_variables(), self.de_variables()
-        sp_vars = self.spnet.trainable_variables
-        with tf.GradientTape(persistent=True) as tape:
-            f = self._forward(data, with_spnet=True)
-            dsr_teaches = f["e_dsr"] <= f["e_de"]
-            distill_a = self._distill(f, dsr_teaches=True)     # DENet learns from DSRNet
-            distill_b = self._distill(f, dsr_teaches=False)    # DSRNet learns from DENet
-            distill = tf.where(dsr_teaches, distill_a, distill_b)
-            student_task = tf.where(dsr_teaches, f["task_de"], f["task_dsr"])
-            teacher_task = tf.where(dsr_teaches, f["task_dsr"], f["task_de"])
-            struc = f["struc"]
-            l_student = self._replica_scale(student_task + cfg.rho1 * struc + cfg.rho2 * distill)
-            l_teacher = self._replica_scale(teacher_task + cfg.rho1 * struc)
-            l_sp = self._replica_scale(struc)
-            # Loss scaling (float16) must happen on the tape: one scaled copy per optimizer.
-            scaled = {name: (self._scaled(opt, l_student), self._scaled(opt, l_teacher))
-                      for name, opt in (("dsr", self.dsr_optimizer), ("de", self.de_optimizer))}
-            s_sp = self._scaled(self.sp_optimizer, l_sp)
-
-        def step(student, teacher):
-            opts = {"dsr": (self.dsr_optimizer, dsr_vars), "de": (self.de_optimizer, de_vars)}
-
-            def run():
-                opt, variables = opts[student]
-                self._apply(opt, tape.gradient(scaled[student][0], variables), variables)
-                if cfg.teacher_mode == "task":
-                    opt, variables = opts[teacher]
-                    self._apply(opt, tape.gradient(scaled[teacher][1], variables), variables)
-                return tf.constant(True)
-            return run
-
-        tf.cond(dsr_teaches, step("de", "dsr"), step("dsr", "de"))
-        self._apply(self.sp_optimizer, tape.gradient(s_sp, sp_vars), sp_vars)
-        del tape
-        role = tf.where(dsr_teaches, ROLE_DSR_TEACHER, ROLE_DE_TEACHER)
-        return (f["task_dsr"], f["task_de"], struc, distill, f["e_dsr"], f["e_de"], role)
+        to_de = self._distill(f, dsr_teaches=True)      # DENet learns from DSRNet
+        to_dsr = self._distill(f, dsr_teaches=False)    # DSRNet learns from DENet
+        struc = f["struc"]
+        student = lambda task, distill: task + cfg.rho1 * struc + cfg.rho2 * distill  # noqa: E731
+        l_dsr = tf.where(stage1, f["task_dsr"], tf.where(
+            dsr_teaches, f["task_dsr"] + cfg.rho1 * struc, student(f["task_dsr"], to_dsr)))
+        l_de = tf.where(stage1, f["task_de"], tf.where(
+            dsr_teaches, student(f["task_de"], to_de), f["task_de"] + cfg.rho1 * struc))
+        return l_dsr, l_de, tf.where(dsr_teaches, to_de, to_dsr)
 
     def train_step(self, data):
+        """Stage 1 or 2 by ``self.stage`` (see the class docstring). The forward pass (SPNet
+        included, also in stage 1) and the losses run unconditionally; only the optimizer
+        steps are conditional (:func:`apply_gradients_if`), since under tf.distribute a
+        branch of ``tf.cond`` may not synchronise replicas (the masked means' all-reduce)."""
         if self.dsr_optimizer is None:
             raise ValueError("CrossTaskDistiller: compile(dsr_optimizer=..., de_optimizer=..., "
                              "sp_optimizer=...) before fit()")
-        values = tf.cond(tf.equal(self.stage, 1), lambda: self._stage1(data),
-                         lambda: self._stage2(data))
-        l_dsr, l_de, struc, distill, e_dsr, e_de, role = values
+        stage1 = tf.equal(self.stage, 1)
+        with tf.GradientTape(persistent=True) as tape:
+            f = self._forward(data, with_spnet=True)
+            dsr_teaches = self.dsr_teaches(f["e_dsr"], f["e_de"])
+            l_dsr, l_de, distill = self._net_losses(f, stage1, dsr_teaches)
+            s_dsr = self._scaled(self.dsr_optimizer, losses.replica_share(l_dsr))
+            s_de = self._scaled(self.de_optimizer, losses.replica_share(l_de))
+            s_sp = self._scaled(self.sp_optimizer, losses.replica_share(f["struc"]))
+        task_mode = tf.constant(self.config.teacher_mode == "task")
+        stage2 = tf.logical_not(stage1)
+        steps = (
+            (tf.logical_or(stage1, tf.logical_or(tf.logical_not(dsr_teaches), task_mode)),
+             self.dsr_optimizer, s_dsr, self.dsr_variables()),
+            (tf.logical_or(stage1, tf.logical_or(dsr_teaches, task_mode)),
+             self.de_optimizer, s_de, self.de_variables()),
+            (stage2, self.sp_optimizer, s_sp, self.spnet.trainable_variables))
+        for pred, optimizer, loss, variables in steps:
+            apply_gradients_if(pred, optimizer, tape, loss, variables)
+        del tape
+        zero = tf.constant(0.0)
+        struc, distill = tf.where(stage1, zero, f["struc"]), tf.where(stage1, zero, distill)
+        e_dsr, e_de = f["e_dsr"], f["e_de"]
+        role = tf.where(stage1, ROLE_STAGE1,
+                        tf.where(dsr_teaches, ROLE_DSR_TEACHER, ROLE_DE_TEACHER))
+        l_dsr, l_de = f["task_dsr"], f["task_de"]
         for name, v in (("loss_dsr", l_dsr), ("loss_de", l_de), ("e_dsr", e_dsr),
                         ("e_de", e_de)):
             self.trackers[name].update_state(v)

@@ -36,7 +36,7 @@ import tensorflow as tf
 from keras import layers
 
 from depthlab import losses
-from depthlab.layers import ResnetBlock, UnpoolUpProjection
+from depthlab.layers import GlobalBatchDropout, ResnetBlock, UnpoolUpProjection
 from depthlab.models.tsgan import PatchDiscriminator
 
 _PACKAGE = "depthlab"
@@ -376,7 +376,7 @@ class Stage1Trainer(keras.Model):
             pred = tf.cast(self.net(x, training=True), tf.float32)
             loss = self.loss_fn(pred, depth, valid)
             total = loss + tf.add_n([tf.cast(l, tf.float32) for l in self.net.losses] or [0.0])
-            scaled = self.optimizer.scale_loss(total)
+            scaled = self.optimizer.scale_loss(losses.replica_share(total))
         variables = self.net.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
         self.loss_tracker.update_state(loss)
@@ -426,7 +426,7 @@ def _ck(x, filters, kernel, stride, act, norm=True, dropout=0.0, transpose=False
     if norm:
         x = layers.BatchNormalization(name=f"{name}_bn")(x)
     if dropout:
-        x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
+        x = GlobalBatchDropout(dropout, name=f"{name}_dropout")(x)
     if act == "lrelu":
         return layers.LeakyReLU(negative_slope=0.2, name=f"{name}_lrelu")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
@@ -556,8 +556,8 @@ class Pix2PixRefiner(keras.Model):
             g_gan = _bce_logits(d_fake, 1.0)
             g_l1 = losses.l1_loss(fake, y, valid)
             g_loss = g_gan + self.lambda_l1 * g_l1
-            g_scaled = self.g_optimizer.scale_loss(g_loss)
-            d_scaled = self.d_optimizer.scale_loss(d_loss)
+            g_scaled = self.g_optimizer.scale_loss(losses.replica_share(g_loss))
+            d_scaled = self.d_optimizer.scale_loss(losses.replica_share(d_loss))
         g_vars = self.generator.trainable_variables
         d_vars = self.discriminator.trainable_variables
         g_grads = tape.gradient(g_scaled, g_vars)

@@ -76,8 +76,11 @@ class RunOptions:
     log_every: int = 50
     jit_compile: bool = False
     run_eagerly: bool = False              # debugging, and tests that run a handful of steps
+    strategy: str = "default"              # training.STRATEGIES; batch_size is global
 
     def __post_init__(self):
+        if self.strategy not in training.STRATEGIES:
+            raise ValueError(f"--strategy={self.strategy!r} is not one of {training.STRATEGIES}")
         if self.dataset not in DATASETS:
             raise ValueError(f"--dataset={self.dataset!r} is not one of {list(DATASETS)}")
         if self.input_mode not in INPUT_MODES:
@@ -247,37 +250,50 @@ def train(opts: RunOptions, cfg: Optional[CycleGANDepthConfig] = None,
     cfg = cfg or cyclegan_depth_config("paper")
     training.set_precision(opts.mixed_precision)
     training.set_seeds(opts.seed)
+    strategy = training.get_strategy(opts.strategy)
+    training.check_global_batch(opts.batch_size, strategy)
+    chief, distributed = training.is_chief(strategy), training.is_distributed(strategy)
     record = {"model": cfg.to_dict(), **dataclasses.asdict(opts)}
     _check_resume_config(opts.model_dir, record)
     os.makedirs(opts.model_dir, exist_ok=True)
-    training.write_json(os.path.join(opts.model_dir, "config.json"), record)
+    if chief:
+        training.write_json(os.path.join(opts.model_dir, "config.json"), record)
 
-    log = print if verbose else (lambda *a, **k: None)
+    log = print if verbose and chief else (lambda *a, **k: None)
     log(f"[cyclegan_depth] variant={cfg.variant} lambdas={cfg.lambdas} image={cfg.image_size} "
         f"batch={opts.batch_size} epochs={opts.epochs} data={opts.dataset}/{opts.input_mode}")
     train_arrays = load_domains(opts, "train", cfg.image_size)
     test = load_domains(opts, "test", cfg.image_size, limit=opts.eval_limit)
     steps = opts.steps_per_epoch or max(1, len(train_arrays) // opts.batch_size)
     log(f"[cyclegan_depth] {len(train_arrays)} training images (unpaired), {len(test)} "
-        f"held-out pairs; {steps} steps/epoch")
+        f"held-out pairs; {steps} steps/epoch; strategy={opts.strategy} "
+        f"({strategy.num_replicas_in_sync} replica(s) in sync)")
 
-    model = build_model(cfg, opts)
-    state = checkpoint_state(model, opts.model_dir)
+    with strategy.scope():
+        model = build_model(cfg, opts)
+        state = checkpoint_state(model, opts.model_dir)
     initial_epoch = state.restore_latest()
+
+    def plain_model():     # evaluation and saving: a default-strategy copy after a distributed run
+        if not distributed:
+            return model
+        return training.single_device_copy(model, lambda: CycleGANDepth(cfg, seed=opts.seed),
+                                           ("g1",))
+
     if initial_epoch >= opts.epochs:
         log(f"[cyclegan_depth] {opts.model_dir} already holds {initial_epoch} epochs")
     elif initial_epoch:
         log(f"[cyclegan_depth] resuming from epoch {initial_epoch} "
             f"({state.manager.latest_checkpoint})")
-    else:
-        step0 = evaluate_generator(model.g1, test)
+    elif chief:
+        step0 = evaluate_generator(plain_model().g1, test)
         step0.update(mean_baselines(train_arrays, test))
         training.write_json(os.path.join(opts.model_dir, "metrics_step0.json"), step0)
 
     stream = make_train_dataset(train_arrays, opts.batch_size, opts.seed,
                                 start_index=initial_epoch * steps * opts.batch_size)
     near_is_small = opts.dataset == NYU        # NYU 8-bit depth: small = near; faces: bright
-    callbacks = [
+    callbacks = [] if not chief else [        # every write on the chief only
         training.CheckpointCallback(state),
         keras.callbacks.TensorBoard(os.path.join(opts.model_dir, "tensorboard"),
                                     update_freq=opts.log_every, write_graph=False),
@@ -286,20 +302,22 @@ def train(opts: RunOptions, cfg: Optional[CycleGANDepthConfig] = None,
                                    os.path.join(opts.model_dir, "tensorboard", "images"),
                                    labels=("image", "GT depth", "G1(image)")),
     ]
-    if verbose:
+    if verbose and chief:
         progress = training.ProgressPrinter(opts.epochs * steps, opts.batch_size,
                                             every=opts.log_every)
         progress.set_initial_step(initial_epoch * steps)
         callbacks.append(progress)
     callbacks += list(extra_callbacks or [])
     if initial_epoch < opts.epochs:
-        model.fit(stream, epochs=opts.epochs, steps_per_epoch=steps, initial_epoch=initial_epoch,
-                  callbacks=callbacks, verbose=0)
-    if training.is_chief():
-        model.g1.save(os.path.join(opts.model_dir, "g1.keras"))
-    final = evaluate_generator(model.g1, test)
-    training.write_json(os.path.join(opts.model_dir, "metrics_final.json"), final)
-    return {"final": final, "model": model, "config": cfg, "steps_per_epoch": steps}
+        training.fit(model, stream, epochs=opts.epochs, steps_per_epoch=steps,
+                     initial_epoch=initial_epoch, callbacks=callbacks, strategy=strategy)
+    final_model = plain_model()
+    final = evaluate_generator(final_model.g1, test)
+    if chief:
+        final_model.g1.save(os.path.join(opts.model_dir, "g1.keras"))
+        training.write_json(os.path.join(opts.model_dir, "metrics_final.json"), final)
+    return {"final": final, "model": final_model, "config": cfg, "steps_per_epoch": steps,
+            "chief": chief}
 
 
 def load_trained(model_dir: str) -> Tuple[CycleGANDepth, RunOptions]:

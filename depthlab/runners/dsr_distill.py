@@ -64,8 +64,11 @@ class RunOptions:
     eval_limit: Optional[int] = None
     log_every: int = 10
     eval_every: int = 0          # held-out RMSE every N epochs (0: only at the end)
+    strategy: str = "default"    # training.STRATEGIES; batch_size is global
 
     def __post_init__(self):
+        if self.strategy not in training.STRATEGIES:
+            raise ValueError(f"--strategy={self.strategy!r} is not one of {training.STRATEGIES}")
         if self.dataset not in DATASETS:
             raise ValueError(f"--dataset={self.dataset!r} is not one of {DATASETS}")
         if self.scale not in SCALES:
@@ -158,6 +161,9 @@ def build_model(cfg: DSRConfig) -> CrossTaskDistiller:
     return model
 
 
+NETWORKS = ("dsrnet", "denet", "dsr_heads", "de_heads", "spnet")
+
+
 def checkpoint_state(model: CrossTaskDistiller, model_dir: str) -> training.ResumableCheckpoint:
     return training.ResumableCheckpoint(
         os.path.join(model_dir, "checkpoints"), dsrnet=model.dsrnet, denet=model.denet,
@@ -179,12 +185,14 @@ def _save_weights_atomic(net: keras.Model, path: str) -> None:
 
 
 class StageSchedule(keras.callbacks.Callback):
-    """Sets the model's stage (1 for the first ``stage1_epochs`` epochs, then 2) and saves
-    DSRNet's weights when stage 1 ends (the DSRNet-only ablation)."""
+    """Sets the model's stage (1 for the first ``stage1_epochs`` epochs, then 2; on every
+    worker) and, on the chief, saves DSRNet's weights when stage 1 ends (the DSRNet-only
+    ablation)."""
 
-    def __init__(self, stage1_epochs: int, snapshot_path: str, log=print):
+    def __init__(self, stage1_epochs: int, snapshot_path: str, log=print, chief: bool = True):
         super().__init__()
         self.stage1_epochs, self.snapshot_path, self.log = stage1_epochs, snapshot_path, log
+        self.chief = chief
 
     def on_epoch_begin(self, epoch, logs=None):
         stage = 1 if epoch < self.stage1_epochs else 2
@@ -194,7 +202,7 @@ class StageSchedule(keras.callbacks.Callback):
         self.model.stage.assign(stage)
 
     def on_epoch_end(self, epoch, logs=None):
-        if epoch + 1 == self.stage1_epochs and training.is_chief():
+        if epoch + 1 == self.stage1_epochs and self.chief:
             _save_weights_atomic(self.model.dsrnet, self.snapshot_path)
 
 
@@ -341,12 +349,16 @@ def train(opts: RunOptions, overrides: Optional[dict] = None,
     """Trains (or resumes) stage 1 then stage 2; returns held-out RMSE and the model."""
     training.set_precision(opts.mixed_precision)
     training.set_seeds(opts.seed)
+    strategy = training.get_strategy(opts.strategy)
+    training.check_global_batch(opts.batch_size, strategy)
+    chief, distributed = training.is_chief(strategy), training.is_distributed(strategy)
     cfg = _config(opts, overrides)
     record = {"model": cfg.to_dict(), **dataclasses.asdict(opts)}
     _check_resume_config(opts.model_dir, record)
     os.makedirs(opts.model_dir, exist_ok=True)
-    training.write_json(os.path.join(opts.model_dir, "config.json"), record)
-    log = print if verbose else (lambda *a, **k: None)
+    if chief:
+        training.write_json(os.path.join(opts.model_dir, "config.json"), record)
+    log = print if verbose and chief else (lambda *a, **k: None)
 
     log(f"[dsr] dataset={opts.dataset} x{opts.scale} preset={cfg.preset} (width {cfg.filters}, "
         f"N={cfg.n_blocks}) epochs={opts.epochs} (stage 1: {opts.stage1_epochs}) "
@@ -354,10 +366,12 @@ def train(opts: RunOptions, overrides: Optional[dict] = None,
     train_ex = load_examples(opts.dataset, "train", opts.scale, opts.data_dir, opts.train_limit)
     test_ex = load_examples(opts.dataset, "test", opts.scale, opts.data_dir, opts.eval_limit)
     log(f"[dsr] {len(train_ex)} training image(s) -> {opts.patch_size}px patches, "
-        f"{len(test_ex)} held-out image(s) {test_ex[0].hr.shape}")
+        f"{len(test_ex)} held-out image(s) {test_ex[0].hr.shape}; strategy={opts.strategy} "
+        f"({strategy.num_replicas_in_sync} replica(s) in sync)")
 
-    model = build_model(cfg)
-    state = checkpoint_state(model, opts.model_dir)
+    with strategy.scope():
+        model = build_model(cfg)
+        state = checkpoint_state(model, opts.model_dir)
     initial_epoch = state.restore_latest()
     steps = opts.steps_per_epoch
     if initial_epoch >= opts.epochs:
@@ -369,8 +383,8 @@ def train(opts: RunOptions, overrides: Optional[dict] = None,
                                          start_index=initial_epoch * steps * opts.batch_size)
     snapshot = os.path.join(opts.model_dir, "dsrnet_stage1.weights.h5")
     tb = os.path.join(opts.model_dir, "tensorboard")
-    callbacks = [
-        StageSchedule(opts.stage1_epochs, snapshot, log),
+    callbacks = [StageSchedule(opts.stage1_epochs, snapshot, log, chief)]
+    callbacks += [] if not chief else [        # every write on the chief only
         RoleLogger(os.path.join(opts.model_dir, "roles.csv"), os.path.join(tb, "roles"),
                    initial_step=initial_epoch * steps),
         training.CheckpointCallback(state),
@@ -381,26 +395,32 @@ def train(opts: RunOptions, overrides: Optional[dict] = None,
                                    every=max(1, opts.epochs // 5),
                                    labels=("RGB", "HR", "bicubic", "DSRNet", "DENet")),
     ]
-    if opts.eval_every:
+    if opts.eval_every and chief:
         callbacks.append(HeldOutRMSE(test_ex, os.path.join(tb, "heldout"),
                                      os.path.join(opts.model_dir, "heldout.csv"),
                                      units_of(opts.dataset), opts.eval_every, log))
-    if verbose:
+    if verbose and chief:
         progress = training.ProgressPrinter(opts.epochs * steps, opts.batch_size,
                                             every=opts.log_every)
         progress.set_initial_step(initial_epoch * steps)
         callbacks.append(progress)
     callbacks += list(extra_callbacks or [])
     if initial_epoch < opts.epochs:
-        model.fit(stream, epochs=opts.epochs, steps_per_epoch=steps, initial_epoch=initial_epoch,
-                  callbacks=callbacks, verbose=0)
-    if training.is_chief():
+        training.fit(model, stream, epochs=opts.epochs, steps_per_epoch=steps,
+                     initial_epoch=initial_epoch, callbacks=callbacks, strategy=strategy)
+    if distributed:          # evaluation and saving on a default-strategy copy
+        trained = model
+        model = training.single_device_copy(trained, lambda: CrossTaskDistiller(cfg), NETWORKS)
+        model.stage.assign(trained.stage.numpy())
+    if chief:
         model.dsrnet.save(os.path.join(opts.model_dir, "dsrnet.keras"))
     stage1 = load_stage1_dsrnet(opts.model_dir, cfg)
     final = evaluate_examples(test_ex, model.dsrnet, stage1, units_of(opts.dataset))
     final["dataset"] = opts.dataset
-    training.write_json(os.path.join(opts.model_dir, "metrics_final.json"), final)
-    return {"final": final, "model": model, "config": cfg, "test_examples": test_ex}
+    if chief:
+        training.write_json(os.path.join(opts.model_dir, "metrics_final.json"), final)
+    return {"final": final, "model": model, "config": cfg, "test_examples": test_ex,
+            "chief": chief}
 
 
 # ----------------------------------------------------------------------------------------

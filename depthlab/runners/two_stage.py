@@ -46,6 +46,11 @@ DEFAULT_CROP = {"middlebury_sample": (96, 128), "sparse_to_dense_h5": s2d_h5.CRO
 EVAL_SEED_OFFSET = 1000          # evaluation sparse masks: seed + 1000, fixed per image
 
 
+def _check_strategy(name: str) -> None:
+    if name not in training.STRATEGIES:
+        raise ValueError(f"--strategy={name!r} is not one of {training.STRATEGIES}")
+
+
 @dataclasses.dataclass
 class Stage1Options:
     model_dir: str
@@ -72,8 +77,10 @@ class Stage1Options:
     train_limit: Optional[int] = None
     eval_limit: Optional[int] = None
     log_every: int = 10
+    strategy: str = "default"         # training.STRATEGIES; batch_size is global
 
     def __post_init__(self):
+        _check_strategy(self.strategy)
         if self.dataset not in DATASETS:
             raise ValueError(f"--dataset={self.dataset!r} is not one of {DATASETS}")
         if self.preset not in ts.STAGE1_PRESETS:
@@ -115,8 +122,10 @@ class Stage2Options:
     seed: int = 0
     mixed_precision: str = "float32"
     log_every: int = 10
+    strategy: str = "default"         # training.STRATEGIES; batch_size is global
 
     def __post_init__(self):
+        _check_strategy(self.strategy)
         if self.preset not in ts.STAGE2_PRESETS:
             raise ValueError(f"--stage2_preset={self.preset!r} is not one of {ts.STAGE2_PRESETS}")
         for name in ("epochs", "steps_per_epoch", "batch_size"):
@@ -258,6 +267,13 @@ def _save_model_atomic(model: keras.Model, path: str) -> None:
 _check_resume = training.check_resume_config
 
 
+def _strategy(name: str, batch_size: int):
+    """(strategy, is chief, is distributed) of a ``--strategy`` name, the global batch checked."""
+    strategy = training.get_strategy(name)
+    training.check_global_batch(batch_size, strategy)
+    return strategy, training.is_chief(strategy), training.is_distributed(strategy)
+
+
 def _preview_rows(predict, rgb, depth, num_samples, crop_hw, seed, n=2):
     from depthlab import visualize
 
@@ -277,7 +293,11 @@ def _preview_rows(predict, rgb, depth, num_samples, crop_hw, seed, n=2):
     return rows
 
 
-def _callbacks(state, model_dir, preview, epochs, steps, batch, log_every, initial_epoch, verbose):
+def _callbacks(state, model_dir, preview, epochs, steps, batch, log_every, initial_epoch, verbose,
+               chief=True):
+    """Checkpoints, TensorBoard, sample grids and progress: every one writes, so the chief's only."""
+    if not chief:
+        return []
     tb = os.path.join(model_dir, "tensorboard")
     cbs = [training.CheckpointCallback(state),
            keras.callbacks.TensorBoard(tb, update_freq=max(1, log_every), write_graph=False),
@@ -299,26 +319,31 @@ def train_stage1(opts: Stage1Options, overrides: Optional[dict] = None,
                  extra_callbacks: Optional[List[keras.callbacks.Callback]] = None,
                  verbose: bool = True) -> Dict[str, object]:
     """Trains (or resumes) stage 1; returns held-out metrics and the network."""
-    log = print if verbose else (lambda *a, **k: None)
     training.set_precision(opts.mixed_precision)
     training.set_seeds(opts.seed)
+    strategy, chief, distributed = _strategy(opts.strategy, opts.batch_size)
+    log = print if verbose and chief else (lambda *a, **k: None)
     cfg = ts.stage1_config(opts.preset, opts.input_channels, input_hw=opts.crop_hw,
                            base_filters=opts.base_filters, **(overrides or {}))
     record = {"stage": 1, "model": cfg.to_dict(), **dataclasses.asdict(opts)}
     _check_resume(opts.model_dir, record, ("stage", "model", "dataset", "num_samples", "seed",
                                            "batch_size", "steps_per_epoch", "crop_hw", "loss"))
     os.makedirs(opts.model_dir, exist_ok=True)
-    training.write_json(os.path.join(opts.model_dir, "config.json"), record)
+    if chief:
+        training.write_json(os.path.join(opts.model_dir, "config.json"), record)
 
     test_rgb, test_depth = load_split(opts.dataset, "test", opts.data_dir, opts.crop_hw,
                                       opts.sample_downscale, opts.eval_limit)
 
-    net = ts.Stage1Net(cfg)
-    log(f"[two_stage] stage-1 trainable parameters: {ts.count_trainable(net):,}")
-    trainer = ts.Stage1Trainer(net, opts.loss)
-    trainer.compile(optimizer=stage1_optimizer(opts))
-    state = training.ResumableCheckpoint(os.path.join(opts.model_dir, "checkpoints"), net=net,
-                                         optimizer=trainer.optimizer)
+    with strategy.scope():
+        net = ts.Stage1Net(cfg)
+        training.synchronize_batch_norm(net, strategy)
+        trainer = ts.Stage1Trainer(net, opts.loss)
+        trainer.compile(optimizer=stage1_optimizer(opts))
+        state = training.ResumableCheckpoint(os.path.join(opts.model_dir, "checkpoints"), net=net,
+                                             optimizer=trainer.optimizer)
+    log(f"[two_stage] stage-1 trainable parameters: {ts.count_trainable(net):,}; "
+        f"strategy={opts.strategy} ({strategy.num_replicas_in_sync} replica(s) in sync)")
     initial_epoch = state.restore_latest()
     if initial_epoch == 0:
         ts.load_backbone_weights(net, opts.backbone_weights, log)
@@ -336,18 +361,20 @@ def train_stage1(opts: Stage1Options, overrides: Optional[dict] = None,
         lambda b: ts.predict_depth(net, b["rgb"], b["sparse"]), test_rgb, test_depth,
         opts.num_samples, opts.crop_hw, opts.seed)
     callbacks = _callbacks(state, opts.model_dir, preview, opts.epochs, steps, opts.batch_size,
-                           opts.log_every, initial_epoch, verbose) + list(extra_callbacks or [])
+                           opts.log_every, initial_epoch, verbose, chief) + list(extra_callbacks or [])
     if initial_epoch < opts.epochs:
-        trainer.fit(stream, epochs=opts.epochs, steps_per_epoch=steps, initial_epoch=initial_epoch,
-                    callbacks=callbacks, verbose=0)
+        training.fit(trainer, stream, epochs=opts.epochs, steps_per_epoch=steps,
+                     initial_epoch=initial_epoch, callbacks=callbacks, strategy=strategy)
     else:
         log(f"[two_stage] {opts.model_dir} already holds {initial_epoch} epochs; nothing to train")
-    if training.is_chief():
-        _save_model_atomic(net, os.path.join(opts.model_dir, "stage1.keras"))
+    if distributed:          # evaluation and saving on a default-strategy copy
+        net = training.single_device_copy(net, lambda: ts.Stage1Net(cfg))
     final = evaluate_arrays(net, test_rgb, test_depth, opts.num_samples, opts.crop_hw, opts.seed)
     final.update(dataset=opts.dataset, stage=1)
-    training.write_json(os.path.join(opts.model_dir, "metrics_final.json"), final)
-    return {"final": final, "net": net, "trainer": trainer, "config": cfg}
+    if chief:
+        _save_model_atomic(net, os.path.join(opts.model_dir, "stage1.keras"))
+        training.write_json(os.path.join(opts.model_dir, "metrics_final.json"), final)
+    return {"final": final, "net": net, "trainer": trainer, "config": cfg, "chief": chief}
 
 
 # ----------------------------------------------------------------------------------------
@@ -366,10 +393,12 @@ def train_stage2(opts: Stage2Options, overrides: Optional[dict] = None,
                  extra_callbacks: Optional[List[keras.callbacks.Callback]] = None,
                  verbose: bool = True) -> Dict[str, object]:
     """Trains (or resumes) the pix2pix refiner on the frozen stage 1 of ``opts.stage1_dir``."""
-    log = print if verbose else (lambda *a, **k: None)
     training.set_precision(opts.mixed_precision)
     training.set_seeds(opts.seed)
-    stage1, s1 = load_stage1(opts.stage1_dir)
+    strategy, chief, distributed = _strategy(opts.strategy, opts.batch_size)
+    log = print if verbose and chief else (lambda *a, **k: None)
+    with strategy.scope():
+        stage1, s1 = load_stage1(opts.stage1_dir)
     cfg = ts.stage2_config(opts.preset, lambda_l1=opts.lambda_l1, max_depth=opts.max_depth,
                            learning_rate=opts.learning_rate, **(overrides or {}))
     record = {"stage": 2, "model": cfg.to_dict(), **dataclasses.asdict(opts),
@@ -378,23 +407,27 @@ def train_stage2(opts: Stage2Options, overrides: Optional[dict] = None,
     _check_resume(opts.model_dir, record, ("stage", "model", "stage1", "seed", "batch_size",
                                            "steps_per_epoch"))
     os.makedirs(opts.model_dir, exist_ok=True)
-    training.write_json(os.path.join(opts.model_dir, "config.json"), record)
+    if chief:
+        training.write_json(os.path.join(opts.model_dir, "config.json"), record)
     d = record["stage1"]
     crop = tuple(d["crop_hw"])
     test_rgb, test_depth = load_split(d["dataset"], "test", d["data_dir"], crop,
                                       d["sample_downscale"], d["eval_limit"])
-    gen, disc = ts.build_stage2(cfg)
-    refiner = ts.Pix2PixRefiner(gen, disc, stage1, cfg.lambda_l1, cfg.max_depth)
-    adam = lambda name: keras.optimizers.Adam(cfg.learning_rate, beta_1=cfg.beta_1,  # noqa: E731
-                                              beta_2=cfg.beta_2, name=name)
-    refiner.compile(g_optimizer=adam("g_adam"), d_optimizer=adam("d_adam"))
+    with strategy.scope():
+        gen, disc = ts.build_stage2(cfg)
+        training.synchronize_batch_norm(gen, strategy)
+        refiner = ts.Pix2PixRefiner(gen, disc, stage1, cfg.lambda_l1, cfg.max_depth)
+        adam = lambda name: keras.optimizers.Adam(cfg.learning_rate, beta_1=cfg.beta_1,  # noqa: E731
+                                                  beta_2=cfg.beta_2, name=name)
+        refiner.compile(g_optimizer=adam("g_adam"), d_optimizer=adam("d_adam"))
+        state = training.ResumableCheckpoint(os.path.join(opts.model_dir, "checkpoints"),
+                                             generator=gen, discriminator=disc,
+                                             g_optimizer=refiner.g_optimizer,
+                                             d_optimizer=refiner.d_optimizer)
     log(f"[two_stage] stage 2: pix2pix preset={cfg.preset} G {ts.count_trainable(gen):,} / "
         f"D {ts.count_trainable(disc):,} parameters, lambda_L1={cfg.lambda_l1}, on the frozen "
-        f"stage 1 of {opts.stage1_dir} ({d['num_samples']} samples)")
-    state = training.ResumableCheckpoint(os.path.join(opts.model_dir, "checkpoints"),
-                                         generator=gen, discriminator=disc,
-                                         g_optimizer=refiner.g_optimizer,
-                                         d_optimizer=refiner.d_optimizer)
+        f"stage 1 of {opts.stage1_dir} ({d['num_samples']} samples); strategy={opts.strategy} "
+        f"({strategy.num_replicas_in_sync} replica(s) in sync)")
     initial_epoch = state.restore_latest()
     if 0 < initial_epoch < opts.epochs:
         log(f"[two_stage] resuming from epoch {initial_epoch} ({state.manager.latest_checkpoint})")
@@ -407,19 +440,23 @@ def train_stage2(opts: Stage2Options, overrides: Optional[dict] = None,
         lambda b: ts.predict_depth(stage1, b["rgb"], b["sparse"], gen, cfg.max_depth),
         test_rgb, test_depth, d["num_samples"], crop, opts.seed)
     callbacks = _callbacks(state, opts.model_dir, preview, opts.epochs, steps, opts.batch_size,
-                           opts.log_every, initial_epoch, verbose) + list(extra_callbacks or [])
+                           opts.log_every, initial_epoch, verbose, chief) + list(extra_callbacks or [])
     if initial_epoch < opts.epochs:
-        refiner.fit(stream, epochs=opts.epochs, steps_per_epoch=steps, initial_epoch=initial_epoch,
-                    callbacks=callbacks, verbose=0)
-    if training.is_chief():
+        training.fit(refiner, stream, epochs=opts.epochs, steps_per_epoch=steps,
+                     initial_epoch=initial_epoch, callbacks=callbacks, strategy=strategy)
+    if distributed:          # evaluation and saving on default-strategy copies
+        gen = training.single_device_copy(gen, lambda: ts.build_stage2(cfg)[0])
+        stage1 = load_stage1(opts.stage1_dir)[0]
+    if chief:
         _save_model_atomic(gen, os.path.join(opts.model_dir, "generator.keras"))
     seed = int(s1["seed"])
     final = {"stage1": evaluate_arrays(stage1, test_rgb, test_depth, d["num_samples"], crop, seed),
              "two_stage": evaluate_arrays(stage1, test_rgb, test_depth, d["num_samples"], crop,
                                           seed, gen, cfg.max_depth),
              "dataset": d["dataset"], "stage": 2}
-    training.write_json(os.path.join(opts.model_dir, "metrics_final.json"), final)
-    return {"final": final, "generator": gen, "stage1": stage1, "config": cfg}
+    if chief:
+        training.write_json(os.path.join(opts.model_dir, "metrics_final.json"), final)
+    return {"final": final, "generator": gen, "stage1": stage1, "config": cfg, "chief": chief}
 
 
 # ----------------------------------------------------------------------------------------
