@@ -32,15 +32,22 @@ def set_precision(policy: str) -> None:
     keras.mixed_precision.set_global_policy(policy)
 
 
+_STRATEGY_CACHE: Dict[str, tf.distribute.Strategy] = {}
+
+
 def get_strategy(name: str = "default") -> tf.distribute.Strategy:
-    """'default' (one device), 'mirrored' (all local GPUs) or 'multi_worker' (TF_CONFIG)."""
+    """'default' (one device), 'mirrored' (all local GPUs, else the logical CPUs) or
+    'multi_worker' (TF_CONFIG). One instance per name and process: two strategies over the
+    same devices would reuse each other's collective instance keys (TF aborts the
+    all-reduce with a shape mismatch), e.g. when a script trains several runs in turn."""
     if name == "default":
         return tf.distribute.get_strategy()
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if name == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    raise ValueError(f"--strategy={name!r} is not one of {STRATEGIES}")
+    if name not in ("mirrored", "multi_worker"):
+        raise ValueError(f"--strategy={name!r} is not one of {STRATEGIES}")
+    if name not in _STRATEGY_CACHE:
+        _STRATEGY_CACHE[name] = (tf.distribute.MirroredStrategy() if name == "mirrored"
+                                 else tf.distribute.MultiWorkerMirroredStrategy())
+    return _STRATEGY_CACHE[name]
 
 
 def is_distributed(strategy: Optional[tf.distribute.Strategy] = None) -> bool:
@@ -52,7 +59,11 @@ def is_distributed(strategy: Optional[tf.distribute.Strategy] = None) -> bool:
 
 
 def is_chief(strategy: Optional[tf.distribute.Strategy] = None) -> bool:
-    """True unless this is a non-chief worker of a multi-worker strategy."""
+    """True unless this is a non-chief worker of a multi-worker strategy.
+
+    Without ``strategy`` it asks the strategy in scope: outside ``strategy.scope()`` that is
+    the default one, so every worker answers True; pass the run's strategy (callbacks use
+    their model's, ``model.distribute_strategy``)."""
     strategy = strategy or tf.distribute.get_strategy()
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not resolver.cluster_spec().as_dict():
@@ -60,6 +71,20 @@ def is_chief(strategy: Optional[tf.distribute.Strategy] = None) -> bool:
     return resolver.task_type in (None, "chief") or (
         resolver.task_type == "worker" and resolver.task_id == 0
         and "chief" not in resolver.cluster_spec().as_dict())
+
+
+def check_global_batch(batch_size: int, strategy: tf.distribute.Strategy,
+                       flag: str = "--batch_size") -> None:
+    """Refuses a global batch the replicas cannot split evenly: Keras' compiled losses are
+    per-replica means scaled by 1 / ``num_replicas_in_sync``, exact only for equal shares."""
+    replicas = strategy.num_replicas_in_sync
+    if int(batch_size) % replicas:
+        raise ValueError(f"{flag}={batch_size} is not divisible by the {replicas} replicas "
+                         "in sync; the global batch is split evenly across them")
+
+
+def _model_is_chief(model) -> bool:
+    return is_chief(getattr(model, "distribute_strategy", None))
 
 
 def atomic_write_text(path: str, text: str) -> None:
@@ -149,7 +174,7 @@ class CheckpointCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         done = epoch + 1
-        if done % self.every == 0 and is_chief():
+        if done % self.every == 0 and _model_is_chief(self.model):
             path = self.state.save(done)
             if self.on_save is not None:
                 self.on_save(done, path)
@@ -201,7 +226,7 @@ class ImageGridCallback(keras.callbacks.Callback):
         self.writer = tf.summary.create_file_writer(summary_dir) if summary_dir else None
 
     def on_epoch_end(self, epoch, logs=None):
-        if (epoch + 1) % self.every or not is_chief():
+        if (epoch + 1) % self.every or not _model_is_chief(self.model):
             return
         from depthlab import visualize
 
@@ -247,7 +272,9 @@ def fit(model: keras.Model, dataset: tf.data.Dataset, epochs: int, steps_per_epo
     Why not ``fit`` there: Keras 3.15's TF trainer fails under MultiWorkerMirroredStrategy
     (its symbolic build reduces a batch of the distributed iterator, and its log reduction
     concatenates scalars). The model's ``train_step`` must divide the losses it
-    differentiates by ``num_replicas_in_sync`` (every depthlab trainer does).
+    differentiates by ``num_replicas_in_sync`` (every depthlab trainer does; Keras' own
+    ``train_step`` does it for compiled losses, ``keras.losses.loss.scale_loss_for_distribution``).
+    ``compile(run_eagerly=True)`` runs the loop eagerly here too.
     """
     strategy = strategy or tf.distribute.get_strategy()
     if not is_distributed(strategy):
@@ -255,11 +282,19 @@ def fit(model: keras.Model, dataset: tf.data.Dataset, epochs: int, steps_per_epo
                          initial_epoch=initial_epoch, callbacks=list(callbacks), verbose=0)
     iterator = iter(strategy.experimental_distribute_dataset(
         dataset.with_options(distribute_options())))
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and not optimizer.built and model.built:
+        # Built lazily inside strategy.run, Adam's slots fail to trace ('must feed a value
+        # for placeholder ... cond'); build them here, in the scope.
+        with strategy.scope():
+            optimizer.build(model.trainable_variables)
 
-    @tf.function
     def distributed_step(batch):
         logs = strategy.run(model.train_step, args=(batch,))
         return {k: strategy.reduce("MEAN", v, axis=None) for k, v in logs.items()}
+
+    if not model.run_eagerly:
+        distributed_step = tf.function(distributed_step)
 
     cb = keras.callbacks.CallbackList(list(callbacks), add_history=True, model=model,
                                       epochs=epochs, steps=steps_per_epoch, verbose=0)

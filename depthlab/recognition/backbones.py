@@ -168,11 +168,26 @@ def _load_trunk_weights(trunk: keras.Model, weights_path: str, name: str) -> Non
                          f"at input {trunk.input_shape[1:]}: {e}") from e
 
 
+def _batchnorm_layers(model: keras.Model):
+    return [layer for layer in model._flatten_layers(include_self=False, recursive=True)
+            if isinstance(layer, layers.BatchNormalization)]
+
+
 def set_bn_momentum(model: keras.Model, momentum: float) -> None:
     """Sets the moving-statistics momentum of every BatchNormalization layer in ``model``."""
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        if isinstance(layer, layers.BatchNormalization):
-            layer.momentum = float(momentum)
+    for layer in _batchnorm_layers(model):
+        layer.momentum = float(momentum)
+
+
+def set_bn_synchronized(model: keras.Model, synchronized: bool = True) -> int:
+    """Makes every BatchNormalization layer of ``model`` use (``synchronized``) the statistics
+    of the global batch, all-reduced over the replicas in sync, instead of its replica's
+    share (Keras reads the flag at call time: set it before the first train step is traced).
+    Returns the number of layers changed."""
+    bns = _batchnorm_layers(model)
+    for layer in bns:
+        layer.synchronized = bool(synchronized)
+    return len(bns)
 
 
 def build_backbone(name: str, input_shape: Tuple[int, int, int] = (128, 128, 3),
