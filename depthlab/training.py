@@ -58,7 +58,11 @@ def is_distributed(strategy: Optional[tf.distribute.Strategy] = None) -> bool:
 
 
 def is_chief(strategy: Optional[tf.distribute.Strategy] = None) -> bool:
-    """True unless this is a non-chief worker of a multi-worker strategy."""
+    """True unless this is a non-chief worker of a multi-worker strategy.
+
+    Without ``strategy`` it asks the strategy in scope: outside ``strategy.scope()`` that is
+    the default one, so every worker answers True; pass the run's strategy (callbacks use
+    their model's, ``model.distribute_strategy``)."""
     strategy = strategy or tf.distribute.get_strategy()
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not resolver.cluster_spec().as_dict():
@@ -96,9 +100,18 @@ def synchronize_batch_norm(model: keras.Model, strategy: tf.distribute.Strategy)
     all-reduced sum and sum of squares), as one device does on the same global batch."""
     if not is_distributed(strategy):
         return
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.synchronized = True
+    for layer in batchnorm_layers(model):
+        layer.synchronized = True
+
+
+def batchnorm_layers(model: keras.Model):
+    """Every ``BatchNormalization`` layer inside ``model``, nested models included."""
+    return [layer for layer in model._flatten_layers(include_self=False, recursive=True)
+            if isinstance(layer, keras.layers.BatchNormalization)]
+
+
+def _model_is_chief(model) -> bool:
+    return is_chief(getattr(model, "distribute_strategy", None))
 
 
 def atomic_write_text(path: str, text: str) -> None:
@@ -188,7 +201,7 @@ class CheckpointCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         done = epoch + 1
-        if done % self.every == 0 and is_chief():
+        if done % self.every == 0 and _model_is_chief(self.model):
             path = self.state.save(done)
             if self.on_save is not None:
                 self.on_save(done, path)
@@ -240,7 +253,7 @@ class ImageGridCallback(keras.callbacks.Callback):
         self.writer = tf.summary.create_file_writer(summary_dir) if summary_dir else None
 
     def on_epoch_end(self, epoch, logs=None):
-        if (epoch + 1) % self.every or not is_chief():
+        if (epoch + 1) % self.every or not _model_is_chief(self.model):
             return
         from depthlab import visualize
 
@@ -286,7 +299,9 @@ def fit(model: keras.Model, dataset: tf.data.Dataset, epochs: int, steps_per_epo
     Why not ``fit`` there: Keras 3.15's TF trainer fails under MultiWorkerMirroredStrategy
     (its symbolic build reduces a batch of the distributed iterator, and its log reduction
     concatenates scalars). The model's ``train_step`` must divide the losses it
-    differentiates by ``num_replicas_in_sync`` (every depthlab trainer does).
+    differentiates by ``num_replicas_in_sync`` (every depthlab trainer does; Keras' own
+    ``train_step`` does it for compiled losses, ``keras.losses.loss.scale_loss_for_distribution``).
+    ``compile(run_eagerly=True)`` runs the loop eagerly here too.
     """
     strategy = strategy or tf.distribute.get_strategy()
     if not is_distributed(strategy):
@@ -294,11 +309,19 @@ def fit(model: keras.Model, dataset: tf.data.Dataset, epochs: int, steps_per_epo
                          initial_epoch=initial_epoch, callbacks=list(callbacks), verbose=0)
     iterator = iter(strategy.experimental_distribute_dataset(
         dataset.with_options(distribute_options())))
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and not optimizer.built and model.built:
+        # Built lazily inside strategy.run, Adam's slots fail to trace ('must feed a value
+        # for placeholder ... cond'); build them here, in the scope.
+        with strategy.scope():
+            optimizer.build(model.trainable_variables)
 
-    @tf.function
     def distributed_step(batch):
         logs = strategy.run(model.train_step, args=(batch,))
         return {k: strategy.reduce("MEAN", v, axis=None) for k, v in logs.items()}
+
+    if not model.run_eagerly:
+        distributed_step = tf.function(distributed_step)
 
     cb = keras.callbacks.CallbackList(list(callbacks), add_history=True, model=model,
                                       epochs=epochs, steps=steps_per_epoch, verbose=0)

@@ -8,6 +8,9 @@ Delta-(k-1)'s best weights (--init_from).
   python -m experiments.train_enhancer --variant=delta --model_dir=runs/delta1
   python -m experiments.train_enhancer --variant=delta --model_dir=runs/delta2 \
       --repeat=2 --init_from=runs/delta1
+  # all local GPUs (the batch is global, split across them)
+  python -m experiments.train_enhancer --variant=delta --strategy=mirrored --batch_size=32 \
+      --model_dir=runs/delta1
 """
 
 from absl import app, flags
@@ -36,6 +39,11 @@ flags.DEFINE_integer("repeat", 1, "Delta-k retraining index (k > 1 needs --init_
 flags.DEFINE_string("init_from", None, "model_dir of the previous model to start from.")
 flags.DEFINE_enum("mixed_precision", "float32", list(training.PRECISION_POLICIES), "Dtype policy.")
 flags.DEFINE_integer("seed", 0, "Seed of faces, degradations and data order.")
+flags.DEFINE_enum("strategy", "default", list(training.STRATEGIES),
+                  "tf.distribute strategy: 'default' (one device), 'mirrored' (all local GPUs; "
+                  "without GPUs the logical CPUs) or 'multi_worker' (MultiWorkerMirroredStrategy; "
+                  "the cluster comes from the TF_CONFIG environment variable, see README). "
+                  "--batch_size is global and must divide evenly across the replicas.")
 flags.register_validator("init_from", lambda v: v is None or FLAGS.repeat > 1,
                          message="--init_from needs --repeat > 1")
 
@@ -53,7 +61,8 @@ def main(argv):
         batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
         lr_decay_per_chunk=FLAGS.lr_decay_per_chunk, loss=FLAGS.loss, helper=FLAGS.helper,
         init_from=FLAGS.init_from, seed=FLAGS.seed + 7919 * (FLAGS.repeat - 1),
-        mixed_precision=FLAGS.mixed_precision, steps_per_epoch=FLAGS.steps_per_epoch)
+        mixed_precision=FLAGS.mixed_precision, steps_per_epoch=FLAGS.steps_per_epoch,
+        strategy=FLAGS.strategy)
     summary = enhancer.train(opts)
     print(f"best training loss {summary['best_loss']:.6f}; weights: "
           f"{FLAGS.model_dir}/best.weights.h5")

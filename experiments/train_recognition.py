@@ -9,6 +9,9 @@ samples/inputs.png (RGB | D | D~) and results.json (rank-1 accuracy per fold and
   # IIIT-D, its 5 predefined folds (mean reported), ImageNet weights from a local file
   python -m experiments.train_recognition --protocol=iiitd_rgbd --data_dir=~/tfds \
       --backbone=vgg16 --backbone_weights=vgg16_notop.h5 --inputs=rgbd --model_dir=runs/iiitd
+  # all local GPUs; --batch_size is global, BatchNorm statistics over the global batch
+  python -m experiments.train_recognition --strategy=mirrored --batch_size=64 --inputs=rgbd \
+      --fusion=score --model_dir=runs/rec_rgbd_score
 """
 
 from absl import app, flags, logging
@@ -68,6 +71,14 @@ flags.DEFINE_integer("train_per_identity", None, "synthetic_faces: training imag
                      "identity (default half); the rest test.", lower_bound=1)
 flags.DEFINE_integer("log_every", 20, "Print progress every N steps.", lower_bound=1)
 flags.DEFINE_bool("run_eagerly", False, "Run the train step eagerly (debugging; tiny models).")
+flags.DEFINE_enum("strategy", "default", list(training.STRATEGIES),
+                  "tf.distribute strategy: 'default' (one device), 'mirrored' (all local GPUs; "
+                  "without GPUs the logical CPUs) or 'multi_worker' (MultiWorkerMirroredStrategy; "
+                  "the cluster comes from the TF_CONFIG environment variable, see README). "
+                  "--batch_size is global and must divide evenly across the replicas.")
+flags.DEFINE_bool("sync_batchnorm", True, "With --strategy=mirrored/multi_worker: BatchNorm "
+                  "uses the statistics of the whole global batch (all-reduced, the same step as "
+                  "one device); false: each replica's own share (less communication).")
 
 
 def main(argv):
@@ -81,7 +92,8 @@ def main(argv):
              "fold", "protocol_file", "generator", "backbone_weights", "image_size", "width",
              "embedding_dim", "dropout", "epochs", "batch_size", "learning_rate", "score_weight",
              "seed", "mixed_precision", "synthetic_identities", "synthetic_images_per_identity",
-             "synthetic_domain", "train_per_identity", "log_every", "run_eagerly")
+             "synthetic_domain", "train_per_identity", "log_every", "run_eagerly", "strategy",
+             "sync_batchnorm")
     try:
         opts = runner.RunOptions(**{n: getattr(FLAGS, n) for n in names})
     except ValueError as e:

@@ -34,6 +34,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from depthlab import training
 from depthlab.layers import SqueezeExcite
 
 BACKBONES = ("vgg16", "resnet50", "se_resnet50", "inception")
@@ -171,9 +172,8 @@ def _load_trunk_weights(trunk: keras.Model, weights_path: str, name: str) -> Non
 
 def set_bn_momentum(model: keras.Model, momentum: float) -> None:
     """Sets the moving-statistics momentum of every BatchNormalization layer in ``model``."""
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        if isinstance(layer, layers.BatchNormalization):
-            layer.momentum = float(momentum)
+    for layer in training.batchnorm_layers(model):
+        layer.momentum = float(momentum)
 
 
 def _check_spec(name: str, input_shape, width: float) -> Tuple[int, int, int]:

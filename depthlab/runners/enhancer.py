@@ -8,6 +8,14 @@ epoch) is also checkpointed every epoch under ``checkpoints/``. DL-Delta trains 
 three interleaved degradation variants; ``init_from`` starts from an earlier model's best
 weights (Delta-2/3/4: ``--repeat``).
 
+``strategy`` ('default', 'mirrored', 'multi_worker'; ``training.get_strategy``): the model and
+its optimizer are built inside ``strategy.scope()`` and trained by ``training.fit``; the batch
+is global. Keras' own ``train_step`` scales the compiled loss (``FaceAreaLoss``: per-image
+values, averaged over the replica's share) by 1 / ``num_replicas_in_sync`` and the optimizer
+sums the replicas' gradients, so with an evenly split batch the update is the one-device
+update on the global batch (``tests/test_distributed_training.py``). Only the chief writes
+(config.json, checkpoints, best weights, TensorBoard); a run resumes under any strategy.
+
 Choices the paper leaves open (BUILD_NOTES.md): MSE over the ground truth's face (non-hole)
 pixels, Table IV's pixel set (``--loss=face_mse``; 'mse' is over all pixels), Adam lr 1e-3
 decayed x0.5 per chunk, batch 8.
@@ -16,9 +24,7 @@ decayed x0.5 per chunk, batch 8.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import shutil
 import tempfile
 from typing import Dict, List, Optional
 
@@ -26,7 +32,6 @@ import keras
 import numpy as np
 
 from data_pipelines import face_enhancement as fe
-from data_pipelines.degradation import DegradationConfig
 from depthlab import training
 from depthlab.losses import FaceAreaLoss
 from depthlab.models.enhancers import build_enhancer
@@ -35,6 +40,8 @@ VARIANTS = ("alpha", "beta", "gamma", "delta")
 #: 'mse'/'l1' over all pixels; 'face_mse'/'face_l1' over the ground truth's non-hole pixels.
 LOSSES = ("face_mse", "face_l1", "mse", "l1")
 TEST_IDENTITY_OFFSET = 100_000
+#: config.json fields a resumed run must share with the run that wrote it.
+RESUME_KEYS = ("variant", "ground_truths", "chunk_size", "seed", "helper", "loss")
 
 
 @dataclasses.dataclass
@@ -54,12 +61,15 @@ class EnhancerRunOptions:
     image_size: int = 256
     mixed_precision: str = "float32"
     steps_per_epoch: Optional[int] = None   # default: one pass over the chunk's pairs
+    strategy: str = "default"               # training.STRATEGIES
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
             raise ValueError(f"--variant={self.variant!r} is not one of {VARIANTS}")
         if self.loss not in LOSSES:
             raise ValueError(f"--loss={self.loss!r} is not one of {LOSSES}")
+        if self.strategy not in training.STRATEGIES:
+            raise ValueError(f"--strategy={self.strategy!r} is not one of {training.STRATEGIES}")
         for name in ("ground_truths", "chunk_size", "epochs_per_chunk", "batch_size"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"--{name} must be > 0, got {getattr(self, name)}")
@@ -83,7 +93,7 @@ class _BestWeights(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         loss = float((logs or {}).get("loss", np.inf))
-        if loss < self.best and training.is_chief():
+        if loss < self.best and training.is_chief(self.model.distribute_strategy):
             self.best = loss
             fd, tmp = tempfile.mkstemp(dir=self.model_dir, suffix=".weights.h5")
             os.close(fd)
@@ -114,25 +124,26 @@ def train(opts: EnhancerRunOptions, gt: Optional[fe.FaceDepthSet] = None,
     """Trains (or resumes) one enhancer with the chunked schedule. Returns a summary."""
     training.set_precision(opts.mixed_precision)
     training.set_seeds(opts.seed)
-    log = print if verbose else (lambda *a, **k: None)
-    os.makedirs(opts.model_dir, exist_ok=True)
+    strategy = training.get_strategy(opts.strategy)
+    chief = training.is_chief(strategy)
+    training.check_global_batch(opts.batch_size, strategy)
+    log = print if verbose and chief else (lambda *a, **k: None)
     record = dataclasses.asdict(opts)
-    cfg_path = os.path.join(opts.model_dir, "config.json")
-    if os.path.exists(cfg_path):
-        old = training.read_json(cfg_path)
-        diffs = [k for k in ("variant", "ground_truths", "chunk_size", "seed", "helper", "loss")
-                 if old.get(k) != record.get(k)]
-        if diffs:
-            raise ValueError(f"{cfg_path} was written by a different run (differs in {diffs})")
-    training.write_json(cfg_path, record)
+    training.check_resume_config(opts.model_dir, record, RESUME_KEYS)
+    os.makedirs(opts.model_dir, exist_ok=True)
+    if chief:
+        training.write_json(os.path.join(opts.model_dir, "config.json"), record)
 
     if gt is None:
         log(f"[enhancer] rendering {opts.ground_truths} ground-truth faces at {opts.image_size}px")
         gt = fe.synthetic_ground_truth(opts.ground_truths, seed=opts.seed, image_size=opts.image_size)
     chunks, total_epochs = fe.chunk_schedule(len(gt), opts.chunk_size, opts.epochs_per_chunk)
-    model = build_and_compile(opts, opts.learning_rate)
-    state = training.ResumableCheckpoint(os.path.join(opts.model_dir, "checkpoints"),
-                                         model=model, optimizer=model.optimizer)
+    log(f"[enhancer] strategy={opts.strategy} ({strategy.num_replicas_in_sync} replica(s) in "
+        f"sync), global batch {opts.batch_size}")
+    with strategy.scope():
+        model = build_and_compile(opts, opts.learning_rate)
+        state = training.ResumableCheckpoint(os.path.join(opts.model_dir, "checkpoints"),
+                                             model=model, optimizer=model.optimizer)
     done = state.restore_latest()
     if done == 0 and opts.init_from:
         src = os.path.join(opts.init_from, "best.weights.h5")
@@ -159,16 +170,30 @@ def train(opts: EnhancerRunOptions, gt: Optional[fe.FaceDepthSet] = None,
                                       start_index=(start_epoch - first) * steps * opts.batch_size)
         log(f"[enhancer] chunk {chunk + 1}/{chunks}: {len(part)} ground truths x {n_var} "
             f"variant(s), epochs {start_epoch + 1}-{first + opts.epochs_per_chunk}, lr {lr:.2e}")
-        callbacks = [training.CheckpointCallback(state), best_cb, recorder,
-                     keras.callbacks.TensorBoard(os.path.join(opts.model_dir, "tensorboard"),
-                                                 write_graph=False)]
+        callbacks = [training.CheckpointCallback(state), best_cb, recorder]   # chief writes
+        if chief:
+            callbacks.append(keras.callbacks.TensorBoard(
+                os.path.join(opts.model_dir, "tensorboard"), write_graph=False))
+        callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: log(
+            f"[enhancer] epoch {epoch + 1}/{total_epochs}: loss {logs['loss']:.6f}")))
         callbacks += list(extra_callbacks or [])
         # fit's epoch counter is global, so checkpoint numbers and TensorBoard steps line up.
-        h = model.fit(ds, epochs=first + opts.epochs_per_chunk, initial_epoch=start_epoch,
-                      steps_per_epoch=steps, callbacks=callbacks, verbose=2 if verbose else 0)
+        h = training.fit(model, ds, epochs=first + opts.epochs_per_chunk,
+                         initial_epoch=start_epoch, steps_per_epoch=steps, callbacks=callbacks,
+                         strategy=strategy)
         history += [{"loss": v} for v in h.history.get("loss", [])]
+    if training.is_distributed(strategy):
+        model = _single_device_copy(model, opts.variant)
     return {"model": model, "history": history, "best_loss": best_cb.best,
             "epochs": total_epochs}
+
+
+def _single_device_copy(model: keras.Model, variant: str) -> keras.Model:
+    """A default-strategy enhancer with ``model``'s weights (call it outside any
+    ``strategy.scope()``): Keras' predict/evaluate do not run under MultiWorkerMirrored."""
+    plain = build_enhancer(variant)
+    plain.set_weights(model.get_weights())
+    return plain
 
 
 def load_enhancer(model_dir: str) -> keras.Model:

@@ -13,6 +13,14 @@ Score-level fusion trains the RGB and the depth classifiers separately (roles 'r
 'depth') and averages their softmax scores with ``score_weight`` on RGB. Feature-level and the
 two attention fusions ('two_level_attention', 'depth_guided_attention') are one model, role
 'fused', trained end to end.
+
+``strategy`` ('default', 'mirrored', 'multi_worker'): every role's model and optimizer are
+built inside ``strategy.scope()`` and trained by ``training.fit`` (global batch; Keras scales
+the compiled cross-entropy by 1 / ``num_replicas_in_sync``). With ``sync_batchnorm`` (default)
+every BatchNormalization layer uses the global batch's statistics (``synchronized``), so a
+distributed step is the one-device step on the same global batch; evaluation and saving then
+use default-strategy copies. Only the chief writes.
+
 Hallucinated depth D~ comes from a generator SavedModel (``experiments/export_savedmodel`` /
 ``depthlab.export.export_depth_generator``): serving_default(rgb: uint8 (N, H, W, 3)) ->
 {'depth': float32 [0, 1] (N, S, S, 1)}, near = bright, the same convention as the ground truth
@@ -84,6 +92,8 @@ class RunOptions:
     train_per_identity: Optional[int] = None
     log_every: int = 20
     run_eagerly: bool = False                 # debugging / tiny test models (no tracing)
+    strategy: str = "default"                 # training.STRATEGIES
+    sync_batchnorm: bool = True               # distributed: BN over the global batch
 
     def __post_init__(self):
         checks = (("backbone", BACKBONES), ("inputs", INPUTS), ("fusion", FUSIONS),
@@ -91,6 +101,8 @@ class RunOptions:
         for name, choices in checks:
             if getattr(self, name) not in choices:
                 raise ValueError(f"--{name}={getattr(self, name)!r} is not one of {choices}")
+        if self.strategy not in training.STRATEGIES:
+            raise ValueError(f"--strategy={self.strategy!r} is not one of {training.STRATEGIES}")
         for name in ("epochs", "batch_size", "image_size", "embedding_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
@@ -269,15 +281,23 @@ def _state(model, optimizer, role_dir: str) -> training.ResumableCheckpoint:
                                         model=model, optimizer=optimizer)
 
 
-def _fit(model: keras.Model, role: str, role_dir: str, opts: RunOptions, rgb, depth, labels,
-         extra_callbacks, log) -> None:
+def _compile(model: keras.Model, opts: RunOptions, with_depth: bool) -> keras.Model:
+    """Compiles and builds ``model`` (weights and optimizer slots); call it in the run's
+    ``strategy.scope()``."""
     optimizer = _optimizer(opts)
     model.compile(optimizer=optimizer, run_eagerly=opts.run_eagerly,
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
-    _build(model, opts, depth is not None)
+    _build(model, opts, with_depth)
     optimizer.build(model.trainable_variables)
-    state = _state(model, optimizer, role_dir)
+    return model
+
+
+def _fit(model: keras.Model, role: str, role_dir: str, opts: RunOptions, rgb, depth, labels,
+         extra_callbacks, log, strategy: tf.distribute.Strategy) -> None:
+    """Trains one compiled role model (built in ``strategy.scope()``) from its latest
+    checkpoint to ``opts.epochs``."""
+    state = _state(model, model.optimizer, role_dir)
     initial = state.restore_latest()
     steps = max(1, math.ceil(len(labels) / opts.batch_size))
     if initial >= opts.epochs:
@@ -292,15 +312,28 @@ def _fit(model: keras.Model, role: str, role_dir: str, opts: RunOptions, rgb, de
                       start_index=initial * steps * opts.batch_size)
     progress = training.ProgressPrinter(opts.epochs * steps, opts.batch_size, every=opts.log_every)
     progress.set_initial_step(initial * steps)
-    callbacks = [training.CheckpointCallback(state),
-                 keras.callbacks.TensorBoard(os.path.join(role_dir, "tensorboard"),
-                                             update_freq=max(1, opts.log_every),
-                                             write_graph=False)]
-    if opts.log_every < 10 ** 6:
-        callbacks.append(progress)
+    callbacks = [training.CheckpointCallback(state)]   # writes on the chief only
+    if training.is_chief(strategy):
+        callbacks.append(keras.callbacks.TensorBoard(os.path.join(role_dir, "tensorboard"),
+                                                     update_freq=max(1, opts.log_every),
+                                                     write_graph=False))
+        if opts.log_every < 10 ** 6:
+            callbacks.append(progress)
     callbacks += list(extra_callbacks or [])
-    model.fit(ds, epochs=opts.epochs, steps_per_epoch=steps, initial_epoch=initial,
-              callbacks=callbacks, verbose=0, shuffle=False)
+    training.fit(model, ds, epochs=opts.epochs, steps_per_epoch=steps, initial_epoch=initial,
+                 callbacks=callbacks, strategy=strategy)
+
+
+def _single_device_copies(models: Dict[str, keras.Model], opts: RunOptions, num_classes: int,
+                          with_depth: bool) -> Dict[str, keras.Model]:
+    """Default-strategy copies of a distributed run's models (call outside any scope): Keras'
+    saving and inference are not run under MultiWorkerMirrored; the copies' BN layers are
+    the plain (unsynchronised) ones."""
+    copies = _models(opts, num_classes, weights=False)
+    for role, model in copies.items():
+        _build(model, opts, with_depth)
+        model.set_weights(models[role].get_weights())
+    return copies
 
 
 def _write_samples(model_dir: str, faces: rp.FaceSet, idx: np.ndarray, depths: dict) -> None:
@@ -367,17 +400,23 @@ def summarize(per_fold: Dict[str, Dict[str, dict]]) -> Dict[str, float]:
 
 def train(opts: RunOptions, extra_callbacks=None, verbose: bool = True) -> dict:
     """Trains (or resumes) every model of the run, evaluates, writes results.json."""
-    log = print if verbose else (lambda *a, **k: None)
     training.set_precision(opts.mixed_precision)
     training.set_seeds(opts.seed)
+    strategy = training.get_strategy(opts.strategy)
+    chief = training.is_chief(strategy)
+    distributed = training.is_distributed(strategy)
+    training.check_global_batch(opts.batch_size, strategy)
+    log = print if verbose and chief else (lambda *a, **k: None)
     record = dataclasses.asdict(opts)
     _check_resume_config(opts.model_dir, record)
     os.makedirs(opts.model_dir, exist_ok=True)
-    training.write_json(os.path.join(opts.model_dir, "config.json"), record)
+    if chief:
+        training.write_json(os.path.join(opts.model_dir, "config.json"), record)
     hallucinate = load_depth_generator(opts.generator) if opts.generator else None
     log(f"[recognition] backbone={opts.backbone} inputs={opts.inputs} "
         f"fusion={opts.fusion if opts.two_stream else '-'} protocol={opts.protocol} "
-        f"image={opts.image_size} width={opts.width}")
+        f"image={opts.image_size} width={opts.width} strategy={opts.strategy} "
+        f"({strategy.num_replicas_in_sync} replica(s) in sync)")
     per_fold = {}
     for fold in _folds(opts):
         faces, split, depth, depths = _load_fold(opts, fold, hallucinate)
@@ -385,24 +424,33 @@ def train(opts: RunOptions, extra_callbacks=None, verbose: bool = True) -> dict:
         log(f"[recognition] {split.name}: {split.num_classes} identities, {len(split.train)} "
             f"training images, test sets " +
             ", ".join(f"{k}={len(v)}" for k, v in split.tests.items()))
-        if fold == _folds(opts)[0]:
+        if fold == _folds(opts)[0] and chief:
             _write_samples(opts.model_dir, faces, split.tests["test"], depths)
         labels = split.labels(faces.meta, split.train)
         rgb_train = faces.rgb[split.train]
         depth_train = None if depth is None else depth[split.train]
-        models = _models(opts, split.num_classes)
+        with strategy.scope():
+            models = _models(opts, split.num_classes)
+            for model in models.values():
+                _compile(model, opts, depth is not None)
+                if opts.sync_batchnorm:
+                    training.synchronize_batch_norm(model, strategy)
         for role, model in models.items():
-            role_dir = os.path.join(fold_dir, role)
-            _fit(model, role, role_dir, opts, rgb_train, depth_train, labels, extra_callbacks, log)
-            if training.is_chief():
-                model.save(os.path.join(role_dir, "model.keras"))
+            _fit(model, role, os.path.join(fold_dir, role), opts, rgb_train, depth_train, labels,
+                 extra_callbacks, log, strategy)
+        if distributed:
+            models = _single_device_copies(models, opts, split.num_classes, depth is not None)
+        if chief:
+            for role, model in models.items():
+                model.save(os.path.join(fold_dir, role, "model.keras"))
         per_fold[_fold_name(fold)] = evaluate_split(models, opts, faces, split, depth)
     result = {"column": opts.column, "backbone": opts.backbone, "protocol": opts.protocol,
               "inputs": opts.inputs, "fusion": opts.fusion if opts.two_stream else None,
               "score_weight": opts.score_weight if opts.column.endswith("score") else None,
               "from_scratch": opts.backbone_weights is None,
               "folds": per_fold, "mean": summarize(per_fold)}
-    training.write_json(os.path.join(opts.model_dir, "results.json"), result)
+    if chief:
+        training.write_json(os.path.join(opts.model_dir, "results.json"), result)
     return result
 
 

@@ -1,5 +1,6 @@
-"""One process of the multi-worker tests: trains a tiny TS-GAN (or enhancer) under the given
-strategy, then writes its weights and per-step losses to an .npz file.
+"""One process of the multi-worker tests: trains a tiny TS-GAN or a DL-Delta enhancer (the
+paper's 256x256 network, 2 ground truths, batch 2) under the given strategy, then writes its
+weights and per-step losses to an .npz file.
 
   python -m tests.workers.train_worker --model=tsgan --strategy=multi_worker \
       --worker_index=0 --ports=23451,23452 --model_dir=/tmp/mw --out=/tmp/w0.npz
@@ -60,8 +61,13 @@ def main():
     else:
         from depthlab.runners import enhancer as runner
 
-        summary = runner.train_for_worker_test(args.model_dir, args.strategy, args.steps,
-                                               extra_callbacks=[recorder, initial])
+        # The runner builds DL-Delta at 256x256 only: the cheapest run is a small global batch.
+        opts = runner.EnhancerRunOptions(model_dir=args.model_dir, variant="delta",
+                                         ground_truths=2, chunk_size=2,
+                                         epochs_per_chunk=args.epochs, batch_size=2,
+                                         steps_per_epoch=args.steps, seed=3,
+                                         strategy=args.strategy)
+        summary = runner.train(opts, extra_callbacks=[recorder, initial], verbose=False)
         weights = summary["model"].get_weights()
     losses = {k: np.array([h[k] for h in recorder.history]) for k in recorder.history[0]}
     np.savez(args.out, **{f"w{i}": w for i, w in enumerate(weights)},
