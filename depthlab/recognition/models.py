@@ -72,7 +72,7 @@ class StreamClassifier(keras.Model):
         self.backbone = build_backbone(backbone, (image_size, image_size, 3), weights_path,
                                        embedding_dim, width, model_name=f"{stream}_{backbone}")
         self.dropout = layers.Dropout(self.dropout_rate)
-        self.classifier = layers.Dense(self.num_classes, name="logits")
+        self.classifier = layers.Dense(self.num_classes, dtype="float32", name="logits")
 
     def embed(self, inputs, training=False):
         x = inputs[self.stream] if isinstance(inputs, dict) else inputs
@@ -114,7 +114,7 @@ class FeatureFusionClassifier(keras.Model):
                 model_name=f"{s}_{backbone}"))
         self.concat = layers.Concatenate(name="fused_embedding")
         self.dropout = layers.Dropout(self.dropout_rate)
-        self.classifier = layers.Dense(self.num_classes, name="logits")
+        self.classifier = layers.Dense(self.num_classes, dtype="float32", name="logits")
 
     @property
     def backbones(self) -> Dict[str, keras.Model]:
@@ -191,7 +191,7 @@ class ClassifierHead(layers.Layer):
             setattr(self, f"fc{i}_bn", layers.BatchNormalization(momentum=BN_MOMENTUM,
                                                                  name=f"fc{i}_bn"))
         self.dropout = layers.Dropout(self.dropout_rate)
-        self.logits = layers.Dense(self.num_classes, name="logits")
+        self.logits = layers.Dense(self.num_classes, dtype="float32", name="logits")
 
     def call(self, x, training=False):
         x = self.flatten(x)
