@@ -244,8 +244,9 @@ class _FeatureMapFusion(keras.Model):
         return {s: self.extractors[s](inputs[s], training=training) for s in STREAMS}
 
     def forward(self, inputs, training=False):
-        """(logits, {auxiliary head: logits})."""
-        raise NotImplementedError
+        """(logits, {auxiliary head: logits}); each attention classifier defines its own (this
+        base class is never built on its own)."""
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def call(self, inputs, training=False):
         return self.forward(inputs, training)[0]
