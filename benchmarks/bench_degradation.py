@@ -8,14 +8,23 @@ section III-B) with `DegradationConfig()` defaults: outline holes + random holes
 Gaussian noise on non-hole pixels, 5x5 normalised box blur of non-hole pixels.
 
 - ours: `data_pipelines.degradation.degrade` on a (B, H, W) batch inside one tf.function, once
-  with plain TF kernels and once XLA-compiled in three stages (`jit_compile=True`, the default
+  with plain TF kernels and once XLA-compiled in four stages (`jit_compile=True`, the default
   of `make_degradation_fn`); random numbers from the module's counter-based hash generator.
+  Also timed: the same XLA function mapped by tf.data over a stream of batches
+  (`--parallel_calls` at a time), as a training input pipeline runs it.
 - reference: a straightforward loop over images: cv2.erode for the outline, np.nonzero + random
   choice of outline pixels, cv2.ellipse (sub-pixel, filled) per hole, `rng.normal` for the
   valid pixels only, cv2.boxFilter (unnormalised) for the sums of the normalised blur.
 
 Timings: three rounds over all implementations, each a block of warm-up then timed runs over
-the same batch; the median per implementation, all in this process.
+the same batch; the median per implementation, all in this process. The `cores` column is the
+process's CPU time / wall time while an implementation ran (1.0 = one core busy): the
+reference is single-threaded Python (NumPy, and OpenCV with `cv2.getNumThreads()` threads,
+whose calls on one 256x256 image keep it at ~1 core); TF uses its intra-op pool (2 threads on
+2 cores). TF runs with its caching BFC allocator on the CPU by default (`--bfc_allocator`;
+`--nobfc_allocator` for TF's default allocator, whose fresh multi-MB buffers page-fault and
+start cache-cold on every call). On a shared machine every figure depends on the other jobs:
+compare ratios from one run only, and read `cores` to see how much of the machine each side got.
 Also printed: the mean hole fraction and noise std of both, as a check that they do the same work.
 """
 
@@ -34,8 +43,13 @@ flags.DEFINE_integer("repeats", 5, "Timed runs per block (3 rounds); the median 
                      lower_bound=1)
 flags.DEFINE_integer("warmup", 3, "Untimed warm-up runs.", lower_bound=1)
 flags.DEFINE_integer("seed", 0, "Seed for the faces and both degradations.")
-flags.DEFINE_integer("stream_batches", 16, "Batches per timed pass of the tf.data stream.",
+flags.DEFINE_integer("stream_batches", 8, "Batches per timed pass of the tf.data stream.",
                      lower_bound=1)
+flags.DEFINE_boolean("bfc_allocator", True, "Run TF with its caching BFC allocator on the CPU "
+                     "(TF_CPU_ALLOCATOR_USE_BFC=true, set before TF starts unless the variable is "
+                     "already set): freed buffers are reused (cache-warm, no page faults) instead "
+                     "of going back to the OS; the NumPy reference's small per-image arrays are "
+                     "reused by malloc anyway.")
 flags.DEFINE_integer("parallel_calls", 2, "tf.data num_parallel_calls of the stream (batches "
                      "degraded at once; the default is this machine's 2 cores).", lower_bound=1)
 
@@ -133,6 +147,8 @@ def main(argv):
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if FLAGS.bfc_allocator:
+        os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
     import cv2
     import tensorflow as tf
 
@@ -182,7 +198,8 @@ def main(argv):
           f"{tf.config.threading.get_intra_op_parallelism_threads() or 'default'}, inter-op "
           f"{tf.config.threading.get_inter_op_parallelism_threads() or 'default'}), OpenCV "
           f"{cv2.__version__} ({cv2.getNumThreads()} threads), tf.data parallel calls "
-          f"{FLAGS.parallel_calls}")
+          f"{FLAGS.parallel_calls}, TF_CPU_ALLOCATOR_USE_BFC="
+          f"{os.environ.get('TF_CPU_ALLOCATOR_USE_BFC', 'unset')}")
     print(f"  {'implementation':<40}{'ms/batch':>10}{'images/s':>10}{'cores':>7}{'hole %':>8}"
           f"{'noise std':>10}")
 

@@ -25,7 +25,8 @@ Conventions of this module
   uses ``seed`` itself. Each part (PART = 1 outline, 2 random holes, 3 noise, 4 helper) hashes the
   row's four 32-bit words into two 32-bit keys, and its ``n``-th number is
   ``fmix32(fmix32(n * 0x9E3779B9 + k1) ^ k2)`` (MurmurHash3's finaliser, SplitMix-style; 24-bit
-  uniforms). So a batch equals its examples degraded one at a time, a part gives the same
+  uniforms; Gaussian noise takes one word per pixel and splits it into two 16-bit uniforms,
+  :func:`_noise`). So a batch equals its examples degraded one at a time, a part gives the same
   numbers alone or inside :func:`degrade`, the plain graph and XLA give identical bits, and
   with ``seed[i] = (seed, global_index)`` (:func:`index_seeds`) an example's degradation does not
   depend on how the stream is batched. (Earlier versions drew from ``tf.random.stateless_*``
@@ -37,11 +38,13 @@ with semi-major axis 2-16 px; semi-minor / semi-major in [0.3, 1]; angle uniform
 Gaussian noise (sigma 15 mm; uniform with the same std as an option); 5x5 box blur; helper values
 uniform over [near, near + 250 mm] (the normalisation window), the blurred helper with a 9x9 box.
 
-Implementation: batched graph ops only, no per-example loop: the hash generator above, a
-max-pool-free boolean erosion for the outline, two-level counting to pick outline pixels, exact
-row-interval ellipse rasterisation (one segment sum + a blocked-matmul cumsum for all ellipses
-of the batch), Box-Muller noise, shifted-slice box sums for the normalised blur. Benchmark:
-``python -m benchmarks.bench_degradation``.
+Implementation: batched graph ops only, no per-example loop: the hash generator above, the
+outline's erosion on 16-pixel bit words and two-level counting to pick outline pixels, exact
+row-interval ellipse rasterisation (one scatter of interval marks + a blocked-matmul cumsum for
+all ellipses of the batch), one-hash-per-pixel Box-Muller noise, two-pass shifted-slice box sums
+(int8 counts) for the normalised blur; under XLA four clusters (:func:`_stages`). Benchmark:
+``python -m benchmarks.bench_degradation`` (for speed on CPU run TF with
+``TF_CPU_ALLOCATOR_USE_BFC=true``, as the benchmark does: see BUILD_NOTES, "Speed").
 """
 
 from __future__ import annotations
@@ -598,7 +601,7 @@ def _draw_random(keys, cfg):
     return {"random_u": _uniform(keys, [1 + 5 * _k_max(cfg.random_count_range)])}
 
 
-def _noise(keys, height, width, distribution):
+def _noise(keys, height, width, distribution, xla=False):
     """(B,H,W) zero-mean unit-variance noise from the (B, 2) noise keys, one hash per pixel.
 
     Pixel ``(r, c)`` uses the 32-bit word ``_bits(keys, r * W + c)``. Gaussian: its two 16-bit
@@ -608,6 +611,8 @@ def _noise(keys, height, width, distribution):
     ``sin(Theta)``, Theta uniform on the full turn), so one hash makes one N(0, 1) value with no
     trig op and no pairing across pixels; |z| <= sqrt(2 ln 2^17) = 4.85 (P(|N| > 4.85) ~ 1e-6).
     Uniform: ``sqrt(3) (2u - 1)`` with the pixel's 24-bit uniform, i.e. U(-sqrt(3), sqrt(3)).
+    ``xla``: the log is :func:`_log_positive` (fused into the noise loop) instead of TF's log
+    kernel (one kernel in the plain graph); the two agree to float32 rounding.
     """
     counters = tf.reshape(tf.cast(tf.range(height * width), tf.uint32), tf.stack([height, width]))
     bits = _bits(keys, counters)
@@ -616,7 +621,8 @@ def _noise(keys, height, width, distribution):
         return math.sqrt(3.0) * (2.0 * u - 1.0)
     hi = tf.cast(tf.bitwise.right_shift(bits, _u32(16)), tf.float32)
     lo = tf.cast(tf.bitwise.bitwise_and(bits, _u32(0xFFFF)), tf.float32)
-    radius = tf.sqrt(-2.0 * _log_positive((hi + 0.5) * (1.0 / 65536)))
+    log = _log_positive if xla else tf.math.log
+    radius = tf.sqrt(-2.0 * log((hi + 0.5) * (1.0 / 65536)))
     return radius * _sin_half_turn((lo + 0.5) * (1.0 / 65536) - 0.5)
 
 
@@ -628,8 +634,8 @@ _LOG_R = (0.3333341, -0.25000922, 0.19985129, -0.16592855, 0.14676379, -0.141184
 def _log_positive(v):
     """Natural log of positive, normal float32 ``v`` (no zero / inf / NaN handling): exponent
     from the bits, mantissa reduced to [sqrt(1/2), sqrt(2)) and a polynomial (abs. error < 1e-7
-    in float32). The noise's only transcendental; XLA:CPU's general log was ~30 % of the noise
-    stage. The same ops in the plain graph and under XLA."""
+    in float32). The noise's only transcendental under XLA, where XLA:CPU's general log took
+    ~30 % of the noise stage."""
     bits = tf.bitcast(v, tf.int32)
     e = tf.bitwise.right_shift(bits, 23) - 127
     m = tf.bitcast(tf.bitwise.bitwise_or(tf.bitwise.bitwise_and(bits, 0x7FFFFF), 0x3F800000),
@@ -905,12 +911,12 @@ def _holes_stage(x, keys, cfg):
     return _hole_mask(x, _draws(keys, cfg), cfg, cfg.outline_holes, cfg.random_holes)
 
 
-def _holes_and_noise(x, holes, keys, cfg):
+def _holes_and_noise(x, holes, keys, cfg, xla=False):
     """Steps 1 (apply) and 2 of :func:`degrade`: synthetic holes set to 0, then noise."""
     y = tf.where(holes, 0.0, x)
     if cfg.noise and cfg.noise_sigma_mm > 0:
         h, w = _spatial(x)
-        noise = _noise(keys["noise"], h, w, cfg.noise_distribution)
+        noise = _noise(keys["noise"], h, w, cfg.noise_distribution, xla)
         y = _apply_noise(y, noise, cfg.noise_sigma_mm, cfg.min_depth_mm)
     return y
 
@@ -943,13 +949,14 @@ def _stages(cfg, xla=False):
     in sequence; with ``jit_compile`` each is its own XLA cluster, because inside one cluster
     XLA:CPU fuses every stage into its consumers and recomputes it per use (the coefficients
     for every row of every ellipse, the noise for every blur tap), which measured 1.5-2x slower
-    than materialising the stage outputs (BUILD_NOTES, "Speed")."""
+    than materialising the stage outputs (BUILD_NOTES, "Speed"). ``xla`` selects the XLA forms
+    of the scatter (:func:`_cover`) and the log (:func:`_noise`)."""
     use = (cfg.outline_holes, cfg.random_holes)
     axes = _group_axes(cfg, *use)
     blur = _blurs(cfg)
     return {
         "ellipses": lambda x, k: _hole_ellipses(x, _draws(k, cfg), cfg, *use),
-        "noise": lambda x, g, k: _holes_and_noise(x, _raster_groups(x, g, axes, xla), k, cfg),
+        "noise": lambda x, g, k: _holes_and_noise(x, _raster_groups(x, g, axes, xla), k, cfg, xla),
         "rows": (lambda y: _blur_rows(y, cfg.blur_kernel_size)) if blur else None,
         "finish": lambda x, y, rows, k: _finish(x, y, rows, k, cfg),
     }
@@ -1012,8 +1019,10 @@ def make_degradation_fn(config: Optional[DegradationConfig] = None, jit_compile=
     Use per-example seeds ``index_seeds(seed, global_indices)`` so an example's degradation is
     fixed by ``(seed, global index)`` whatever the batching, e.g.
     ``ds.batch(B).enumerate().map(lambda i, d: fn(d, index_seeds(7, i * B + tf.range(n))))``
-    with ``n = tf.shape(d)[0]``. ``jit_compile`` (default True here) XLA-compiles the
-    deterministic stages: ~1.3x faster on CPU, same output up to float rounding.
+    with ``n = tf.shape(d)[0]``. ``jit_compile`` (default True here) XLA-compiles the four
+    stages: several times the plain graph's speed on CPU, same output up to float rounding.
+    (XLA:CPU runs one executable at a time, so a parallel ``map`` does not run two batches at
+    once; one call already uses the intra-op threads.)
     """
     cfg = config or DegradationConfig()
 
