@@ -8,14 +8,25 @@ section III-B) with `DegradationConfig()` defaults: outline holes + random holes
 Gaussian noise on non-hole pixels, 5x5 normalised box blur of non-hole pixels.
 
 - ours: `data_pipelines.degradation.degrade` on a (B, H, W) batch inside one tf.function, once
-  with plain TF kernels and once XLA-compiled in three stages (`jit_compile=True`, the default
+  with plain TF kernels and once XLA-compiled in four stages (`jit_compile=True`, the default
   of `make_degradation_fn`); random numbers from the module's counter-based hash generator.
+  Also timed: the same XLA function mapped by tf.data over an endless stream of batches
+  (`--parallel_calls` at a time) through one long-lived iterator, in steady state, as a training
+  input pipeline runs it (two batches in flight keep both cores busy, where one call's XLA
+  loops leave part of the second core idle).
 - reference: a straightforward loop over images: cv2.erode for the outline, np.nonzero + random
   choice of outline pixels, cv2.ellipse (sub-pixel, filled) per hole, `rng.normal` for the
   valid pixels only, cv2.boxFilter (unnormalised) for the sums of the normalised blur.
 
 Timings: three rounds over all implementations, each a block of warm-up then timed runs over
-the same batch; the median per implementation, all in this process.
+the same batch; the median per implementation, all in this process. The `cores` column is the
+process's CPU time / wall time while an implementation ran (1.0 = one core busy): the
+reference is single-threaded Python (NumPy, and OpenCV with `cv2.getNumThreads()` threads,
+whose calls on one 256x256 image keep it at ~1 core); TF uses its intra-op pool (2 threads on
+2 cores). TF runs with its caching BFC allocator on the CPU by default (`--bfc_allocator`;
+`--nobfc_allocator` for TF's default allocator, whose fresh multi-MB buffers page-fault and
+start cache-cold on every call). On a shared machine every figure depends on the other jobs:
+compare ratios from one run only, and read `cores` to see how much of the machine each side got.
 Also printed: the mean hole fraction and noise std of both, as a check that they do the same work.
 """
 
@@ -34,6 +45,15 @@ flags.DEFINE_integer("repeats", 5, "Timed runs per block (3 rounds); the median 
                      lower_bound=1)
 flags.DEFINE_integer("warmup", 3, "Untimed warm-up runs.", lower_bound=1)
 flags.DEFINE_integer("seed", 0, "Seed for the faces and both degradations.")
+flags.DEFINE_integer("stream_batches", 8, "Batches per timed call of the tf.data stream.",
+                     lower_bound=1)
+flags.DEFINE_boolean("bfc_allocator", True, "Run TF with its caching BFC allocator on the CPU "
+                     "(TF_CPU_ALLOCATOR_USE_BFC=true, set before TF starts unless the variable is "
+                     "already set): freed buffers are reused (cache-warm, no page faults) instead "
+                     "of going back to the OS; the NumPy reference's small per-image arrays are "
+                     "reused by malloc anyway.")
+flags.DEFINE_integer("parallel_calls", 2, "tf.data num_parallel_calls of the stream (batches "
+                     "degraded at once; the default is this machine's 2 cores).", lower_bound=1)
 
 
 def synthetic_faces(n, size, seed):
@@ -93,19 +113,26 @@ def reference_degrade(depth, rng, cfg):
 
 
 def _medians(fns, repeats, warmup, rounds=3):
-    """Median seconds per call of each fn: ``rounds`` rounds over all fns, each fn timed in a block
-    of ``warmup`` untimed then ``repeats`` timed calls (blocks, so one library's idle worker
-    threads do not spin against the next one; rounds, so load drift hits all alike)."""
+    """Median seconds per call of each fn, and the cores it kept busy: ``rounds`` rounds over all
+    fns, each fn timed in a block of ``warmup`` untimed then ``repeats`` timed calls (blocks, so
+    one library's idle worker threads do not spin against the next one; rounds, so load drift
+    hits all alike). Cores = this process's CPU time / wall time over the timed calls (so 1.0
+    is one core fully busy; other processes' load is not counted)."""
     times = {name: [] for name in fns}
+    cpu = {name: [0.0, 0.0] for name in fns}
     for _ in range(rounds):
         for name, fn in fns.items():
             for _ in range(warmup):
                 fn()
             for _ in range(repeats):
-                t0 = time.perf_counter()
+                c0, t0 = time.process_time(), time.perf_counter()
                 fn()
-                times[name].append(time.perf_counter() - t0)
-    return {name: statistics.median(t) for name, t in times.items()}
+                t1 = time.perf_counter()
+                times[name].append(t1 - t0)
+                cpu[name][0] += time.process_time() - c0
+                cpu[name][1] += t1 - t0
+    return ({name: statistics.median(t) for name, t in times.items()},
+            {name: c / w for name, (c, w) in cpu.items()})
 
 
 def _noise_std(clean, degraded, holes):
@@ -122,15 +149,20 @@ def main(argv):
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if FLAGS.bfc_allocator:
+        os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
+    import cv2
     import tensorflow as tf
 
     from data_pipelines import degradation as dg
 
     cfg = dg.DegradationConfig()
-    b, s = FLAGS.batch_size, FLAGS.image_size
+    b, s, n_stream = FLAGS.batch_size, FLAGS.image_size, FLAGS.stream_batches
     faces = synthetic_faces(b, s, FLAGS.seed)
     x = tf.constant(faces)
     seed = tf.constant([FLAGS.seed, 1], tf.int64)
+    word = dg.seed_word(seed)         # batch i of the stream: seeds (word, i * b + j); batch 0
+    # equals the single call's example_seeds(seed, b)
 
     def run_reference():
         out = [reference_degrade(faces[i], np.random.default_rng([FLAGS.seed, i]), cfg)
@@ -141,31 +173,63 @@ def main(argv):
         fn = tf.function(lambda d, sd: dg.degrade(d, sd, cfg, jit_compile=jit))
         return lambda: tuple(t.numpy() for t in fn(x, seed))
 
+    # the pipeline as training runs it: tf.data maps make_degradation_fn over an endless stream
+    # of batches, FLAGS.parallel_calls batches at a time, through one long-lived iterator (as an
+    # epoch of training pulls them); each timed call pulls n_stream batches in steady state (the
+    # iterator's start-up, ~0.2-0.3 s once per epoch, is not in it; the warm-up calls absorb the
+    # <= parallel_calls + 1 batches computed ahead while other implementations were timed)
+    fn = dg.make_degradation_fn(cfg)
+
+    def stream_of(n):
+        return tf.data.Dataset.range(n).map(
+            lambda i: fn(x, dg.index_seeds(word, i * b + tf.range(b, dtype=tf.int64))),
+            num_parallel_calls=FLAGS.parallel_calls, deterministic=True).prefetch(1)
+
+    endless = iter(stream_of(2 ** 62))
+
+    def run_stream():
+        for _ in range(n_stream):
+            out = next(endless)
+        return tuple(t.numpy() for t in out)
+
     # for comparison: TF's own stateless generator (Philox), one uniform per pixel of the batch
     draw = tf.function(lambda sd: tf.random.stateless_uniform([b, s * s], sd))
     fns = {"ref": run_reference, "graph": tf_runner(False), "xla": tf_runner(True),
-           "rng": lambda: draw(seed).numpy()}
-    t = _medians(fns, FLAGS.repeats, FLAGS.warmup)
+           "stream": run_stream, "rng": lambda: draw(seed).numpy()}
+    t, cores = _medians(fns, FLAGS.repeats, FLAGS.warmup)
+    t["stream"] /= n_stream
     outputs = {name: fns[name]() for name in ("ref", "graph", "xla")}
+    outputs["stream"] = tuple(t.numpy() for t in next(iter(stream_of(1))))   # batch 0
 
-    print(f"degradation, batch {b} x {s}x{s}, {os.cpu_count()} CPU core(s) visible, "
-          f"TF {tf.__version__} (intra-op threads: "
-          f"{tf.config.threading.get_intra_op_parallelism_threads() or 'default'})")
-    print(f"  {'implementation':<34}{'ms/batch':>10}{'images/s':>10}{'hole %':>8}{'noise std':>10}")
+    print(f"degradation, batch {b} x {s}x{s}, {os.cpu_count()} CPU core(s) visible, load "
+          f"{os.getloadavg()[0]:.2f}, TF {tf.__version__} (intra-op threads "
+          f"{tf.config.threading.get_intra_op_parallelism_threads() or 'default'}, inter-op "
+          f"{tf.config.threading.get_inter_op_parallelism_threads() or 'default'}), OpenCV "
+          f"{cv2.__version__} ({cv2.getNumThreads()} threads), tf.data parallel calls "
+          f"{FLAGS.parallel_calls}, TF_CPU_ALLOCATOR_USE_BFC="
+          f"{os.environ.get('TF_CPU_ALLOCATOR_USE_BFC', 'unset')}")
+    print(f"  {'implementation':<40}{'ms/batch':>10}{'images/s':>10}{'cores':>7}{'hole %':>8}"
+          f"{'noise std':>10}")
 
-    def row(name, t, deg, holes):
-        print(f"  {name:<34}{t * 1e3:>10.2f}{b / t:>10.1f}{100 * holes.mean():>8.2f}"
-              f"{_noise_std(faces, deg, holes):>10.2f}")
+    def row(name, key):
+        deg, holes = outputs[key]
+        print(f"  {name:<40}{t[key] * 1e3:>10.2f}{b / t[key]:>10.1f}{cores[key]:>7.2f}"
+              f"{100 * holes.mean():>8.2f}{_noise_std(faces, deg, holes):>10.2f}")
 
-    names = {"ref": "reference (NumPy/OpenCV, per image)", "graph": "ours (TF graph)",
-             "xla": "ours (TF graph + XLA stages)"}
+    names = {"ref": "reference (NumPy/OpenCV, per image)", "graph": "ours (TF graph, one call)",
+             "xla": "ours (TF + XLA, one call)",
+             "stream": f"ours (TF + XLA, tf.data stream, x{FLAGS.parallel_calls})"}
     for key, name in names.items():
-        row(name, t[key], *outputs[key])
+        row(name, key)
+    np.testing.assert_array_equal(outputs["stream"][1], outputs["xla"][1])   # same work
     print(f"  speed-up over the reference: graph {t['ref'] / t['graph']:.2f}x, "
-          f"XLA {t['ref'] / t['xla']:.2f}x (target >= 5x)")
+          f"XLA one call {t['ref'] / t['xla']:.2f}x, XLA tf.data stream "
+          f"{t['ref'] / t['stream']:.2f}x (target >= 5x)")
+    print(f"  (cores = process CPU time / wall time while timing it: the reference is a "
+          f"single-threaded Python loop; OpenCV may thread inside a call)")
     print(f"  for scale: {b * s * s:,} uniforms from tf.random.stateless_uniform (Philox) alone "
           f"take {t['rng'] * 1e3:.2f} ms/batch ({t['ref'] / t['rng']:.1f}x the reference's time); "
-          f"our whole XLA degradation takes {t['xla'] / t['rng']:.2f}x that")
+          f"our XLA degradation (one call) takes {t['xla'] / t['rng']:.2f}x that")
     print(f"  (noise std after a {cfg.blur_kernel_size}x{cfg.blur_kernel_size} box blur is "
           f"~{cfg.noise_sigma_mm / cfg.blur_kernel_size:.1f} mm in the face interior: "
           f"{cfg.noise_sigma_mm:g} / {cfg.blur_kernel_size} = sigma / sqrt(k^2))")

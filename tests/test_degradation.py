@@ -96,6 +96,23 @@ def test_face_outline_matches_scipy_erosion():
     assert not dg.face_outline(tf.constant(full[None])).numpy().any()
 
 
+def test_packed_outline_and_its_sampling_equal_the_pixel_versions():
+    rng = np.random.default_rng(5)
+    masks = [rng.random((3, 20, 48)) < p for p in (0.5, 0.9, 0.98)]
+    masks += [np.ones((2, 16, 32), bool), disc_face(64, 25)[None] > 0]
+    for valid in masks:
+        v = tf.constant(valid)
+        want_outline = np.stack([outline_np(m) for m in valid])       # scipy reference
+        words = dg._outline_words(v)
+        np.testing.assert_array_equal(dg._unpack16(words, valid.shape[2]).numpy(), want_outline)
+        u = dg._uniform(dg._part_keys(dg.index_seeds(1, tf.range(valid.shape[0])), 1), [9])
+        got, n = dg._sample_outline(v, u)
+        want, n_want = dg._sample_pixels(dg.face_outline(v), u)
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+        np.testing.assert_array_equal(n.numpy(), want_outline.sum(axis=(1, 2)))
+        np.testing.assert_array_equal(n_want.numpy(), n.numpy())
+
+
 def test_outline_holes_stay_near_the_outline_and_keep_the_interior():
     face = disc_face(96, 34)
     valid = face > 0
@@ -281,6 +298,41 @@ def test_hash_generator_matches_murmur3_and_a_python_reference():
         want = [(_fmix32_py(_fmix32_py((c * 0x9E3779B9 + k1) & 0xFFFFFFFF) ^ k2) >> 8) / 2 ** 24
                 for c in range(4)]
         np.testing.assert_array_equal(u, np.float32(want))
+
+
+def test_gaussian_noise_is_the_documented_transform_of_each_pixels_hash():
+    # pixel n of a (H, W) image: w = fmix32(fmix32(n * golden + k1) ^ k2), hi/lo 16-bit halves,
+    # z = sqrt(-2 ln((hi + 1/2) / 2^16)) * sin(pi ((lo + 1/2) / 2^16 - 1/2)), in float64 here
+    keys = dg._part_keys(tf.constant([[4, 9], [-3, 2 ** 33]], tf.int64), dg.PART_NOISE)
+    got = dg._noise(keys, 3, 5, "gaussian").numpy()
+    for r, (k1, k2) in enumerate(keys.numpy().tolist()):              # Python ints
+        for n in range(15):
+            w = _fmix32_py(_fmix32_py((n * 0x9E3779B9 + k1) & 0xFFFFFFFF) ^ k2)
+            u1, u2 = ((w >> 16) + 0.5) / 65536, ((w & 0xFFFF) + 0.5) / 65536
+            want = math.sqrt(-2 * math.log(u1)) * math.sin(math.pi * (u2 - 0.5))
+            assert abs(got[r, n // 5, n % 5] - want) < 2e-6 * max(1.0, abs(want)), (r, n)
+
+
+def test_gaussian_noise_tails_and_cdf_match_the_normal_law():
+    keys = dg._part_keys(dg.index_seeds(11, tf.range(4)), dg.PART_NOISE)
+    z = dg._noise(keys, 256, 256, "gaussian").numpy().astype(np.float64).ravel()   # 262,144
+    assert np.abs(z).max() <= math.sqrt(2 * math.log(2 ** 17)) + 1e-4             # 4.85
+    from scipy import stats
+    for t in (-2.0, -1.0, 0.0, 0.5, 1.5, 2.5):       # empirical CDF vs Phi, 5 binomial s.e.
+        p = stats.norm.cdf(t)
+        assert abs(np.mean(z <= t) - p) < 5 * math.sqrt(p * (1 - p) / z.size), t
+    tail = np.mean(np.abs(z) > 3.0)                   # 0.0027: 708 +- 27 of 262,144
+    assert abs(tail - 2 * stats.norm.sf(3.0)) < 5 * math.sqrt(tail / z.size)
+    zz = z.reshape(4, -1)
+    assert abs(np.mean(zz[:, :-1] * zz[:, 1:])) < 0.01                            # neighbours
+
+
+def test_log_positive_matches_numpy():
+    v = np.concatenate([(np.arange(65536, dtype=np.float64) + 0.5) / 65536,
+                        np.geomspace(1e-30, 1e30, 20001)]).astype(np.float32)
+    got = dg._log_positive(tf.constant(v)).numpy().astype(np.float64)
+    want = np.log(v.astype(np.float64))
+    assert np.max(np.abs(got - want) / np.maximum(np.abs(want), 1.0)) < 3e-7
 
 
 def test_hash_uniforms_are_uniform_and_uncorrelated():
