@@ -49,6 +49,19 @@ def get_strategy(name: str = "default") -> tf.distribute.Strategy:
     return _STRATEGIES[name]
 
 
+def define_strategy_flag(note: str = "") -> None:
+    """Defines the trainers' common absl flag ``--strategy`` (one of :data:`STRATEGIES`);
+    ``note`` adds what is particular to one binary to the help text."""
+    from absl import flags
+
+    flags.DEFINE_enum(
+        "strategy", "default", list(STRATEGIES),
+        "tf.distribute strategy: 'default' (one device), 'mirrored' (all local GPUs; without "
+        "GPUs the logical CPUs) or 'multi_worker' (MultiWorkerMirroredStrategy; the cluster "
+        "comes from the TF_CONFIG environment variable, see README). --batch_size is global "
+        "and must divide evenly across the replicas." + (f" {note}" if note else ""))
+
+
 def is_distributed(strategy: Optional[tf.distribute.Strategy] = None) -> bool:
     """True for a Mirrored or MultiWorkerMirrored strategy (the ``fit`` below then runs its
     own ``strategy.run`` loop)."""

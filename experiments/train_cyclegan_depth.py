@@ -70,11 +70,7 @@ flags.DEFINE_string("export_dir", None, "If set, export G1 as a SavedModel here 
 flags.DEFINE_integer("log_every", 50, "Print progress every N steps.", lower_bound=1)
 flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
 flags.DEFINE_bool("run_eagerly", False, "Run the train step eagerly (debugging; one device).")
-flags.DEFINE_enum("strategy", "default", list(training.STRATEGIES),
-                  "tf.distribute strategy: 'default' (one device), 'mirrored' (all local GPUs) "
-                  "or 'multi_worker' (MultiWorkerMirroredStrategy; the cluster comes from the "
-                  "TF_CONFIG environment variable, see README). --batch_size is global and must "
-                  "be a multiple of the number of replicas.")
+training.define_strategy_flag()
 
 
 @flags.multi_flags_validator(["dataset", "data_dir"],

@@ -45,12 +45,7 @@ flags.DEFINE_integer("log_every", 10, "Print progress every N steps.", lower_bou
 flags.DEFINE_integer("eval_every", 1, "Held-out RMSE every N epochs (0: only at the end).",
                      lower_bound=0)
 flags.DEFINE_string("export_dir", None, "If set, export DSRNet as a SavedModel here at the end.")
-flags.DEFINE_enum("strategy", "default", list(training.STRATEGIES),
-                  "tf.distribute strategy: 'default' (one device), 'mirrored' (all local GPUs) "
-                  "or 'multi_worker' (MultiWorkerMirroredStrategy; the cluster comes from the "
-                  "TF_CONFIG environment variable, see README). --batch_size is global and must "
-                  "be a multiple of the number of replicas; the stage-2 roles are chosen on the "
-                  "global batch's errors.")
+training.define_strategy_flag("The stage-2 roles are chosen on the global batch's errors.")
 
 flags.register_validator("patch_size", lambda p: p % int(FLAGS.scale) == 0,
                          message="--patch_size must be a multiple of --scale")

@@ -39,11 +39,7 @@ flags.DEFINE_integer("repeat", 1, "Delta-k retraining index (k > 1 needs --init_
 flags.DEFINE_string("init_from", None, "model_dir of the previous model to start from.")
 flags.DEFINE_enum("mixed_precision", "float32", list(training.PRECISION_POLICIES), "Dtype policy.")
 flags.DEFINE_integer("seed", 0, "Seed of faces, degradations and data order.")
-flags.DEFINE_enum("strategy", "default", list(training.STRATEGIES),
-                  "tf.distribute strategy: 'default' (one device), 'mirrored' (all local GPUs; "
-                  "without GPUs the logical CPUs) or 'multi_worker' (MultiWorkerMirroredStrategy; "
-                  "the cluster comes from the TF_CONFIG environment variable, see README). "
-                  "--batch_size is global and must divide evenly across the replicas.")
+training.define_strategy_flag()
 flags.register_validator("init_from", lambda v: v is None or FLAGS.repeat > 1,
                          message="--init_from needs --repeat > 1")
 

@@ -30,6 +30,8 @@ flags.DEFINE_enum("inputs", "rgb", list(INPUTS),
 flags.DEFINE_enum("fusion", "feature", list(FUSIONS),
                   "Two-stream fusion: 'feature' (concatenated embeddings -> classifier), "
                   "'score' (weighted average of two separately trained classifiers' softmax), "
+                  "'feature_frozen' (train the RGB and the depth classifier separately, then a "
+                  "classifier on their concatenated, L2-normalised, frozen embeddings), "
                   "'two_level_attention' (LSTM feature-map + spatial attention over the "
                   "concatenated feature maps, Uppal et al. 2021a) or 'depth_guided_attention' "
                   "(a depth-derived attention map weights the RGB feature maps, Uppal et al. "
@@ -57,6 +59,9 @@ flags.DEFINE_float("dropout", 0.0, "Dropout before the classifier.", lower_bound
 flags.DEFINE_integer("epochs", 30, "Epochs.", lower_bound=1)
 flags.DEFINE_integer("batch_size", 32, "Batch size.", lower_bound=1)
 flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.", lower_bound=0.0)
+flags.DEFINE_float("fusion_learning_rate", 1e-2, "--fusion=feature_frozen: Adam learning rate of "
+                   "the classifier trained on the frozen streams' embeddings (a linear layer on "
+                   "fixed features; 10x --learning_rate by default).", lower_bound=0.0)
 flags.DEFINE_float("score_weight", 0.5, "Score fusion: weight of the RGB classifier's softmax "
                    "(depth gets 1 - w).", lower_bound=0.0, upper_bound=1.0)
 flags.DEFINE_integer("seed", 0, "Seed of data order, augmentation, splits and init.")
@@ -71,11 +76,7 @@ flags.DEFINE_integer("train_per_identity", None, "synthetic_faces: training imag
                      "identity (default half); the rest test.", lower_bound=1)
 flags.DEFINE_integer("log_every", 20, "Print progress every N steps.", lower_bound=1)
 flags.DEFINE_bool("run_eagerly", False, "Run the train step eagerly (debugging; tiny models).")
-flags.DEFINE_enum("strategy", "default", list(training.STRATEGIES),
-                  "tf.distribute strategy: 'default' (one device), 'mirrored' (all local GPUs; "
-                  "without GPUs the logical CPUs) or 'multi_worker' (MultiWorkerMirroredStrategy; "
-                  "the cluster comes from the TF_CONFIG environment variable, see README). "
-                  "--batch_size is global and must divide evenly across the replicas.")
+training.define_strategy_flag()
 flags.DEFINE_bool("sync_batchnorm", True, "With --strategy=mirrored/multi_worker: BatchNorm "
                   "uses the statistics of the whole global batch (all-reduced, the same step as "
                   "one device); false: each replica's own share (less communication).")
@@ -90,9 +91,9 @@ def main(argv):
 
     names = ("backbone", "inputs", "fusion", "protocol", "model_dir", "data_dir", "manual_dir",
              "fold", "protocol_file", "generator", "backbone_weights", "image_size", "width",
-             "embedding_dim", "dropout", "epochs", "batch_size", "learning_rate", "score_weight",
-             "seed", "mixed_precision", "synthetic_identities", "synthetic_images_per_identity",
-             "synthetic_domain", "train_per_identity", "log_every", "run_eagerly", "strategy",
+             "embedding_dim", "dropout", "epochs", "batch_size", "learning_rate",
+             "fusion_learning_rate", "score_weight", "seed", "mixed_precision",
+             "synthetic_identities", "synthetic_images_per_identity", "synthetic_domain", "train_per_identity", "log_every", "run_eagerly", "strategy",
              "sync_batchnorm")
     try:
         opts = runner.RunOptions(**{n: getattr(FLAGS, n) for n in names})

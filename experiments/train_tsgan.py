@@ -45,10 +45,7 @@ flags.DEFINE_integer("synthetic_images_per_identity", 10,
 flags.DEFINE_string("export_dir", None, "If set, export G_A2B as a SavedModel here at the end.")
 flags.DEFINE_integer("log_every", 10, "Print progress every N steps.", lower_bound=1)
 flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
-flags.DEFINE_enum("strategy", "default", list(training.STRATEGIES),
-                  "tf.distribute strategy: 'default' (one device), 'mirrored' (all local GPUs) "
-                  "or 'multi_worker' (MultiWorkerMirroredStrategy; the cluster comes from the "
-                  "TF_CONFIG environment variable, see README). --batch_size is global.")
+training.define_strategy_flag()
 
 
 def main(argv):

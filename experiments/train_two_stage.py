@@ -72,12 +72,8 @@ flags.DEFINE_enum("mixed_precision", "float32", list(training.PRECISION_POLICIES
                   "Keras dtype policy.")
 flags.DEFINE_integer("log_every", 10, "Print progress every N steps.", lower_bound=1)
 flags.DEFINE_string("export_dir", None, "If set, export the pipeline as a SavedModel here.")
-flags.DEFINE_enum("strategy", "default", list(training.STRATEGIES),
-                  "Both stages: tf.distribute strategy, 'default' (one device), 'mirrored' (all "
-                  "local GPUs; batch norm then uses global-batch statistics) or 'multi_worker' "
-                  "(MultiWorkerMirroredStrategy; the cluster comes from the TF_CONFIG "
-                  "environment variable, see README). --batch_size is global and must be a "
-                  "multiple of the number of replicas.")
+training.define_strategy_flag(
+    "Applies to both stages; batch norm then uses global-batch statistics.")
 
 flags.register_validator("stage1_dir", lambda d: d is not None or FLAGS.stage != "2",
                          message="--stage=2 needs --stage1_dir")

@@ -8,8 +8,9 @@ import tensorflow as tf
 from depthlab import metrics
 from depthlab.layers import SqueezeExcite
 from depthlab.recognition import backbones as bb
-from depthlab.recognition.models import (FeatureFusionClassifier, ScoreFusion, StreamClassifier,
-                                         build_classifier, fuse_scores)
+from depthlab.recognition.models import (FeatureFusionClassifier, FrozenStreamFeatureFusion,
+                                         ScoreFusion, StreamClassifier, build_classifier,
+                                         fuse_scores)
 
 TINY = dict(image_size=32, embedding_dim=8)
 TINY_WIDTH = {"vgg16": 1.0, "resnet50": 1.0, "se_resnet50": 0.0625, "inception": 0.0625}
@@ -143,6 +144,33 @@ def test_feature_fusion_concatenates_two_stream_embeddings_and_trains():
     assert clone.get_config()["streams"] == ["rgb", "depth"]
 
 
+def test_frozen_feature_fusion_normalises_the_members_embeddings_and_trains_only_its_classifier():
+    members = [StreamClassifier(3, s, backbone="se_resnet50", width=0.0625, **TINY)
+               for s in ("rgb", "depth")]
+    model = FrozenStreamFeatureFusion(*members, num_classes=3, scale=4.0)
+    x = {"rgb": tf.random.uniform((3, 32, 32, 3), seed=14),
+         "depth": tf.random.uniform((3, 32, 32, 3), seed=15)}
+    want = []
+    for m in members:                     # by hand: 4 * e / ||e|| per stream, concatenated
+        e = m.embed(x).numpy().astype(np.float64)
+        want.append(4.0 * e / np.sqrt((e ** 2).sum(axis=1, keepdims=True)))
+    np.testing.assert_allclose(model.embed(x).numpy(), np.concatenate(want, 1), rtol=1e-5,
+                               atol=1e-6)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), run_eagerly=True,
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    frozen = [w.numpy().copy() for m in members for w in m.weights]   # BN statistics included
+    head = [w.numpy().copy() for w in model.classifier.weights]
+    losses = [float(model.train_on_batch(x, tf.constant([0, 1, 2]))) for _ in range(5)]
+    assert losses[-1] < losses[0]
+    for before, w in zip(frozen, [w for m in members for w in m.weights]):
+        np.testing.assert_array_equal(before, w.numpy(), err_msg=w.path)
+    assert all(np.abs(b - w.numpy()).max() > 0 for b, w in zip(head, model.classifier.weights))
+    clone = FrozenStreamFeatureFusion.from_config(model.get_config())
+    assert clone.scale == 4.0 and clone.depth_model.stream == "depth"
+    with pytest.raises(ValueError, match="depth member"):
+        FrozenStreamFeatureFusion(members[0], members[0], num_classes=3)
+
+
 def test_feature_fusion_round_trips_through_tf_checkpoints(tmp_path):
     """Both backbones (and their BN statistics) are in a tf.train.Checkpoint of the model (the
     runner's checkpoint format), not only the classifier."""
@@ -167,6 +195,9 @@ def test_build_classifier_roles():
     assert set(build_classifier("depth_hallucinated", "score", **kw)) == {"depth"}
     assert set(build_classifier("rgbd", "feature", **kw)) == {"fused"}
     assert set(build_classifier("rgbd_hallucinated", "score", **kw)) == {"rgb", "depth"}
+    roles = build_classifier("rgbd", "feature_frozen", **kw)
+    assert list(roles) == ["rgb", "depth", "fused"]            # members train first
+    assert roles["fused"].rgb_model is roles["rgb"] and roles["fused"].depth_model is roles["depth"]
     with pytest.raises(ValueError, match="inputs"):
         build_classifier("rgbx", "feature", **kw)
 

@@ -87,6 +87,22 @@ def test_feature_fusion_run_resumes_exactly_and_reevaluates(tmp_path):
                                        **dict(opts, seed=5)), verbose=False)
 
 
+def test_frozen_feature_fusion_run_trains_members_then_the_fusion_classifier(tmp_path):
+    opts = runner.RunOptions(model_dir=str(tmp_path), inputs="rgbd", fusion="feature_frozen",
+                             epochs=1, **RUN_TINY)
+    result = runner.train(opts, verbose=False)
+    for role in ("rgb", "depth", "fused"):
+        ckpt = tf.train.latest_checkpoint(str(tmp_path / "all" / role / "checkpoints"))
+        assert ckpt is not None and ckpt.endswith("-1"), role
+    test = result["folds"]["all"]["test"]
+    assert {"rank1", "rank1_rgb_stream", "rank1_depth_stream"} <= set(test)
+    assert result["column"] == "rgbd_feature_frozen"
+    # the fused model holds the members' trained weights, so re-evaluation agrees
+    assert runner.evaluate(str(tmp_path))["mean"]["test"] == pytest.approx(test["rank1"])
+    (row,) = runner.paper_layout_rows([result])
+    assert row["from_members"] == ["rgb", "depth"]
+
+
 def _run(*args):
     return subprocess.run([sys.executable, "-m", *args], cwd=REPO, capture_output=True,
                           text=True, env=dict(os.environ, CUDA_VISIBLE_DEVICES=""))

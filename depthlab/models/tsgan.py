@@ -251,14 +251,9 @@ class TSGAN(keras.Model):
             depth = tf.tile(depth, [1, 1, 1, 3])
         return depth
 
-    @staticmethod
-    def _replica_scale(loss):
-        """Hand-written means are per replica; gradients are summed across replicas."""
-        return loss / tf.cast(tf.distribute.get_strategy().num_replicas_in_sync, loss.dtype)
-
     def _scaled(self, optimizer, loss):
         """Per-replica and (float16) loss-scaled loss; call inside the tape."""
-        scaled = self._replica_scale(loss)
+        scaled = losses.replica_share(loss)
         if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
             scaled = optimizer.scale_loss(scaled)
         return scaled

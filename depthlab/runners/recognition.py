@@ -50,13 +50,17 @@ GENERATOR_SIGNATURE = ("serving_default(rgb: uint8 (N, H, W, 3)) -> {'depth': fl
                        "(N, S, S, 1) in [0, 1]}, as written by experiments.export_savedmodel")
 COLUMNS = ("rgb", "rgbd_feature", "rgbd_score", "rgbd_hallucinated_feature",
            "rgbd_hallucinated_score", "depth", "depth_hallucinated",
-           # extra columns (after the paper's Table 2-4 layout): the attention fusions
+           # extra columns (after the paper's Table 2-4 layout): feature fusion of separately
+           # trained, frozen streams, and the attention fusions
+           "rgbd_feature_frozen", "rgbd_hallucinated_feature_frozen",
            "rgbd_two_level_attention", "rgbd_depth_guided_attention",
            "rgbd_hallucinated_two_level_attention", "rgbd_hallucinated_depth_guided_attention")
 COLUMN_LABELS = {"rgb": "RGB", "rgbd_feature": "RGB+D feature", "rgbd_score": "RGB+D score",
                  "rgbd_hallucinated_feature": "RGB+D~ feature",
                  "rgbd_hallucinated_score": "RGB+D~ score", "depth": "D only",
                  "depth_hallucinated": "D~ only",
+                 "rgbd_feature_frozen": "RGB+D feature (frozen streams)",
+                 "rgbd_hallucinated_feature_frozen": "RGB+D~ feature (frozen streams)",
                  "rgbd_two_level_attention": "RGB+D two-level att.",
                  "rgbd_depth_guided_attention": "RGB+D depth-guided att.",
                  "rgbd_hallucinated_two_level_attention": "RGB+D~ two-level att.",
@@ -83,6 +87,7 @@ class RunOptions:
     epochs: int = 30
     batch_size: int = 32
     learning_rate: float = 1e-3
+    fusion_learning_rate: float = 1e-2       # --fusion=feature_frozen: its classifier's Adam
     score_weight: float = 0.5
     seed: int = 0
     mixed_precision: str = "float32"
@@ -106,6 +111,9 @@ class RunOptions:
         for name in ("epochs", "batch_size", "image_size", "embedding_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("learning_rate", "fusion_learning_rate"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"--{name} must be > 0, got {getattr(self, name)}")
         if not 0.0 <= self.score_weight <= 1.0:
             raise ValueError(f"--score_weight must be in [0, 1], got {self.score_weight}")
         if self.inputs.endswith("hallucinated") and not self.generator:
@@ -272,7 +280,11 @@ def _build(model: keras.Model, opts: RunOptions, with_depth: bool) -> None:
     model(x, training=False)
 
 
-def _optimizer(opts: RunOptions) -> keras.optimizers.Optimizer:
+def _optimizer(opts: RunOptions, role: str = "") -> keras.optimizers.Optimizer:
+    """Adam at ``--learning_rate``; the frozen-stream fusion classifier at
+    ``--fusion_learning_rate`` (a linear layer on fixed features)."""
+    if role == "fused" and opts.fusion == "feature_frozen":
+        return keras.optimizers.Adam(opts.fusion_learning_rate)
     return keras.optimizers.Adam(opts.learning_rate)
 
 
@@ -281,10 +293,11 @@ def _state(model, optimizer, role_dir: str) -> training.ResumableCheckpoint:
                                         model=model, optimizer=optimizer)
 
 
-def _compile(model: keras.Model, opts: RunOptions, with_depth: bool) -> keras.Model:
+def _compile(model: keras.Model, opts: RunOptions, with_depth: bool, role: str = ""
+             ) -> keras.Model:
     """Compiles and builds ``model`` (weights and optimizer slots); call it in the run's
     ``strategy.scope()``."""
-    optimizer = _optimizer(opts)
+    optimizer = _optimizer(opts, role)
     model.compile(optimizer=optimizer, run_eagerly=opts.run_eagerly,
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
@@ -305,6 +318,9 @@ def _fit(model: keras.Model, role: str, role_dir: str, opts: RunOptions, rgb, de
         return
     if initial:
         log(f"[recognition] {role}: resuming from epoch {initial}")
+    elif role == "fused" and opts.fusion == "feature_frozen":
+        log(f"[recognition] {role}: training the classifier on the frozen rgb and depth "
+            "classifiers' embeddings")
     elif opts.backbone_weights is None:
         log(f"[recognition] {role}: no --backbone_weights: training {opts.backbone} FROM SCRATCH "
             "(ImageNet weights cannot be downloaded here)")
@@ -360,6 +376,8 @@ def _scores(models: Dict[str, keras.Model], opts: RunOptions, rgb, depth, labels
     if opts.two_stream and opts.fusion == "score":
         predictor = ScoreFusion(models["rgb"], models["depth"], opts.score_weight)
         members = {"rgb": models["rgb"], "depth": models["depth"]}
+    elif opts.two_stream and opts.fusion == "feature_frozen":
+        predictor, members = models["fused"], {"rgb": models["rgb"], "depth": models["depth"]}
     else:
         predictor, members = next(iter(models.values())), {}
     out = {"final": [], **{k: [] for k in members}}
@@ -431,8 +449,8 @@ def train(opts: RunOptions, extra_callbacks=None, verbose: bool = True) -> dict:
         depth_train = None if depth is None else depth[split.train]
         with strategy.scope():
             models = _models(opts, split.num_classes)
-            for model in models.values():
-                _compile(model, opts, depth is not None)
+            for role, model in models.items():
+                _compile(model, opts, depth is not None, role)
                 if opts.sync_batchnorm:
                     training.synchronize_batch_norm(model, strategy)
         for role, model in models.items():
@@ -494,7 +512,8 @@ def evaluate(model_dir: str, score_weight: Optional[float] = None, verbose: bool
 
 
 def _member_means(result: dict, test_set: str) -> Dict[str, float]:
-    """Fold means of a score-fusion run's two members ({'rgb': .., 'depth': ..}, [0, 1])."""
+    """Fold means of a score- or frozen-feature-fusion run's two members ({'rgb': ..,
+    'depth': ..}, [0, 1])."""
     out = {}
     for stream in ("rgb", "depth"):
         values = [f[test_set][f"rank1_{stream}_stream"] for f in result["folds"].values()
@@ -507,8 +526,8 @@ def _member_means(result: dict, test_set: str) -> Dict[str, float]:
 def paper_layout_rows(results: List[dict], test_set: str = "test") -> List[dict]:
     """One row per backbone with our rank-1 (%) in the paper's Table 2-4 columns.
 
-    A score-fusion run's members are single-stream classifiers trained exactly as an
-    RGB-only / depth-only run: where no dedicated run gives the 'rgb', 'depth' or
+    A score- or frozen-feature-fusion run's members are single-stream classifiers trained
+    exactly as an RGB-only / depth-only run: where no dedicated run gives the 'rgb', 'depth' or
     'depth_hallucinated' column, it is filled from them, and the row's ``from_members``
     lists the columns so filled.
     """
@@ -518,7 +537,7 @@ def paper_layout_rows(results: List[dict], test_set: str = "test") -> List[dict]
         if test_set in r["mean"]:
             row[r["column"]] = 100.0 * r["mean"][test_set]
     for r in results:
-        if not r["column"].endswith("_score"):
+        if not r["column"].endswith(("_score", "_feature_frozen")):
             continue
         row = rows[r["backbone"]]
         depth_col = "depth_hallucinated" if r["inputs"].endswith("hallucinated") else "depth"
