@@ -8,7 +8,11 @@ a default run of 2 epochs, a mirrored run of 2 epochs, and the mirrored run resu
 checkpoint. Step 1 (before any update) checks the data split and the per-replica loss
 scaling: only the float32 summation order differs. Step 2 is computed with the weights after
 the first update, so it checks the update (gradient all-reduce, optimizer) too.
-Cost: about 2.5 CPU-minutes (TensorFlow traces each train step once per replica).
+Cost: about 2.5 CPU-minutes (TensorFlow traces each train step once per replica), 3.5 min
+of one xdist worker under load, which the 15-minute suite cannot spare: opt-in with
+``DEPTHLAB_SLOW_TESTS=1 python3 -m pytest tests/test_mirrored_trainers.py`` (all five pass on
+the committed tree; the default suite keeps the multi-worker tests of TS-GAN and the enhancer,
+the enhancer/recognition mirrored checks and every trainer's single-device tests).
 """
 
 import os
@@ -19,6 +23,10 @@ import numpy as np
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+opt_in = pytest.mark.skipif(
+    os.environ.get("DEPTHLAB_SLOW_TESTS") != "1",
+    reason="mirrored CycleGAN-depth / two-stage / DSR subprocess (~2.5 CPU-min); set "
+           "DEPTHLAB_SLOW_TESTS=1 to run")
 RTOL = 2e-6             # float32 all-reduce / summation order (measured: <= 3.3e-7)
 
 
@@ -60,11 +68,13 @@ def _check_against_default(d, prefix, moving):
         np.testing.assert_array_equal(d[key.replace("default_w", "resumed_w")], mirrored)
 
 
+@opt_in
 def test_cyclegan_depth_mirrored_matches_default(runs):
     _check_against_default(runs, "cyclegan/", ("g_loss", "gan_loss", "nce_x_loss", "nce_y_loss",
                                                "identity_loss", "cycle_loss", "d_loss"))
 
 
+@opt_in
 def test_two_stage_mirrored_matches_default_in_both_stages(runs):
     # stage 1: berHu (c from the max over both replicas), synchronized batch norm, SGD
     _check_against_default(runs, "two_stage/stage1_", ("loss", "rmse"))
@@ -72,6 +82,7 @@ def test_two_stage_mirrored_matches_default_in_both_stages(runs):
     _check_against_default(runs, "two_stage/stage2_", ("g_loss", "g_gan", "g_l1", "d_loss"))
 
 
+@opt_in
 def test_dsr_mirrored_matches_default_through_both_stages(runs):
     _check_against_default(runs, "dsr/", ("loss_dsr", "loss_de", "e_dsr", "e_de"))
     # step 1 is stage 1, step 2 stage 2 with a role exchange (a teacher chosen)
@@ -79,6 +90,7 @@ def test_dsr_mirrored_matches_default_through_both_stages(runs):
     assert runs["dsr/default_loss_role"][0] == -1.0 and runs["dsr/default_loss_role"][1] in (0, 1)
 
 
+@opt_in
 def test_dsr_role_is_chosen_on_the_global_batch(runs):
     d = {k[len("dsr_role/"):]: v for k, v in runs.items() if k.startswith("dsr_role/")}
     # the constructed halves disagree: DSRNet is exact on the first, DENet on the second

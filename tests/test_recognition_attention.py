@@ -290,7 +290,8 @@ def test_attention_models_round_trip_through_tf_checkpoints(tmp_path, cls):
 def test_build_classifier_and_options_know_the_attention_fusions(tmp_path):
     from depthlab.runners import recognition as runner
 
-    assert FUSIONS == ("feature", "score", "two_level_attention", "depth_guided_attention")
+    assert FUSIONS == ("feature", "score", "feature_frozen", "two_level_attention",
+                       "depth_guided_attention")
     kw = dict(num_classes=3, backbone="se_resnet50", image_size=32, embedding_dim=4,
               width=0.0625)
     (role, model), = build_classifier("rgbd", "two_level_attention", **kw).items()
