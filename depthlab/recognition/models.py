@@ -58,6 +58,24 @@ def fuse_scores(scores_a, scores_b, weight: float = 0.5):
     return float(weight) * a + (1.0 - float(weight)) * b
 
 
+def _tracked_scaled_loss(model: keras.Model, loss, logits):
+    """Inside a custom ``train_step``'s tape: records ``loss`` in the model's loss metric (as
+    Keras' own step does, unscaled for distribution) and returns it scaled by the optimizer
+    (a LossScaleOptimizer's factor under float16; the loss itself otherwise)."""
+    from keras.src.losses.loss import unscale_loss_for_distribution
+
+    model._loss_tracker.update_state(unscale_loss_for_distribution(loss),
+                                     sample_weight=tf.shape(logits)[0])
+    return model.optimizer.scale_loss(loss)
+
+
+def _apply_and_measure(model: keras.Model, tape, scaled_loss, variables, x, y, logits,
+                       sample_weight):
+    """After the tape: one optimizer update of ``variables``, then the compiled metrics."""
+    model.optimizer.apply_gradients(zip(tape.gradient(scaled_loss, variables), variables))
+    return model.compute_metrics(x, y, logits, sample_weight=sample_weight)
+
+
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class StreamClassifier(keras.Model):
     """Backbone on ``inputs[stream]`` -> Dense(num_classes) logits."""
@@ -196,19 +214,14 @@ class FrozenStreamFeatureFusion(keras.Model):
         return self.classifier.trainable_weights
 
     def train_step(self, data):
-        from keras.src.losses.loss import unscale_loss_for_distribution
-
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         features = tf.stop_gradient(self.embed(x))
         with tf.GradientTape() as tape:
             logits = self.classifier(self.dropout(features, training=True))
             loss = self.compute_loss(x=x, y=y, y_pred=logits, sample_weight=sample_weight)
-            self._loss_tracker.update_state(unscale_loss_for_distribution(loss),
-                                            sample_weight=tf.shape(logits)[0])
-            scaled = self.optimizer.scale_loss(loss)
-        variables = self.fusion_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
-        return self.compute_metrics(x, y, logits, sample_weight=sample_weight)
+            scaled = _tracked_scaled_loss(self, loss, logits)
+        return _apply_and_measure(self, tape, scaled, self.fusion_variables, x, y, logits,
+                                  sample_weight)
 
     def get_config(self):
         config = super().get_config()
@@ -425,8 +438,6 @@ class DepthGuidedAttentionClassifier(_FeatureMapFusion):
     def train_step(self, data):
         if not self.aux_heads:
             return super().train_step(data)
-        from keras.src.losses.loss import unscale_loss_for_distribution
-
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         with tf.GradientTape() as tape:
             logits, aux = self.forward(x, training=True)
@@ -436,12 +447,9 @@ class DepthGuidedAttentionClassifier(_FeatureMapFusion):
             loss = tf.add_n([w * self.compute_loss(x=x, y=y, y_pred=p,
                                                    sample_weight=sample_weight)
                              for w, p in heads])
-            self._loss_tracker.update_state(unscale_loss_for_distribution(loss),
-                                            sample_weight=tf.shape(logits)[0])
-            scaled = self.optimizer.scale_loss(loss)
-        variables = self.trainable_weights
-        self.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
-        return self.compute_metrics(x, y, logits, sample_weight=sample_weight)
+            scaled = _tracked_scaled_loss(self, loss, logits)
+        return _apply_and_measure(self, tape, scaled, self.trainable_weights, x, y, logits,
+                                  sample_weight)
 
     def get_config(self):
         config = super().get_config()
