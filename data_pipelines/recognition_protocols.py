@@ -28,7 +28,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import os
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -248,6 +248,26 @@ def protocol_file_split(meta: Mapping[str, np.ndarray], path: str,
                                     f"({len(index)} images loaded)")
         (train if set_name == "train" else tests.setdefault(set_name, [])).append(index[relpath])
     return finalize_split(name or os.path.basename(path), meta, train, tests)
+
+
+def validation_holdout(split: Split, meta: Mapping[str, np.ndarray], per_identity: int
+                       ) -> Tuple[np.ndarray, np.ndarray]:
+    """(fit, validation) example indices: the last ``per_identity`` training images of each
+    identity (in index order) are held out for choosing a fusion weight, the rest fit the
+    members. Every identity must keep at least one fitting image."""
+    if per_identity < 1:
+        raise ValueError(f"--score_validation_per_identity must be >= 1, got {per_identity}")
+    labels = split.labels(meta, split.train)
+    fit, val = [], []
+    for k, name in enumerate(split.classes):
+        idx = split.train[labels == k]
+        if len(idx) <= per_identity:
+            raise ValueError(f"split {split.name!r}: identity {name!r} has {len(idx)} training "
+                             f"images, too few to hold out {per_identity} for validation "
+                             f"(--score_validation_per_identity) and keep one to train on")
+        fit += idx[:-per_identity].tolist()
+        val += idx[-per_identity:].tolist()
+    return np.asarray(sorted(fit), np.int64), np.asarray(sorted(val), np.int64)
 
 
 # ----------------------------------------------------------------------------- loading

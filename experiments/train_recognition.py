@@ -63,7 +63,16 @@ flags.DEFINE_float("fusion_learning_rate", 1e-2, "--fusion=feature_frozen: Adam 
                    "the classifier trained on the frozen streams' embeddings (a linear layer on "
                    "fixed features; 10x --learning_rate by default).", lower_bound=0.0)
 flags.DEFINE_float("score_weight", 0.5, "Score fusion: weight of the RGB classifier's softmax "
-                   "(depth gets 1 - w).", lower_bound=0.0, upper_bound=1.0)
+                   "(depth gets 1 - w); replaced by the validated weight when "
+                   "--score_validation_per_identity > 0.", lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_enum("score_rule", "mean", ["mean", "product"], "Score fusion rule: 'mean' = "
+                  "w * p_rgb + (1 - w) * p_depth (the paper's average at w = 0.5); 'product' = "
+                  "the normalised weighted geometric mean p_rgb**w * p_depth**(1 - w).")
+flags.DEFINE_integer("score_validation_per_identity", 0, "Score fusion: > 0 chooses "
+                     "--score_weight on held-out images (stacking): the two members are trained "
+                     "again without the last N training images of each identity, and the grid "
+                     "weight (0, 0.05, ..., 1) with the best rank-1 on those images is used. "
+                     "0 = use --score_weight.", lower_bound=0)
 flags.DEFINE_integer("seed", 0, "Seed of data order, augmentation, splits and init.")
 flags.DEFINE_enum("mixed_precision", "float32", list(training.PRECISION_POLICIES),
                   "Keras dtype policy.")
@@ -92,9 +101,10 @@ def main(argv):
     names = ("backbone", "inputs", "fusion", "protocol", "model_dir", "data_dir", "manual_dir",
              "fold", "protocol_file", "generator", "backbone_weights", "image_size", "width",
              "embedding_dim", "dropout", "epochs", "batch_size", "learning_rate",
-             "fusion_learning_rate", "score_weight", "seed", "mixed_precision",
-             "synthetic_identities", "synthetic_images_per_identity", "synthetic_domain", "train_per_identity", "log_every", "run_eagerly", "strategy",
-             "sync_batchnorm")
+             "fusion_learning_rate", "score_weight", "score_rule",
+             "score_validation_per_identity", "seed", "mixed_precision",
+             "synthetic_identities", "synthetic_images_per_identity", "synthetic_domain",
+             "train_per_identity", "log_every", "run_eagerly", "strategy", "sync_batchnorm")
     try:
         opts = runner.RunOptions(**{n: getattr(FLAGS, n) for n in names})
     except ValueError as e:
@@ -107,6 +117,9 @@ def main(argv):
     print(f"\nRank-1 accuracy (%), {runner.COLUMN_LABELS[opts.column]}, {opts.backbone}"
           f"{' (from scratch)' if result['from_scratch'] else ''}:")
     print(reporting.markdown_table(rows, digits=2))
+    for fold, selection in result.get("score_validation", {}).items():
+        print(f"{fold}: score weight {selection['weight']:.2f} on RGB, chosen on "
+              f"{selection['num_images']} held-out training images ({opts.score_rule} rule)")
     print(f"results: {opts.model_dir}/results.json")
 
 

@@ -10,7 +10,7 @@ from depthlab.layers import SqueezeExcite
 from depthlab.recognition import backbones as bb
 from depthlab.recognition.models import (FeatureFusionClassifier, FrozenStreamFeatureFusion,
                                          ScoreFusion, StreamClassifier, build_classifier,
-                                         fuse_scores)
+                                         choose_score_weight, fuse_scores)
 
 TINY = dict(image_size=32, embedding_dim=8)
 TINY_WIDTH = {"vgg16": 1.0, "resnet50": 1.0, "se_resnet50": 0.0625, "inception": 0.0625}
@@ -57,6 +57,38 @@ def test_score_fusion_matches_hand_computation():
     assert metrics.rank1_accuracy(fuse_scores(a, b, 1.0), [2, 1]) == 0.0
     with pytest.raises(ValueError, match="score_weight"):
         fuse_scores(a, b, 1.5)
+
+
+def test_product_score_fusion_is_the_normalised_weighted_geometric_mean():
+    a = np.array([[0.5, 0.5], [0.2, 0.8]])
+    b = np.array([[0.9, 0.1], [0.2, 0.8]])
+    # w = 0.5: sqrt(0.45) : sqrt(0.05) = 3 : 1; equal members give themselves back
+    np.testing.assert_allclose(fuse_scores(a, b, 0.5, "product").numpy(),
+                               [[0.75, 0.25], [0.2, 0.8]], atol=1e-6)
+    # w = 0.25: a's equal scores cancel: 0.9**0.75 = 0.92402, 0.1**0.75 = 0.17783 -> 0.83861
+    np.testing.assert_allclose(fuse_scores(a, b, 0.25, "product").numpy()[0],
+                               [0.83861, 0.16139], atol=1e-4)
+    np.testing.assert_allclose(fuse_scores(a, b, 1.0, "product").numpy(), a, atol=1e-6)
+    # a zero probability is clipped, not a NaN: the other member decides
+    z = fuse_scores([[0.0, 1.0]], [[0.0, 1.0]], 0.5, "product").numpy()
+    np.testing.assert_allclose(z, [[0.0, 1.0]], atol=1e-6)
+    with pytest.raises(ValueError, match="score_rule"):
+        fuse_scores(a, b, 0.5, "max")
+
+
+def test_choose_score_weight_takes_the_middle_of_the_best_validation_weights():
+    # with w on RGB, image 1 is right for w < 0.714, image 2 for w > 0.111 and image 3 for
+    # w > 0.524 (worked out from w * a + (1 - w) * b per class), so the grid weights
+    # 0.55 .. 0.70 get all three right and the middle (lower) one of the four is 0.60
+    rgb = np.array([[0.6, 0.4], [0.9, 0.1], [0.3, 0.7]])
+    depth = np.array([[0.25, 0.75], [0.45, 0.55], [0.72, 0.28]])
+    chosen = choose_score_weight(rgb, depth, [1, 0, 1])
+    assert chosen["weight"] == pytest.approx(0.6)
+    assert chosen["num_images"] == 3 and len(chosen["rank1"]) == 21
+    best = [w for w, acc in zip(chosen["grid"], chosen["rank1"]) if acc == 1.0]
+    np.testing.assert_allclose(best, [0.55, 0.6, 0.65, 0.7])
+    assert chosen["rank1"][0] == pytest.approx(1 / 3)     # depth alone: image 1 only
+    assert chosen["rank1"][-1] == pytest.approx(2 / 3)    # RGB alone: images 2 and 3
 
 
 def test_score_fusion_model_averages_the_two_classifiers_softmax():

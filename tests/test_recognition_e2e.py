@@ -6,11 +6,13 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from depthlab import training
+from depthlab.recognition.models import choose_score_weight, fuse_scores
 from depthlab.runners import recognition as runner
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -101,6 +103,51 @@ def test_frozen_feature_fusion_run_trains_members_then_the_fusion_classifier(tmp
     assert runner.evaluate(str(tmp_path))["mean"]["test"] == pytest.approx(test["rank1"])
     (row,) = runner.paper_layout_rows([result])
     assert row["from_members"] == ["rgb", "depth"]
+
+
+def test_validated_score_fusion_chooses_the_weight_on_held_out_training_images(tmp_path):
+    tiny = dict(RUN_TINY, synthetic_images_per_identity=6)          # 3 train / 3 test per id
+    plain = runner.train(runner.RunOptions(model_dir=str(tmp_path / "plain"), inputs="rgbd",
+                                           fusion="score", epochs=1, **tiny), verbose=False)
+    opts = runner.RunOptions(model_dir=str(tmp_path / "val"), inputs="rgbd", fusion="score",
+                             epochs=1, score_rule="product", score_validation_per_identity=1,
+                             **tiny)
+    result = runner.train(opts, verbose=False)
+    assert result["column"] == "rgbd_score_validated" and result["score_rule"] == "product"
+    for role in ("rgb", "depth", "rgb_val", "depth_val"):
+        assert tf.train.latest_checkpoint(str(tmp_path / "val" / "all" / role / "checkpoints"))
+    # the members are the plain score run's (trained first, same seed and data)
+    test, plain_test = result["folds"]["all"]["test"], plain["folds"]["all"]["test"]
+    for stream in ("rgb", "depth"):
+        assert test[f"rank1_{stream}_stream"] == plain_test[f"rank1_{stream}_stream"]
+    # the weight: recomputed from the saved validation members on the held-out images
+    # (the last training image of each identity: sample 2)
+    selection = json.loads((tmp_path / "val" / "all" / "score_weight.json").read_text())
+    assert result["score_validation"]["all"]["weight"] == selection["weight"]
+    faces, split, depth, _ = runner._load_fold(opts, None, None)
+    val = split.train[faces.meta["sample"][split.train] == 2]
+    x = {"rgb": faces.rgb[val].astype(np.float32) / 255.0,
+         "depth": np.repeat(depth[val][..., None], 3, axis=-1)}
+    probs = [tf.nn.softmax(keras.models.load_model(
+        str(tmp_path / "val" / "all" / role / "model.keras"))(x)).numpy()
+        for role in ("rgb_val", "depth_val")]
+    again = choose_score_weight(*probs, split.labels(faces.meta, val), "product")
+    assert again["weight"] == pytest.approx(selection["weight"])
+    np.testing.assert_allclose(again["rank1"], selection["rank1"])
+    # test rank-1 = the members' test scores fused with that weight; re-evaluation agrees
+    idx = split.tests["test"]
+    xt = {"rgb": faces.rgb[idx].astype(np.float32) / 255.0,
+          "depth": np.repeat(depth[idx][..., None], 3, axis=-1)}
+    members = [tf.nn.softmax(keras.models.load_model(
+        str(tmp_path / "val" / "all" / role / "model.keras"))(xt)).numpy()
+        for role in ("rgb", "depth")]
+    fused = fuse_scores(*members, selection["weight"], "product").numpy()
+    want = float(np.mean(np.argmax(fused, 1) == split.labels(faces.meta, idx)))
+    assert test["rank1"] == pytest.approx(want)
+    assert runner.evaluate(str(tmp_path / "val"))["mean"]["test"] == pytest.approx(want)
+    with pytest.raises(ValueError, match="score_validation_per_identity applies to --fusion=score"):
+        runner.RunOptions(model_dir=str(tmp_path / "x"), inputs="rgbd", fusion="feature",
+                          score_validation_per_identity=1)
 
 
 def _run(*args):

@@ -119,6 +119,25 @@ def test_identity_without_test_image_is_an_error():
         rp.finalize_split("x", meta, [0, 2, 4], {"test": [1, 3, 4]})
 
 
+def test_validation_holdout_keeps_the_last_training_images_of_each_identity():
+    # identity a: samples 0-3 train (indices 0-3), b: samples 0-3 (indices 6-9); 4, 5, 10, 11 test
+    meta = {"subject": np.array(["a"] * 6 + ["b"] * 6), "sample": np.tile(np.arange(6), 2),
+            "relpath": np.array([f"{s}/{k}" for s in "ab" for k in range(6)])}
+    split = rp.synthetic_split(meta, train_per_identity=4)
+    fit, val = rp.validation_holdout(split, meta, 1)
+    np.testing.assert_array_equal(fit, [0, 1, 2, 6, 7, 8])
+    np.testing.assert_array_equal(val, [3, 9])
+    fit, val = rp.validation_holdout(split, meta, 3)
+    np.testing.assert_array_equal(fit, [0, 6])
+    np.testing.assert_array_equal(val, [1, 2, 3, 7, 8, 9])
+    assert not set(val) & set(split.tests["test"])
+    with pytest.raises(ValueError, match=r"identity 'a' has 4 training images, too few to hold "
+                                         r"out 4"):
+        rp.validation_holdout(split, meta, 4)
+    with pytest.raises(ValueError, match="score_validation_per_identity"):
+        rp.validation_holdout(split, meta, 0)
+
+
 def test_protocol_file(tmp_path):
     meta = {"subject": np.array(["a", "a", "b", "b"]),
             "relpath": np.array(["a/1.png", "a/2.png", "b/1.png", "b/2.png"])}

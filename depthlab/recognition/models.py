@@ -13,7 +13,9 @@ config, so RGB-only, depth-only and fused models share one data path.
   ``StreamClassifier``s: a Dense classifier on their concatenated, L2-normalised embeddings,
   the members frozen (fusion 'feature_frozen').
 - ``ScoreFusion``: ``w * softmax(rgb model) + (1 - w) * softmax(depth model)`` of two
-  separately trained ``StreamClassifier``s (score-level fusion; w = 0.5 is the plain average).
+  separately trained ``StreamClassifier``s (score-level fusion; w = 0.5 is the plain average),
+  or their weighted geometric mean (rule 'product'); ``choose_score_weight`` picks w on
+  held-out images.
 - ``TwoLevelAttentionClassifier``: the two-level attention fusion (Uppal et al. 2021a): one
   feature extractor per stream, feature maps concatenated, LSTM feature-map attention, then
   spatial attention, then the ``ClassifierHead`` (Flatten -> 2 x (Dense ReLU -> BN) -> logits).
@@ -31,6 +33,7 @@ from __future__ import annotations
 from typing import Dict, Optional, Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import layers
 
@@ -47,15 +50,53 @@ def _spec(backbone: str, image_size: int, embedding_dim: int, width: float) -> d
             "embedding_dim": int(embedding_dim), "width": float(width)}
 
 
-def fuse_scores(scores_a, scores_b, weight: float = 0.5):
-    """Score-level fusion: ``weight * a + (1 - weight) * b`` of two (N, C) probability arrays."""
+SCORE_RULES = ("mean", "product")
+SCORE_WEIGHT_GRID = tuple(i / 20 for i in range(21))     # 0, 0.05, ..., 1
+
+
+def fuse_scores(scores_a, scores_b, weight: float = 0.5, rule: str = "mean"):
+    """Score-level fusion of two (N, C) probability arrays, ``weight`` on ``a``.
+
+    'mean': ``w * a + (1 - w) * b`` (the weighted average; w = 0.5 is the paper's plain
+    average). 'product': the normalised weighted geometric mean ``a**w * b**(1 - w) / Z``
+    (= softmax of ``w log a + (1 - w) log b``, a log-linear pool): a class needs support from
+    both members, so a member's low score counts against it even when the other member is
+    confident. Probabilities below float32's smallest normal number are clipped to it.
+    """
     if not 0.0 <= float(weight) <= 1.0:
         raise ValueError(f"--score_weight must be in [0, 1], got {weight}")
+    if rule not in SCORE_RULES:
+        raise ValueError(f"--score_rule={rule!r} is not one of {SCORE_RULES}")
     a = tf.convert_to_tensor(scores_a, tf.float32)
     b = tf.convert_to_tensor(scores_b, tf.float32)
     if a.shape != b.shape:
         raise ValueError(f"fuse_scores: score shapes differ, {a.shape} vs {b.shape}")
-    return float(weight) * a + (1.0 - float(weight)) * b
+    w = float(weight)
+    if rule == "mean":
+        return w * a + (1.0 - w) * b
+    tiny = np.finfo(np.float32).tiny
+    log_pool = w * tf.math.log(tf.maximum(a, tiny)) + (1.0 - w) * tf.math.log(tf.maximum(b, tiny))
+    return tf.nn.softmax(log_pool, axis=-1)
+
+
+def choose_score_weight(scores_a, scores_b, labels, rule: str = "mean",
+                        grid: Sequence[float] = SCORE_WEIGHT_GRID) -> dict:
+    """The fusion weight with the best rank-1 on held-out (validation) images.
+
+    Each weight of ``grid`` is scored by the rank-1 accuracy of ``fuse_scores`` on the
+    validation scores; among equally good weights the middle one of the best (sorted) is
+    taken, so a flat optimum does not drift to an end of the grid. Returns ``{'weight',
+    'grid', 'rank1' (per grid weight), 'num_images'}``.
+    """
+    labels = np.asarray(labels)
+    grid = [float(w) for w in grid]
+    accs = []
+    for w in grid:
+        fused = fuse_scores(scores_a, scores_b, w, rule).numpy()
+        accs.append(float(np.mean(np.argmax(fused, axis=1) == labels)))
+    best = sorted(w for w, acc in zip(grid, accs) if acc == max(accs))
+    return {"weight": best[(len(best) - 1) // 2], "grid": grid, "rank1": accs,
+            "num_images": int(len(labels)), "rule": rule}
 
 
 def _tracked_scaled_loss(model: keras.Model, loss, logits):
@@ -241,7 +282,7 @@ class ScoreFusion(keras.Model):
     """Score-level fusion of two separately trained classifiers (not trained itself)."""
 
     def __init__(self, rgb_model: keras.Model, depth_model: keras.Model, weight: float = 0.5,
-                 **kwargs):
+                 rule: str = "mean", **kwargs):
         super().__init__(**kwargs)
         if isinstance(rgb_model, dict):
             rgb_model = keras.saving.deserialize_keras_object(rgb_model)
@@ -249,12 +290,15 @@ class ScoreFusion(keras.Model):
             depth_model = keras.saving.deserialize_keras_object(depth_model)
         if not 0.0 <= float(weight) <= 1.0:
             raise ValueError(f"--score_weight must be in [0, 1], got {weight}")
+        if rule not in SCORE_RULES:
+            raise ValueError(f"--score_rule={rule!r} is not one of {SCORE_RULES}")
         self.rgb_model, self.depth_model, self.weight = rgb_model, depth_model, float(weight)
+        self.rule = rule
 
     def call(self, inputs, training=False):
         a = tf.nn.softmax(tf.cast(self.rgb_model(inputs, training=False), tf.float32), axis=-1)
         b = tf.nn.softmax(tf.cast(self.depth_model(inputs, training=False), tf.float32), axis=-1)
-        return fuse_scores(a, b, self.weight)
+        return fuse_scores(a, b, self.weight, self.rule)
 
     def scores(self, inputs):
         return self(inputs, training=False)
@@ -263,7 +307,7 @@ class ScoreFusion(keras.Model):
         config = super().get_config()
         config.update({"rgb_model": keras.saving.serialize_keras_object(self.rgb_model),
                        "depth_model": keras.saving.serialize_keras_object(self.depth_model),
-                       "weight": self.weight})
+                       "weight": self.weight, "rule": self.rule})
         return config
 
     @classmethod

@@ -10,9 +10,14 @@ One run = one (backbone, inputs, fusion, protocol). Layout of a ``model_dir``::
   results.json                rank-1 accuracy per fold and test set, and the fold mean
 
 Score-level fusion trains the RGB and the depth classifiers separately (roles 'rgb' and
-'depth') and averages their softmax scores with ``score_weight`` on RGB. Feature-level and the
-two attention fusions ('two_level_attention', 'depth_guided_attention') are one model, role
-'fused', trained end to end.
+'depth') and averages their softmax scores with ``score_weight`` on RGB (or pools them with
+``score_rule='product'``). With ``score_validation_per_identity`` V > 0 the weight is chosen
+on held-out images (stacking): after 'rgb' and 'depth' have trained on all training images
+(the same members as a plain score run), roles 'rgb_val' and 'depth_val' train on the training
+images minus the last V of each identity, and the grid weight with the best rank-1 of their
+fusion on those V images (``<fold>/score_weight.json``) fuses 'rgb' and 'depth'.
+Feature-level and the two attention fusions ('two_level_attention', 'depth_guided_attention')
+are one model, role 'fused', trained end to end.
 
 ``strategy`` ('default', 'mirrored', 'multi_worker'): every role's model and optimizer are
 built inside ``strategy.scope()`` and trained by ``training.fit`` (global batch; Keras scales
@@ -30,6 +35,7 @@ here (``data_pipelines.paired.tsgan_depth_to_unit``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 from typing import Callable, Dict, List, Optional
@@ -42,8 +48,8 @@ from data_pipelines import recognition_protocols as rp
 from data_pipelines.paired import epoch_index_stream, tsgan_depth_to_unit
 from depthlab import metrics, training
 from depthlab.recognition.backbones import BACKBONES
-from depthlab.recognition.models import (ATTENTION_FUSIONS, FUSIONS, INPUTS, ScoreFusion,
-                                         build_classifier)
+from depthlab.recognition.models import (ATTENTION_FUSIONS, FUSIONS, INPUTS, SCORE_RULES,
+                                         ScoreFusion, build_classifier, choose_score_weight)
 
 AUTOTUNE = tf.data.AUTOTUNE
 GENERATOR_SIGNATURE = ("serving_default(rgb: uint8 (N, H, W, 3)) -> {'depth': float32 "
@@ -53,6 +59,7 @@ COLUMNS = ("rgb", "rgbd_feature", "rgbd_score", "rgbd_hallucinated_feature",
            # extra columns (after the paper's Table 2-4 layout): feature fusion of separately
            # trained, frozen streams, and the attention fusions
            "rgbd_feature_frozen", "rgbd_hallucinated_feature_frozen",
+           "rgbd_score_validated", "rgbd_hallucinated_score_validated",
            "rgbd_two_level_attention", "rgbd_depth_guided_attention",
            "rgbd_hallucinated_two_level_attention", "rgbd_hallucinated_depth_guided_attention")
 COLUMN_LABELS = {"rgb": "RGB", "rgbd_feature": "RGB+D feature", "rgbd_score": "RGB+D score",
@@ -61,6 +68,8 @@ COLUMN_LABELS = {"rgb": "RGB", "rgbd_feature": "RGB+D feature", "rgbd_score": "R
                  "depth_hallucinated": "D~ only",
                  "rgbd_feature_frozen": "RGB+D feature (frozen streams)",
                  "rgbd_hallucinated_feature_frozen": "RGB+D~ feature (frozen streams)",
+                 "rgbd_score_validated": "RGB+D score (w from validation)",
+                 "rgbd_hallucinated_score_validated": "RGB+D~ score (w from validation)",
                  "rgbd_two_level_attention": "RGB+D two-level att.",
                  "rgbd_depth_guided_attention": "RGB+D depth-guided att.",
                  "rgbd_hallucinated_two_level_attention": "RGB+D~ two-level att.",
@@ -89,6 +98,8 @@ class RunOptions:
     learning_rate: float = 1e-3
     fusion_learning_rate: float = 1e-2       # --fusion=feature_frozen: its classifier's Adam
     score_weight: float = 0.5
+    score_rule: str = "mean"                  # models.SCORE_RULES
+    score_validation_per_identity: int = 0    # > 0: w chosen on that many held-out images/id
     seed: int = 0
     mixed_precision: str = "float32"
     synthetic_identities: int = 50
@@ -116,6 +127,16 @@ class RunOptions:
                 raise ValueError(f"--{name} must be > 0, got {getattr(self, name)}")
         if not 0.0 <= self.score_weight <= 1.0:
             raise ValueError(f"--score_weight must be in [0, 1], got {self.score_weight}")
+        if self.score_rule not in SCORE_RULES:
+            raise ValueError(f"--score_rule={self.score_rule!r} is not one of {SCORE_RULES}")
+        if self.score_validation_per_identity < 0:
+            raise ValueError("--score_validation_per_identity must be >= 0, got "
+                             f"{self.score_validation_per_identity}")
+        if self.score_validation_per_identity and not (self.two_stream
+                                                       and self.fusion == "score"):
+            raise ValueError("--score_validation_per_identity applies to --fusion=score with "
+                             f"--inputs=rgbd or rgbd_hallucinated, not --inputs={self.inputs} "
+                             f"--fusion={self.fusion}")
         if self.inputs.endswith("hallucinated") and not self.generator:
             raise ValueError(f"--inputs={self.inputs} needs --generator=<TS-GAN SavedModel dir>")
         if self.inputs in ("depth", "rgbd") and self.protocol in rp.RGB_ONLY_PROTOCOLS:
@@ -126,8 +147,14 @@ class RunOptions:
 
     @property
     def column(self) -> str:
-        return self.inputs if self.inputs in ("rgb", "depth", "depth_hallucinated") \
-            else f"{self.inputs}_{self.fusion}"
+        if self.inputs in ("rgb", "depth", "depth_hallucinated"):
+            return self.inputs
+        return f"{self.inputs}_{self.fusion}" + ("_validated" if self.validated_score else "")
+
+    @property
+    def validated_score(self) -> bool:
+        """Score fusion whose weight is chosen on held-out training images (stacking)."""
+        return self.score_validation_per_identity > 0
 
     @property
     def two_stream(self) -> bool:
@@ -235,7 +262,8 @@ def _check_resume_config(model_dir: str, record: dict) -> None:
     training.check_resume_config(model_dir, record, (
         "backbone", "inputs", "fusion", "protocol", "fold", "image_size", "width",
         "embedding_dim", "seed", "synthetic_identities", "synthetic_images_per_identity",
-        "synthetic_domain", "train_per_identity", "protocol_file", "generator"))
+        "synthetic_domain", "train_per_identity", "protocol_file", "generator",
+        "score_validation_per_identity"))
 
 
 def _folds(opts: RunOptions) -> List[Optional[int]]:
@@ -374,7 +402,7 @@ def _scores(models: Dict[str, keras.Model], opts: RunOptions, rgb, depth, labels
     """(N, C) probabilities of the run's final predictor (score fusion averaged)."""
     ds = make_dataset(rgb, depth, labels, 64, training=False)
     if opts.two_stream and opts.fusion == "score":
-        predictor = ScoreFusion(models["rgb"], models["depth"], opts.score_weight)
+        predictor = ScoreFusion(models["rgb"], models["depth"], opts.score_weight, opts.score_rule)
         members = {"rgb": models["rgb"], "depth": models["depth"]}
     elif opts.two_stream and opts.fusion == "feature_frozen":
         predictor, members = models["fused"], {"rgb": models["rgb"], "depth": models["depth"]}
@@ -416,13 +444,52 @@ def summarize(per_fold: Dict[str, Dict[str, dict]]) -> Dict[str, float]:
     return {t: float(np.mean([r[t]["rank1"] for r in per_fold.values() if t in r])) for t in names}
 
 
+SCORE_WEIGHT_FILE = "score_weight.json"
+
+
+def _train_models(opts: RunOptions, faces: rp.FaceSet, split: rp.Split, depth, fold_dir: str,
+                  strategy: tf.distribute.Strategy, extra_callbacks, log, train_idx: np.ndarray,
+                  role_suffix: str = "") -> Dict[str, keras.Model]:
+    """Builds (in ``strategy.scope()``), trains or resumes and saves the run's models on the
+    examples ``train_idx``; role directories are ``<fold_dir>/<role><role_suffix>``. Returns
+    one-device models by role."""
+    labels = split.labels(faces.meta, train_idx)
+    rgb_train = faces.rgb[train_idx]
+    depth_train = None if depth is None else depth[train_idx]
+    with strategy.scope():
+        models = _models(opts, split.num_classes)
+        for role, model in models.items():
+            _compile(model, opts, depth is not None, role)
+            if opts.sync_batchnorm:
+                training.synchronize_batch_norm(model, strategy)
+    for role, model in models.items():
+        _fit(model, role + role_suffix, os.path.join(fold_dir, role + role_suffix), opts,
+             rgb_train, depth_train, labels, extra_callbacks, log, strategy)
+    if training.is_distributed(strategy):
+        models = _single_device_copies(models, opts, split.num_classes, depth is not None)
+    if training.is_chief(strategy):
+        for role, model in models.items():
+            model.save(os.path.join(fold_dir, role + role_suffix, "model.keras"))
+    return models
+
+
+def _choose_weight(members: Dict[str, keras.Model], opts: RunOptions, faces: rp.FaceSet,
+                   split: rp.Split, depth, val_idx: np.ndarray) -> dict:
+    """``models.choose_score_weight`` on the validation images' member scores."""
+    labels = split.labels(faces.meta, val_idx)
+    scores = _scores(members, opts, faces.rgb[val_idx], depth[val_idx], labels)
+    selection = choose_score_weight(scores["rgb"], scores["depth"], labels, opts.score_rule)
+    selection.update(rank1_rgb_stream=metrics.rank1_accuracy(scores["rgb"], labels),
+                     rank1_depth_stream=metrics.rank1_accuracy(scores["depth"], labels))
+    return selection
+
+
 def train(opts: RunOptions, extra_callbacks=None, verbose: bool = True) -> dict:
     """Trains (or resumes) every model of the run, evaluates, writes results.json."""
     training.set_precision(opts.mixed_precision)
     training.set_seeds(opts.seed)
     strategy = training.get_strategy(opts.strategy)
     chief = training.is_chief(strategy)
-    distributed = training.is_distributed(strategy)
     training.check_global_batch(opts.batch_size, strategy)
     log = print if verbose and chief else (lambda *a, **k: None)
     record = dataclasses.asdict(opts)
@@ -435,7 +502,7 @@ def train(opts: RunOptions, extra_callbacks=None, verbose: bool = True) -> dict:
         f"fusion={opts.fusion if opts.two_stream else '-'} protocol={opts.protocol} "
         f"image={opts.image_size} width={opts.width} strategy={opts.strategy} "
         f"({strategy.num_replicas_in_sync} replica(s) in sync)")
-    per_fold = {}
+    per_fold, selections = {}, {}
     for fold in _folds(opts):
         faces, split, depth, depths = _load_fold(opts, fold, hallucinate)
         fold_dir = os.path.join(opts.model_dir, _fold_name(fold))
@@ -444,29 +511,33 @@ def train(opts: RunOptions, extra_callbacks=None, verbose: bool = True) -> dict:
             ", ".join(f"{k}={len(v)}" for k, v in split.tests.items()))
         if fold == _folds(opts)[0] and chief:
             _write_samples(opts.model_dir, faces, split.tests["test"], depths)
-        labels = split.labels(faces.meta, split.train)
-        rgb_train = faces.rgb[split.train]
-        depth_train = None if depth is None else depth[split.train]
-        with strategy.scope():
-            models = _models(opts, split.num_classes)
-            for role, model in models.items():
-                _compile(model, opts, depth is not None, role)
-                if opts.sync_batchnorm:
-                    training.synchronize_batch_norm(model, strategy)
-        for role, model in models.items():
-            _fit(model, role, os.path.join(fold_dir, role), opts, rgb_train, depth_train, labels,
-                 extra_callbacks, log, strategy)
-        if distributed:
-            models = _single_device_copies(models, opts, split.num_classes, depth is not None)
-        if chief:
-            for role, model in models.items():
-                model.save(os.path.join(fold_dir, role, "model.keras"))
-        per_fold[_fold_name(fold)] = evaluate_split(models, opts, faces, split, depth)
+        fold_opts = opts
+        train_models = functools.partial(_train_models, opts, faces, split, depth, fold_dir,
+                                         strategy, extra_callbacks, log)
+        models = train_models(split.train)      # first: the same members as a plain score run
+        if opts.validated_score:
+            fit_idx, val_idx = rp.validation_holdout(split, faces.meta,
+                                                     opts.score_validation_per_identity)
+            log(f"[recognition] choosing the score weight: members trained on {len(fit_idx)} "
+                f"images, validated on {len(val_idx)} held-out training images")
+            selection = _choose_weight(train_models(fit_idx, role_suffix="_val"), opts, faces,
+                                       split, depth, val_idx)
+            if chief:
+                training.write_json(os.path.join(fold_dir, SCORE_WEIGHT_FILE), selection)
+            log(f"[recognition] score weight {selection['weight']:.2f} on RGB (validation "
+                f"rank-1 {100 * max(selection['rank1']):.2f} %, rule {opts.score_rule})")
+            fold_opts = dataclasses.replace(opts, score_weight=selection["weight"])
+            selections[_fold_name(fold)] = selection
+        per_fold[_fold_name(fold)] = evaluate_split(models, fold_opts, faces, split, depth)
     result = {"column": opts.column, "backbone": opts.backbone, "protocol": opts.protocol,
               "inputs": opts.inputs, "fusion": opts.fusion if opts.two_stream else None,
               "score_weight": opts.score_weight if opts.column.endswith("score") else None,
+              "score_rule": opts.score_rule if opts.fusion == "score" and opts.two_stream
+              else None,
               "from_scratch": opts.backbone_weights is None,
               "folds": per_fold, "mean": summarize(per_fold)}
+    if selections:
+        result["score_validation"] = selections
     if chief:
         training.write_json(os.path.join(opts.model_dir, "results.json"), result)
     return result
@@ -504,7 +575,14 @@ def evaluate(model_dir: str, score_weight: Optional[float] = None, verbose: bool
     for fold in _folds(opts):
         faces, split, depth, _ = _load_fold(opts, fold, hallucinate)
         models = _restore_models(model_dir, opts, fold, split.num_classes)
-        per_fold[_fold_name(fold)] = evaluate_split(models, opts, faces, split, depth)
+        fold_opts = opts
+        if opts.validated_score and score_weight is None:
+            path = os.path.join(model_dir, _fold_name(fold), SCORE_WEIGHT_FILE)
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"{path}: the validated score weight of this run is "
+                                        "missing; train it again to choose it")
+            fold_opts = dataclasses.replace(opts, score_weight=training.read_json(path)["weight"])
+        per_fold[_fold_name(fold)] = evaluate_split(models, fold_opts, faces, split, depth)
     return {"column": opts.column, "backbone": opts.backbone, "protocol": opts.protocol,
             "inputs": opts.inputs, "fusion": opts.fusion if opts.two_stream else None,
             "from_scratch": opts.backbone_weights is None,
@@ -537,7 +615,7 @@ def paper_layout_rows(results: List[dict], test_set: str = "test") -> List[dict]
         if test_set in r["mean"]:
             row[r["column"]] = 100.0 * r["mean"][test_set]
     for r in results:
-        if not r["column"].endswith(("_score", "_feature_frozen")):
+        if not r["column"].endswith(("_score", "_score_validated", "_feature_frozen")):
             continue
         row = rows[r["backbone"]]
         depth_col = "depth_hallucinated" if r["inputs"].endswith("hallucinated") else "depth"
