@@ -38,6 +38,8 @@ import time
 import numpy as np
 from absl import app, flags
 
+from benchmarks.degradation_reference import degradation_stream, reference_degrade
+
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("batch_size", 32, "Images per batch.", lower_bound=1)
 flags.DEFINE_integer("image_size", 256, "Square image side in pixels.", lower_bound=16)
@@ -68,48 +70,6 @@ def synthetic_faces(n, size, seed):
         near = rng.uniform(500.0, 900.0)
         out[i] = np.where(q <= 1.0, near + 120.0 * (1.0 - np.sqrt(np.clip(1.0 - q, 0, 1))), 0.0)
     return out
-
-
-def reference_degrade(depth, rng, cfg):
-    """One image, NumPy/OpenCV: holes (outline + random) -> noise -> normalised blur."""
-    import cv2
-
-    h, w = depth.shape
-    valid = (depth > 0).astype(np.uint8)
-    eroded = cv2.erode(valid, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_CONSTANT,
-                       borderValue=1)
-    ys, xs = np.nonzero(valid & (1 - eroded))
-    holes = np.zeros((h, w), np.uint8)
-
-    def draw(cx, cy, size_range, count):
-        a = rng.uniform(*size_range, count)
-        b = a * rng.uniform(*cfg.aspect_range, count)
-        ang = np.degrees(rng.uniform(*cfg.angle_range, count))
-        for i in range(count):   # shift=4: sub-pixel centre and axes (1/16 px)
-            cv2.ellipse(holes, (int(round(cx[i] * 16)), int(round(cy[i] * 16))),
-                        (int(round(a[i] * 16)), int(round(b[i] * 16))), float(ang[i]), 0, 360, 1,
-                        -1, cv2.LINE_8, 4)
-
-    if cfg.outline_holes and len(ys):
-        n = rng.integers(cfg.outline_count_range[0], cfg.outline_count_range[1] + 1)
-        pick = rng.integers(0, len(ys), n)
-        draw(xs[pick], ys[pick], cfg.outline_size_range, n)
-    if cfg.random_holes:
-        n = rng.integers(cfg.random_count_range[0], cfg.random_count_range[1] + 1)
-        draw(rng.uniform(-0.5, w - 0.5, n), rng.uniform(-0.5, h - 0.5, n), cfg.random_size_range,
-             n)
-    out = np.where(holes > 0, 0.0, depth).astype(np.float32)
-    v = out > 0
-    if cfg.noise:
-        out[v] = np.maximum(out[v] + rng.normal(0.0, cfg.noise_sigma_mm, int(v.sum())),
-                            cfg.min_depth_mm)
-    if cfg.blur:
-        k = (cfg.blur_kernel_size, cfg.blur_kernel_size)
-        num = cv2.boxFilter(out, -1, k, normalize=False, borderType=cv2.BORDER_CONSTANT)
-        den = cv2.boxFilter(v.astype(np.float32), -1, k, normalize=False,
-                            borderType=cv2.BORDER_CONSTANT)
-        out = np.where(v, num / np.maximum(den, 1.0), 0.0).astype(np.float32)
-    return out, ~v
 
 
 def _medians(fns, repeats, warmup, rounds=3):
@@ -161,8 +121,6 @@ def main(argv):
     faces = synthetic_faces(b, s, FLAGS.seed)
     x = tf.constant(faces)
     seed = tf.constant([FLAGS.seed, 1], tf.int64)
-    word = dg.seed_word(seed)         # batch i of the stream: seeds (word, i * b + j); batch 0
-    # equals the single call's example_seeds(seed, b)
 
     def run_reference():
         out = [reference_degrade(faces[i], np.random.default_rng([FLAGS.seed, i]), cfg)
@@ -173,24 +131,8 @@ def main(argv):
         fn = tf.function(lambda d, sd: dg.degrade(d, sd, cfg, jit_compile=jit))
         return lambda: tuple(t.numpy() for t in fn(x, seed))
 
-    # the pipeline as training runs it: tf.data maps make_degradation_fn over an endless stream
-    # of batches, FLAGS.parallel_calls batches at a time, through one long-lived iterator (as an
-    # epoch of training pulls them); each timed call pulls n_stream batches in steady state (the
-    # iterator's start-up, ~0.2-0.3 s once per epoch, is not in it; the warm-up calls absorb the
-    # <= parallel_calls + 1 batches computed ahead while other implementations were timed)
-    fn = dg.make_degradation_fn(cfg)
-
-    def stream_of(n):
-        return tf.data.Dataset.range(n).map(
-            lambda i: fn(x, dg.index_seeds(word, i * b + tf.range(b, dtype=tf.int64))),
-            num_parallel_calls=FLAGS.parallel_calls, deterministic=True).prefetch(1)
-
-    endless = iter(stream_of(2 ** 62))
-
-    def run_stream():
-        for _ in range(n_stream):
-            out = next(endless)
-        return tuple(t.numpy() for t in out)
+    run_stream, first_stream_batch = degradation_stream(x, seed, cfg, n_stream,
+                                                        FLAGS.parallel_calls)
 
     # for comparison: TF's own stateless generator (Philox), one uniform per pixel of the batch
     draw = tf.function(lambda sd: tf.random.stateless_uniform([b, s * s], sd))
@@ -199,7 +141,7 @@ def main(argv):
     t, cores = _medians(fns, FLAGS.repeats, FLAGS.warmup)
     t["stream"] /= n_stream
     outputs = {name: fns[name]() for name in ("ref", "graph", "xla")}
-    outputs["stream"] = tuple(t.numpy() for t in next(iter(stream_of(1))))   # batch 0
+    outputs["stream"] = first_stream_batch()
 
     print(f"degradation, batch {b} x {s}x{s}, {os.cpu_count()} CPU core(s) visible, load "
           f"{os.getloadavg()[0]:.2f}, TF {tf.__version__} (intra-op threads "

@@ -238,6 +238,7 @@ def pipeline_rows(repeats: int) -> List[Dict[str, object]]:
     import numpy as np
     import tensorflow as tf
 
+    from benchmarks import degradation_reference
     from data_pipelines import degradation as dg
     from data_pipelines import nyu_depth_v2, synthetic_faces
 
@@ -246,12 +247,29 @@ def pipeline_rows(repeats: int) -> List[Dict[str, object]]:
     faces = [synthetic_faces.generate_face(i, 0, synthetic_faces.FaceConfig(image_size=256))
              for i in range(4)]
     depth = tf.constant(np.stack([faces[i % 4]["depth"] for i in range(batch)]), tf.float32)
-    seeds = dg.example_seeds([0, 1], batch)
+    cfg = dg.DegradationConfig()
+    seed = tf.constant([0, 1], tf.int64)
+    seeds = dg.example_seeds(seed, batch)
+    faces_np = depth.numpy()
+
+    def reference():          # bench_degradation's single-threaded per-image NumPy/OpenCV loop
+        out = [degradation_reference.reference_degrade(
+            faces_np[i], np.random.default_rng([0, i]), cfg) for i in range(batch)]
+        return tf.constant(np.stack([o[0] for o in out]))
+
+    t_ref = median_seconds(reference, 1, repeats, 1)
+    rows.append({"pipeline": "degradation reference (NumPy/OpenCV, per image)", "batch": batch,
+                 "images_per_s": batch / t_ref, "of_reference": 1.0})
     for jit in (False, True):
-        fn = tf.function(lambda: dg.degrade(depth, seeds, dg.DegradationConfig(), jit_compile=jit))
+        fn = tf.function(lambda: dg.degrade(depth, seeds, cfg, jit_compile=jit))
         t = median_seconds(fn, 3, repeats, 1)
-        rows.append({"pipeline": f"degradation (TF{' + XLA stages' if jit else ''})",
-                     "batch": batch, "images_per_s": batch / t})
+        rows.append({"pipeline": f"degradation (TF{' + XLA stages' if jit else ''}, one call)",
+                     "batch": batch, "images_per_s": batch / t, "of_reference": t_ref / t})
+    # as training pulls it: the XLA function in a tf.data stream, 2 batches in flight
+    pull, _ = degradation_reference.degradation_stream(depth, seed, cfg, 4, parallel_calls=2)
+    t = median_seconds(pull, 1, repeats, 2) / 4
+    rows.append({"pipeline": "degradation (TF + XLA, tf.data stream x2, steady state)",
+                 "batch": batch, "images_per_s": batch / t, "of_reference": t_ref / t})
     t0 = time.perf_counter()
     n_faces = 8
     for i in range(n_faces):
@@ -321,9 +339,11 @@ def main(argv):
         print("| " + " | ".join(_fmt(r[c], 3 if "fraction" in c else 2) for c in cols) + " |")
     pipes = pipeline_rows(repeats) if FLAGS.pipelines else []
     if pipes:
-        print("\n| pipeline | batch | images/s |\n|---|---|---|")
+        print("\n| pipeline | batch | images/s | x reference |\n|---|---|---|---|")
         for p in pipes:
-            print(f"| {p['pipeline']} | {p['batch']} | {p['images_per_s']:.1f} |")
+            ratio = p.get("of_reference")
+            print(f"| {p['pipeline']} | {p['batch']} | {p['images_per_s']:.1f} | "
+                  f"{'-' if ratio is None else f'{ratio:.2f}'} |")
     if FLAGS.output_json:
         from depthlab.training import write_json
         write_json(FLAGS.output_json, {"device": device, "jit_compile": FLAGS.jit_compile,
