@@ -1,6 +1,8 @@
 """mixed_bfloat16 training of every depthlab network (issue 8): one train step of a tiny
 configuration per trainer gives finite losses, and the network output stays float32 (the
-last layer runs in float32). TS-GAN's check is in test_tsgan_models.py.
+last layer runs in float32). TS-GAN's check is in test_tsgan_models.py. The multi-optimizer
+trainers CycleGAN-depth and DSR also run under mixed_float16, where each of their optimizers
+must be a LossScaleOptimizer (and none under bf16).
 
 On CPUs without bf16 units the backward convolutions are emulated (slow), hence the tiny
 sizes; the check is about dtypes and finiteness, not speed. Even so, one emulated step costs
@@ -31,6 +33,22 @@ def bf16():
         yield
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.fixture(params=["mixed_bfloat16", "mixed_float16"])
+def policy(request):
+    """Both mixed policies; under float16 every GAN optimizer must be a LossScaleOptimizer
+    (Keras auto-scales only ``self.optimizer``)."""
+    training.set_precision(request.param)
+    try:
+        yield request.param
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def _loss_scaled(policy, *optimizers):
+    for opt in optimizers:
+        assert isinstance(opt, keras.optimizers.LossScaleOptimizer) == (policy == "mixed_float16")
 
 
 def _finite(recorder):
@@ -72,7 +90,7 @@ def test_recognition_bf16_step(bf16, fusion):
     assert model(x).dtype == tf.float32
 
 
-def test_cyclegan_depth_bf16_step(bf16, tmp_path):
+def test_cyclegan_depth_mixed_precision_step(policy, tmp_path):
     from depthlab.models.cyclegan_depth import cyclegan_depth_config
     from depthlab.runners import cyclegan_depth as runner
 
@@ -81,12 +99,12 @@ def test_cyclegan_depth_bf16_step(bf16, tmp_path):
                                 disc_strides=(2, 1), num_patches=16, nce_units=8)
     opts = runner.RunOptions(model_dir=str(tmp_path), epochs=1, steps_per_epoch=1, batch_size=2,
                              synthetic_identities=2, synthetic_images_per_identity=2,
-                             eval_limit=2, seed=5, log_every=1000,
-                             mixed_precision="mixed_bfloat16")
+                             eval_limit=2, seed=5, log_every=1000, mixed_precision=policy)
     recorder = training.BatchLossRecorder()
     summary = runner.train(opts, cfg, extra_callbacks=[recorder], verbose=False)
     _finite(recorder)
     assert summary["model"].g1.outputs[0].dtype == "float32"
+    _loss_scaled(policy, summary["model"].g_optimizer, summary["model"].d_optimizer)
 
 
 def test_two_stage_stage1_bf16_step(bf16, tmp_path):
@@ -102,15 +120,15 @@ def test_two_stage_stage1_bf16_step(bf16, tmp_path):
     assert net.outputs[0].dtype == "float32"
 
 
-def test_dsr_bf16_steps_of_both_stages(bf16, tmp_path):
+def test_dsr_mixed_precision_steps_of_both_stages(policy, tmp_path):
     from depthlab.runners import dsr_distill as runner
 
     tiny = dict(filters=4, n_blocks=1, spnet_filters=4, spnet_layers=1, affinity_grid=4)
     opts = runner.RunOptions(model_dir=str(tmp_path), scale=4, preset="demo", epochs=2,
                              stage1_epochs=1, steps_per_epoch=1, batch_size=2, patch_size=16,
-                             seed=4, log_every=1000, eval_every=0,
-                             mixed_precision="mixed_bfloat16")
+                             seed=4, log_every=1000, eval_every=0, mixed_precision=policy)
     recorder = training.BatchLossRecorder()
-    runner.train(opts, overrides=tiny, extra_callbacks=[recorder], verbose=False)
+    model = runner.train(opts, overrides=tiny, extra_callbacks=[recorder], verbose=False)["model"]
     assert len(recorder.history) == 2          # stage 1 and stage 2 (role exchange)
     _finite(recorder)
+    _loss_scaled(policy, model.dsr_optimizer, model.de_optimizer, model.sp_optimizer)

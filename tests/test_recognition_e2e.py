@@ -173,8 +173,14 @@ def test_binaries_end_to_end_with_hallucinated_depth(tmp_path, generator_dir):
               "--paper_table=tsgan_table2", f"--output_json={out_json}")
     assert ev.returncode == 0, ev.stderr[-3000:]
     assert "RGB+D~ score" in ev.stdout and "NOT TRANSCRIBED" in ev.stdout
-    rows = json.load(open(out_json))["rows"]
+    record = json.load(open(out_json))
+    rows = record["rows"]
     assert rows["se_resnet50"]["rgbd_hallucinated_score"] == pytest.approx(100 * entry["rank1"])
+    # the gain over RGB (RGB from the score run's member) beside the abstract's +1.2 (IIIT-D)
+    gain = 100 * (entry["rank1"] - entry["rank1_rgb_stream"])
+    assert record["gain_over_rgb"]["rgbd_hallucinated_score"] == pytest.approx(gain)
+    assert (f"RGB+D~ score - RGB, mean over 1 backbone(s): {gain:+.2f} points; paper (abstract, "
+            "RGB+D~ - RGB, mean over architectures): +1.2") in ev.stdout
 
     bad = _run("experiments.train_recognition", f"--model_dir={tmp_path / 'x'}",
                "--inputs=rgbd_hallucinated")

@@ -450,9 +450,9 @@ SCORE_WEIGHT_FILE = "score_weight.json"
 def _train_models(opts: RunOptions, faces: rp.FaceSet, split: rp.Split, depth, fold_dir: str,
                   strategy: tf.distribute.Strategy, extra_callbacks, log, train_idx: np.ndarray,
                   role_suffix: str = "") -> Dict[str, keras.Model]:
-    """Builds (in ``strategy.scope()``), trains or resumes and saves the run's models on the
-    examples ``train_idx``; role directories are ``<fold_dir>/<role><role_suffix>``. Returns
-    one-device models by role."""
+    """Builds (in ``strategy.scope()``) and trains or resumes the run's models on the examples
+    ``train_idx``; role directories are ``<fold_dir>/<role><role_suffix>``. Returns them by
+    role, as built under ``strategy`` (``_save_one_device`` makes the copies to use)."""
     labels = split.labels(faces.meta, train_idx)
     rgb_train = faces.rgb[train_idx]
     depth_train = None if depth is None else depth[train_idx]
@@ -465,6 +465,15 @@ def _train_models(opts: RunOptions, faces: rp.FaceSet, split: rp.Split, depth, f
     for role, model in models.items():
         _fit(model, role + role_suffix, os.path.join(fold_dir, role + role_suffix), opts,
              rgb_train, depth_train, labels, extra_callbacks, log, strategy)
+    return models
+
+
+def _save_one_device(models: Dict[str, keras.Model], opts: RunOptions, split: rp.Split, depth,
+                     fold_dir: str, strategy: tf.distribute.Strategy, role_suffix: str = ""
+                     ) -> Dict[str, keras.Model]:
+    """One-device copies of distributed models (the models themselves otherwise), saved as
+    ``<role><role_suffix>/model.keras`` by the chief. Call it after every phase has trained:
+    building the copies draws initial weights, which would change the next phase's."""
     if training.is_distributed(strategy):
         models = _single_device_copies(models, opts, split.num_classes, depth is not None)
     if training.is_chief(strategy):
@@ -514,13 +523,18 @@ def train(opts: RunOptions, extra_callbacks=None, verbose: bool = True) -> dict:
         fold_opts = opts
         train_models = functools.partial(_train_models, opts, faces, split, depth, fold_dir,
                                          strategy, extra_callbacks, log)
+        save = functools.partial(_save_one_device, opts=opts, split=split, depth=depth,
+                                 fold_dir=fold_dir, strategy=strategy)
         models = train_models(split.train)      # first: the same members as a plain score run
         if opts.validated_score:
             fit_idx, val_idx = rp.validation_holdout(split, faces.meta,
                                                      opts.score_validation_per_identity)
             log(f"[recognition] choosing the score weight: members trained on {len(fit_idx)} "
                 f"images, validated on {len(val_idx)} held-out training images")
-            selection = _choose_weight(train_models(fit_idx, role_suffix="_val"), opts, faces,
+            val_models = train_models(fit_idx, role_suffix="_val")
+        models = save(models)
+        if opts.validated_score:
+            selection = _choose_weight(save(val_models, role_suffix="_val"), opts, faces,
                                        split, depth, val_idx)
             if chief:
                 training.write_json(os.path.join(fold_dir, SCORE_WEIGHT_FILE), selection)

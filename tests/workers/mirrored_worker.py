@@ -5,7 +5,9 @@ writes what the test compares into ``<out>/<case>.npz`` (``<case>.error`` holds 
   python -m tests.workers.mirrored_worker --out=/tmp/mirrored --cases=loss_scaling,recognition_score
 
 The test runs the first two ``CASES``; ``recognition_feature`` (feature fusion, the same check,
-~40 CPU-s more) runs on request.
+~40 CPU-s more) runs on request; ``recognition_feature_frozen`` (members, then the classifier on
+their frozen embeddings) and ``recognition_score_validated`` (members, then validation members
+on a held-out image per identity) run in the opt-in tests/test_mirrored_trainers.py.
 
 --devices=cpu (default) splits the CPU into 2 logical devices; --devices=gpu splits GPU 0 into
 2 logical GPUs (NCCL/all-reduce path on a one-GPU machine).
@@ -17,7 +19,9 @@ import sys
 import time
 import traceback
 
-CASES = ("loss_scaling", "recognition_score", "recognition_feature")
+TRAIN_ORDER = ("rgb", "depth", "fused", "rgb_val", "depth_val")    # the runner's role order
+CASES = ("loss_scaling", "recognition_score", "recognition_feature",
+         "recognition_feature_frozen", "recognition_score_validated")
 
 
 def _devices(kind: str) -> None:
@@ -136,7 +140,7 @@ def loss_scaling(out_dir):
     np.savez(os.path.join(out_dir, "loss_scaling.npz"), **out)
 
 
-def _recognition(out_dir, fusion):
+def _recognition(out_dir, fusion, **extra):
     """A tiny BN-Inception RGB+D run (width 1/16, 32x32; BN everywhere, synchronised under
     the strategy), one step of global batch 6 per role, mirrored vs default. The trained
     weights come from each run's saved model.keras; the worker stores distances only."""
@@ -146,39 +150,50 @@ def _recognition(out_dir, fusion):
     from depthlab import training
     from depthlab.runners import recognition as runner
 
-    class InitialWeights(keras.callbacks.Callback):
+    class InitialWeights(keras.callbacks.Callback):       # one fit per role, in TRAIN_ORDER
         def on_train_begin(self, logs=None):
-            initial[(strategy, self.model.name)] = _flat(self.model.get_weights())
+            initial.setdefault(strategy, []).append(_flat(self.model.get_weights()))
 
     def _flat(weights):
         return np.concatenate([np.ravel(w) for w in weights])
 
+    case = fusion + ("_validated" if extra.get("score_validation_per_identity") else "")
     initial, final, out = {}, {}, {}
     for strategy in ("default", "mirrored"):
         rec = training.BatchLossRecorder()
-        model_dir = os.path.join(out_dir, f"rec_{fusion}_{strategy}")
+        model_dir = os.path.join(out_dir, f"rec_{case}_{strategy}")
         opts = runner.RunOptions(model_dir=model_dir, backbone="inception", width=0.0625,
                                  image_size=32,
                                  embedding_dim=8, batch_size=6, epochs=1,
                                  synthetic_identities=3, synthetic_images_per_identity=4,
                                  inputs="rgbd", fusion=fusion, log_every=10 ** 6,
-                                 run_eagerly=True, strategy=strategy, seed=2)
+                                 run_eagerly=True, strategy=strategy, seed=2, **extra)
         result = runner.train(opts, extra_callbacks=[rec, InitialWeights()], verbose=False)
-        roles = sorted(os.listdir(os.path.join(model_dir, "all")))
-        for role in roles:
+        fold_dir = os.path.join(model_dir, "all")
+        roles = sorted(r for r in os.listdir(fold_dir) if os.path.isdir(os.path.join(fold_dir, r)))
+        trained = [r for r in TRAIN_ORDER if r in roles]
+        assert len(trained) == len(roles) == len(initial[strategy]), (roles, trained)
+        for role, start in zip(trained, initial[strategy]):
             model = keras.saving.load_model(os.path.join(model_dir, "all", role, "model.keras"))
-            final[(strategy, model.name)] = _flat(model.get_weights())
+            final[(strategy, role)] = _flat(model.get_weights())
+            initial[(strategy, role)] = start
         out[f"{strategy}_loss"] = np.array([h["loss"] for h in rec.history])
         out[f"{strategy}_rank1"] = np.float64(result["folds"]["all"]["test"]["rank1"])
         out["roles"] = np.array(roles)
+        if "score_validation" in result:
+            out[f"{strategy}_weight"] = np.float64(result["score_validation"]["all"]["weight"])
     names = sorted({name for _, name in final})
     out["names"] = np.array(names)
     for name in names:
         start = initial[("default", name)]
         out[f"{name}_same_init"] = np.array_equal(start, initial[("mirrored", name)])
+        # a role trained on top of trained members (feature_frozen's 'fused') starts from the
+        # members' weights, which the two strategies give only to all-reduce rounding
+        out[f"{name}_init_gap"] = np.linalg.norm(initial[("mirrored", name)] - start)
+        out[f"{name}_init_norm"] = np.linalg.norm(start)
         out[f"{name}_travel"] = np.linalg.norm(final[("default", name)] - start)
         out[f"{name}_gap"] = np.linalg.norm(final[("mirrored", name)] - final[("default", name)])
-    np.savez(os.path.join(out_dir, f"recognition_{fusion}.npz"), **out)
+    np.savez(os.path.join(out_dir, f"recognition_{case}.npz"), **out)
 
 
 def main():
@@ -194,7 +209,10 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     cases = {"loss_scaling": loss_scaling,
              "recognition_feature": lambda d: _recognition(d, "feature"),
-             "recognition_score": lambda d: _recognition(d, "score")}
+             "recognition_score": lambda d: _recognition(d, "score"),
+             "recognition_feature_frozen": lambda d: _recognition(d, "feature_frozen"),
+             "recognition_score_validated": lambda d: _recognition(
+                 d, "score", score_validation_per_identity=1)}
     for name in args.cases.split(","):
         start = time.perf_counter()
         try:
