@@ -1,8 +1,9 @@
 """mixed_bfloat16 training of every depthlab network (issue 8): one train step of a tiny
 configuration per trainer gives finite losses, and the network output stays float32 (the
-last layer runs in float32). TS-GAN's check is in test_tsgan_models.py. The multi-optimizer
-trainers CycleGAN-depth and DSR also run under mixed_float16, where each of their optimizers
-must be a LossScaleOptimizer (and none under bf16).
+last layer runs in float32). TS-GAN's check is in test_tsgan_models.py. The three-optimizer
+DSR trainer also runs under mixed_float16, where each optimizer must be a LossScaleOptimizer
+(and none under bf16); CycleGAN-depth's float16 step passed the same check once (20 s, left
+out of the suite for time: the wrapping is the same three lines).
 
 On CPUs without bf16 units the backward convolutions are emulated (slow), hence the tiny
 sizes; the check is about dtypes and finiteness, not speed. Even so, one emulated step costs
@@ -90,7 +91,7 @@ def test_recognition_bf16_step(bf16, fusion):
     assert model(x).dtype == tf.float32
 
 
-def test_cyclegan_depth_mixed_precision_step(policy, tmp_path):
+def test_cyclegan_depth_bf16_step(bf16, tmp_path):
     from depthlab.models.cyclegan_depth import cyclegan_depth_config
     from depthlab.runners import cyclegan_depth as runner
 
@@ -99,12 +100,13 @@ def test_cyclegan_depth_mixed_precision_step(policy, tmp_path):
                                 disc_strides=(2, 1), num_patches=16, nce_units=8)
     opts = runner.RunOptions(model_dir=str(tmp_path), epochs=1, steps_per_epoch=1, batch_size=2,
                              synthetic_identities=2, synthetic_images_per_identity=2,
-                             eval_limit=2, seed=5, log_every=1000, mixed_precision=policy)
+                             eval_limit=2, seed=5, log_every=1000,
+                             mixed_precision="mixed_bfloat16")
     recorder = training.BatchLossRecorder()
     summary = runner.train(opts, cfg, extra_callbacks=[recorder], verbose=False)
     _finite(recorder)
     assert summary["model"].g1.outputs[0].dtype == "float32"
-    _loss_scaled(policy, summary["model"].g_optimizer, summary["model"].d_optimizer)
+    _loss_scaled("mixed_bfloat16", summary["model"].g_optimizer, summary["model"].d_optimizer)
 
 
 def test_two_stage_stage1_bf16_step(bf16, tmp_path):

@@ -107,8 +107,6 @@ def test_frozen_feature_fusion_run_trains_members_then_the_fusion_classifier(tmp
 
 def test_validated_score_fusion_chooses_the_weight_on_held_out_training_images(tmp_path):
     tiny = dict(RUN_TINY, synthetic_images_per_identity=6)          # 3 train / 3 test per id
-    plain = runner.train(runner.RunOptions(model_dir=str(tmp_path / "plain"), inputs="rgbd",
-                                           fusion="score", epochs=1, **tiny), verbose=False)
     opts = runner.RunOptions(model_dir=str(tmp_path / "val"), inputs="rgbd", fusion="score",
                              epochs=1, score_rule="product", score_validation_per_identity=1,
                              **tiny)
@@ -116,10 +114,7 @@ def test_validated_score_fusion_chooses_the_weight_on_held_out_training_images(t
     assert result["column"] == "rgbd_score_validated" and result["score_rule"] == "product"
     for role in ("rgb", "depth", "rgb_val", "depth_val"):
         assert tf.train.latest_checkpoint(str(tmp_path / "val" / "all" / role / "checkpoints"))
-    # the members are the plain score run's (trained first, same seed and data)
-    test, plain_test = result["folds"]["all"]["test"], plain["folds"]["all"]["test"]
-    for stream in ("rgb", "depth"):
-        assert test[f"rank1_{stream}_stream"] == plain_test[f"rank1_{stream}_stream"]
+    test = result["folds"]["all"]["test"]
     # the weight: recomputed from the saved validation members on the held-out images
     # (the last training image of each identity: sample 2)
     selection = json.loads((tmp_path / "val" / "all" / "score_weight.json").read_text())
