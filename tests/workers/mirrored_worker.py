@@ -152,13 +152,13 @@ def _recognition(out_dir, fusion, **extra):
 
     class InitialWeights(keras.callbacks.Callback):       # one fit per role, in TRAIN_ORDER
         def on_train_begin(self, logs=None):
-            initial.setdefault(strategy, []).append(_flat(self.model.get_weights()))
+            fit_starts.setdefault(strategy, []).append(_flat(self.model.get_weights()))
 
     def _flat(weights):
         return np.concatenate([np.ravel(w) for w in weights])
 
     case = fusion + ("_validated" if extra.get("score_validation_per_identity") else "")
-    initial, final, out = {}, {}, {}
+    fit_starts, initial, final, out = {}, {}, {}, {}
     for strategy in ("default", "mirrored"):
         rec = training.BatchLossRecorder()
         model_dir = os.path.join(out_dir, f"rec_{case}_{strategy}")
@@ -172,8 +172,8 @@ def _recognition(out_dir, fusion, **extra):
         fold_dir = os.path.join(model_dir, "all")
         roles = sorted(r for r in os.listdir(fold_dir) if os.path.isdir(os.path.join(fold_dir, r)))
         trained = [r for r in TRAIN_ORDER if r in roles]
-        assert len(trained) == len(roles) == len(initial[strategy]), (roles, trained)
-        for role, start in zip(trained, initial[strategy]):
+        assert len(trained) == len(roles) == len(fit_starts[strategy]), (roles, trained)
+        for role, start in zip(trained, fit_starts[strategy]):
             model = keras.saving.load_model(os.path.join(model_dir, "all", role, "model.keras"))
             final[(strategy, role)] = _flat(model.get_weights())
             initial[(strategy, role)] = start
@@ -190,7 +190,6 @@ def _recognition(out_dir, fusion, **extra):
         # a role trained on top of trained members (feature_frozen's 'fused') starts from the
         # members' weights, which the two strategies give only to all-reduce rounding
         out[f"{name}_init_gap"] = np.linalg.norm(initial[("mirrored", name)] - start)
-        out[f"{name}_init_norm"] = np.linalg.norm(start)
         out[f"{name}_travel"] = np.linalg.norm(final[("default", name)] - start)
         out[f"{name}_gap"] = np.linalg.norm(final[("mirrored", name)] - final[("default", name)])
     np.savez(os.path.join(out_dir, f"recognition_{case}.npz"), **out)
