@@ -21,10 +21,7 @@ import tensorflow as tf
 
 from depthlab import training
 
-slow_on_cpu = pytest.mark.skipif(
-    os.environ.get("DEPTHLAB_SLOW_TESTS") != "1",
-    reason="bf16 training is emulated (minutes per step) on CPUs without bf16 units; "
-           "set DEPTHLAB_SLOW_TESTS=1 to run")
+slow_on_cpu = pytest.mark.slow  # the slow end-to-end set (.ci/run; pytest --slow)
 
 
 @pytest.fixture
