@@ -651,8 +651,9 @@ def paper_abs_diff(pred, gt) -> float:
     delta columns: delta(1.25^k) bounds it from below (a pixel failing 1.25 has a relative
     error >= 0.2, failing 1.5625 >= 0.36, failing 1.953 >= 0.488), giving >= 0.108, 0.106,
     0.102, 0.086 for the four rows against the printed 0.0712, 0.0903, 0.1037, 0.0754:
-    violated in three of the four rows (``abs_rel`` keeps [5]'s definition). ``|mean(p - g)| <= mean|p - g|`` holds for every
-    image (triangle inequality), as Table 1 requires.
+    violated in three of the four rows (``abs_rel`` keeps [5]'s definition).
+    ``|mean(p - g)| <= mean|p - g|`` holds for every image (triangle inequality), as Table 1
+    requires.
     """
     p, g = _all_pixels(pred, gt, "paper_abs_diff")
     return float(abs(np.mean(p) - np.mean(g)))
