@@ -324,3 +324,110 @@ def test_load_fid_feature_extractor_savedmodel(tmp_path):
         bad = tmp_path / "weights.bin"
         bad.write_bytes(b"x")
         metrics.load_fid_feature_extractor(str(bad))
+
+
+# ----------------------------------------------------------------------------------------
+# TS-GAN Table 1 on the paper's scale (issue 16, section 2)
+# ----------------------------------------------------------------------------------------
+# Hand-worked 2x2 example on [0, 1] depth (binary-exact values). gt = 0 at (0, 0) is
+# background: used by every error metric, left out of delta (ratio undefined).
+#   pixel   gt     pred    e = p - g   |e|     e^2        ratio max(p/g, g/p)
+#   (0,0)   0      0.125   0.125       0.125   0.015625   -
+#   (0,1)   0.5    0.625   0.125       0.125   0.015625   1.25 (not < 1.25: strict)
+#   (1,0)   1      0.5     -0.5        0.5     0.25       2.0
+#   (1,1)   0.25   0.25    0           0       0          1.0
+PAPER_GT = np.array([[0.0, 0.5], [1.0, 0.25]])
+PAPER_PRED = np.array([[0.125, 0.625], [0.5, 0.25]])
+
+
+def test_paper_table1_hand_worked_single_image():
+    # L1 norm: (0.125 + 0.125 + 0.5 + 0) / 4 = 0.1875 (a mean over all 4 pixels, not a sum)
+    assert metrics.paper_l1_norm(PAPER_PRED, PAPER_GT) == pytest.approx(0.1875)
+    # Abs. Diff.: |mean p - mean g| = |1.5/4 - 1.75/4| = 0.0625 (not the MAE 0.1875)
+    assert metrics.paper_abs_diff(PAPER_PRED, PAPER_GT) == pytest.approx(0.0625)
+    # RMSE: sqrt(0.28125 / 4)
+    assert metrics.paper_rmse(PAPER_PRED, PAPER_GT) == pytest.approx(math.sqrt(0.0703125))
+    # delta over the 3 pixels with gt > 0, in percent: ratios 1.25, 2.0, 1.0
+    assert metrics.paper_delta(PAPER_PRED, PAPER_GT, 1.25) == pytest.approx(100 / 3)
+    assert metrics.paper_delta(PAPER_PRED, PAPER_GT, 1.25 ** 2) == pytest.approx(200 / 3)
+    assert metrics.paper_delta(PAPER_PRED, PAPER_GT, 1.25 ** 3) == pytest.approx(200 / 3)
+    assert metrics.paper_delta(PAPER_PRED, PAPER_GT, 2.0001) == pytest.approx(100.0)
+    # one image: pooled RMSE = its RMSE, so L2 norm = 255 * RMSE exactly
+    assert metrics.paper_l2_norm([PAPER_PRED], [PAPER_GT]) == pytest.approx(
+        255 * math.sqrt(0.0703125))
+
+
+def test_paper_table1_pooled_l2_norm_over_two_images():
+    """Second image exact (error 0): per-image RMSEs 0.265165 and 0; pooled over 8 pixels
+    sqrt(0.28125 / 8) = 0.1875, so L2 norm = 255 * 0.1875 = 47.8125 while mean RMSE =
+    0.132583: the ratio (360.6) is >= 255 (Jensen), = 255 only for equal per-image RMSEs."""
+    preds = np.stack([PAPER_PRED, np.full((2, 2), 0.5)])[..., None]     # (2, 2, 2, 1)
+    gts = np.stack([PAPER_GT, np.full((2, 2), 0.5)])[..., None]
+    out = metrics.paper_table1_metrics(preds, gts)
+    assert set(metrics.PAPER_TABLE1_KEYS) <= set(out)
+    assert out["l2_norm"] == pytest.approx(47.8125)
+    assert out["rmse"] == pytest.approx(math.sqrt(0.0703125) / 2)
+    assert out["l1_norm"] == pytest.approx(0.1875 / 2)
+    assert out["abs_diff"] == pytest.approx(0.0625 / 2)
+    assert out["delta_1.25"] == pytest.approx((100 / 3 + 100) / 2)
+    assert out["delta_1.25^2"] == pytest.approx((200 / 3 + 100) / 2)
+    assert out["delta_1.25^3"] == pytest.approx((200 / 3 + 100) / 2)
+    # [5]'s abs relative difference over gt > 0: (0.25 + 0.5 + 0) / 3, then 0 for image 2
+    assert out["abs_rel"] == pytest.approx(0.25 / 2)
+    assert out["num_images"] == 2 and out["num_pixels"] == 8
+    # streaming in two batches gives the same numbers
+    acc = metrics.PaperTable1Accumulator()
+    acc.update(preds[:1], gts[:1])
+    acc.update(tf.constant(preds[1:]), tf.constant(gts[1:]))
+    assert acc.result() == pytest.approx(out)
+
+
+def test_paper_table1_matches_independent_numpy_on_random_images():
+    rng = np.random.default_rng(7)
+    gts = rng.uniform(0, 1, (5, 16, 16))
+    gts[gts < 0.3] = 0.0                                  # background
+    preds = np.clip(gts + rng.normal(0, 0.2, gts.shape) + rng.normal(0, 0.1, (5, 1, 1)), 0, 1)
+    out = metrics.paper_table1_metrics(preds, gts)
+    e = preds - gts
+    per_rmse = np.sqrt((e ** 2).mean(axis=(1, 2)))
+    assert out["rmse"] == pytest.approx(per_rmse.mean())
+    assert out["l1_norm"] == pytest.approx(np.abs(e).mean())
+    bias = preds.mean(axis=(1, 2)) - gts.mean(axis=(1, 2))
+    assert out["abs_diff"] == pytest.approx(np.abs(bias).mean())
+    assert out["l2_norm"] == pytest.approx(255 * np.sqrt((e ** 2).mean()))
+    for key, thr in (("delta_1.25", 1.25), ("delta_1.25^2", 1.5625), ("delta_1.25^3", 1.953125)):
+        want = []
+        for p, g in zip(preds, gts):
+            v = g > 0
+            with np.errstate(divide="ignore"):
+                r = np.where(p[v] > 0, np.maximum(p[v] / g[v], g[v] / np.where(p[v] > 0, p[v], 1)),
+                             np.inf)
+            want.append(100 * np.mean(r < thr))
+        assert out[key] == pytest.approx(np.mean(want)), key
+    # Table 1's relations hold by construction
+    assert out["l2_norm"] / out["rmse"] >= 255
+    assert np.abs(e).min() <= out["l1_norm"] <= min(out["rmse"], np.abs(e).max())
+    assert out["abs_diff"] <= out["l1_norm"]
+
+
+def test_paper_delta_zero_depth_rules():
+    gt = np.array([[0.0, 0.5], [0.5, 0.5]])
+    # gt 0 pixel left out even where pred is 0 too; pred 0 (or < 0) on gt > 0 is a failure
+    pred = np.array([[0.0, 0.0], [-0.5, 0.5]])
+    assert metrics.paper_delta(pred, gt, 1.25) == pytest.approx(100 / 3)
+    with pytest.raises(ValueError, match="no pixel > 0"):
+        metrics.paper_delta(np.ones((2, 2)), np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="threshold must be > 1"):
+        metrics.paper_delta(pred, gt, 1.0)
+
+
+def test_paper_table1_rejects_bad_input():
+    with pytest.raises(ValueError, match="finite"):
+        metrics.paper_rmse(np.array([[np.nan, 0.5]]), np.array([[0.5, 0.5]]))
+    with pytest.raises(ValueError, match="image 1"):
+        metrics.paper_table1_metrics(np.ones((2, 3, 3)), np.stack([np.ones((3, 3)),
+                                                                   np.zeros((3, 3))]))
+    with pytest.raises(ValueError, match="matching"):
+        metrics.paper_table1_metrics(np.ones((2, 3, 3)), np.ones((2, 3, 4)))
+    with pytest.raises(ValueError, match="no images"):
+        metrics.PaperTable1Accumulator().result()

@@ -1,5 +1,6 @@
 """TS-GAN end to end on the embedded synthetic faces: learning, exact resume, export, flags."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -119,9 +120,48 @@ def test_binaries_reject_bad_flags_by_name(tmp_path):
     assert neg.returncode != 0 and "epochs" in neg.stderr
     empty = _run_binary("experiments.eval_tsgan", f"--model_dir={tmp_path}")
     assert empty.returncode != 0 and "config.json" in empty.stderr
+    proto = _run_binary("experiments.eval_tsgan", f"--model_dir={tmp_path}", "--protocol=pixels")
+    assert proto.returncode != 0 and "--protocol" in proto.stderr and "paper" in proto.stderr
+    with pytest.raises(ValueError, match="protocol='pixels'"):
+        runner.evaluate(str(tmp_path), protocol="pixels")
+
+
+def _independent_paper_metrics(model_dir, limit):
+    """Table 1 on the paper's scale recomputed with plain NumPy from the trained generator's
+    predictions on the same held-out images (BUILD_NOTES.md, issue 16 section 2)."""
+    model, record = runner.load_trained(str(model_dir))
+    fields = {f.name for f in dataclasses.fields(runner.RunOptions)}
+    opts = runner.RunOptions(**{k: v for k, v in record.items() if k in fields})
+    test = runner.load_source(opts, model.config, opts.eval_split, limit=limit)
+    preds, gts = [], []
+    for batch in runner.make_eval_dataset(test, 4):
+        out = model.g_a2b(batch["rgb"], training=False).numpy()
+        preds.append((out[..., 0].astype(np.float64) + 1) / 2)
+        gts.append((batch["depth"].numpy()[..., 0].astype(np.float64) + 1) / 2)
+    p, g = np.concatenate(preds), np.concatenate(gts)
+    e = p - g
+    want = {"rmse": np.sqrt((e ** 2).mean(axis=(1, 2))).mean(),
+            "l1_norm": np.abs(e).mean(axis=(1, 2)).mean(),
+            "abs_diff": np.abs(p.mean(axis=(1, 2)) - g.mean(axis=(1, 2))).mean(),
+            "l2_norm": 255.0 * np.sqrt((e ** 2).mean())}
+    for key, thr in (("delta_1.25", 1.25), ("delta_1.25^2", 1.25 ** 2),
+                     ("delta_1.25^3", 1.25 ** 3)):
+        per = []
+        for pi, gi in zip(p, g):
+            v = gi > 0                        # holes: (-1 + 1) / 2 = 0 exactly
+            pv, gv = pi[v], gi[v]
+            safe = np.where(pv > 0, pv, 1.0)
+            ratio = np.where(pv > 0, np.maximum(pv / gv, gv / safe), np.inf)
+            per.append(100.0 * np.mean(ratio < thr))
+        want[key] = np.mean(per)
+    return want, e
 
 
 def test_eval_binary_writes_json_with_table1_keys(tmp_path):
+    """A real evaluation of a (barely) trained TS-GAN: the default --protocol=paper writes
+    Table 1's row keys, equal to an independent NumPy recomputation, and reproduces the
+    paper's relations (L2 norm / RMSE in [255, 257], L1 norm a per-pixel mean below the RMSE,
+    Abs. Diff. a distinct, smaller quantity); --protocol=valid_pixels keeps the old keys."""
     runner.train(_opts(tmp_path, epochs=1, steps_per_epoch=2), preset="demo", overrides=TINY,
                  verbose=False)
     out = tmp_path / "eval.json"
@@ -129,7 +169,32 @@ def test_eval_binary_writes_json_with_table1_keys(tmp_path):
                       "--limit=8")
     assert res.returncode == 0, res.stderr[-2000:]
     result = json.loads(out.read_text())
+    keys = ("abs_diff", "l1_norm", "l2_norm", "rmse", "delta_1.25", "delta_1.25^2",
+            "delta_1.25^3")
+    for key in keys:
+        assert np.isfinite(result[key]), key
+    assert "fid" not in result                        # no --fid_weights
+    assert result["num_images"] == 8 and result["protocol"] == "paper"
+    assert "l2_norm" in res.stdout and "protocol: paper" in res.stdout
+
+    want, err = _independent_paper_metrics(tmp_path, limit=8)
+    for key in keys:
+        assert result[key] == pytest.approx(want[key], rel=1e-4, abs=1e-4), key
+    # the paper's relations (Table 1, lines 707-719)
+    assert 255.0 <= result["l2_norm"] / result["rmse"] <= 257.0
+    assert np.abs(err).min() <= result["l1_norm"] <= np.abs(err).max()
+    assert result["l1_norm"] < result["rmse"]
+    assert result["abs_diff"] < result["l1_norm"]
+    assert abs(result["abs_diff"] - result["l1_norm"]) > 0.05 * result["l1_norm"]
+    for key in keys[4:]:
+        assert 0.0 <= result[key] <= 100.0
+
+    old = tmp_path / "eval_valid.json"
+    res = _run_binary("experiments.eval_tsgan", f"--model_dir={tmp_path}", f"--output_json={old}",
+                      "--limit=8", "--protocol=valid_pixels")
+    assert res.returncode == 0, res.stderr[-2000:]
+    valid = json.loads(old.read_text())
+    assert valid["protocol"] == "valid_pixels" and valid["num_images"] == 8
     for key in ("abs_diff", "l1", "l2", "rmse", "delta1", "delta2", "delta3"):
-        assert np.isfinite(result[key])
-    assert result["num_images"] == 8
-    assert "rmse" in res.stdout
+        assert np.isfinite(valid[key]), key
+    assert valid["l1"] > 1.0 > valid["delta1"]        # a sum over pixels; a fraction

@@ -28,6 +28,11 @@ from depthlab.models.tsgan import ABLATIONS, TSGAN, depth_to_unit
 from depthlab.schedules import LinearDecay, StepDecay
 
 EVAL_KEYS = ("abs_diff", "l1", "l2", "rmse", "delta1", "delta2", "delta3")
+#: eval_tsgan --protocol: 'paper' = Table 1 on the paper's scale (metrics.PAPER_TABLE1_KEYS,
+#: all pixels, delta in %); 'valid_pixels' = the per-valid-pixel metrics of EVAL_KEYS (the
+#: ones training logs: sums for l1/l2, delta as fractions).
+PROTOCOLS = ("paper", "valid_pixels")
+PROTOCOL_KEYS = {"paper": metrics.PAPER_TABLE1_KEYS, "valid_pixels": EVAL_KEYS}
 
 
 @dataclasses.dataclass
@@ -289,14 +294,34 @@ def load_trained(model_dir: str):
     return model, record
 
 
+def paper_protocol_metrics(model: TSGAN, test: PairedArrays,
+                           batch_size: int = 16) -> Dict[str, float]:
+    """TS-GAN Table 1 on the paper's scale (``metrics.PaperTable1Accumulator``): G_A2B's
+    first channel and the ground truth, both mapped to [0, 1] (holes and background are 0),
+    every pixel of every held-out image, at the run's image size."""
+    acc = metrics.PaperTable1Accumulator()
+    for batch in make_eval_dataset(test, batch_size):
+        pred = depth_to_unit(model.g_a2b(tf.cast(batch["rgb"], tf.float32), training=False))
+        acc.update(pred.numpy(), depth_to_unit(batch["depth"]).numpy())
+    return acc.result()
+
+
 def evaluate(model_dir: str, split: Optional[str] = None, limit: Optional[int] = None,
-             fid_weights: Optional[str] = None, batch_size: int = 16) -> Dict[str, float]:
-    """Held-out Table 1 metrics (and FID when a feature extractor file is given)."""
+             fid_weights: Optional[str] = None, batch_size: int = 16,
+             protocol: str = "paper") -> Dict[str, float]:
+    """Held-out Table 1 metrics under ``protocol`` (``PROTOCOLS``), plus FID when a feature
+    extractor file is given; the result records ``protocol`` and ``num_images``."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol={protocol!r} is not one of {PROTOCOLS}")
     model, record = load_trained(model_dir)
     opts = RunOptions(**{k: v for k, v in record.items()
                          if k in {f.name for f in dataclasses.fields(RunOptions)}})
     test = load_source(opts, model.config, split or opts.eval_split, limit=limit)
-    result = {k: v for k, v in evaluate_model(model, test, batch_size).items() if k in EVAL_KEYS}
+    if protocol == "paper":
+        result = paper_protocol_metrics(model, test, batch_size)
+    else:
+        result = {k: v for k, v in evaluate_model(model, test, batch_size).items()
+                  if k in EVAL_KEYS}
     extractor = metrics.load_fid_feature_extractor(fid_weights)
     if extractor is not None:
         ds = make_eval_dataset(test, batch_size)
@@ -307,6 +332,7 @@ def evaluate(model_dir: str, split: Optional[str] = None, limit: Optional[int] =
         result["fid"] = metrics.FIDCalculator(extractor).distance(
             np.concatenate(real), np.concatenate(fake))
     result["num_images"] = len(test)
+    result["protocol"] = protocol
     return result
 
 
