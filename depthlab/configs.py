@@ -30,7 +30,7 @@ def _check_positive(name: str, value) -> None:
 class TSGANConfig:
     """TS-GAN (Uppal et al., ICCV 2021) hyper-parameters.
 
-    Reference notes section 1.10 lists the paper/code disagreements covered by presets.
+    BUILD_NOTES "Presets: code vs paper" lists every paper/code difference with its paper line.
     """
 
     preset: str = "code"
