@@ -123,8 +123,9 @@ def bench_precision(precision: str):
     steps, reps, warm = FLAGS.steps, FLAGS.repeats, FLAGS.warmup
 
     model = TSGAN(cfg)
-    opts = [keras.optimizers.Adam(1e-4, name=n) for n in ("t", "s", "d")]
-    model.compile(teacher_optimizer=opts[0], student_optimizer=opts[1], disc_optimizer=opts[2])
+    roles = ("teacher", "student", "disc") + (
+        ("d_rgb",) if cfg.update_order == "algorithm1" else ())
+    model.compile(**{f"{r}_optimizer": keras.optimizers.Adam(1e-4, name=r) for r in roles})
     u = lambda seed, c: tf.random.stateless_uniform((b, s, s, c), [seed, 0], -1.0, 1.0)  # noqa
     batch = {"rgb": u(1, 3), "depth": u(2, 1), "mask": tf.ones((b, s, s, 1)), "target_rgb": u(3, 3)}
     step = tf.function(lambda: model.train_step(batch), jit_compile=FLAGS.jit_compile)

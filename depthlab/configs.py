@@ -30,7 +30,7 @@ def _check_positive(name: str, value) -> None:
 class TSGANConfig:
     """TS-GAN (Uppal et al., ICCV 2021) hyper-parameters.
 
-    Reference notes section 1.10 lists the paper/code disagreements covered by presets.
+    BUILD_NOTES "Presets: code vs paper" lists every paper/code difference with its paper line.
     """
 
     preset: str = "code"
@@ -41,14 +41,21 @@ class TSGANConfig:
     gen_blocks: int = 9                # code 9, paper 6
     disc_filters: Tuple[int, ...] = (64, 128, 256, 512)
     disc_strides: Tuple[int, ...] = (2, 2, 2, 1)
+    disc_first_norm: bool = False      # IN on D's first conv: code no, paper yes (l. 538-539)
+    disc_final_stride: int = 1         # stride of D's 1-map conv: code 1, paper 2 (l. 540-541)
+    disc_final_norm: bool = False      # IN + LReLU on the 1-map conv too (the most literal reading)
     lambda_pixel: float = 10.0         # eq. 3 weight
     lambda_cycle: float = 10.0         # eq. 6 weight: code 10, paper 5
     lr_teacher: float = 2e-4
     lr_student: float = 2e-6
-    lr_disc: float = 2e-6
+    lr_disc: float = 2e-6              # used when disc_lr == 'own'
+    disc_lr: str = "own"               # 'own': lr_disc (code) | 'component': D_depth at the
+                                       # teacher's lr/schedule, D_RGB at the student's (paper)
     beta_1: float = 0.9
     beta_2: float = 0.999
-    decay: str = "linear"              # 'linear' to 0 (code) | 'step' x decay_factor (paper)
+    decay: str = "linear"              # 'linear' to 0 (code) | 'step' x factor every start
+                                       # epochs | 'compound' x factor per epoch after start
+                                       # (paper, Algorithm 1 l. 506-508)
     decay_factor: float = 0.5
     decay_epoch_teacher: int = 10      # code 10, paper 25
     decay_epoch_student: int = 20      # code 20, paper 50
@@ -57,6 +64,12 @@ class TSGANConfig:
     batch_size: int = 1
     pool_size: int = 50
     d_rgb_real: str = "source"         # D_RGB's real images: source RGB (code) or target RGB
+    update_order: str = "code"         # 'code': teacher G, student G, one joint D step;
+                                       # 'algorithm1': teacher G, D_depth, student G, D_RGB
+    d_depth_student_fakes: bool = True  # D_depth also trained on student fakes (code; not eq. 2)
+    regenerate_fakes: bool = False     # algorithm1: each D step judges fakes of the G just
+                                       # updated (Algorithm 1 l. 493-505), not the G step's
+    gan_half: bool = False             # the 1/2 factors of eqs. 1, 2, 4, 5 (the code has none)
     mask_pixel_loss: bool = False      # code: L1 over every pixel, background included
     reproduce_flip_bug: bool = False   # code flips RGB and depth independently
 
@@ -66,8 +79,16 @@ class TSGANConfig:
             raise ConfigError(f"image_size={self.image_size} must be divisible by "
                               f"2**gen_downsamplings={2 ** self.gen_downsamplings}")
         _check_choice("depth_channels", self.depth_channels, {1, 3})
-        _check_choice("decay", self.decay, {"linear", "step"})
+        _check_choice("decay", self.decay, {"linear", "step", "compound"})
         _check_choice("d_rgb_real", self.d_rgb_real, {"source", "target"})
+        _check_choice("update_order", self.update_order, {"code", "algorithm1"})
+        _check_choice("disc_lr", self.disc_lr, {"own", "component"})
+        _check_choice("disc_final_stride", self.disc_final_stride, {1, 2})
+        if self.update_order == "algorithm1" and self.d_depth_student_fakes:
+            raise ConfigError("update_order='algorithm1' trains D_depth on eq. 2 (teacher fakes "
+                              "only): d_depth_student_fakes must be False")
+        if self.regenerate_fakes and self.update_order != "algorithm1":
+            raise ConfigError("regenerate_fakes=True needs update_order='algorithm1'")
         if len(self.disc_filters) != len(self.disc_strides):
             raise ConfigError("disc_filters and disc_strides must have the same length, got "
                               f"{self.disc_filters} and {self.disc_strides}")
@@ -101,13 +122,20 @@ class TSGANConfig:
 TSGAN_PRESETS: Dict[str, TSGANConfig] = {
     # The public repository's defaults (train_tsgan.py + module.py, commit 8605b4e).
     "code": TSGANConfig(preset="code"),
-    # The paper's text: 6 residual blocks, D of four k4-s2 convs (64,128,256,256) + a
-    # 1-map conv, lambda_cyc 5, LR halved from epoch 25 (teacher) / 50 (student).
+    # The paper's text (line numbers of tsgan-uppal.txt; BUILD_NOTES "Presets: code vs
+    # paper"): 6 residual blocks (l. 523); D of four k4-s2 convs (64,128,256,256), IN on all,
+    # + a k4-s2 1-map conv (l. 536-541); lambda_cyc 5 (l. 556); Algorithm 1's order (l.
+    # 490-505) with eq. 2's D_depth (teacher fakes only) and eq. 5's D_RGB (target RGB real);
+    # the 1/2 LSGAN factors (eqs. 1, 2, 4, 5); two learning rates, teacher (G_A2B's teacher
+    # step, D_depth) and student (student step, D_RGB) (l. 551-552), each x0.5 per epoch
+    # after epoch 25 / 50 (Algorithm 1 l. 506-508, l. 553-556).
     "paper": TSGANConfig(
         preset="paper", gen_blocks=6, disc_filters=(64, 128, 256, 256),
-        disc_strides=(2, 2, 2, 2), lambda_cycle=5.0, beta_1=0.5, decay="step",
+        disc_strides=(2, 2, 2, 2), disc_first_norm=True, disc_final_stride=2,
+        lambda_cycle=5.0, beta_1=0.5, decay="compound", disc_lr="component",
         decay_epoch_teacher=25, decay_epoch_student=50, decay_epoch_disc=25,
-        d_rgb_real="target"),
+        d_rgb_real="target", update_order="algorithm1", d_depth_student_fakes=False,
+        regenerate_fakes=True, gan_half=True),
     # Not a paper preset: a small network for the 2-CPU README demo and the tests. Same
     # topology as 'paper', narrower and at 64x64, with a faster student/D so that the
     # student half visibly trains within a few hundred steps; the pixel L1 is masked to the

@@ -9,7 +9,7 @@ selects nothing gives 0 (not NaN), with a zero gradient.
 | function | formula | source |
 |---|---|---|
 | lsgan_generator_loss | mean((D(fake) - 1)^2) | TS-GAN eqs. 1 and 4 (generator side); Mao et al. 2017 |
-| lsgan_discriminator_loss | mean((D(real) - 1)^2) + mean(D(fake)^2) | TS-GAN eqs. 2 and 5; no 1/2 factor, as the TS-GAN code |
+| lsgan_discriminator_loss | mean((D(real) - 1)^2) + mean(D(fake)^2) | TS-GAN eqs. 2 and 5; no 1/2 factor, as the TS-GAN code (the `paper` preset multiplies eqs. 1, 2, 4, 5 by 1/2: `TSGANConfig.gan_half`) |
 | l1_loss / pixel_loss | masked mean abs(pred - target) | TS-GAN eq. 3 (teacher pixel loss) |
 | cycle_loss | mean abs(real - reconstructed) | TS-GAN eq. 6 (student cycle loss) |
 | identity_loss | masked mean abs | CycleGAN identity term (weight 0 in TS-GAN) |

@@ -15,19 +15,43 @@ def _count(model):
 
 
 # Published / reference counts: reference notes 1.6 (a Keras rebuild of the original layer
-# tables) and the issue; the paper D follows the text (64,128,256,256 k4 s2 + 1-map conv).
+# tables) and the issue. The paper D follows the text (l. 536-541), by hand: k4 convs
+# 3->64, 64->128, 128->256, 256->256 without bias, each + IN (2 x filters): 3,072 + 128,
+# 131,072 + 256, 524,288 + 512, 1,048,576 + 512; then the 1-map conv 4,096 + 1 bias
+# = 1,712,513 (the code's bias-only first conv gave 1,712,449 = 1,712,513 - 64).
 @pytest.mark.parametrize("preset, g_count, d_count", [
     ("code", 11_383_427, 2_765_633),
-    ("paper", 7_841_411, 1_712_449),
+    ("paper", 7_841_411, 1_712_513),
 ])
 def test_exact_parameter_counts(preset, g_count, d_count):
     assert _count(tsgan.build_generator(preset)) == g_count
     assert _count(tsgan.build_discriminator(preset)) == d_count
 
 
+def test_paper_discriminator_layers():
+    """IN after every one of the four convs (l. 538-539), none in the code's first conv; the
+    1-map conv is k4 s2 in the paper ("the same parameters", l. 540-541), k4 s1 in the code.
+    ``disc_final_norm`` (IN + LReLU on the 1-map conv too): 4,096 + 2 instead of 4,096 + 1."""
+    def layout(net):
+        convs = [l for l in net.layers if isinstance(l, keras.layers.Conv2D)]
+        n_in = sum(type(l).__name__ == "InstanceNorm" for l in net.layers)
+        return [(c.filters, c.kernel_size, c.strides, c.use_bias) for c in convs], n_in
+
+    convs, n_in = layout(tsgan.build_discriminator("paper"))
+    assert n_in == 4
+    assert convs == [(64, (4, 4), (2, 2), False), (128, (4, 4), (2, 2), False),
+                     (256, (4, 4), (2, 2), False), (256, (4, 4), (2, 2), False),
+                     (1, (4, 4), (2, 2), True)]
+    convs, n_in = layout(tsgan.build_discriminator("code"))
+    assert n_in == 3 and convs[0][3] and convs[-1] == (1, (4, 4), (1, 1), True)
+    literal = tsgan.build_discriminator(tsgan_config("paper", disc_final_norm=True))
+    assert _count(literal) == 1_712_513 + 1
+    assert layout(literal)[1] == 5
+
+
 def test_discriminator_patch_output_shapes():
     assert tsgan.build_discriminator("code").output_shape == (None, 16, 16, 1)   # 70x70 PatchGAN
-    assert tsgan.build_discriminator("paper").output_shape == (None, 8, 8, 1)
+    assert tsgan.build_discriminator("paper").output_shape == (None, 4, 4, 1)   # five s2 convs
 
 
 def test_generator_output_range_and_shape():
@@ -185,14 +209,20 @@ def test_mixed_bfloat16_step_is_finite():
 def test_runner_optimizers_follow_the_preset_schedules():
     from depthlab.runners.tsgan import build_optimizers
 
-    teacher, student, disc = build_optimizers(tsgan_config("code", epochs=100), steps_per_epoch=10)
+    opts = build_optimizers(tsgan_config("code", epochs=100), steps_per_epoch=10)
+    assert set(opts) == {"teacher", "student", "disc"}       # one joint D optimizer
     # code preset: linear decay to 0 from epoch 10 (teacher, D) / 20 (student), beta_1 0.9
-    for opt, lr, start in ((teacher, 2e-4, 100), (student, 2e-6, 200), (disc, 2e-6, 100)):
-        sched = opt.get_config()["learning_rate"]
+    for role, lr, start in (("teacher", 2e-4, 100), ("student", 2e-6, 200), ("disc", 2e-6, 100)):
+        sched = opts[role].get_config()["learning_rate"]
         assert sched["class_name"] == "LinearDecay"
         assert sched["config"] == {"initial": lr, "total_steps": 1000, "decay_start": start}
-        assert opt.get_config()["beta_1"] == 0.9
-    teacher, student, _ = build_optimizers(tsgan_config("paper"), steps_per_epoch=10)
-    # paper preset: x0.5 every 25 / 50 epochs
-    assert teacher.get_config()["learning_rate"]["config"]["every"] == 250
-    assert student.get_config()["learning_rate"]["config"]["every"] == 500
+        assert opts[role].get_config()["beta_1"] == 0.9
+    # paper preset: x0.5 per epoch after epoch 25 (teacher, D_depth) / 50 (student, D_RGB);
+    # the values are checked epoch by epoch in test_tsgan_algorithm1.py
+    opts = build_optimizers(tsgan_config("paper"), steps_per_epoch=10)
+    for role, lr, start in (("teacher", 2e-4, 25), ("disc", 2e-4, 25), ("student", 2e-6, 50),
+                            ("d_rgb", 2e-6, 50)):
+        sched = opts[role].get_config()["learning_rate"]
+        assert sched["class_name"] == "CompoundEpochDecay"
+        assert sched["config"] == {"initial": lr, "steps_per_epoch": 10, "start_epoch": start,
+                                   "factor": 0.5}

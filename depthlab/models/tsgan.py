@@ -2,11 +2,12 @@
 
 - ``ResnetGenerator``: c7s1-64, d128, d256, N residual blocks, u128, u64, c7s1-C + tanh
   (reference notes table 1.4). ``build_generator(preset)``.
-- ``PatchDiscriminator``: k4 convs, the first without norm, then IN + LeakyReLU(0.2),
-  and a final 1-map conv (table 1.5; the 'paper' preset reads the text literally).
-- ``TSGAN``: the Algorithm 1 train step (teacher G step, student G step, D step on pooled
-  fakes) as a ``keras.Model`` with ``compile(teacher_optimizer, student_optimizer,
-  disc_optimizer)``.
+- ``PatchDiscriminator``: k4 convs + IN + LeakyReLU(0.2) (code: no IN on the first) and a
+  final 1-map conv (code: table 1.5, s1; paper: l. 536-541, IN on every conv, s2).
+- ``TSGAN``: the train step as a ``keras.Model`` with ``compile(teacher_optimizer,
+  student_optimizer, disc_optimizer[, d_rgb_optimizer])``. 'paper' preset: Algorithm 1's
+  order (teacher G, D_depth, student G, D_RGB); 'code': teacher G, student G, one joint D
+  step on pooled fakes (reference notes 1.7).
 
 Images travel in [-1, 1]; depth is (B, H, W, 1) in [-1, 1] with a (B, H, W, 1) valid mask
 and is replicated to ``depth_channels`` where the networks need it.
@@ -68,14 +69,19 @@ class ResnetGenerator(keras.Model):
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class PatchDiscriminator(keras.Model):
-    """PatchGAN: k4 convs with ``filters``/``strides``, then a k4 s1 conv to 1 score map.
+    """PatchGAN: k4 convs with ``filters``/``strides``, then a k4 conv to 1 score map.
 
-    The first conv has a bias and no norm; the others are IN + LeakyReLU(0.2). Outputs raw
-    LSGAN scores (no sigmoid). Code preset: 64/128/256 s2 + 512 s1 (70x70 receptive field).
+    Code (reference table 1.5): the first conv has a bias and no norm, the others are IN +
+    LeakyReLU(0.2), the 1-map conv is s1 with a bias; 64/128/256 s2 + 512 s1 (70x70 field).
+    Paper text (l. 536-541): ``first_norm`` (IN on every conv, l. 538-539) and
+    ``final_stride=2`` (the 1-map conv "uses the same parameters", k4 s2). ``final_norm``
+    also puts IN + LReLU on the 1-map conv (not the paper preset: BUILD_NOTES). Outputs raw
+    LSGAN scores (no sigmoid).
     """
 
     def __init__(self, image_size: Optional[int] = 128, input_channels: int = 3,
-                 filters=(64, 128, 256, 512), strides=(2, 2, 2, 1),
+                 filters=(64, 128, 256, 512), strides=(2, 2, 2, 1), first_norm: bool = False,
+                 final_stride: int = 1, final_norm: bool = False,
                  name: str = "patch_discriminator", **kwargs):
         filters, strides = tuple(int(f) for f in filters), tuple(int(s) for s in strides)
         if len(filters) != len(strides):
@@ -84,11 +90,18 @@ class PatchDiscriminator(keras.Model):
         inputs = keras.Input((image_size, image_size, input_channels), name="image")
         x = inputs
         for i, (f, s) in enumerate(zip(filters, strides)):
-            x = conv_norm_act(x, f, 4, strides=s, norm=i > 0, activation="lrelu")
-        outputs = layers.Conv2D(1, 4, padding="same", dtype="float32")(x)
+            x = conv_norm_act(x, f, 4, strides=s, norm=first_norm or i > 0, activation="lrelu")
+        if final_norm:
+            x = conv_norm_act(x, 1, 4, strides=final_stride, activation="lrelu")
+            outputs = layers.Activation("linear", dtype="float32")(x)
+        else:
+            outputs = layers.Conv2D(1, 4, strides=final_stride, padding="same",
+                                    dtype="float32")(x)
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
         self._config = dict(image_size=image_size, input_channels=input_channels,
-                            filters=list(filters), strides=list(strides))
+                            filters=list(filters), strides=list(strides),
+                            first_norm=bool(first_norm), final_stride=int(final_stride),
+                            final_norm=bool(final_norm))
 
     def get_config(self):
         return dict(self._config, name=self.name)
@@ -119,14 +132,16 @@ def build_discriminator(preset="code", input_channels: int = 3, image_size: Opti
     cfg = _as_config(preset)
     return PatchDiscriminator(image_size=image_size or cfg.image_size,
                               input_channels=input_channels, filters=cfg.disc_filters,
-                              strides=cfg.disc_strides, name=name)
+                              strides=cfg.disc_strides, first_norm=cfg.disc_first_norm,
+                              final_stride=cfg.disc_final_stride,
+                              final_norm=cfg.disc_final_norm, name=name)
 
 
 PRESETS = ("code", "paper", "demo")
 ABLATIONS = ("none", "teacher_only", "a2b_only")
 
 _LOSS_NAMES = ("teacher_g_loss", "teacher_pixel_loss", "student_g_loss", "cycle_loss",
-               "disc_loss")
+               "disc_loss", "d_depth_loss", "d_rgb_loss")
 _EVAL_NAMES = ("abs_diff", "l1", "l2", "rmse", "delta1", "delta2", "delta3", "abs_rel", "log10")
 
 
@@ -137,19 +152,27 @@ def depth_to_unit(depth):
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class TSGAN(keras.Model):
-    """Teacher-student GAN (paper Algorithm 1; losses as in the code, reference notes 1.7).
+    """Teacher-student GAN (paper Algorithm 1, l. 480-511; the code's variant as a preset).
 
-    Per step, with source RGB A_s, source depth B_s and target RGB A_t:
-      1. teacher: L_T = lsgan_g(D_depth(G(A_s))) + lambda_pixel * L1(G(A_s), B_s)   (eqs. 1-3)
-         -> teacher optimizer on G_A2B;
-      2. student: L_S = lsgan_g(D_depth(G(A_t))) + lsgan_g(D_RGB(F(G(A_t))))
-                        + lambda_cycle * L1(A_t, F(G(A_t)))                          (eqs. 4-6)
-         -> student optimizer on G_A2B and G_B2A;
-      3. discriminators on pooled fakes of steps 1-2 (as the code, fakes from before the
-         updates): lsgan_d(D_RGB(real_rgb), D_RGB(rec)) + lsgan_d(D_depth(B_s), D_depth(teacher
-         fake)) + lsgan_d(D_depth(B_s), D_depth(student fake)) -> one disc optimizer.
-    Ablations (paper Table 5): 'teacher_only' drops step 2 and the student D terms;
-    'a2b_only' trains G_A2B with the pixel loss alone (no discriminator).
+    With source RGB A_t, source depth B_t, target RGB A_r, w = 1/2 if ``gan_half`` (eqs. 1,
+    2, 4, 5 as printed) else 1 (the code), and ``lsgan_d(r, f) = mean((r-1)^2) + mean(f^2)``:
+      teacher G:  L_teach = w mean((D_depth(G(A_t)) - 1)^2) + lambda_pixel L1(G(A_t), B_t)
+                  (eq. 7 = eq. 1 + lambda_pixel eq. 3) -> teacher optimizer on G_A2B;
+      student G:  L_student = w mean((D_depth(G(A_r)) - 1)^2) + w mean((D_RGB(F(G(A_r))) - 1)^2)
+                  + lambda_cyc L1(A_r, F(G(A_r)))   (eq. 8; its L_GA2B is eq. 1 on A_r: "fed to
+                  the discriminator in the teacher network stream", l. 463-466) -> student
+                  optimizer on G_A2B and G_B2A;
+      D_depth:    w lsgan_d(D_depth(B_t), D_depth(pool(teacher fake)))   (eq. 2);
+      D_RGB:      w lsgan_d(D_RGB(A_r), D_RGB(pool(F(G(A_r)))))          (eq. 5).
+    ``update_order='algorithm1'`` (paper): teacher G, D_depth (``disc_optimizer``), student
+    G, D_RGB (``d_rgb_optimizer``), each step seeing the previous steps' updates; with
+    ``regenerate_fakes`` a D step judges fakes from the generator as just updated.
+    ``update_order='code'`` (reference notes 1.7): teacher G, student G, then one joint D step
+    with ``disc_optimizer`` on the fakes of the G steps (from before their updates), D_depth
+    also on pooled student fakes when ``d_depth_student_fakes``; D_RGB's real images are
+    ``d_rgb_real`` (code: source RGB).
+    Ablations (paper Table 5): 'teacher_only' drops the student and D_RGB; 'a2b_only' trains
+    G_A2B with the pixel loss alone (no discriminator).
     """
 
     def __init__(self, config: TSGANConfig | dict | str = "code", ablation: str = "none",
@@ -163,6 +186,7 @@ class TSGAN(keras.Model):
         self.ablation = ablation
         self.seed = int(seed)
         cfg = self.config
+        self.gan_weight = 0.5 if cfg.gan_half else 1.0
         self.g_a2b = build_generator(cfg, name="g_a2b")
         self.g_b2a = build_generator(cfg, input_channels=cfg.depth_channels, output_channels=3,
                                      name="g_b2a")
@@ -184,18 +208,26 @@ class TSGAN(keras.Model):
 
     # -- Keras plumbing -----------------------------------------------------------------
     def compile(self, teacher_optimizer=None, student_optimizer=None, disc_optimizer=None,
-                **kwargs):
-        """Takes the three optimizers of Algorithm 1 (they may share no slot variables).
+                d_rgb_optimizer=None, **kwargs):
+        """Takes the optimizers of Algorithm 1 (they may share no slot variables).
 
-        Under the ``mixed_float16`` policy each is wrapped in a LossScaleOptimizer, since
-        Keras only auto-scales ``self.optimizer``. With no optimizer at all the model is
-        compiled for ``evaluate``/``predict`` only.
+        ``disc_optimizer`` trains both discriminators in the code order and D_depth alone in
+        the 'algorithm1' order, where ``d_rgb_optimizer`` trains D_RGB (the paper's student
+        learning rate; pass it only then). Under the ``mixed_float16`` policy each is wrapped
+        in a LossScaleOptimizer, since Keras only auto-scales ``self.optimizer``. With no
+        optimizer at all the model is compiled for ``evaluate``/``predict`` only.
         """
         super().compile(**kwargs)
-        if teacher_optimizer is None and student_optimizer is None and disc_optimizer is None:
+        opts = dict(teacher=teacher_optimizer, student=student_optimizer, disc=disc_optimizer,
+                    d_rgb=d_rgb_optimizer)
+        if all(o is None for o in opts.values()):
             self.teacher_optimizer = self.student_optimizer = self.disc_optimizer = None
+            self.d_rgb_optimizer = None
             return
-        opts = dict(teacher=teacher_optimizer, student=student_optimizer, disc=disc_optimizer)
+        if d_rgb_optimizer is not None and self.config.update_order != "algorithm1":
+            raise ValueError("TSGAN.compile: d_rgb_optimizer is only used with "
+                             "update_order='algorithm1'; the code order trains both "
+                             "discriminators with disc_optimizer")
         if keras.mixed_precision.global_policy().name == "mixed_float16":
             opts = {k: (keras.optimizers.LossScaleOptimizer(o)
                         if o is not None and not isinstance(o, keras.optimizers.LossScaleOptimizer)
@@ -203,10 +235,12 @@ class TSGAN(keras.Model):
         self.teacher_optimizer = opts["teacher"]
         self.student_optimizer = opts["student"]
         self.disc_optimizer = opts["disc"]
+        self.d_rgb_optimizer = opts["d_rgb"]
         for name, opt in opts.items():
             if opt is None and self._needs(name):
                 raise ValueError(f"TSGAN.compile: {name}_optimizer is required for "
-                                 f"ablation={self.ablation!r}")
+                                 f"ablation={self.ablation!r}, "
+                                 f"update_order={self.config.update_order!r}")
         # Build slots now so that checkpoints restore them before the first step.
         if self.teacher_optimizer is not None:
             self.teacher_optimizer.build(self.g_a2b.trainable_variables)
@@ -214,19 +248,24 @@ class TSGAN(keras.Model):
             self.student_optimizer.build(self._student_variables())
         if self.disc_optimizer is not None and self._needs("disc"):
             self.disc_optimizer.build(self._disc_variables())
+        if self.d_rgb_optimizer is not None and self._needs("d_rgb"):
+            self.d_rgb_optimizer.build(self.d_rgb.trainable_variables)
 
     def _needs(self, name: str) -> bool:
         if name == "teacher":
             return True
         if name == "student":
             return self.ablation == "none"
+        if name == "d_rgb":
+            return self.ablation == "none" and self.config.update_order == "algorithm1"
         return self.ablation != "a2b_only"
 
     def _student_variables(self):
         return self.g_a2b.trainable_variables + self.g_b2a.trainable_variables
 
     def _disc_variables(self):
-        if self.ablation == "teacher_only":
+        """What ``disc_optimizer`` trains: D_depth, plus D_RGB in the code order."""
+        if self.ablation == "teacher_only" or self.config.update_order == "algorithm1":
             return self.d_depth.trainable_variables
         return self.d_depth.trainable_variables + self.d_rgb.trainable_variables
 
@@ -263,57 +302,119 @@ class TSGAN(keras.Model):
         grads = tape.gradient(scaled_loss, variables)
         optimizer.apply_gradients(zip(grads, variables))
 
+    def _gan_g(self, scores):
+        """Generator side of eqs. 1 and 4: w * mean((D(fake) - 1)^2)."""
+        return self.gan_weight * losses.lsgan_generator_loss(scores)
+
+    def _gan_d(self, real_scores, fake_scores):
+        """Eqs. 2 and 5: w * (mean((D(real) - 1)^2) + mean(D(fake)^2))."""
+        return self.gan_weight * losses.lsgan_discriminator_loss(real_scores, fake_scores)
+
+    def teacher_generator_step(self, rgb_s, depth_s, mask=None):
+        """Algorithm 1 l. 493-495: L_teach (eq. 7) -> teacher optimizer on G_A2B.
+
+        Returns (fake depth from before the update, L_teach, L_pixel)."""
+        with tf.GradientTape() as tape:
+            fake_t = self.g_a2b(rgb_s, training=True)
+            pixel = losses.pixel_loss(fake_t, depth_s, mask)
+            adv_t = (self._gan_g(self.d_depth(fake_t, training=True))
+                     if self.ablation != "a2b_only" else tf.constant(0.0))
+            loss_t = adv_t + self.config.lambda_pixel * pixel
+            scaled = self._scaled(self.teacher_optimizer, loss_t)
+        self._apply(self.teacher_optimizer, tape, scaled, self.g_a2b.trainable_variables)
+        return fake_t, loss_t, pixel
+
+    def student_generator_step(self, rgb_t):
+        """Algorithm 1 l. 500-502: L_student (eq. 8) -> student optimizer on G_A2B, G_B2A.
+
+        Returns (fake depth, reconstruction, both from before the update, L_student, L_cyc)."""
+        with tf.GradientTape() as tape:
+            fake_s = self.g_a2b(rgb_t, training=True)
+            rec = self.g_b2a(fake_s, training=True)
+            cycle = losses.cycle_loss(rgb_t, rec)
+            loss_s = (self._gan_g(self.d_depth(fake_s, training=True))
+                      + self._gan_g(self.d_rgb(rec, training=True))
+                      + self.config.lambda_cycle * cycle)
+            scaled = self._scaled(self.student_optimizer, loss_s)
+        self._apply(self.student_optimizer, tape, scaled, self._student_variables())
+        return fake_s, rec, loss_s, cycle
+
+    def d_depth_step(self, depth_s, fake_t):
+        """Algorithm 1 l. 496-498: eq. 2 on B_t and pooled teacher fakes -> D_depth only."""
+        pooled = self.teacher_pool(tf.stop_gradient(fake_t))
+        with tf.GradientTape() as tape:
+            loss = self._gan_d(self.d_depth(depth_s, training=True),
+                               self.d_depth(pooled, training=True))
+            scaled = self._scaled(self.disc_optimizer, loss)
+        self._apply(self.disc_optimizer, tape, scaled, self.d_depth.trainable_variables)
+        return loss
+
+    def d_rgb_step(self, real_rgb, rec):
+        """Algorithm 1 l. 503-505: eq. 5, real A_r, fake pooled G_B2A(G_A2B(A_r)) -> D_RGB."""
+        pooled = self.rec_pool(tf.stop_gradient(rec))
+        with tf.GradientTape() as tape:
+            loss = self._gan_d(self.d_rgb(real_rgb, training=True),
+                               self.d_rgb(pooled, training=True))
+            scaled = self._scaled(self.d_rgb_optimizer, loss)
+        self._apply(self.d_rgb_optimizer, tape, scaled, self.d_rgb.trainable_variables)
+        return loss
+
+    def _joint_d_step(self, rgb_s, depth_s, rgb_t, fake_t, fake_s, rec):
+        """The code's single D step (reference notes 1.7) on the pooled fakes of both G steps."""
+        cfg = self.config
+        student = self.ablation == "none"
+        pooled_t = self.teacher_pool(tf.stop_gradient(fake_t))
+        if student:
+            if cfg.d_depth_student_fakes:
+                pooled_s = self.student_pool(tf.stop_gradient(fake_s))
+            pooled_rec = self.rec_pool(tf.stop_gradient(rec))
+            real_rgb = rgb_s if cfg.d_rgb_real == "source" else rgb_t
+        with tf.GradientTape() as tape:
+            real_score = self.d_depth(depth_s, training=True)
+            loss_d = self._gan_d(real_score, self.d_depth(pooled_t, training=True))
+            if student:
+                if cfg.d_depth_student_fakes:
+                    loss_d += self._gan_d(real_score, self.d_depth(pooled_s, training=True))
+                loss_d += self._gan_d(self.d_rgb(real_rgb, training=True),
+                                      self.d_rgb(pooled_rec, training=True))
+            scaled = self._scaled(self.disc_optimizer, loss_d)
+        self._apply(self.disc_optimizer, tape, scaled, self._disc_variables())
+        return loss_d
+
     def train_step(self, data):
         cfg = self.config
         rgb_s = tf.cast(data["rgb"], tf.float32)
         depth_s = self._expand_depth(data["depth"])
         mask = tf.cast(data["mask"], tf.float32) if cfg.mask_pixel_loss else None
+        rgb_t = tf.cast(data["target_rgb"], tf.float32) if self.ablation == "none" else None
         logs: Dict[str, tf.Tensor] = {}
+        algorithm1 = cfg.update_order == "algorithm1"
 
-        # 1. Teacher generator step (eqs. 1-3): G_A2B only.
-        with tf.GradientTape() as tape:
-            fake_t = self.g_a2b(rgb_s, training=True)
-            pixel = losses.pixel_loss(fake_t, depth_s, mask)
-            adv_t = (losses.lsgan_generator_loss(self.d_depth(fake_t, training=True))
-                     if self.ablation != "a2b_only" else tf.constant(0.0))
-            loss_t = adv_t + cfg.lambda_pixel * pixel
-            scaled = self._scaled(self.teacher_optimizer, loss_t)
-        self._apply(self.teacher_optimizer, tape, scaled, self.g_a2b.trainable_variables)
-        logs["teacher_g_loss"], logs["teacher_pixel_loss"] = loss_t, pixel
+        # (1) Teacher generator step (eq. 7): G_A2B only.
+        fake_t, logs["teacher_g_loss"], logs["teacher_pixel_loss"] = (
+            self.teacher_generator_step(rgb_s, depth_s, mask))
 
-        # 2. Student generator step (eqs. 4-6): G_A2B and G_B2A, on unpaired target RGB.
+        # (2) Algorithm 1: D_depth on eq. 2, teacher fakes only.
+        if algorithm1 and self.ablation != "a2b_only":
+            if cfg.regenerate_fakes:
+                fake_t = self.g_a2b(rgb_s, training=True)
+            logs["d_depth_loss"] = self.d_depth_step(depth_s, fake_t)
+
+        # (3) Student generator step (eq. 8): G_A2B and G_B2A, on unpaired target RGB.
+        fake_s = rec = None
         if self.ablation == "none":
-            rgb_t = tf.cast(data["target_rgb"], tf.float32)
-            with tf.GradientTape() as tape:
-                fake_s = self.g_a2b(rgb_t, training=True)
-                rec = self.g_b2a(fake_s, training=True)
-                cycle = losses.cycle_loss(rgb_t, rec)
-                loss_s = (losses.lsgan_generator_loss(self.d_depth(fake_s, training=True))
-                          + losses.lsgan_generator_loss(self.d_rgb(rec, training=True))
-                          + cfg.lambda_cycle * cycle)
-                scaled = self._scaled(self.student_optimizer, loss_s)
-            self._apply(self.student_optimizer, tape, scaled, self._student_variables())
-            logs["student_g_loss"], logs["cycle_loss"] = loss_s, cycle
+            fake_s, rec, logs["student_g_loss"], logs["cycle_loss"] = (
+                self.student_generator_step(rgb_t))
 
-        # 3. Discriminator step on pooled fakes (generated before the G updates above).
-        if self.ablation != "a2b_only":
-            pooled_t = self.teacher_pool(tf.stop_gradient(fake_t))
+        if algorithm1:
+            # (4) D_RGB on eq. 5: real target RGB A_r, fake G_B2A(G_A2B(A_r)).
             if self.ablation == "none":
-                pooled_s = self.student_pool(tf.stop_gradient(fake_s))
-                pooled_rec = self.rec_pool(tf.stop_gradient(rec))
+                if cfg.regenerate_fakes:
+                    rec = self.g_b2a(self.g_a2b(rgb_t, training=True), training=True)
                 real_rgb = rgb_s if cfg.d_rgb_real == "source" else rgb_t
-            with tf.GradientTape() as tape:
-                real_score = self.d_depth(depth_s, training=True)
-                loss_d = losses.lsgan_discriminator_loss(
-                    real_score, self.d_depth(pooled_t, training=True))
-                if self.ablation == "none":
-                    loss_d += losses.lsgan_discriminator_loss(
-                        real_score, self.d_depth(pooled_s, training=True))
-                    loss_d += losses.lsgan_discriminator_loss(
-                        self.d_rgb(real_rgb, training=True), self.d_rgb(pooled_rec, training=True))
-                scaled = self._scaled(self.disc_optimizer, loss_d)
-            self._apply(self.disc_optimizer, tape, scaled, self._disc_variables())
-            logs["disc_loss"] = loss_d
+                logs["d_rgb_loss"] = self.d_rgb_step(real_rgb, rec)
+        elif self.ablation != "a2b_only":
+            logs["disc_loss"] = self._joint_d_step(rgb_s, depth_s, rgb_t, fake_t, fake_s, rec)
 
         for name, value in logs.items():
             self.trackers[name].update_state(value)

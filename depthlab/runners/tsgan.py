@@ -2,7 +2,7 @@
 
 Layout of a ``model_dir``:
   config.json            model preset + run options (checked on resume)
-  checkpoints/           tf.train.CheckpointManager: networks, 3 optimizers, pools, epoch
+  checkpoints/           tf.train.CheckpointManager: networks, 3-4 optimizers, pools, epoch
   tensorboard/           scalars per step, colourised sample grids per epoch
   samples/               the same grids as PNG
   g_a2b.keras            the shared generator after the last epoch
@@ -25,7 +25,7 @@ from data_pipelines.unpaired import make_unpaired_dataset, zip_streams
 from depthlab import metrics, training
 from depthlab.configs import TSGANConfig, tsgan_config
 from depthlab.models.tsgan import ABLATIONS, TSGAN, depth_to_unit
-from depthlab.schedules import LinearDecay, StepDecay
+from depthlab.schedules import CompoundEpochDecay, LinearDecay, StepDecay
 
 EVAL_KEYS = ("abs_diff", "l1", "l2", "rmse", "delta1", "delta2", "delta3")
 #: eval_tsgan --protocol: 'paper' = Table 1 on the paper's scale (metrics.PAPER_TABLE1_KEYS,
@@ -89,22 +89,38 @@ def load_target(opts: RunOptions, cfg: TSGANConfig) -> np.ndarray:
                             synthetic_size=_synthetic_size(opts, "train"))
 
 
-def build_optimizers(cfg: TSGANConfig, steps_per_epoch: int):
-    """Adam per role with the preset's schedule (reference notes 1.8; paper: x0.5 steps)."""
+def build_optimizers(cfg: TSGANConfig,
+                     steps_per_epoch: int) -> Dict[str, keras.optimizers.Optimizer]:
+    """Adam per role with the preset's schedule: {'teacher', 'student', 'disc'[, 'd_rgb']}.
+
+    'disc' trains both discriminators in the code order and D_depth in the 'algorithm1'
+    order, which adds 'd_rgb'. ``disc_lr='component'`` (paper l. 551-552: one learning rate
+    for the teacher component, G_A2B + D_depth, one for the student, G_B2A + D_RGB) gives
+    D_depth the teacher's lr and schedule and D_RGB the student's; 'own' uses ``lr_disc``
+    and ``decay_epoch_disc`` (code, reference notes 1.8).
+    """
     total = cfg.epochs * steps_per_epoch
 
     def schedule(lr, start_epoch):
         if cfg.decay == "linear":
             return LinearDecay(lr, total, start_epoch * steps_per_epoch)
+        if cfg.decay == "compound":
+            return CompoundEpochDecay(lr, steps_per_epoch, start_epoch, cfg.decay_factor)
         return StepDecay(lr, every=start_epoch * steps_per_epoch, factor=cfg.decay_factor)
 
     def adam(lr, start_epoch, name):
         return keras.optimizers.Adam(schedule(lr, start_epoch), beta_1=cfg.beta_1,
                                      beta_2=cfg.beta_2, name=name)
 
-    return (adam(cfg.lr_teacher, cfg.decay_epoch_teacher, "teacher_adam"),
-            adam(cfg.lr_student, cfg.decay_epoch_student, "student_adam"),
-            adam(cfg.lr_disc, cfg.decay_epoch_disc, "disc_adam"))
+    teacher = (cfg.lr_teacher, cfg.decay_epoch_teacher)
+    student = (cfg.lr_student, cfg.decay_epoch_student)
+    disc = teacher if cfg.disc_lr == "component" else (cfg.lr_disc, cfg.decay_epoch_disc)
+    out = {"teacher": adam(*teacher, "teacher_adam"), "student": adam(*student, "student_adam"),
+           "disc": adam(*disc, "disc_adam")}
+    if cfg.update_order == "algorithm1":
+        d_rgb = student if cfg.disc_lr == "component" else (cfg.lr_disc, cfg.decay_epoch_disc)
+        out["d_rgb"] = adam(*d_rgb, "d_rgb_adam")
+    return out
 
 
 def _effective_config(preset: str, opts: RunOptions, overrides: Optional[dict]) -> TSGANConfig:
@@ -123,8 +139,8 @@ def _check_resume_config(model_dir: str, record: dict) -> None:
 def build_model(cfg: TSGANConfig, ablation: str, seed: int, steps_per_epoch: int,
                 jit_compile: bool = False) -> TSGAN:
     model = TSGAN(cfg, ablation=ablation, seed=seed)
-    teacher, student, disc = build_optimizers(cfg, steps_per_epoch)
-    model.compile(teacher_optimizer=teacher, student_optimizer=student, disc_optimizer=disc,
+    opts = build_optimizers(cfg, steps_per_epoch)
+    model.compile(**{f"{role}_optimizer": opt for role, opt in opts.items()},
                   jit_compile=jit_compile)
     return model
 
@@ -137,6 +153,8 @@ def checkpoint_state(model: TSGAN, model_dir: str) -> training.ResumableCheckpoi
         objects["student_optimizer"] = model.student_optimizer
     if model.disc_optimizer is not None:
         objects["disc_optimizer"] = model.disc_optimizer
+    if model.d_rgb_optimizer is not None:
+        objects["d_rgb_optimizer"] = model.d_rgb_optimizer
     return training.ResumableCheckpoint(os.path.join(model_dir, "checkpoints"), **objects)
 
 
