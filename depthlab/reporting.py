@@ -150,14 +150,16 @@ def _table_lines(header: List[str], body: List[List[str]]) -> List[str]:
 
 
 def format_paper_table(table: dict, ours: Optional[Dict[str, object]] = None,
-                       digits: Optional[int] = None) -> str:
+                       digits: Optional[int] = None,
+                       blocks: Optional[Sequence[str]] = None) -> str:
     """The paper's table in its own layout, ``ours`` beside it cell by cell.
 
     ``ours``: {run name: values} with values shaped like the table's ``rows`` (blocked tables:
     {block: {row: {column: v}}}; others {row: {column: v}}). With ``layout`` 'metrics_as_rows'
     (TS-GAN Table 1) ours are {run name: {metric: v}} and become extra method columns, scaled
     by ``ours_scale``. Paper values print as printed ('–' for null), ours with ``digits``
-    decimals (default: one more than the paper's); a cell we lack prints '-'."""
+    decimals (default: one more than the paper's); a cell we lack prints '-'. ``blocks``
+    restricts a blocked table to those blocks."""
     ours = ours or {}
     columns = list(table["columns"])
     labels = table.get("column_labels", {})
@@ -182,6 +184,8 @@ def format_paper_table(table: dict, ours: Optional[Dict[str, object]] = None,
         return "\n".join(_table_lines(header, body))
     row_labels = table.get("row_labels", {})
     for block, label, rows in table_blocks(table):
+        if blocks is not None and block is not None and block not in blocks:
+            continue
         header = ["Model"]
         for c in columns:
             header.append(labels.get(c, c))

@@ -151,22 +151,24 @@ def main(argv):
     if FLAGS.block and FLAGS.block not in (table.get("blocks") or []):
         raise SystemExit(f"compare_paper: --block={FLAGS.block}: {FLAGS.table} has blocks "
                          f"{table.get('blocks') or 'none'}")
+    cell_layout = bool(table.get("row_labels")) or table.get("layout") == "metrics_as_rows"
+    ours = {}
+    if cell_layout:
+        for name, data in loaded.items():
+            if table.get("layout") == "metrics_as_rows":
+                ours.update(expand_runs({name: data}))
+                continue
+            try:
+                ours[name] = run_cells(FLAGS.table, table, data, FLAGS.block)
+            except ValueError as e:
+                raise SystemExit(f"compare_paper: --run_json {name}: {e}") from None
     print(f"{table.get('table', FLAGS.table)}\n{table['citation']}")
     state = reporting.table_completeness(table)
     print("Transcription: " + ("complete" if state["complete"] else
                                f"INCOMPLETE ({state['reason']})"))
     if table.get("notes"):
         print(f"Notes: {table['notes']}")
-    if table.get("row_labels") or table.get("layout") == "metrics_as_rows":
-        ours = {}
-        for name, data in loaded.items():
-            if table.get("layout") == "metrics_as_rows":
-                ours.update({n: v for n, v in expand_runs({name: data}).items()})
-                continue
-            try:
-                ours[name] = run_cells(FLAGS.table, table, data, FLAGS.block)
-            except ValueError as e:
-                raise SystemExit(f"compare_paper: --run_json {name}: {e}") from None
+    if cell_layout:
         print(reporting.format_paper_table(table, ours, FLAGS.digits))
         return
     runs = expand_runs(loaded)

@@ -2,17 +2,23 @@ r"""Rank-1 accuracy of trained recognition runs, in the layout of TS-GAN Tables 
 
   python -m experiments.eval_recognition \
       --model_dirs=runs/rec_rgb,runs/rec_rgbd_feature,runs/rec_rgbd_score,runs/rec_rgbdh_feature \
-      --paper_table=tsgan_table2 --output_json=runs/rec_eval.json
+      --output_json=runs/rec_eval.json
 
 Each --model_dirs entry is one train_recognition run (one backbone x input column); runs are
 re-evaluated from their checkpoints and arranged as rows = backbones, columns = RGB |
 RGB+D feature, score | RGB+D~ feature, score (and D / D~ alone when present), then, as extra
-columns, the two-level and depth-guided attention fusions of RGB+D / RGB+D~ runs. The paper's
-published numbers are printed beside ours from experiments/paper_tables/<table>.json; where
-that file has no rows (not transcribed), only ours are printed and the file's status is shown.
-Below the table: each fusion column's gain over RGB (mean over backbones), the RGB+D~ ones beside
-the average gain the paper's abstract publishes for the table's dataset (+1.2 IIIT-D, +2.6
-EURECOM, +2.6 LFW).
+columns, the two-level and depth-guided attention fusions of RGB+D / RGB+D~ runs.
+
+Then ours are printed cell by cell beside the paper's numbers in each paper table's own layout
+(experiments/paper_tables/tsgan_table{2,3,4}.json, transcribed from the paper text): with
+--paper_table=auto (default) the tables of the runs' protocol: IIIT-D -> Table 2's IIIT-D block
+(paper lines 765-772), EURECOM -> Table 2's EURECOM block (774-781) and Table 3's left-pose,
+right-pose and occlusion sets (792-817, our test sets of those names), LFW -> Table 4 (848-862).
+Naming a table prints it for any protocol (a block from --paper_block, e.g. for synthetic runs).
+Below: each fusion column's gain over RGB (mean over backbones) beside the paper's gain
+recomputed from its table and the abstract's claim (lines 20-24); and, per run, the exact
+McNemar test of the fusion against RGB on the same test images (b = RGB right & fusion wrong,
+c = RGB wrong & fusion right, two-sided p = scipy.stats.binomtest(b, b + c, 0.5)).
 """
 
 import json
@@ -20,14 +26,28 @@ import os
 
 from absl import app, flags, logging
 
-TABLE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "paper_tables")
-PAPER_TABLES = ("tsgan_table2", "tsgan_table3", "tsgan_table4", "none")
+PAPER_TABLES = ("auto", "tsgan_table2", "tsgan_table3", "tsgan_table4", "none")
+# protocol -> [(paper table, its blocks our runs fill)]; None = an unblocked table
+PROTOCOL_TABLES = {"iiitd_rgbd": [("tsgan_table2", ["iiitd"])],
+                   "eurecom_kinectfacedb": [("tsgan_table2", ["eurecom"]),
+                                            ("tsgan_table3", ["left_pose", "right_pose",
+                                                              "occlusion"])],
+                   "lfw_faces": [("tsgan_table4", [None])]}
+# Table 3's blocks are test sets of their own (our EURECOM split's test sets of those names)
+BLOCK_TEST_SETS = {"left_pose": "left_pose", "right_pose": "right_pose",
+                   "occlusion": "occlusion"}
+# the dataset of the abstract's average gain (lines 20-24) each block reports
+ABSTRACT_DATASET = {("tsgan_table2", "iiitd"): "iiitd", ("tsgan_table2", "eurecom"): "eurecom",
+                    ("tsgan_table4", None): "lfw"}
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("model_dirs", [], "train_recognition --model_dir(s) to evaluate.")
-flags.DEFINE_enum("paper_table", "none", list(PAPER_TABLES),
-                  "Paper table to print beside ours: tsgan_table2 (IIIT-D), tsgan_table3 "
-                  "(EURECOM), tsgan_table4 (LFW).")
+flags.DEFINE_enum("paper_table", "auto", list(PAPER_TABLES),
+                  "Paper table printed beside ours: auto (those of the runs' protocol), "
+                  "tsgan_table2 (IIIT-D, EURECOM), tsgan_table3 (EURECOM pose / occlusion "
+                  "sets), tsgan_table4 (LFW) or none.")
+flags.DEFINE_string("paper_block", None, "Block of a named --paper_table that ours fill when "
+                    "the runs' protocol is not the table's (default: its first block).")
 flags.DEFINE_string("test_set", "test", "Test set to tabulate (EURECOM: test, left_pose, "
                     "right_pose, occlusion).")
 flags.DEFINE_float("score_weight", None, "Override the runs' score-fusion weight.",
@@ -60,10 +80,139 @@ def gains_over_rgb(rows, columns):
     return out
 
 
-def _load_paper(name):
-    path = os.path.join(TABLE_DIR, f"{name}.json")
-    with open(path) as f:
-        return json.load(f)
+def paper_targets(protocol: str, paper_table: str, paper_block=None):
+    """[(table name, table, [blocks ours fill])] to print for runs of ``protocol``."""
+    from depthlab import reporting
+
+    if paper_table == "none":
+        return []
+    own = dict(PROTOCOL_TABLES.get(protocol, []))
+    names = list(own) if paper_table == "auto" else [paper_table]
+    out = []
+    for name in names:
+        table = reporting.load_paper_table(name)
+        blocks = table.get("blocks")
+        if paper_block is not None:
+            if paper_block not in (blocks or []):
+                raise ValueError(f"--paper_block={paper_block}: {name} has blocks "
+                                 f"{blocks or 'none'}")
+            chosen = [paper_block]
+        elif name in own:
+            chosen = own[name]
+        else:
+            chosen = [blocks[0]] if blocks else [None]
+        out.append((name, table, chosen))
+    return out
+
+
+def paper_cells(table_name: str, table: dict, blocks, results, test_set: str):
+    """Our cells in the table's shape for ``blocks`` ({block: cells} or cells) and the
+    backbone each attention row came from."""
+    from depthlab import reporting
+    from depthlab.runners import recognition as runner
+
+    cells, sources = {}, {}
+    for block in blocks:
+        our_set = BLOCK_TEST_SETS.get(block, test_set) if table_name == "tsgan_table3" \
+            else test_set
+        rows = {r["backbone"]: r for r in runner.paper_layout_rows(results, our_set)}
+        got, src = reporting.to_paper_cells(table, rows)
+        sources.update({f"{block}/{k}" if block else k: v for k, v in src.items()})
+        if block is None:
+            return got, sources
+        cells[block] = got
+    return cells, sources
+
+
+def _gain_lines(gains, targets, protocol):
+    """Our gains over RGB beside the paper's (from its table) and the abstract's claim."""
+    from depthlab import reporting
+    from depthlab.runners import recognition as runner
+
+    lines = []
+    paper = []
+    for name, table, blocks in targets:
+        for block in blocks:
+            dataset = ABSTRACT_DATASET.get((name, block))
+            if dataset is None:
+                continue
+            rows = table["rows"][block] if block else table["rows"]
+            claim = (table.get("abstract_claim") or {}).get(dataset)
+            paper.append((dataset, rows, claim, name))
+    for column, (gain, n) in gains.items():
+        line = (f"{runner.COLUMN_LABELS[column]} - RGB, mean over {n} backbone(s): "
+                f"{gain:+.2f} points")
+        for dataset, rows, claim, name in paper:
+            try:
+                theirs = reporting.average_gain(rows, column)
+            except ValueError:
+                continue
+            line += f"; paper {name} {dataset}: {theirs:+.3f}"
+            if claim is not None and column == "rgbd_hallucinated_feature":
+                line += f" (abstract, lines 20-24, states {claim:+.1f})"
+        lines.append(line)
+    return lines
+
+
+def report(results, test_set: str = "test", paper_table: str = "auto", paper_block=None):
+    """(printed text, output record) of evaluated runs: our table, each paper table's layout
+    with ours beside it, gains over RGB and the McNemar tests. Pure: no models are loaded."""
+    from depthlab import reporting
+    from depthlab.runners import recognition as runner
+
+    out = []
+    rows = runner.paper_layout_rows(results, test_set)
+    columns = [c for c in runner.COLUMNS if any(c in r for r in rows)]
+    protocol = results[0].get("protocol") if results else None
+    scratch = any(r.get("from_scratch") for r in results)
+    note = (" (from scratch: no ImageNet weights)" if scratch else "")
+    out.append(f"Rank-1 accuracy (%), protocol {protocol}, test set '{test_set}'{note}. "
+               "'inception' = BN-Inception built here (Inception-v2 of the paper).")
+    labels = [runner.COLUMN_LABELS[c] for c in columns]
+    printable = [dict({"backbone": r["backbone"]},
+                      **{runner.COLUMN_LABELS[c]: r.get(c) for c in columns}) for r in rows]
+    out.append(reporting.markdown_table(printable, ["backbone"] + labels, digits=2))
+    for r in rows:
+        if r.get("from_members"):
+            out.append(f"{r['backbone']}: " + ", ".join(runner.COLUMN_LABELS[c] for c in
+                                                        r["from_members"]) +
+                       " = the single-stream members of the score-fusion run(s)")
+    targets = paper_targets(protocol, paper_table, paper_block)
+    record_cells = {}
+    for name, table, blocks in targets:
+        cells, sources = paper_cells(name, table, blocks, results, test_set)
+        record_cells[name] = cells
+        where = ", ".join(table.get("block_labels", {}).get(b, b) for b in blocks if b)
+        out.append(f"\n{table['table']}{' [' + where + ']' if where else ''} "
+                   f"(paper lines {table['paper_lines']['table'][0]}-"
+                   f"{table['paper_lines']['table'][1]}); paper | ours, cell by cell:")
+        if name not in dict(PROTOCOL_TABLES.get(protocol, [])):
+            out.append(f"note: our runs use protocol {protocol}, not this table's dataset")
+        out.append(reporting.format_paper_table(table, {"ours": cells}, blocks=blocks))
+        for row, backbone in sources.items():
+            out.append(f"ours {row} = our {backbone} run with that fusion")
+    gains = gains_over_rgb(rows, runner.COLUMNS)
+    out.append("")
+    out += _gain_lines(gains, targets, protocol)
+    tests = runner.mcnemar_against_rgb(results, test_set)
+    if tests:
+        out.append(f"\nExact McNemar test against RGB (test set '{test_set}'; b = RGB right & "
+                   "fusion wrong, c = RGB wrong & fusion right, two-sided p = "
+                   "binomtest(b, b + c, 0.5)):")
+    for t in tests:
+        head = f"  {t['backbone']} {runner.COLUMN_LABELS.get(t['column'], t['column'])}: "
+        if "skipped" in t:
+            out.append(head + "not tested: " + t["skipped"])
+        else:
+            out.append(head + f"b = {t['b']}, c = {t['c']}, n = {t['n']}, p = {t['p']:.4g} "
+                       f"(RGB: {t['rgb_source']})")
+    if targets:
+        out.append(f"\nPaper: {targets[0][1]['citation']}")
+    record = {"rows": {r["backbone"]: {c: r.get(c) for c in columns} for r in rows},
+              "protocol": protocol, "test_set": test_set, "paper_cells": record_cells,
+              "gain_over_rgb": {c: g for c, (g, _) in gains.items()}, "mcnemar": tests,
+              "runs": results}
+    return "\n".join(out), record
 
 
 def main(argv):
@@ -84,43 +233,15 @@ def main(argv):
             results.append(training.read_json(os.path.join(d, "results.json")))
         else:
             results.append(runner.evaluate(d, score_weight=FLAGS.score_weight))
-    rows = runner.paper_layout_rows(results, FLAGS.test_set)
-    columns = [c for c in runner.COLUMNS if any(c in r for r in rows)]
-    scratch = any(r.get("from_scratch") for r in results)
-    note = (" (from scratch: no ImageNet weights)" if scratch else "")
-    print(f"Rank-1 accuracy (%), test set '{FLAGS.test_set}'{note}. 'inception' = BN-Inception "
-          "built here (Inception-v2 of the paper).")
-    table_rows = [dict({"source": "ours"}, **r) for r in rows]
-    paper = None
-    if FLAGS.paper_table != "none":
-        paper = _load_paper(FLAGS.paper_table)
-        for backbone, values in paper.get("rows", {}).items():
-            table_rows.append(dict({"source": "paper", "backbone": backbone}, **values))
-    labels = [runner.COLUMN_LABELS[c] for c in columns]
-    printable = [dict({"source": r["source"], "backbone": r["backbone"]},
-                      **{runner.COLUMN_LABELS[c]: r.get(c) for c in columns}) for r in table_rows]
-    print(reporting.markdown_table(printable, ["source", "backbone"] + labels, digits=2))
-    for r in rows:
-        if r.get("from_members"):
-            print(f"{r['backbone']}: " + ", ".join(runner.COLUMN_LABELS[c] for c in
-                                                   r["from_members"]) +
-                  " = the single-stream members of the score-fusion run(s)")
-    gains = gains_over_rgb(rows, runner.COLUMNS)
-    published = (paper or {}).get("abstract_average_gain")
-    for column, (gain, n) in gains.items():
-        line = (f"{runner.COLUMN_LABELS[column]} - RGB, mean over {n} backbone(s): "
-                f"{gain:+.2f} points")
-        if published and column.startswith("rgbd_hallucinated"):
-            line += f"; paper (abstract, RGB+D~ - RGB, mean over architectures): " \
-                    f"{published['value']:+.1f}"
-        print(line)
-    if paper is not None:
-        print(f"\nPaper: {paper['citation']}")
-        if not paper.get("rows"):
-            print(f"Paper rows: none. {paper.get('transcription_status', '')}")
-    record = {"rows": {r["backbone"]: {c: r.get(c) for c in columns} for r in rows},
-              "test_set": FLAGS.test_set, "runs": results,
-              "gain_over_rgb": {c: g for c, (g, _) in gains.items()}}
+    protocols = sorted({r.get("protocol") for r in results})
+    if len(protocols) > 1:
+        raise app.UsageError(f"--model_dirs mix protocols {protocols}; tabulate one dataset at "
+                             "a time")
+    try:
+        text, record = report(results, FLAGS.test_set, FLAGS.paper_table, FLAGS.paper_block)
+    except (ValueError, FileNotFoundError) as e:
+        raise app.UsageError(str(e)) from None
+    print(text)
     if FLAGS.tsne_png:
         run = FLAGS.tsne_run or FLAGS.model_dirs[0]
         try:
