@@ -62,39 +62,11 @@ def _parse(pairs):
     return out
 
 
-# ablation_table --protocol -> the dataset column of TS-GAN Table 5 (paper lines 864-867)
-TABLE5_COLUMNS = {"iiitd_rgbd": "iiitd", "eurecom_kinectfacedb": "eurecom"}
-
-
-def table5_layout(row: dict, protocol: str):
-    """(text, cells): our rank-1 per generator (``row``: backbone + {generator: %}) placed in
-    TS-GAN Table 5's layout (blocks = generators teacher_only / a2b_only / full, paper lines
-    869-888; column = our protocol's dataset) and printed beside the paper's numbers."""
-    from depthlab import reporting
-
-    table = reporting.load_paper_table("tsgan_table5")
-    column = TABLE5_COLUMNS.get(protocol)
-    cells = {}
-    for generator, value in row.items():
-        if generator in table["blocks"] and column is not None:
-            cells.setdefault(generator, {})[row["backbone"]] = {column: value}
-    lines = [f"{table['table']} (paper lines {table['paper_lines']['table'][0]}-"
-             f"{table['paper_lines']['table'][1]}); paper | ours, cell by cell:"]
-    if column is None:
-        lines.append(f"note: protocol {protocol} is not one of Table 5's datasets "
-                     f"({', '.join(TABLE5_COLUMNS)}): ours are not placed in it")
-    unplaced = [g for g in row if g != "backbone" and g not in table["blocks"]]
-    if unplaced:
-        lines.append(f"note: generators {unplaced} are not Table 5 blocks {table['blocks']}")
-    lines.append(reporting.format_paper_table(table, {"ours": cells}))
-    return "\n".join(lines), cells
-
-
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     logging.set_verbosity(logging.WARNING)
-    from depthlab import reporting, training
+    from depthlab import recognition_tables, reporting, training
     from depthlab.runners import recognition as runner
 
     generators = _parse(FLAGS.generators)
@@ -119,7 +91,7 @@ def main(argv):
     print(f"\nrank-1 (%), {FLAGS.inputs}"
           f"{' ' + FLAGS.fusion if FLAGS.inputs.startswith('rgbd') else ''}, {FLAGS.protocol}")
     print(reporting.markdown_table([row], ["backbone", *generators], digits=2))
-    text, cells = table5_layout(row, FLAGS.protocol)
+    text, cells = recognition_tables.table5_layout(row, FLAGS.protocol)
     print(text)
     if FLAGS.output_json:
         training.write_json(FLAGS.output_json, {"rows": {FLAGS.backbone: row},
