@@ -526,6 +526,8 @@ def train(opts: RunOptions, extra_callbacks=None, verbose: bool = True) -> dict:
         log(f"[recognition] {split.name}: {split.num_classes} identities, {len(split.train)} "
             f"training images, test sets " +
             ", ".join(f"{k}={len(v)}" for k, v in split.tests.items()))
+        for difference in rp.paper_size_differences(split):
+            log(f"[recognition] note: {difference}")
         if fold == _folds(opts)[0] and chief:
             _write_samples(opts.model_dir, faces, split.tests["test"], depths)
         fold_opts = opts
