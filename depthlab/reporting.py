@@ -51,11 +51,13 @@ def available_paper_tables(table_dir: Optional[str] = None) -> List[str]:
     return sorted(f[:-5] for f in os.listdir(table_dir) if f.endswith(".json"))
 
 
-def _check_row(path: str, where: str, row, columns) -> None:
+def _check_row(path: str, where: str, row, columns, strict: bool) -> None:
+    """Values are numbers or null; ``strict`` (tables with ``row_labels``, whose cells are the
+    paper's grid): every key is one of ``columns``."""
     if not isinstance(row, dict):
         raise ValueError(f"{path}: {where} must be an object of column -> value, got {row!r}")
     for column, value in row.items():
-        if column not in columns and column != "num_samples":
+        if strict and column not in columns:
             raise ValueError(f"{path}: {where} has column {column!r}, not in 'columns' "
                              f"{list(columns)}")
         if value is not None and not isinstance(value, (int, float)):
@@ -83,7 +85,8 @@ def load_paper_table(name: str, table_dir: Optional[str] = None) -> dict:
                              f"{sorted(table['rows'])}")
     for block, label, rows in table_blocks(table):
         for row_key, row in rows.items():
-            _check_row(path, f"rows[{block + '/' if block else ''}{row_key}]", row, columns)
+            _check_row(path, f"rows[{block + '/' if block else ''}{row_key}]", row, columns,
+                       strict="row_labels" in table)
         expected = table.get("row_labels")
         if expected is not None and set(rows) - set(expected):
             raise ValueError(f"{path}: block {label!r} has rows {sorted(set(rows) - set(expected))}"

@@ -167,7 +167,8 @@ def test_load_paper_table_errors(tmp_path):
     good = {"citation": "c", "columns": ["a"], "rows": {"r": {"a": 1.0}}}
     for name, bad, match in [
             ("str", dict(good, rows={"r": {"a": "94.1%"}}), "not a number"),
-            ("col", dict(good, rows={"r": {"b": 1.0}}), "not in 'columns'"),
+            ("col", dict(good, row_labels={"r": "R"}, rows={"r": {"b": 1.0}}),
+             "not in 'columns'"),
             ("blk", dict(good, blocks=["x", "y"], rows={"x": {}}), "exactly the blocks"),
             ("key", {"citation": "c", "rows": {}}, "'columns'")]:
         (tmp_path / f"{name}.json").write_text(json.dumps(bad))
