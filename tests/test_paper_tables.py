@@ -313,6 +313,14 @@ def test_eval_recognition_report_layouts_and_mcnemar():
     assert "resnet50 RGB+D~ feature: b = 0, c = 2, n = 8, p = 0.5 (RGB: RGB run)" in text
     # the gain line: ours beside the paper's recomputed EURECOM gain and the abstract's claim
     assert "paper tsgan_table2 eurecom: +2.650 (abstract, lines 20-24, states +2.6)" in text
+    # a named table with one of its blocks, for runs of another protocol; errors name the flag
+    text, record = er.report(_eurecom_results(), paper_table="tsgan_table2", paper_block="iiitd")
+    assert "note: our runs use protocol eurecom_kinectfacedb" not in text   # Table 2 is theirs
+    assert set(record["paper_cells"]["tsgan_table2"]) == {"iiitd"}
+    with pytest.raises(ValueError, match="--paper_block=iiitd needs a named --paper_table"):
+        er.report(_eurecom_results(), paper_block="iiitd")
+    with pytest.raises(ValueError, match="--paper_block=occlusion: tsgan_table4 has blocks none"):
+        er.report(_eurecom_results(), paper_table="tsgan_table4", paper_block="occlusion")
 
 
 def test_eval_recognition_binary_from_results(tmp_path):
