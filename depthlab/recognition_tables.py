@@ -145,7 +145,7 @@ def report(results, test_set: str = "test", paper_table: str = "auto", paper_blo
         out.append(f"\n{table['table']}{' [' + where + ']' if where else ''} "
                    f"(paper lines {table['paper_lines']['table'][0]}-"
                    f"{table['paper_lines']['table'][1]}); paper | ours, cell by cell:")
-        if name not in dict(PROTOCOL_TABLES.get(protocol, [])):
+        if dict(PROTOCOL_TABLES.get(protocol, [])).get(name) != list(blocks):
             out.append(f"note: our runs use protocol {protocol}, not this table's dataset")
         out.append(reporting.format_paper_table(table, {"ours": cells}, blocks=blocks))
         for row, backbone in sources.items():

@@ -302,6 +302,7 @@ def test_eval_recognition_report_layouts_and_mcnemar():
     assert _row(eurecom, "ResNet-50") == ["ResNet-50", "90.8", "62.50", "92.1", "-", "91.0",
                                           "-", "92.2", "87.50", "90.7", "-"]
     assert "\nIIIT-D\n" not in text            # only the block of the runs' dataset
+    assert "not this table's dataset" not in text
     left = text.split("\nLeft Pose Set\n")[1].split("\nRight Pose Set\n")[0]
     assert _row(left, "ResNet-50") == ["ResNet-50", "77.4", "62.50", "80.4", "-", "80.5", "87.50"]
     tests = {t["column"]: t for t in record["mcnemar"]}
@@ -315,7 +316,7 @@ def test_eval_recognition_report_layouts_and_mcnemar():
     assert "paper tsgan_table2 eurecom: +2.650 (abstract, lines 20-24, states +2.6)" in text
     # a named table with one of its blocks, for runs of another protocol; errors name the flag
     text, record = er.report(_eurecom_results(), paper_table="tsgan_table2", paper_block="iiitd")
-    assert "note: our runs use protocol eurecom_kinectfacedb" not in text   # Table 2 is theirs
+    assert "note: our runs use protocol eurecom_kinectfacedb, not this table's dataset" in text
     assert set(record["paper_cells"]["tsgan_table2"]) == {"iiitd"}
     with pytest.raises(ValueError, match="--paper_block=iiitd needs a named --paper_table"):
         er.report(_eurecom_results(), paper_block="iiitd")
