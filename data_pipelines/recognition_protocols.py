@@ -44,6 +44,9 @@ EURECOM_TEST_SETS = {"left_pose": ("LeftProfile",), "right_pose": ("RightProfile
                      "occlusion": ("OcclusionEyes", "OcclusionMouth", "OcclusionPaper")}
 LFW_MIN_IMAGES = 21          # "more than 20 images"
 LFW_TEST_PER_SUBJECT = 20
+# the sizes the TS-GAN paper states for its splits (paper text lines 599-602, 583-584, 617-619)
+PAPER_SPLIT_SIZES = {"eurecom_50_50": {"train images": 468, "test images": 468},
+                     "lfw_62": {"identities": 62, "test images": 62 * LFW_TEST_PER_SUBJECT}}
 
 
 def _natural_key(text: str):
@@ -130,6 +133,19 @@ def finalize_split(name: str, meta: Mapping[str, np.ndarray], train, tests: Dict
         raise ValueError(f"split {name!r}: identity {missing[0]!r} has no test image "
                          f"({len(missing)} identities without test images)")
     return Split(name, train, tests, classes)
+
+
+def paper_size_differences(split: Split) -> List[str]:
+    """How ``split`` differs from the sizes the paper states for it (EURECOM 468/468, lines
+    599-602; LFW 62 identities x 20 test images, lines 583-584 and 617-619); [] when it matches
+    or the paper states none (IIIT-D's folds, synthetic data, protocol files)."""
+    want = PAPER_SPLIT_SIZES.get(split.name)
+    if not want:
+        return []
+    have = {"train images": len(split.train), "test images": len(split.tests["test"]),
+            "identities": split.num_classes}
+    return [f"{split.name}: {have[k]} {k}, the paper states {v}" for k, v in want.items()
+            if have[k] != v]
 
 
 # ----------------------------------------------------------------------------- split builders

@@ -2,32 +2,39 @@ r"""Rank-1 accuracy of trained recognition runs, in the layout of TS-GAN Tables 
 
   python -m experiments.eval_recognition \
       --model_dirs=runs/rec_rgb,runs/rec_rgbd_feature,runs/rec_rgbd_score,runs/rec_rgbdh_feature \
-      --paper_table=tsgan_table2 --output_json=runs/rec_eval.json
+      --output_json=runs/rec_eval.json
 
 Each --model_dirs entry is one train_recognition run (one backbone x input column); runs are
 re-evaluated from their checkpoints and arranged as rows = backbones, columns = RGB |
 RGB+D feature, score | RGB+D~ feature, score (and D / D~ alone when present), then, as extra
-columns, the two-level and depth-guided attention fusions of RGB+D / RGB+D~ runs. The paper's
-published numbers are printed beside ours from experiments/paper_tables/<table>.json; where
-that file has no rows (not transcribed), only ours are printed and the file's status is shown.
-Below the table: each fusion column's gain over RGB (mean over backbones), the RGB+D~ ones beside
-the average gain the paper's abstract publishes for the table's dataset (+1.2 IIIT-D, +2.6
-EURECOM, +2.6 LFW).
+columns, the two-level and depth-guided attention fusions of RGB+D / RGB+D~ runs.
+
+Then ours are printed cell by cell beside the paper's numbers in each paper table's own layout
+(experiments/paper_tables/tsgan_table{2,3,4}.json, transcribed from the paper text): with
+--paper_table=auto (default) the tables of the runs' protocol: IIIT-D -> Table 2's IIIT-D block
+(paper lines 765-772), EURECOM -> Table 2's EURECOM block (774-781) and Table 3's left-pose,
+right-pose and occlusion sets (792-817, our test sets of those names), LFW -> Table 4 (848-862).
+Naming a table prints it for any protocol (a block from --paper_block, e.g. for synthetic runs).
+Below: each fusion column's gain over RGB (mean over backbones) beside the paper's gain
+recomputed from its table and the abstract's claim (lines 20-24); and, per run, the exact
+McNemar test of the fusion against RGB on the same test images (b = RGB right & fusion wrong,
+c = RGB wrong & fusion right, two-sided p = scipy.stats.binomtest(b, b + c, 0.5)).
 """
 
-import json
 import os
 
 from absl import app, flags, logging
 
-TABLE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "paper_tables")
-PAPER_TABLES = ("tsgan_table2", "tsgan_table3", "tsgan_table4", "none")
+from depthlab.recognition_tables import PAPER_TABLES
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("model_dirs", [], "train_recognition --model_dir(s) to evaluate.")
-flags.DEFINE_enum("paper_table", "none", list(PAPER_TABLES),
-                  "Paper table to print beside ours: tsgan_table2 (IIIT-D), tsgan_table3 "
-                  "(EURECOM), tsgan_table4 (LFW).")
+flags.DEFINE_enum("paper_table", "auto", list(PAPER_TABLES),
+                  "Paper table printed beside ours: auto (those of the runs' protocol), "
+                  "tsgan_table2 (IIIT-D, EURECOM), tsgan_table3 (EURECOM pose / occlusion "
+                  "sets), tsgan_table4 (LFW) or none.")
+flags.DEFINE_string("paper_block", None, "Block of a named --paper_table that ours fill when "
+                    "the runs' protocol is not the table's (default: its first block).")
 flags.DEFINE_string("test_set", "test", "Test set to tabulate (EURECOM: test, left_pose, "
                     "right_pose, occlusion).")
 flags.DEFINE_float("score_weight", None, "Override the runs' score-fusion weight.",
@@ -49,30 +56,13 @@ flags.DEFINE_string("generator", None, "TS-GAN generator SavedModel for the t-SN
                     "(default: the --tsne_run's own --generator).")
 
 
-def gains_over_rgb(rows, columns):
-    """{two-stream column: (mean over backbones of column - RGB, number of backbones)} over
-    the rows that have both (points)."""
-    out = {}
-    for column in columns:
-        diffs = [r[column] - r["rgb"] for r in rows if column in r and "rgb" in r]
-        if column.startswith("rgbd") and diffs:
-            out[column] = (sum(diffs) / len(diffs), len(diffs))
-    return out
-
-
-def _load_paper(name):
-    path = os.path.join(TABLE_DIR, f"{name}.json")
-    with open(path) as f:
-        return json.load(f)
-
-
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     if not FLAGS.model_dirs:
         raise app.UsageError("--model_dirs is required (one or more train_recognition runs)")
     logging.set_verbosity(logging.WARNING)
-    from depthlab import reporting, training
+    from depthlab import recognition_tables, training
     from depthlab.runners import recognition as runner
 
     results = []
@@ -84,43 +74,15 @@ def main(argv):
             results.append(training.read_json(os.path.join(d, "results.json")))
         else:
             results.append(runner.evaluate(d, score_weight=FLAGS.score_weight))
-    rows = runner.paper_layout_rows(results, FLAGS.test_set)
-    columns = [c for c in runner.COLUMNS if any(c in r for r in rows)]
-    scratch = any(r.get("from_scratch") for r in results)
-    note = (" (from scratch: no ImageNet weights)" if scratch else "")
-    print(f"Rank-1 accuracy (%), test set '{FLAGS.test_set}'{note}. 'inception' = BN-Inception "
-          "built here (Inception-v2 of the paper).")
-    table_rows = [dict({"source": "ours"}, **r) for r in rows]
-    paper = None
-    if FLAGS.paper_table != "none":
-        paper = _load_paper(FLAGS.paper_table)
-        for backbone, values in paper.get("rows", {}).items():
-            table_rows.append(dict({"source": "paper", "backbone": backbone}, **values))
-    labels = [runner.COLUMN_LABELS[c] for c in columns]
-    printable = [dict({"source": r["source"], "backbone": r["backbone"]},
-                      **{runner.COLUMN_LABELS[c]: r.get(c) for c in columns}) for r in table_rows]
-    print(reporting.markdown_table(printable, ["source", "backbone"] + labels, digits=2))
-    for r in rows:
-        if r.get("from_members"):
-            print(f"{r['backbone']}: " + ", ".join(runner.COLUMN_LABELS[c] for c in
-                                                   r["from_members"]) +
-                  " = the single-stream members of the score-fusion run(s)")
-    gains = gains_over_rgb(rows, runner.COLUMNS)
-    published = (paper or {}).get("abstract_average_gain")
-    for column, (gain, n) in gains.items():
-        line = (f"{runner.COLUMN_LABELS[column]} - RGB, mean over {n} backbone(s): "
-                f"{gain:+.2f} points")
-        if published and column.startswith("rgbd_hallucinated"):
-            line += f"; paper (abstract, RGB+D~ - RGB, mean over architectures): " \
-                    f"{published['value']:+.1f}"
-        print(line)
-    if paper is not None:
-        print(f"\nPaper: {paper['citation']}")
-        if not paper.get("rows"):
-            print(f"Paper rows: none. {paper.get('transcription_status', '')}")
-    record = {"rows": {r["backbone"]: {c: r.get(c) for c in columns} for r in rows},
-              "test_set": FLAGS.test_set, "runs": results,
-              "gain_over_rgb": {c: g for c, (g, _) in gains.items()}}
+    protocols = sorted({r.get("protocol") for r in results})
+    if len(protocols) > 1:
+        raise app.UsageError(f"--model_dirs mix protocols {protocols}; tabulate one dataset at "
+                             "a time")
+    try:
+        text, record = recognition_tables.report(results, FLAGS.test_set, FLAGS.paper_table, FLAGS.paper_block)
+    except (ValueError, FileNotFoundError) as e:
+        raise app.UsageError(str(e)) from None
+    print(text)
     if FLAGS.tsne_png:
         run = FLAGS.tsne_run or FLAGS.model_dirs[0]
         try:

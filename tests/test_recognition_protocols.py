@@ -149,3 +149,24 @@ def test_protocol_file(tmp_path):
     path.write_text("a/1.png,train\nb/1.png,train\na/9.png,test\n")
     with pytest.raises(FileNotFoundError, match=r"protocol.csv:3: image 'a/9.png'"):
         rp.protocol_file_split(meta, str(path))
+
+
+def test_paper_size_differences_name_each_deviation_from_the_paper():
+    """EURECOM 468/468 (paper lines 599-602) and LFW 62 x 20 (lines 583-584, 617-619)."""
+    meta = _eurecom_meta()
+    assert rp.paper_size_differences(rp.eurecom_split(meta, seed=0)) == []
+    # drop one subject (18 captures): 459 / 459
+    keep = np.flatnonzero(meta["subject"] != meta["subject"][0])
+    smaller = rp.eurecom_split({k: v[keep] for k, v in meta.items()}, seed=0)
+    assert rp.paper_size_differences(smaller) == [
+        "eurecom_50_50: 459 train images, the paper states 468",
+        "eurecom_50_50: 459 test images, the paper states 468"]
+    rows = [(f"P{i}", j) for i in range(3) for j in range(1, 23)]          # 3 subjects x 22
+    lfw = rp.lfw_split({"subject": np.array([r[0] for r in rows]),
+                        "relpath": np.array([f"lfw/{n}/{n}_{j:04d}.jpg" for n, j in rows])})
+    assert rp.paper_size_differences(lfw) == [
+        "lfw_62: 3 identities, the paper states 62",
+        "lfw_62: 60 test images, the paper states 1240"]
+    assert rp.paper_size_differences(rp.finalize_split(
+        "fold1", {"subject": np.array(["a", "a", "b", "b"]),
+                  "relpath": np.array(list("wxyz"))}, [0, 2], {"test": [1, 3]})) == []

@@ -416,8 +416,13 @@ def _scores(models: Dict[str, keras.Model], opts: RunOptions, rgb, depth, labels
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
+def _hits(scores: np.ndarray, labels: np.ndarray) -> List[int]:
+    return [int(v) for v in np.argmax(scores, axis=1) == np.asarray(labels)]
+
+
 def evaluate_split(models, opts: RunOptions, faces, split: rp.Split, depth) -> Dict[str, dict]:
-    """{test set: {'rank1': acc, 'num_images': n[, 'rank1_rgb', 'rank1_depth']}}."""
+    """{test set: {'rank1': acc, 'num_images': n, 'correct': [0/1 per image][, 'rank1_rgb_stream',
+    'rank1_depth_stream', 'correct_rgb_stream', 'correct_depth_stream']}}."""
     result = {}
     for name, idx in split.tests.items():
         if len(idx) == 0:
@@ -426,10 +431,13 @@ def evaluate_split(models, opts: RunOptions, faces, split: rp.Split, depth) -> D
         scores = _scores(models, opts, faces.rgb[idx], None if depth is None else depth[idx],
                          labels)
         entry = {"rank1": metrics.rank1_accuracy(scores["final"], labels),
-                 "num_images": int(len(idx))}
+                 "num_images": int(len(idx)),
+                 # per-image hits (argmax, as rank-1) in index order: the paired McNemar test
+                 "correct": _hits(scores["final"], labels)}
         for k in ("rgb", "depth"):
             if k in scores:
                 entry[f"rank1_{k}_stream"] = metrics.rank1_accuracy(scores[k], labels)
+                entry[f"correct_{k}_stream"] = _hits(scores[k], labels)
         result[name] = entry
     return result
 
@@ -518,6 +526,8 @@ def train(opts: RunOptions, extra_callbacks=None, verbose: bool = True) -> dict:
         log(f"[recognition] {split.name}: {split.num_classes} identities, {len(split.train)} "
             f"training images, test sets " +
             ", ".join(f"{k}={len(v)}" for k, v in split.tests.items()))
+        for difference in rp.paper_size_differences(split):
+            log(f"[recognition] note: {difference}")
         if fold == _folds(opts)[0] and chief:
             _write_samples(opts.model_dir, faces, split.tests["test"], depths)
         fold_opts = opts
@@ -639,6 +649,56 @@ def paper_layout_rows(results: List[dict], test_set: str = "test") -> List[dict]
                 row[column] = 100.0 * value
                 row.setdefault("from_members", []).append(column)
     return [rows[b] for b in BACKBONES if b in rows]
+
+
+def per_image_correct(result: dict, test_set: str = "test", stream: Optional[str] = None
+                      ) -> Optional[np.ndarray]:
+    """A run's per-image hits on ``test_set`` (0/1, folds in name order, images in index order),
+    of its final predictor or of its ``stream`` ('rgb' / 'depth') member; None when the run's
+    results predate per-image records or lack the test set."""
+    key = "correct" if stream is None else f"correct_{stream}_stream"
+    parts = []
+    for fold in sorted(result["folds"]):
+        entry = result["folds"][fold].get(test_set)
+        if entry is None or key not in entry:
+            return None
+        parts.append(np.asarray(entry[key], np.int64))
+    return np.concatenate(parts) if parts else None
+
+
+def mcnemar_against_rgb(results: List[dict], test_set: str = "test") -> List[dict]:
+    """Exact McNemar test (``depthlab.significance``) of every two-stream run against RGB of the
+    same backbone on the same test images: RGB from a dedicated RGB run, else from the run's own
+    RGB member (score / frozen-feature fusion). One dict per run: backbone, column, and either
+    b (RGB right, fusion wrong), c (RGB wrong, fusion right), n, p, rgb_source, or 'skipped'."""
+    from depthlab import significance
+
+    rgb_runs = {r["backbone"]: r for r in results if r["column"] == "rgb"}
+    out = []
+    for r in results:
+        if not r["column"].startswith("rgbd"):
+            continue
+        item = {"backbone": r["backbone"], "column": r["column"]}
+        fused = per_image_correct(r, test_set)
+        rgb_run = rgb_runs.get(r["backbone"])
+        if rgb_run is not None and rgb_run.get("protocol") == r.get("protocol"):
+            rgb, source = per_image_correct(rgb_run, test_set), "RGB run"
+        else:
+            rgb, source = per_image_correct(r, test_set, "rgb"), "the run's RGB member"
+        if fused is None:
+            item["skipped"] = ("the run has no per-image predictions (results from before they "
+                               "were recorded: re-evaluate without --from_results)")
+        elif rgb is None:
+            item["skipped"] = ("no RGB run of this backbone (nor an RGB member) with per-image "
+                               "predictions on this test set")
+        elif len(fused) != len(rgb):
+            item["skipped"] = f"{len(rgb)} RGB vs {len(fused)} fused test images: not paired"
+        else:
+            b, c = significance.discordant_counts(rgb, fused)
+            item.update(b=b, c=c, n=int(len(rgb)), p=significance.mcnemar_exact(b, c),
+                        rgb_source=source)
+        out.append(item)
+    return out
 
 
 TSNE_MODALITIES = ("gray RGB", "D", "D~")
