@@ -61,16 +61,21 @@ def _synthetic(domain: str, split: str, image_size: int, seed: int, size: Synthe
             yield sf.generate_face(identity, sample, config)
 
 
-def _tfds_examples(name: str, split: str, data_dir: Optional[str], manual_dir: Optional[str]):
+def _tfds_examples(name: str, split: str, data_dir: Optional[str], manual_dir: Optional[str],
+                   protocol: Optional[str] = None):
     import tensorflow_datasets as tfds
 
-    importlib.import_module(REAL_BUILDERS[name.split("/")[0]])
+    module = importlib.import_module(REAL_BUILDERS[name.split("/")[0]])
     if data_dir is None:
         raise ValueError(f"--data_dir is required for dataset {name!r}")
     builder = tfds.builder(name, data_dir=data_dir)
     manual_dir = manual_dir or os.path.join(data_dir, "manual", name.split("/")[0])
     builder.download_and_prepare(
         download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+    if protocol is not None:   # a subject split of the single 'all' split (curtinfaces.py)
+        examples = tfds.as_numpy(builder.as_dataset(split="all", shuffle_files=False))
+        return module.protocol_examples(examples, builder.info.metadata["subjects"], protocol,
+                                        split)
     if split != "all" and split not in builder.info.splits:
         raise ValueError(f"dataset {name!r} has splits {sorted(builder.info.splits)}, "
                          f"not {split!r}")
@@ -80,12 +85,19 @@ def _tfds_examples(name: str, split: str, data_dir: Optional[str], manual_dir: O
 def load_paired(name: str, split: str, image_size: int, seed: int = 0,
                 data_dir: Optional[str] = None, manual_dir: Optional[str] = None,
                 synthetic_size: SyntheticSize = SyntheticSize(),
-                limit: Optional[int] = None) -> PairedArrays:
-    """Paired RGB-D examples of a named source, resized to ``image_size``."""
+                limit: Optional[int] = None, protocol: Optional[str] = None) -> PairedArrays:
+    """Paired RGB-D examples of a named source, resized to ``image_size``.
+
+    ``protocol`` (CurtinFaces only, e.g. 'paper_47_5'): ``split`` 'train'/'test' are the
+    protocol's subject splits (``data_pipelines.datasets.curtinfaces.PROTOCOLS``).
+    """
+    if protocol is not None and name.split("/")[0] != "curtinfaces":
+        raise ValueError(f"--curtin_protocol={protocol!r} only applies to --dataset=curtinfaces, "
+                         f"not {name!r}")
     if name == SYNTHETIC:
         examples = _synthetic("source", split, image_size, seed, synthetic_size)
     elif name.split("/")[0] in REAL_BUILDERS and name.split("/")[0] != "lfw_faces":
-        examples = _tfds_examples(name, split, data_dir, manual_dir)
+        examples = _tfds_examples(name, split, data_dir, manual_dir, protocol)
     else:
         raise ValueError(f"--dataset={name!r} is not a paired RGB-D source; choose one of "
                          f"{list(PAIRED_SOURCES)}")

@@ -1,6 +1,10 @@
-r"""Evaluates a trained TS-GAN generator: the paper's Table 1 depth metrics on a held-out split.
+r"""Evaluates trained TS-GAN / baseline generators: the paper's Table 1 depth metrics on a
+held-out split.
 
   python -m experiments.eval_tsgan --model_dir=runs/tsgan_demo --output_json=runs/eval.json
+  # our Table 1: one train_tsgan run per --method, printed beside the paper's
+  python -m experiments.eval_tsgan --model_dirs=runs/fcn,runs/cgan,runs/cyclegan,runs/tsgan \
+      --output_json=runs/table1.json
 
 Depth is compared in [0, 1] (the generator's tanh output mapped by (x+1)/2, first channel).
 --protocol=paper (default): Table 1 on the paper's scale, JSON keys named after its rows
@@ -11,12 +15,20 @@ BUILD_NOTES.md "TS-GAN Table 1 metrics on the paper's scale").
 --protocol=valid_pixels: the earlier per-valid-pixel metrics (abs_diff, l1, l2 as sums, rmse,
 delta1..3 as fractions) over the ground truth's valid pixels, per image then averaged.
 FID needs a local Inception feature-extractor file (--fid_weights); without it FID is skipped.
+Each run's method is read from its config.json; a directory that train_tsgan did not write
+is refused by name. With --model_dirs the JSON is ``{"rows": {method: {metric: value}}}`` and
+our rows are printed beside the paper's Table 1 (experiments/paper_tables/tsgan_table1.json).
 """
+
 
 from absl import app, flags, logging
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "A train_tsgan --model_dir.")
+flags.DEFINE_list("model_dirs", None, "Several train_tsgan --model_dirs (one per --method): "
+                  "writes rows keyed by method and prints them beside the paper's Table 1.")
+flags.DEFINE_string("paper_table", None, "Paper Table 1 JSON (default: "
+                    "experiments/paper_tables/tsgan_table1.json).")
 flags.DEFINE_string("split", None, "Held-out split (default: the run's eval split).")
 flags.DEFINE_integer("limit", None, "Evaluate at most this many images.", lower_bound=1)
 flags.DEFINE_string("output_json", None, "Write the metrics here as JSON.")
@@ -32,21 +44,41 @@ flags.DEFINE_enum("protocol", "paper", ["paper", "valid_pixels"],
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    if bool(FLAGS.model_dir) == bool(FLAGS.model_dirs):
+        raise app.UsageError("pass exactly one of --model_dir and --model_dirs")
     logging.set_verbosity(logging.WARNING)
     from depthlab import reporting, training
+    from depthlab.models.tsgan_baselines import PAPER_LABELS
     from depthlab.runners import tsgan as runner
 
-    result = runner.evaluate(FLAGS.model_dir, split=FLAGS.split, limit=FLAGS.limit,
-                             fid_weights=FLAGS.fid_weights, batch_size=FLAGS.batch_size,
-                             protocol=FLAGS.protocol)
-    keys = list(runner.PROTOCOL_KEYS[FLAGS.protocol]) + (["fid"] if "fid" in result else [])
+    kwargs = dict(split=FLAGS.split, limit=FLAGS.limit, fid_weights=FLAGS.fid_weights,
+                  batch_size=FLAGS.batch_size, protocol=FLAGS.protocol)
     print(f"protocol: {FLAGS.protocol}")
-    print(reporting.metrics_table({FLAGS.model_dir: result}, keys))
+    if FLAGS.model_dir:
+        result = runner.evaluate(FLAGS.model_dir, **kwargs)
+        keys = list(runner.PROTOCOL_KEYS[FLAGS.protocol]) + (["fid"] if "fid" in result else [])
+        print(reporting.metrics_table({FLAGS.model_dir: result}, keys))
+        output = result
+    else:
+        rows = runner.evaluate_runs(FLAGS.model_dirs, **kwargs)
+        keys = list(runner.PROTOCOL_KEYS[FLAGS.protocol])
+        keys += ["fid"] if any("fid" in r for r in rows.values()) else []
+        print("Our Table 1 (held-out depth in [0, 1]):")
+        print(reporting.metrics_table(rows, keys))
+        if FLAGS.protocol == "paper":
+            paper = (training.read_json(FLAGS.paper_table) if FLAGS.paper_table
+                     else reporting.load_paper_table("tsgan_table1"))
+            ours = {PAPER_LABELS.get(m, m): r for m, r in rows.items()}
+            print("\nThe paper's Table 1 with ours beside it:")
+            print(reporting.format_paper_table(paper, ours=ours))
+        else:
+            print("\n--protocol=valid_pixels is not on the paper's scale: no paper columns")
+        output = {"rows": rows, "protocol": FLAGS.protocol,
+                  "model_dirs": dict(zip(rows, FLAGS.model_dirs))}
     if FLAGS.output_json:
-        training.write_json(FLAGS.output_json, result)
+        training.write_json(FLAGS.output_json, output)
         print(f"wrote {FLAGS.output_json}")
 
 
 if __name__ == "__main__":
-    flags.mark_flags_as_required(["model_dir"])
     app.run(main)

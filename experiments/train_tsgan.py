@@ -1,4 +1,5 @@
-r"""Trains TS-GAN (Uppal et al., ICCV 2021) and, with --export_dir, exports the generator.
+r"""Trains TS-GAN (Uppal et al., ICCV 2021) or one of its Table 1 baselines (--method=fcn|cgan|
+cyclegan: FCN [4], cGAN [33], CycleGAN [24]) and, with --export_dir, exports the generator.
 
 Resumes automatically from the newest checkpoint in --model_dir. Writes TensorBoard
 scalars and sample grids, PNG grids under samples/, and metrics JSON files.
@@ -7,15 +8,28 @@ scalars and sample grids, PNG grids under samples/, and metrics JSON files.
       --export_dir=runs/tsgan_demo/saved_model
   python -m experiments.train_tsgan --preset=code --dataset=curtinfaces \
       --data_dir=~/tfds --target_dataset=lfw_faces --model_dir=runs/tsgan_curtin
+  # paper Table 1 protocol (47 CurtinFaces subjects train, 5 test), one run per method:
+  python -m experiments.train_tsgan --method=cgan --dataset=curtinfaces \
+      --curtin_protocol=paper_47_5 --data_dir=~/tfds --model_dir=runs/t1_cgan
 """
 
 from absl import app, flags, logging
 
 from data_pipelines import sources
+from data_pipelines.datasets.curtinfaces import PROTOCOLS as CURTIN_PROTOCOLS
 from depthlab import training
 from depthlab.models.tsgan import ABLATIONS, PRESETS
+from depthlab.models.tsgan_baselines import METHODS, PAPER_LABELS
 
 FLAGS = flags.FLAGS
+flags.DEFINE_enum("method", "tsgan", list(METHODS),
+                  "What to train: 'tsgan' (Algorithm 1) or a paper Table 1 baseline: 'fcn' "
+                  "(encoder-decoder, absolute-error loss only [4]), 'cgan' (pix2pix-style "
+                  "conditional GAN + L1 [33]), 'cyclegan' (unpaired RGB <-> depth with cycle "
+                  "losses [24]). Same networks, data, budget flags and export.")
+flags.DEFINE_enum("curtin_protocol", None, sorted(CURTIN_PROTOCOLS),
+                  "--dataset=curtinfaces subject split: 'paper_47_5' = paper sec. 5.1, 47 "
+                  "subjects train / the last 5 (48-52) test; splits 'train' and 'test'.")
 flags.DEFINE_enum("preset", "code", list(PRESETS),
                   "Hyper-parameter preset: 'code' (the authors' repository), 'paper' (the "
                   "paper's text) or 'demo' (small, for CPUs; not a paper setting).")
@@ -62,9 +76,10 @@ def main(argv):
         ablation=FLAGS.ablation, mixed_precision=FLAGS.mixed_precision, seed=FLAGS.seed,
         synthetic_identities=FLAGS.synthetic_identities,
         synthetic_images_per_identity=FLAGS.synthetic_images_per_identity,
-        log_every=FLAGS.log_every, jit_compile=FLAGS.jit_compile, strategy=FLAGS.strategy)
+        log_every=FLAGS.log_every, jit_compile=FLAGS.jit_compile, strategy=FLAGS.strategy,
+        method=FLAGS.method, curtin_protocol=FLAGS.curtin_protocol)
     summary = runner.train(opts, preset=FLAGS.preset)
-    rows = runner.summary_rows(opts.model_dir, summary["final"])
+    rows = runner.summary_rows(opts.model_dir, summary["final"], PAPER_LABELS[FLAGS.method])
     print("\nHeld-out depth metrics ([0,1] depth, valid pixels, mean over images):")
     print(reporting.metrics_table(rows, ("rmse", "abs_diff", "l1", "l2", "delta1", "delta2",
                                          "delta3")))

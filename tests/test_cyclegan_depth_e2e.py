@@ -135,6 +135,7 @@ def _run_binary(*args):
                           text=True, env=dict(os.environ, CUDA_VISIBLE_DEVICES=""))
 
 
+@pytest.mark.slow
 def test_train_eval_export_binaries_end_to_end(tmp_path):
     run, export_dir, out = tmp_path / "run", tmp_path / "saved_model", tmp_path / "eval.json"
     res = _run_binary("experiments.train_cyclegan_depth", "--variant=suarez", "--preset=demo",

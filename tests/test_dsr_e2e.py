@@ -19,6 +19,7 @@ def _run(args, timeout=600):
                           text=True, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_train_eval_export_end_to_end(tmp_path):
     model_dir, export_dir = tmp_path / "run", tmp_path / "sm"
     common = ["experiments.train_dsr_distill", f"--model_dir={model_dir}", "--scale=4",

@@ -19,6 +19,7 @@ def _gt(n=4):
     return fe.synthetic_ground_truth(n, seed=1, image_size=256)
 
 
+@pytest.mark.slow
 def test_chunked_training_saves_best_only_and_resumes(tmp_path):
     opts = enhancer.EnhancerRunOptions(model_dir=str(tmp_path), variant="delta", ground_truths=4,
                                        chunk_size=2, epochs_per_chunk=2, steps_per_epoch=1,

@@ -88,6 +88,7 @@ def test_recognition_bf16_step(bf16, fusion):
     assert model(x).dtype == tf.float32
 
 
+@pytest.mark.slow
 def test_cyclegan_depth_bf16_step(bf16, tmp_path):
     from depthlab.models.cyclegan_depth import cyclegan_depth_config
     from depthlab.runners import cyclegan_depth as runner
@@ -106,6 +107,7 @@ def test_cyclegan_depth_bf16_step(bf16, tmp_path):
     _loss_scaled("mixed_bfloat16", summary["model"].g_optimizer, summary["model"].d_optimizer)
 
 
+@pytest.mark.slow
 def test_two_stage_stage1_bf16_step(bf16, tmp_path):
     from depthlab.runners import two_stage as runner
 

@@ -11,6 +11,8 @@ import sys
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # the slow end-to-end set (.ci/run; pytest --slow)
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # steps: train steps (one epoch); losses: logged loss terms; chief: files the chief writes.
 CASES = {

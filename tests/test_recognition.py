@@ -161,6 +161,7 @@ def test_tiny_backbones_build_and_train_steps(name):
     assert model(x).shape == (4, 4)
 
 
+@pytest.mark.slow
 def test_feature_fusion_concatenates_two_stream_embeddings_and_trains():
     model = FeatureFusionClassifier(3, backbone="se_resnet50", width=0.0625, **TINY)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), run_eagerly=True,
@@ -203,6 +204,7 @@ def test_frozen_feature_fusion_normalises_the_members_embeddings_and_trains_only
         FrozenStreamFeatureFusion(members[0], members[0], num_classes=3)
 
 
+@pytest.mark.slow
 def test_feature_fusion_round_trips_through_tf_checkpoints(tmp_path):
     """Both backbones (and their BN statistics) are in a tf.train.Checkpoint of the model (the
     runner's checkpoint format), not only the classifier."""
@@ -221,6 +223,7 @@ def test_feature_fusion_round_trips_through_tf_checkpoints(tmp_path):
     np.testing.assert_allclose(fresh(x).numpy(), trained(x).numpy(), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_build_classifier_roles():
     kw = dict(num_classes=3, backbone="se_resnet50", image_size=32, embedding_dim=4, width=0.0625)
     assert set(build_classifier("rgb", "feature", **kw)) == {"rgb"}
@@ -251,6 +254,7 @@ def test_backbone_weights_file(tmp_path):
         bb.build_backbone("alexnet", (32, 32, 3))
 
 
+@pytest.mark.slow
 def test_classifier_saves_and_loads(tmp_path):
     model = StreamClassifier(3, "depth", backbone="inception", width=0.0625, **TINY)
     x = {"depth": tf.random.uniform((2, 32, 32, 3), seed=6)}

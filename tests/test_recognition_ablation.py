@@ -40,6 +40,7 @@ def generators(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_ablation_table_one_run_per_generator(tmp_path, generators):
     from depthlab.runners import recognition as runner
 

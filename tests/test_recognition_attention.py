@@ -212,6 +212,7 @@ def _compile(model):
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
 
 
+@pytest.mark.slow
 def test_two_level_attention_classifier_is_its_parts_and_trains(tmp_path):
     model = TwoLevelAttentionClassifier(3, lstm_units=8, **TINY)
     x, y = _batch()
@@ -256,6 +257,7 @@ def test_depth_guided_classifier_loss_is_the_weighted_sum_of_its_three_heads():
     assert clone.aux_weight == 0.25 and clone.attention.pool_dim == 8
 
 
+@pytest.mark.slow
 def test_depth_guided_classifier_without_auxiliary_heads_uses_the_plain_loss():
     model = DepthGuidedAttentionClassifier(3, aux_weight=0.0, **TINY)
     x, y = _batch(seed=5)
@@ -269,6 +271,7 @@ def test_depth_guided_classifier_without_auxiliary_heads_uses_the_plain_loss():
         DepthGuidedAttentionClassifier(3, aux_weight=0.5, **TINY)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cls", [TwoLevelAttentionClassifier, DepthGuidedAttentionClassifier])
 def test_attention_models_round_trip_through_tf_checkpoints(tmp_path, cls):
     """The runner's checkpoints are tf.train.Checkpoints: every variable (both extractors, the
@@ -330,6 +333,7 @@ def test_paper_layout_rows_put_attention_runs_in_extra_columns():
     assert all(c in runner.COLUMN_LABELS for c in runner.COLUMNS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fusion", ["two_level_attention", "depth_guided_attention"])
 def test_attention_fusion_runs_train_and_reevaluate(tmp_path, fusion):
     from depthlab.runners import recognition as runner

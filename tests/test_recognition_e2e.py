@@ -64,6 +64,7 @@ def test_options_reject_bad_combinations(tmp_path):
         runner.RunOptions(model_dir=str(tmp_path), backbone="alexnet")
 
 
+@pytest.mark.slow
 def test_feature_fusion_run_resumes_exactly_and_reevaluates(tmp_path):
     opts = dict(inputs="rgbd", fusion="feature", **dict(RUN_TINY, batch_size=4))
     straight = training.BatchLossRecorder()      # 6 training images, batch 4: 2 steps/epoch
@@ -89,6 +90,7 @@ def test_feature_fusion_run_resumes_exactly_and_reevaluates(tmp_path):
                                        **dict(opts, seed=5)), verbose=False)
 
 
+@pytest.mark.slow
 def test_frozen_feature_fusion_run_trains_members_then_the_fusion_classifier(tmp_path):
     opts = runner.RunOptions(model_dir=str(tmp_path), inputs="rgbd", fusion="feature_frozen",
                              epochs=1, **RUN_TINY)
@@ -105,6 +107,7 @@ def test_frozen_feature_fusion_run_trains_members_then_the_fusion_classifier(tmp
     assert row["from_members"] == ["rgb", "depth"]
 
 
+@pytest.mark.slow
 def test_validated_score_fusion_chooses_the_weight_on_held_out_training_images(tmp_path):
     tiny = dict(RUN_TINY, synthetic_images_per_identity=6)          # 3 train / 3 test per id
     opts = runner.RunOptions(model_dir=str(tmp_path / "val"), inputs="rgbd", fusion="score",
@@ -150,6 +153,7 @@ def _run(*args):
                           text=True, env=dict(os.environ, CUDA_VISIBLE_DEVICES=""))
 
 
+@pytest.mark.slow
 def test_binaries_end_to_end_with_hallucinated_depth(tmp_path, generator_dir):
     model_dir = str(tmp_path / "run")
     flags = [f"--{k}={v}" for k, v in RUN_TINY.items() if k not in ("log_every", "run_eagerly")]

@@ -26,6 +26,7 @@ def _opts(model_dir, **kw):
     return runner.RunOptions(**base)
 
 
+@pytest.mark.slow
 def test_demo_visibly_learns(tmp_path):
     """Held-out RMSE after training < RMSE at step 0 and < predicting the mean depth (300 steps:
     0.041 vs 0.602 and 0.065 when measured)."""
@@ -49,6 +50,7 @@ class _Kill(keras.callbacks.Callback):
         raise KeyboardInterrupt("simulated kill")
 
 
+@pytest.mark.slow
 def test_resume_after_kill_gives_the_same_next_step_losses(tmp_path):
     kw = dict(epochs=2, steps_per_epoch=3)
     straight = training.BatchLossRecorder()
@@ -111,6 +113,7 @@ def _run_binary(*args):
                           env=dict(os.environ, CUDA_VISIBLE_DEVICES=""))
 
 
+@pytest.mark.slow
 def test_binaries_reject_bad_flags_by_name(tmp_path):
     bad = _run_binary("experiments.train_tsgan", "--preset=huge", f"--model_dir={tmp_path}")
     assert bad.returncode != 0 and "preset" in bad.stderr

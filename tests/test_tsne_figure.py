@@ -12,6 +12,8 @@ import sklearn  # noqa: F401  (in the test extra: a missing install fails here, 
 
 from depthlab.recognition import tsne
 
+pytestmark = pytest.mark.slow  # the slow end-to-end set (.ci/run; pytest --slow)
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TSGAN_TINY = dict(image_size=32, gen_filters=8, gen_blocks=2, disc_filters=(8, 16, 32),
                   disc_strides=(2, 2, 1), pool_size=8)

@@ -28,6 +28,7 @@ def runs(tmp_path_factory):
     return {"root": root, "data": data, "s1": s1, "first": first}
 
 
+@pytest.mark.slow
 def test_stage1_trains_writes_artifacts_and_resumes(runs, capsys):
     s1 = runs["s1"]
     final = runs["first"]["final"]

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Dict, List
+from typing import Dict, Iterable, Iterator, List, Tuple
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -57,6 +57,42 @@ class CurtinFacesConfig(FaceConfig):
         if self.depth_bits != 16:
             raise ValueError(f"CurtinFacesConfig {self.name!r}: the .mat frames hold depth in "
                              f"millimetres, so depth_bits must be 16, got {self.depth_bits!r}")
+
+
+# name -> (number of subjects expected, number held out for testing: the last ones).
+PROTOCOLS: Dict[str, Tuple[int, int]] = {"paper_47_5": (52, 5)}
+
+
+def protocol_subjects(subjects: Iterable[str], protocol: str) -> Dict[str, Tuple[str, ...]]:
+    """{'train': ids, 'test': ids} of a protocol over the build's subject ids.
+
+    ``paper_47_5``: the last 5 subjects in natural order are the test set (TS-GAN sec. 5.1
+    leaves open which 5; see the module docstring). Raises ValueError naming what was found
+    when the build does not hold the protocol's 52 subjects.
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"--curtin_protocol={protocol!r} is not one of {sorted(PROTOCOLS)}")
+    total, held_out = PROTOCOLS[protocol]
+    subjects = sorted({str(s) for s in subjects}, key=_common.natural_key)
+    if len(subjects) != total:
+        raise ValueError(f"--curtin_protocol={protocol} needs the {total} CurtinFaces subjects; "
+                         f"this build holds {len(subjects)}: {subjects}")
+    return {"train": tuple(subjects[:-held_out]), "test": tuple(subjects[-held_out:])}
+
+
+def protocol_examples(examples: Iterable[dict], subjects: Iterable[str], protocol: str,
+                      split: str) -> Iterator[dict]:
+    """The examples of ``split`` ('train' or 'test') of ``protocol``; ``subjects`` are all the
+    build's subject ids (``builder.info.metadata['subjects']``)."""
+    if split not in ("train", "test"):
+        raise ValueError(f"--curtin_protocol={protocol} has splits 'train' and 'test', "
+                         f"not {split!r}")
+    keep = set(protocol_subjects(subjects, protocol)[split])
+    for ex in examples:
+        subject = ex["subject"]
+        subject = subject.decode() if isinstance(subject, bytes) else str(subject)
+        if subject in keep:
+            yield ex
 
 
 def _load_mat_array(path, key: str) -> np.ndarray:

@@ -1,19 +1,25 @@
 """TS-GAN train / evaluate / export as library calls (the binaries only parse flags).
 
 Layout of a ``model_dir``:
-  config.json            model preset + run options (checked on resume)
+  config.json            trainer, method, model preset + run options (checked on resume)
   checkpoints/           tf.train.CheckpointManager: networks, 3-4 optimizers, pools, epoch
   tensorboard/           scalars per step, colourised sample grids per epoch
   samples/               the same grids as PNG
   g_a2b.keras            the shared generator after the last epoch
   metrics_step0.json     held-out metrics before training, with the mean-depth baselines
+
+``RunOptions.method`` picks the trained model: 'tsgan' (Algorithm 1) or one of the paper's
+Table 1 baselines 'fcn', 'cgan', 'cyclegan' (``depthlab.models.tsgan_baselines``), trained on the
+same data with the same budget flags; every method checkpoints its generator as ``g_a2b``, so
+evaluation and export read all four the same way.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import keras
 import numpy as np
@@ -24,6 +30,7 @@ from data_pipelines.paired import PairedArrays, make_paired_dataset, tsgan_depth
 from data_pipelines.unpaired import make_unpaired_dataset, zip_streams
 from depthlab import metrics, training
 from depthlab.configs import TSGANConfig, tsgan_config
+from depthlab.models import tsgan_baselines as baselines
 from depthlab.models.tsgan import ABLATIONS, TSGAN, depth_to_unit
 from depthlab.schedules import CompoundEpochDecay, LinearDecay, StepDecay
 
@@ -33,6 +40,7 @@ EVAL_KEYS = ("abs_diff", "l1", "l2", "rmse", "delta1", "delta2", "delta3")
 #: ones training logs: sums for l1/l2, delta as fractions).
 PROTOCOLS = ("paper", "valid_pixels")
 PROTOCOL_KEYS = {"paper": metrics.PAPER_TABLE1_KEYS, "valid_pixels": EVAL_KEYS}
+TRAINER = "experiments.train_tsgan"   # written to config.json; eval_tsgan checks it
 
 
 @dataclasses.dataclass
@@ -59,12 +67,22 @@ class RunOptions:
     log_every: int = 10
     jit_compile: bool = False
     strategy: str = "default"                 # training.STRATEGIES
+    method: str = "tsgan"                     # baselines.METHODS (paper Table 1 columns)
+    curtin_protocol: Optional[str] = None     # curtinfaces.PROTOCOLS, e.g. 'paper_47_5'
 
     def __post_init__(self):
         if self.strategy not in training.STRATEGIES:
             raise ValueError(f"--strategy={self.strategy!r} is not one of {training.STRATEGIES}")
         if self.ablation not in ABLATIONS:
             raise ValueError(f"--ablation={self.ablation!r} is not one of {ABLATIONS}")
+        if self.method not in baselines.METHODS:
+            raise ValueError(f"--method={self.method!r} is not one of {list(baselines.METHODS)}")
+        if self.method != "tsgan" and self.ablation != "none":
+            raise ValueError(f"--ablation={self.ablation} is a TS-GAN ablation; --method="
+                             f"{self.method} takes none")
+        if self.curtin_protocol is not None and self.dataset.split("/")[0] != "curtinfaces":
+            raise ValueError(f"--curtin_protocol={self.curtin_protocol} needs "
+                             f"--dataset=curtinfaces, got {self.dataset!r}")
         for name in ("epochs", "steps_per_epoch", "batch_size"):
             value = getattr(self, name)
             if value is not None and value <= 0:
@@ -80,7 +98,7 @@ def load_source(opts: RunOptions, cfg: TSGANConfig, split: str,
                 limit: Optional[int] = None) -> PairedArrays:
     return sources.load_paired(opts.dataset, split, cfg.image_size, seed=opts.seed,
                                data_dir=opts.data_dir, synthetic_size=_synthetic_size(opts, split),
-                               limit=limit)
+                               limit=limit, protocol=opts.curtin_protocol)
 
 
 def load_target(opts: RunOptions, cfg: TSGANConfig) -> np.ndarray:
@@ -132,20 +150,85 @@ def _effective_config(preset: str, opts: RunOptions, overrides: Optional[dict]) 
     return tsgan_config(preset, **changes)
 
 
+_RESUME_KEYS = ("model", "ablation", "dataset", "target_dataset", "seed", "method",
+                "curtin_protocol")
+
+
 def _check_resume_config(model_dir: str, record: dict) -> None:
-    training.check_resume_config(model_dir, record, ("model", "ablation", "dataset", "target_dataset", "seed"))
+    """Refuses to resume a run whose config.json differs in ``_RESUME_KEYS`` (or that another
+    trainer wrote); runs from before 'method' / 'curtin_protocol' read as tsgan / None."""
+    path = os.path.join(model_dir, "config.json")
+    if not os.path.exists(path):
+        return
+    old = read_run_config(model_dir)
+    record = json.loads(json.dumps(record, default=list))   # tuples -> lists, as stored
+    diffs = [k for k in _RESUME_KEYS if old.get(k) != record.get(k)]
+    if diffs:
+        raise ValueError(f"{path} was written by a different run (differs in {diffs}); "
+                         "use a new --model_dir or the same flags to resume")
+
+
+def read_run_config(model_dir: str) -> dict:
+    """``model_dir``'s config.json, checked to be a train_tsgan run; ``method`` filled in.
+
+    Raises FileNotFoundError (no config.json) or ValueError (a config.json of another trainer,
+    e.g. train_cyclegan_depth, or an unknown method), naming the directory and what was found.
+    Runs from before the 'trainer' field are accepted when their 'model' is a TS-GAN config.
+    """
+    path = os.path.join(model_dir, "config.json")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{model_dir}: no config.json, so not a train_tsgan run "
+                                f"directory; train first with experiments.train_tsgan "
+                                f"--model_dir={model_dir}")
+    record = training.read_json(path)
+    trainer = record.get("trainer") if isinstance(record, dict) else None
+    if trainer is None:   # written before the field existed: recognise TS-GAN's own layout
+        problem = None
+        if not isinstance(record, dict) or "ablation" not in record or "model" not in record:
+            problem = (f"top-level keys {sorted(record) if isinstance(record, dict) else record}"
+                       f" (a train_tsgan config.json has 'trainer', 'model' and 'ablation')")
+            model = record.get("model") if isinstance(record, dict) else None
+            if isinstance(model, dict):
+                known = {f.name for f in dataclasses.fields(TSGANConfig)}
+                problem += (f", and a 'model' with fields a TS-GAN config lacks: "
+                            f"{sorted(set(model) - known)}")
+        else:
+            try:
+                TSGANConfig.from_dict(record["model"])
+            except (TypeError, ValueError) as e:
+                problem = f"a 'model' entry that is not a TS-GAN config ({e})"
+        if problem is not None:
+            raise ValueError(f"{model_dir}: config.json is not from experiments.train_tsgan: "
+                             f"found {problem}")
+    elif trainer != TRAINER:
+        raise ValueError(f"{model_dir}: config.json was written by trainer {trainer!r}, not "
+                         f"{TRAINER!r}")
+    record = dict(record, method=record.get("method", "tsgan"))
+    if record["method"] not in baselines.METHODS:
+        raise ValueError(f"{model_dir}: config.json has method {record['method']!r}, not one of "
+                         f"{list(baselines.METHODS)}")
+    return record
 
 
 def build_model(cfg: TSGANConfig, ablation: str, seed: int, steps_per_epoch: int,
-                jit_compile: bool = False) -> TSGAN:
-    model = TSGAN(cfg, ablation=ablation, seed=seed)
+                jit_compile: bool = False, method: str = "tsgan") -> keras.Model:
+    """TS-GAN (3-4 optimizers) or a baseline whose G/D Adam settings are TS-GAN's teacher/
+    student/disc ones (``baselines.optimizer_roles``), all compiled."""
     opts = build_optimizers(cfg, steps_per_epoch)
+    if method != "tsgan":
+        g_role, d_role = baselines.optimizer_roles(method)
+        model = baselines.build_baseline(method, cfg, seed=seed)
+        return baselines.compile_baseline(model, opts[g_role], opts.get(d_role), jit_compile)
+    model = TSGAN(cfg, ablation=ablation, seed=seed)
     model.compile(**{f"{role}_optimizer": opt for role, opt in opts.items()},
                   jit_compile=jit_compile)
     return model
 
 
-def checkpoint_state(model: TSGAN, model_dir: str) -> training.ResumableCheckpoint:
+def checkpoint_state(model: keras.Model, model_dir: str) -> training.ResumableCheckpoint:
+    if not isinstance(model, TSGAN):   # a baseline lists its own state
+        objects = {k: v for k, v in model.checkpoint_objects().items() if v is not None}
+        return training.ResumableCheckpoint(os.path.join(model_dir, "checkpoints"), **objects)
     objects = dict(g_a2b=model.g_a2b, g_b2a=model.g_b2a, d_depth=model.d_depth, d_rgb=model.d_rgb,
                    teacher_pool=model.teacher_pool, student_pool=model.student_pool,
                    rec_pool=model.rec_pool, teacher_optimizer=model.teacher_optimizer)
@@ -227,18 +310,20 @@ def train(opts: RunOptions, preset: str = "code", overrides: Optional[dict] = No
     chief = training.is_chief(strategy)
     distributed = training.is_distributed(strategy)
     cfg = _effective_config(preset, opts, overrides)
-    record = {"model": cfg.to_dict(), **dataclasses.asdict(opts)}
+    record = {"trainer": TRAINER, "model": cfg.to_dict(), **dataclasses.asdict(opts)}
     _check_resume_config(opts.model_dir, record)
     os.makedirs(opts.model_dir, exist_ok=True)
     if chief:
         training.write_json(os.path.join(opts.model_dir, "config.json"), record)
 
     log = print if verbose and chief else (lambda *a, **k: None)
-    log(f"[tsgan] preset={cfg.preset} ablation={opts.ablation} image={cfg.image_size} "
+    log(f"[tsgan] method={opts.method} preset={cfg.preset} ablation={opts.ablation} "
+        f"image={cfg.image_size} "
         f"batch={cfg.batch_size} epochs={cfg.epochs} precision={opts.mixed_precision}")
     log(f"[tsgan] loading data: source={opts.dataset} target={opts.target_dataset}")
     source = load_source(opts, cfg, opts.train_split)
-    target = load_target(opts, cfg) if opts.ablation == "none" else None
+    needs_target = opts.method == "tsgan" and opts.ablation == "none"   # the student's domain
+    target = load_target(opts, cfg) if needs_target else None
     test = load_source(opts, cfg, opts.eval_split, limit=opts.eval_limit)
     steps = opts.steps_per_epoch or max(1, len(source) // cfg.batch_size)
     log(f"[tsgan] {len(source)} paired, {0 if target is None else len(target)} target, "
@@ -246,7 +331,7 @@ def train(opts: RunOptions, preset: str = "code", overrides: Optional[dict] = No
         f"({strategy.num_replicas_in_sync} replica(s) in sync)")
 
     with strategy.scope():
-        model = build_model(cfg, opts.ablation, opts.seed, steps, opts.jit_compile)
+        model = build_model(cfg, opts.ablation, opts.seed, steps, opts.jit_compile, opts.method)
         state = checkpoint_state(model, opts.model_dir)
     initial_epoch = state.restore_latest()
 
@@ -298,16 +383,22 @@ def train(opts: RunOptions, preset: str = "code", overrides: Optional[dict] = No
 
 
 def load_trained(model_dir: str):
-    """(model, config record) restored from ``model_dir``'s latest checkpoint (inference)."""
-    record = training.read_json(os.path.join(model_dir, "config.json"))
+    """(model, config record) restored from ``model_dir``'s latest checkpoint (inference);
+    the model is the run's method (``record['method']``), its generator ``g_a2b`` restored."""
+    record = read_run_config(model_dir)
     cfg = TSGANConfig.from_dict(record["model"])
-    model = TSGAN(cfg, ablation=record.get("ablation", "none"), seed=record.get("seed", 0))
+    if record["method"] == "tsgan":
+        model = TSGAN(cfg, ablation=record.get("ablation", "none"), seed=record.get("seed", 0))
+        restore = dict(g_a2b=model.g_a2b, g_b2a=model.g_b2a)
+    else:
+        model = baselines.build_baseline(record["method"], cfg, seed=record.get("seed", 0))
+        restore = dict(g_a2b=model.g_a2b)
     ckpt_dir = os.path.join(model_dir, "checkpoints")
     latest = tf.train.latest_checkpoint(ckpt_dir)
     if latest is None:
         raise FileNotFoundError(f"no checkpoint in {ckpt_dir}; train first with "
                                 f"experiments.train_tsgan --model_dir={model_dir}")
-    tf.train.Checkpoint(g_a2b=model.g_a2b, g_b2a=model.g_b2a).restore(latest).expect_partial()
+    tf.train.Checkpoint(**restore).restore(latest).expect_partial()
     model.compile()
     return model, record
 
@@ -354,7 +445,26 @@ def evaluate(model_dir: str, split: Optional[str] = None, limit: Optional[int] =
     return result
 
 
-def summary_rows(model_dir: str, final: Dict[str, float]) -> Dict[str, Dict[str, float]]:
+def evaluate_runs(model_dirs: List[str], split: Optional[str] = None, limit: Optional[int] = None,
+                  fid_weights: Optional[str] = None, batch_size: int = 16,
+                  protocol: str = "paper") -> Dict[str, Dict[str, float]]:
+    """{method: metrics} of several train_tsgan runs, each run's method from its config.json
+    (our paper Table 1). Every directory is checked before any is evaluated; two runs of one
+    method are an error naming both."""
+    methods: Dict[str, str] = {}
+    for model_dir in model_dirs:
+        method = read_run_config(model_dir)["method"]
+        if method in methods:
+            raise ValueError(f"--model_dirs: {methods[method]} and {model_dir} are both "
+                             f"method {method!r}; pass one run per method")
+        methods[method] = model_dir
+    return {method: evaluate(model_dir, split=split, limit=limit, fid_weights=fid_weights,
+                             batch_size=batch_size, protocol=protocol)
+            for method, model_dir in methods.items()}
+
+
+def summary_rows(model_dir: str, final: Dict[str, float],
+                 label: str = "TS-GAN") -> Dict[str, Dict[str, float]]:
     """Rows for the end-of-training table: baselines, step 0 and the trained model."""
     rows: Dict[str, Dict[str, float]] = {}
     path = os.path.join(model_dir, "metrics_step0.json")
@@ -362,8 +472,8 @@ def summary_rows(model_dir: str, final: Dict[str, float]) -> Dict[str, Dict[str,
         step0 = training.read_json(path)
         rows["predict mean depth"] = {"rmse": step0.get("rmse_mean_depth")}
         rows["predict mean face"] = {"rmse": step0.get("rmse_mean_face")}
-        rows["TS-GAN, step 0"] = step0
-    rows["TS-GAN, trained"] = final
+        rows[f"{label}, step 0"] = step0
+    rows[f"{label}, trained"] = final
     return rows
 
 
