@@ -12,6 +12,9 @@ Two layers:
    ``lfw_split`` (the subjects with more than 20 images, 20 test images each, the rest train),
    ``synthetic_split`` (per identity the first samples train, the rest test) and
    ``protocol_file_split`` (an explicit ``relpath,set`` CSV).
+3. ``student_indices`` / ``load_student_faces``: the images of a real dataset that TS-GAN's
+   student may train on, i.e. the complement of the protocol's test sets (paper lines 595-606),
+   computed from the same split builders, so the generator never sees a recognition test image.
 
 Every split is closed-set identification (the paper's rank-1 classification): labels index
 the natural-sorted training identities; a test image of an identity without training images,
@@ -42,6 +45,8 @@ RECOGNITION_IDENTITY_OFFSET = 200_000
 IIITD_FOLDS = (1, 2, 3, 4, 5)
 EURECOM_TEST_SETS = {"left_pose": ("LeftProfile",), "right_pose": ("RightProfile",),
                      "occlusion": ("OcclusionEyes", "OcclusionMouth", "OcclusionPaper")}
+#: real datasets whose recognition protocol decides the TS-GAN student's images (lines 595-606)
+STUDENT_PROTOCOLS = ("iiitd_rgbd", "eurecom_kinectfacedb", "lfw_faces")
 LFW_MIN_IMAGES = 21          # "more than 20 images"
 LFW_TEST_PER_SUBJECT = 20
 # the sizes the TS-GAN paper states for its splits (paper text lines 599-602, 583-584, 617-619)
@@ -365,3 +370,49 @@ def build_splits(protocol: str, faces: FaceSet, fold: Optional[int] = None, seed
         per_id = int(np.max(faces.meta["sample"])) + 1
         return [synthetic_split(faces.meta, train_per_identity or per_id // 2)]
     raise ValueError(f"--protocol={protocol!r} is not one of {PROTOCOLS}")
+
+
+# ----------------------------------------------------------------------------- TS-GAN student
+def student_indices(protocol: str, faces: FaceSet, fold: Optional[int] = None,
+                    seed: int = 0) -> np.ndarray:
+    """Indices of ``faces`` that TS-GAN's student may train on: every loaded image outside all
+    test sets of ``build_splits(protocol, ...)`` (paper lines 595-606: "we use the training
+    subsets"; LFW: "11,953 images for training the generator, and keep the rest ... for
+    recognition", lines 606-607, test = 20 images of each of the 62 identities, lines 617-619).
+
+    IIIT-D fold k (``faces`` holds fold k only): fold k's training images; EURECOM: the 468
+    training captures of the 50/50 split; LFW: every image but the 62 x 20 test images,
+    including the people with 20 images or fewer, who are in no recognition set. ``seed`` must
+    be the recognition run's ``--seed`` (EURECOM's and LFW's draws depend on it).
+    """
+    if protocol not in STUDENT_PROTOCOLS:
+        raise ValueError(f"--target_protocol=paper needs a target dataset with a recognition "
+                         f"protocol ({', '.join(STUDENT_PROTOCOLS)}), got {protocol!r}")
+    split = build_splits(protocol, faces, fold=fold, seed=seed)[0]
+    held_out = np.concatenate([np.asarray(v, np.int64) for v in split.tests.values()])
+    return np.setdiff1d(np.arange(len(faces), dtype=np.int64), held_out)
+
+
+def subset(faces: FaceSet, indices: np.ndarray) -> FaceSet:
+    """The examples ``indices`` of ``faces`` (images and metadata)."""
+    indices = np.asarray(indices, np.int64)
+    return FaceSet(faces.rgb[indices], None if faces.depth is None else faces.depth[indices],
+                   {k: np.asarray(v)[indices] for k, v in faces.meta.items()}, faces.depth_bits)
+
+
+def load_student_faces(protocol: str, image_size: int, data_dir: Optional[str] = None,
+                       manual_dir: Optional[str] = None, fold: Optional[int] = None,
+                       seed: int = 0) -> FaceSet:
+    """``load_faces`` restricted to ``student_indices`` (what ``train_tsgan
+    --target_protocol=paper`` feeds the student; IIIT-D needs ``fold``, the flag
+    ``--target_fold``)."""
+    if protocol not in STUDENT_PROTOCOLS:
+        raise ValueError(f"--target_protocol=paper needs a target dataset with a recognition "
+                         f"protocol ({', '.join(STUDENT_PROTOCOLS)}), got {protocol!r}")
+    if protocol == "iiitd_rgbd" and fold not in IIITD_FOLDS:
+        raise ValueError(f"--target_fold must be one of {list(IIITD_FOLDS)} for "
+                         f"--target_dataset=iiitd_rgbd (the recognition fold whose training "
+                         f"images the student sees), got {fold}")
+    faces = load_faces(protocol, image_size, data_dir=data_dir, manual_dir=manual_dir,
+                       fold=fold, seed=seed)
+    return subset(faces, student_indices(protocol, faces, fold=fold, seed=seed))

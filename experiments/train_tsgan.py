@@ -11,6 +11,9 @@ scalars and sample grids, PNG grids under samples/, and metrics JSON files.
   # paper Table 1 protocol (47 CurtinFaces subjects train, 5 test), one run per method:
   python -m experiments.train_tsgan --method=cgan --dataset=curtinfaces \
       --curtin_protocol=paper_47_5 --data_dir=~/tfds --model_dir=runs/t1_cgan
+  # the student sees only IIIT-D fold 3's recognition training images (paper l. 595-599):
+  python -m experiments.train_tsgan --dataset=curtinfaces --curtin_protocol=paper_47_5 \
+      --target_dataset=iiitd_rgbd --target_fold=3 --data_dir=~/tfds --model_dir=runs/tsgan_f3
 """
 
 from absl import app, flags, logging
@@ -37,6 +40,18 @@ flags.DEFINE_enum("dataset", sources.SYNTHETIC, list(sources.PAIRED_SOURCES),
                   "Paired RGB-D source (teacher). 'synthetic_faces' is generated on the fly.")
 flags.DEFINE_enum("target_dataset", sources.SYNTHETIC_TARGET, list(sources.RGB_SOURCES),
                   "Unpaired RGB target domain (student).")
+flags.DEFINE_enum("target_protocol", None, ["paper", "all"],
+                  "Which target images the student trains on. 'paper' (default for iiitd_rgbd, "
+                  "eurecom_kinectfacedb, lfw_faces; paper lines 595-607, 617-619): only the "
+                  "recognition protocol's training images, never a recognition test image "
+                  "(IIIT-D: fold --target_fold's training set; EURECOM: the 468 of the 50/50 "
+                  "split; LFW: all but the 62 x 20 test images). 'all' (default otherwise): the "
+                  "whole target split.")
+flags.DEFINE_integer("target_fold", None, "--target_dataset=iiitd_rgbd with "
+                     "--target_protocol=paper: the recognition fold (1-5) whose training images "
+                     "the student sees (one generator per fold).")
+flags.DEFINE_integer("target_split_seed", 0, "--target_protocol=paper: the seed of the "
+                     "EURECOM 50/50 and LFW draws; use train_recognition's --seed.")
 flags.DEFINE_string("data_dir", None, "TFDS data_dir for real datasets; manual downloads are "
                     "read from <data_dir>/manual/<dataset>/.")
 flags.DEFINE_string("target_data_dir", None, "TFDS data_dir of the target dataset "
@@ -77,7 +92,9 @@ def main(argv):
         synthetic_identities=FLAGS.synthetic_identities,
         synthetic_images_per_identity=FLAGS.synthetic_images_per_identity,
         log_every=FLAGS.log_every, jit_compile=FLAGS.jit_compile, strategy=FLAGS.strategy,
-        method=FLAGS.method, curtin_protocol=FLAGS.curtin_protocol)
+        method=FLAGS.method, curtin_protocol=FLAGS.curtin_protocol,
+        target_protocol=FLAGS.target_protocol, target_fold=FLAGS.target_fold,
+        target_split_seed=FLAGS.target_split_seed)
     summary = runner.train(opts, preset=FLAGS.preset)
     rows = runner.summary_rows(opts.model_dir, summary["final"], PAPER_LABELS[FLAGS.method])
     print("\nHeld-out depth metrics ([0,1] depth, valid pixels, mean over images):")

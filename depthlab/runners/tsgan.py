@@ -12,6 +12,13 @@ Layout of a ``model_dir``:
 Table 1 baselines 'fcn', 'cgan', 'cyclegan' (``depthlab.models.tsgan_baselines``), trained on the
 same data with the same budget flags; every method checkpoints its generator as ``g_a2b``, so
 evaluation and export read all four the same way.
+
+``RunOptions.target_protocol`` decides the student's target RGB: 'paper' (the default for a real
+face target, IIIT-D / EURECOM / LFW) keeps only the images outside the recognition protocol's
+test sets (``recognition_protocols.student_indices``; paper lines 595-607 and 617-619), IIIT-D
+for fold ``target_fold``; 'all' reads the whole ``target_split`` (the default for the embedded
+``synthetic_faces_target``, whose identities are disjoint from the recognition ones, and for
+datasets without a recognition protocol).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from data_pipelines import recognition_protocols as rp
 from data_pipelines import sources
 from data_pipelines.paired import PairedArrays, make_paired_dataset, tsgan_depth_to_unit
 from data_pipelines.unpaired import make_unpaired_dataset, zip_streams
@@ -41,6 +49,9 @@ EVAL_KEYS = ("abs_diff", "l1", "l2", "rmse", "delta1", "delta2", "delta3")
 PROTOCOLS = ("paper", "valid_pixels")
 PROTOCOL_KEYS = {"paper": metrics.PAPER_TABLE1_KEYS, "valid_pixels": EVAL_KEYS}
 TRAINER = "experiments.train_tsgan"   # written to config.json; eval_tsgan checks it
+#: --target_protocol: 'paper' = the recognition protocol's training images only; 'all' = the
+#: whole target split (what every run before this option read)
+TARGET_PROTOCOLS = ("paper", "all")
 
 
 @dataclasses.dataclass
@@ -69,8 +80,12 @@ class RunOptions:
     strategy: str = "default"                 # training.STRATEGIES
     method: str = "tsgan"                     # baselines.METHODS (paper Table 1 columns)
     curtin_protocol: Optional[str] = None     # curtinfaces.PROTOCOLS, e.g. 'paper_47_5'
+    target_protocol: Optional[str] = None     # TARGET_PROTOCOLS; None: 'paper' for a real face
+    target_fold: Optional[int] = None         # IIIT-D target: the recognition fold (1-5)
+    target_split_seed: int = 0                # the recognition run's --seed (EURECOM/LFW draws)
 
     def __post_init__(self):
+        self._check_target_protocol()
         if self.strategy not in training.STRATEGIES:
             raise ValueError(f"--strategy={self.strategy!r} is not one of {training.STRATEGIES}")
         if self.ablation not in ABLATIONS:
@@ -88,6 +103,35 @@ class RunOptions:
             if value is not None and value <= 0:
                 raise ValueError(f"--{name} must be > 0, got {value}")
 
+    def _check_target_protocol(self):
+        """Resolves ``target_protocol`` (None -> 'paper' for IIIT-D / EURECOM / LFW targets,
+        else 'all') and checks it with ``target_fold`` (paper lines 595-607)."""
+        base = self.target_dataset.split("/")[0]
+        if self.target_protocol is None:
+            self.target_protocol = "paper" if base in rp.STUDENT_PROTOCOLS else "all"
+        if self.target_protocol not in TARGET_PROTOCOLS:
+            raise ValueError(f"--target_protocol={self.target_protocol!r} is not one of "
+                             f"{list(TARGET_PROTOCOLS)}")
+        paper = self.target_protocol == "paper"
+        if paper and base not in rp.STUDENT_PROTOCOLS:
+            raise ValueError(f"--target_protocol=paper needs a --target_dataset with a "
+                             f"recognition protocol ({', '.join(rp.STUDENT_PROTOCOLS)}), got "
+                             f"{self.target_dataset!r}; use --target_protocol=all")
+        if paper and base == "iiitd_rgbd":
+            if self.target_fold not in rp.IIITD_FOLDS:
+                raise ValueError(f"--target_fold must be one of {list(rp.IIITD_FOLDS)} with "
+                                 f"--target_dataset=iiitd_rgbd --target_protocol=paper (the "
+                                 f"recognition fold whose training images the student sees), "
+                                 f"got {self.target_fold}")
+        elif self.target_fold is not None:
+            raise ValueError(f"--target_fold={self.target_fold} applies only to "
+                             f"--target_dataset=iiitd_rgbd with --target_protocol=paper "
+                             f"(got --target_dataset={self.target_dataset} "
+                             f"--target_protocol={self.target_protocol})")
+        if paper and self.target_split != "train":
+            raise ValueError(f"target_split={self.target_split!r}: with --target_protocol=paper "
+                             "the recognition protocol picks the student's images")
+
 
 def _synthetic_size(opts: RunOptions, split: str) -> sources.SyntheticSize:
     ids = opts.synthetic_identities if split == "train" else max(4, opts.synthetic_identities // 4)
@@ -102,6 +146,13 @@ def load_source(opts: RunOptions, cfg: TSGANConfig, split: str,
 
 
 def load_target(opts: RunOptions, cfg: TSGANConfig) -> np.ndarray:
+    """The student's unpaired target RGB (uint8): under ``target_protocol='paper'`` only the
+    recognition training images (``rp.load_student_faces``, paper lines 595-607), else the
+    whole ``target_split``."""
+    if opts.target_protocol == "paper":
+        return rp.load_student_faces(opts.target_dataset.split("/")[0], cfg.image_size,
+                                     data_dir=opts.target_data_dir or opts.data_dir,
+                                     fold=opts.target_fold, seed=opts.target_split_seed).rgb
     return sources.load_rgb(opts.target_dataset, opts.target_split, cfg.image_size,
                             seed=opts.seed, data_dir=opts.target_data_dir or opts.data_dir,
                             synthetic_size=_synthetic_size(opts, "train"))
@@ -151,12 +202,17 @@ def _effective_config(preset: str, opts: RunOptions, overrides: Optional[dict]) 
 
 
 _RESUME_KEYS = ("model", "ablation", "dataset", "target_dataset", "seed", "method",
-                "curtin_protocol")
+                "curtin_protocol", "target_protocol", "target_fold", "target_split_seed")
+#: config.json keys added after runs were recorded, with what those runs did
+_LEGACY_DEFAULTS = {"method": "tsgan", "target_protocol": "all", "target_fold": None,
+                    "target_split_seed": 0}
 
 
 def _check_resume_config(model_dir: str, record: dict) -> None:
     """Refuses to resume a run whose config.json differs in ``_RESUME_KEYS`` (or that another
-    trainer wrote); runs from before 'method' / 'curtin_protocol' read as tsgan / None."""
+    trainer wrote); runs from before 'method' / 'curtin_protocol' / 'target_protocol' read as
+    tsgan / None / 'all' (so an old run on a real target, which read every image, is not resumed
+    under the default 'paper')."""
     path = os.path.join(model_dir, "config.json")
     if not os.path.exists(path):
         return
@@ -203,7 +259,7 @@ def read_run_config(model_dir: str) -> dict:
     elif trainer != TRAINER:
         raise ValueError(f"{model_dir}: config.json was written by trainer {trainer!r}, not "
                          f"{TRAINER!r}")
-    record = dict(record, method=record.get("method", "tsgan"))
+    record = dict(record, **{k: record.get(k, v) for k, v in _LEGACY_DEFAULTS.items()})
     if record["method"] not in baselines.METHODS:
         raise ValueError(f"{model_dir}: config.json has method {record['method']!r}, not one of "
                          f"{list(baselines.METHODS)}")
@@ -320,7 +376,9 @@ def train(opts: RunOptions, preset: str = "code", overrides: Optional[dict] = No
     log(f"[tsgan] method={opts.method} preset={cfg.preset} ablation={opts.ablation} "
         f"image={cfg.image_size} "
         f"batch={cfg.batch_size} epochs={cfg.epochs} precision={opts.mixed_precision}")
-    log(f"[tsgan] loading data: source={opts.dataset} target={opts.target_dataset}")
+    log(f"[tsgan] loading data: source={opts.dataset} target={opts.target_dataset} "
+        f"(target_protocol={opts.target_protocol}"
+        + (f", fold {opts.target_fold}" if opts.target_fold is not None else "") + ")")
     source = load_source(opts, cfg, opts.train_split)
     needs_target = opts.method == "tsgan" and opts.ablation == "none"   # the student's domain
     target = load_target(opts, cfg) if needs_target else None
