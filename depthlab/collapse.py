@@ -17,9 +17,11 @@ It reports a collapse when, on ``patience`` consecutive checks,
 1. ``output_var < var_ratio * target_var`` (the output is constant), or
 2. ``batch_output_var < var_ratio * batch_target_var`` (the output does not depend on the
    input), or, on ``stall_patience`` consecutive checks,
-3. ``loss >= (1 - stall_tol) * constant_loss`` and the loss improved by less than
-   ``stall_min_delta`` (relative) over those checks: the loss stalls at (or above) the level
-   of predicting the target's mean.
+3. ``|loss / constant_loss - 1| <= stall_tol`` and the loss improved by less than
+   ``stall_min_delta`` (relative) over those checks: the loss stalls at the level of
+   predicting the target's mean. (A loss far ABOVE it is an untrained or noisy model, e.g.
+   a GAN's first steps, not a collapse onto the mean; a constant output at a wrong level is
+   caught by criterion 1.)
 
 A collapse is printed at once ("COLLAPSE: ... at epoch E step S"), written to TensorBoard
 (``collapse/*`` scalars, ``collapse/collapsed`` = 1) and to ``<model_dir>/collapse.json``
@@ -45,8 +47,8 @@ RECORD = "collapse.json"
 VAR_RATIO = 1e-3
 #: consecutive checks a variance criterion must hold for.
 PATIENCE = 2
-#: the loss counts as "at the constant predictor's level" above (1 - STALL_TOL) x its loss ...
-STALL_TOL = 0.02
+#: the loss counts as "at the constant predictor's level" within (1 +- STALL_TOL) x its loss ...
+STALL_TOL = 0.05
 #: ... on STALL_PATIENCE consecutive checks, improving by less than STALL_MIN_DELTA (relative).
 STALL_PATIENCE = 4
 STALL_MIN_DELTA = 0.01
@@ -208,7 +210,8 @@ class CollapseGuard(keras.callbacks.Callback):
                          f"{bt:.3g} (ratio {s['batch_output_var'] / bt:.2e} < {self.var_ratio:g})")
         else:
             self._streak["input_independent"] = 0
-        if s["loss"] >= (1.0 - self.stall_tol) * s["constant_loss"]:
+        c = s["constant_loss"]
+        if (1.0 - self.stall_tol) * c <= s["loss"] <= (1.0 + self.stall_tol) * c:
             if self._streak["stall"] == 0:
                 self._stall_start = s["loss"]
             self._streak["stall"] += 1
@@ -217,8 +220,8 @@ class CollapseGuard(keras.callbacks.Callback):
                 self._streak["stall"], self._stall_start = 1, s["loss"]
             elif self._streak["stall"] >= self.stall_patience and found is None:
                 found = (f"loss stalls at the constant predictor's level: probe MSE "
-                         f"{s['loss']:.4g} >= {1 - self.stall_tol:g} x {s['constant_loss']:.4g} "
-                         f"(MSE of predicting the target's mean) on {self._streak['stall']} "
+                         f"{s['loss']:.4g} = {s['loss'] / c:.3f} x {c:.4g} (the MSE of "
+                         f"predicting the target's mean) on {self._streak['stall']} "
                          f"checks; output variance {s['output_var']:.3g}, target variance "
                          f"{s['target_var']:.3g}")
         else:
