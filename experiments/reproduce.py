@@ -259,14 +259,12 @@ def main(argv):
     summary = summarize(run, per_seed)
     print()
     print(report(FLAGS.run, summary))
-    from depthlab import training
-
-    training.write_json(os.path.join(work_dir, "summary.json"),
-                        dict(summary, run=FLAGS.run, work_dir=work_dir,
-                             metrics={k: dict(v, per_seed={str(s): x for s, x in
-                                                           v["per_seed"].items()})
-                                      for k, v in summary["metrics"].items()},
-                             failed={str(s): v for s, v in summary["failed"].items()}))
+    record = dict(summary, run=FLAGS.run, work_dir=work_dir,
+                  metrics={k: dict(v, per_seed={str(s): x for s, x in v["per_seed"].items()})
+                           for k, v in summary["metrics"].items()},
+                  failed={str(s): v for s, v in summary["failed"].items()})
+    with open(os.path.join(work_dir, "summary.json"), "w") as f:   # no TF import here
+        json.dump(record, f, indent=2, sort_keys=True)
     return 1 if summary["failed"] else 0
 
 
