@@ -23,6 +23,12 @@ It reports a collapse when, on ``patience`` consecutive checks,
    a GAN's first steps, not a collapse onto the mean; a constant output at a wrong level is
    caught by criterion 1.)
 
+Classifiers (``kind='classifier'``; the probe returns ``(logits (N, C), labels (N,), None)``):
+the analogue is the outputs collapsing to one class: the same predicted class for every probe
+input while the probe's labels hold several classes, on ``patience`` consecutive checks
+(constant logits give exactly that). Accuracy at chance is recorded (``accuracy``,
+``chance``) but is not a criterion: a short run legitimately sits at chance.
+
 A collapse is printed at once ("COLLAPSE: ... at epoch E step S"), written to TensorBoard
 (``collapse/*`` scalars, ``collapse/collapsed`` = 1) and to ``<model_dir>/collapse.json``
 (``{"collapsed": true, "reason": ...}``; the record is written at the end of every fit, with
@@ -95,6 +101,18 @@ def probe_stats(pred, target, mask=None) -> Dict[str, float]:
     return out
 
 
+def classifier_stats(logits, labels) -> Dict[str, float]:
+    """Predicted classes of the probe's logits vs its labels (see the module docstring)."""
+    logits = np.asarray(logits, np.float64)
+    labels = np.asarray(labels).reshape(-1)
+    pred = logits.argmax(-1).reshape(-1)
+    counts = np.bincount(labels.astype(np.int64))
+    return {"pred_classes": int(len(np.unique(pred))), "label_classes": int(len(np.unique(labels))),
+            "top_class": int(np.bincount(pred).argmax()),
+            "accuracy": float(np.mean(pred == labels)), "chance": float(counts.max() / counts.sum()),
+            "batch_output_var": float(logits.var(axis=0).mean()) if len(logits) > 1 else float("nan")}
+
+
 def read_record(model_dir: str) -> Optional[dict]:
     """``<model_dir>/collapse.json`` or None."""
     import json
@@ -115,8 +133,11 @@ class CollapseGuard(keras.callbacks.Callback):
                  var_ratio: float = VAR_RATIO, patience: int = PATIENCE,
                  stall_tol: float = STALL_TOL, stall_patience: int = STALL_PATIENCE,
                  stall_min_delta: float = STALL_MIN_DELTA, initial_step: int = 0,
-                 initial_epoch: int = 0):
+                 initial_epoch: int = 0, kind: str = "regression"):
         super().__init__()
+        if kind not in ("regression", "classifier"):
+            raise ValueError(f"kind={kind!r} is not 'regression' or 'classifier'")
+        self.kind = kind
         self.mode = check_mode(mode)
         if mode == "off":
             raise ValueError("--collapse_guard=off adds no guard (use guard_callbacks)")
@@ -172,7 +193,8 @@ class CollapseGuard(keras.callbacks.Callback):
         """Runs the probe once, updates the criteria; returns the numbers of this check."""
         model = model if model is not None else self.model
         pred, target, mask = self.probe(model)
-        s = probe_stats(pred, target, mask)
+        s = (classifier_stats(pred, target) if self.kind == "classifier"
+             else probe_stats(pred, target, mask))
         s.update(epoch=self.epoch, step=self.step)
         self.history.append(s)
         self._last_checked = self.step
@@ -190,6 +212,16 @@ class CollapseGuard(keras.callbacks.Callback):
         return s
 
     def _update(self, s: dict) -> Optional[str]:
+        if self.kind == "classifier":
+            if s["pred_classes"] == 1 and s["label_classes"] >= 2:
+                self._streak["constant"] += 1
+                if self._streak["constant"] >= self.patience:
+                    return (f"outputs collapsed to one class: class {s['top_class']} predicted "
+                            f"for every probe input (labels hold {s['label_classes']} classes; "
+                            f"accuracy {s['accuracy']:.3f}, chance {s['chance']:.3f})")
+            else:
+                self._streak["constant"] = 0
+            return None
         found = None
         if s["target_var"] <= 0:
             return None                          # a constant target: nothing to compare with
@@ -233,12 +265,13 @@ class CollapseGuard(keras.callbacks.Callback):
             return
         import tensorflow as tf
 
-        ratio = s["output_var"] / s["target_var"] if s["target_var"] > 0 else float("nan")
         with self.writer.as_default(), tf.summary.record_if(True):
-            for key in ("output_var", "target_var", "loss", "constant_loss",
-                        "batch_output_var", "batch_target_var"):
-                tf.summary.scalar(f"collapse/{key}", s[key], step=self.step)
-            tf.summary.scalar("collapse/variance_ratio", ratio, step=self.step)
+            for key, value in s.items():
+                if key not in ("epoch", "step"):
+                    tf.summary.scalar(f"collapse/{key}", value, step=self.step)
+            if "target_var" in s:
+                ratio = s["output_var"] / s["target_var"] if s["target_var"] > 0 else float("nan")
+                tf.summary.scalar("collapse/variance_ratio", ratio, step=self.step)
             tf.summary.scalar("collapse/collapsed", float(self.collapsed), step=self.step)
         self.writer.flush()
 
@@ -247,11 +280,26 @@ class CollapseGuard(keras.callbacks.Callback):
         """``{"collapsed", "reason", "epoch", "step", "mode", "criterion", "last"}``."""
         return {"collapsed": bool(self.collapsed), "reason": self.reason,
                 "epoch": (self.at or {}).get("epoch"), "step": (self.at or {}).get("step"),
-                "model": self.name, "mode": self.mode, "checks": len(self.history),
+                "model": self.name, "kind": self.kind, "mode": self.mode,
+                "checks": len(self.history),
                 "criterion": {"var_ratio": self.var_ratio, "patience": self.patience,
                               "stall_tol": self.stall_tol, "stall_patience": self.stall_patience,
                               "stall_min_delta": self.stall_min_delta, "every": self.every},
-                "last": self.history[-1] if self.history else None}
+                "last": self.history[-1] if self.history else None,
+                "trace": self.trace()}
+
+    def trace(self, last: int = 100) -> List[list]:
+        """``[step, output_var / target_var, loss / constant_loss]`` of the last checks
+        (classifier: ``[step, predicted classes, accuracy]``)."""
+        rows = []
+        for h in self.history[-last:]:
+            if self.kind == "classifier":
+                rows.append([h["step"], h["pred_classes"], round(h["accuracy"], 4)])
+            else:
+                t, c = h["target_var"], h["constant_loss"]
+                rows.append([h["step"], float(f"{h['output_var'] / t:.4g}") if t > 0 else None,
+                             float(f"{h['loss'] / c:.4g}") if c > 0 else None])
+        return rows
 
     def write_record(self) -> None:
         if self.model_dir and self.chief:

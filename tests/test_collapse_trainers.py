@@ -1,0 +1,136 @@
+"""Every trainer, a tiny config over a few seeds: the collapse guard (its own criterion,
+depthlab/collapse.py) ran on its probe batch and reports no collapse; the final summary and
+collapse.json say so. Sizes are the smallest that run the real trainers end to end."""
+
+import json
+import os
+
+import pytest
+
+from depthlab import collapse
+
+SEEDS = (0, 1)
+
+
+def _check(model_dir, final, min_checks):
+    record = json.loads(open(os.path.join(model_dir, collapse.RECORD)).read())
+    assert record["checks"] >= min_checks, record
+    assert record["collapsed"] is False, record["reason"]
+    assert final["collapsed"] is False and final["collapse_reason"] is None
+    last = record["last"]
+    assert last["output_var"] > collapse.VAR_RATIO * last["target_var"]
+    return record
+
+
+@pytest.mark.slow
+def test_tsgan_tiny_does_not_collapse(tmp_path):
+    from depthlab.runners import tsgan as runner
+
+    tiny = dict(image_size=32, gen_filters=8, gen_blocks=2, disc_filters=(8, 16, 32),
+                disc_strides=(2, 2, 1), pool_size=8)
+    for seed in SEEDS:
+        d = str(tmp_path / f"s{seed}")
+        s = runner.train(runner.RunOptions(model_dir=d, batch_size=4, synthetic_identities=8,
+                                           synthetic_images_per_identity=5, seed=seed,
+                                           log_every=2, epochs=1, steps_per_epoch=8),
+                         preset="demo", overrides=tiny, verbose=False)
+        _check(d, s["final"], 4)
+
+
+@pytest.mark.slow
+def test_cyclegan_depth_tiny_does_not_collapse(tmp_path):
+    from depthlab.models.cyclegan_depth import cyclegan_depth_config
+    from depthlab.runners import cyclegan_depth as runner
+
+    cfg = cyclegan_depth_config("demo", variant="suarez", pool_size=2, image_size=16,
+                                gen_filters=8, gen_blocks=2, disc_filters=(8, 16),
+                                disc_strides=(2, 2), num_patches=8, nce_units=16)
+    for seed in SEEDS:
+        d = str(tmp_path / f"s{seed}")
+        s = runner.train(runner.RunOptions(model_dir=d, synthetic_identities=2,
+                                           synthetic_images_per_identity=3, seed=seed,
+                                           log_every=2, eval_limit=4, epochs=1,
+                                           steps_per_epoch=8, batch_size=2),
+                         cfg, verbose=False)
+        _check(d, s["final"], 4)
+
+
+@pytest.mark.slow
+def test_two_stage_tiny_stage1_and_stage2_do_not_collapse(tmp_path):
+    from depthlab.runners import two_stage as runner
+
+    for seed in SEEDS:
+        d1, d2 = str(tmp_path / f"s1_{seed}"), str(tmp_path / f"s2_{seed}")
+        s1 = runner.train_stage1(runner.Stage1Options(
+            model_dir=d1, preset="demo", num_samples=50, epochs=1, steps_per_epoch=8,
+            batch_size=2, crop_hw=(32, 32), log_every=2, seed=seed), verbose=False)
+        _check(d1, s1["final"], 4)
+        s2 = runner.train_stage2(runner.Stage2Options(
+            model_dir=d2, stage1_dir=d1, epochs=1, steps_per_epoch=8, batch_size=1,
+            log_every=2, seed=seed), verbose=False)
+        _check(d2, s2["final"], 4)
+
+
+@pytest.mark.slow
+def test_dsr_tiny_does_not_collapse(tmp_path):
+    from depthlab.runners import dsr_distill as runner
+
+    for seed in SEEDS:
+        d = str(tmp_path / f"s{seed}")
+        s = runner.train(runner.RunOptions(model_dir=d, scale=4, epochs=2, stage1_epochs=1,
+                                           steps_per_epoch=4, batch_size=2, patch_size=32,
+                                           seed=seed, log_every=2), verbose=False)
+        _check(d, s["final"], 4)
+
+
+@pytest.mark.slow
+def test_enhancer_tiny_does_not_collapse(tmp_path):
+    from data_pipelines import face_enhancement as fe
+    from depthlab.runners import enhancer
+
+    for seed in SEEDS:
+        d = str(tmp_path / f"s{seed}")
+        gt = fe.synthetic_ground_truth(8, seed=seed, image_size=256)
+        s = enhancer.train(enhancer.EnhancerRunOptions(
+            model_dir=d, variant="delta", ground_truths=8, chunk_size=8, epochs_per_chunk=1,
+            steps_per_epoch=8, batch_size=2, seed=seed), gt=gt, verbose=False)
+        _check(d, s, 4)
+
+
+def test_collapse_guard_option_is_validated():
+    from depthlab.runners import cyclegan_depth, dsr_distill, enhancer, tsgan, two_stage
+
+    for make in (lambda: tsgan.RunOptions(model_dir="x", collapse_guard="loud"),
+                 lambda: cyclegan_depth.RunOptions(model_dir="x", collapse_guard="loud"),
+                 lambda: two_stage.Stage1Options(model_dir="x", collapse_guard="loud"),
+                 lambda: dsr_distill.RunOptions(model_dir="x", collapse_guard="loud"),
+                 lambda: enhancer.EnhancerRunOptions(model_dir="x", collapse_guard="loud")):
+        with pytest.raises(ValueError, match=r"--collapse_guard='loud' is not one of"):
+            make()
+
+
+def test_guard_off_marks_the_summary_as_unchecked(tmp_path):
+    from depthlab.runners import dsr_distill as runner
+
+    d = str(tmp_path / "off")
+    s = runner.train(runner.RunOptions(model_dir=d, scale=4, epochs=1, stage1_epochs=1,
+                                       steps_per_epoch=1, batch_size=2, patch_size=32,
+                                       collapse_guard="off"), verbose=False)
+    assert s["final"]["collapsed"] is None
+    assert not os.path.exists(os.path.join(d, collapse.RECORD))
+
+
+@pytest.mark.slow
+def test_recognition_tiny_does_not_collapse_to_one_class(tmp_path):
+    from depthlab.runners import recognition as runner
+
+    tiny = dict(backbone="se_resnet50", width=0.0625, image_size=32, embedding_dim=8,
+                batch_size=6, synthetic_identities=3, synthetic_images_per_identity=4,
+                log_every=1, run_eagerly=True, epochs=4)
+    for seed in SEEDS:
+        d = str(tmp_path / f"s{seed}")
+        result = runner.train(runner.RunOptions(model_dir=d, seed=seed, **tiny), verbose=False)
+        records = runner.collapse_records(d)
+        assert [r["role_dir"] for r in records] == ["all/rgb"]
+        assert records[0]["kind"] == "classifier" and records[0]["checks"] >= 4
+        assert result["collapsed"] is False, result["collapse_reason"]
