@@ -22,6 +22,9 @@ It reports a collapse when, on ``patience`` consecutive checks,
    predicting the target's mean. (A loss far ABOVE it is an untrained or noisy model, e.g.
    a GAN's first steps, not a collapse onto the mean; a constant output at a wrong level is
    caught by criterion 1.)
+4. divergence: the output is not finite (at once), or ``loss > diverge_ratio *
+   constant_loss`` on ``patience`` consecutive checks (RMSE above ~32x the target's standard
+   deviation: no trained model is there; the two-stage stage 1 at batch 2 gets there).
 
 Classifiers (``kind='classifier'``; the probe returns ``(logits (N, C), labels (N,), None)``):
 the analogue is the outputs collapsing to one class: the same predicted class for every probe
@@ -58,6 +61,8 @@ STALL_TOL = 0.05
 #: ... on STALL_PATIENCE consecutive checks, improving by less than STALL_MIN_DELTA (relative).
 STALL_PATIENCE = 4
 STALL_MIN_DELTA = 0.01
+#: probe MSE above this many times the constant predictor's: diverged.
+DIVERGE_RATIO = 1e3
 
 Probe = Callable[[keras.Model], Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]]
 
@@ -133,7 +138,8 @@ class CollapseGuard(keras.callbacks.Callback):
                  var_ratio: float = VAR_RATIO, patience: int = PATIENCE,
                  stall_tol: float = STALL_TOL, stall_patience: int = STALL_PATIENCE,
                  stall_min_delta: float = STALL_MIN_DELTA, initial_step: int = 0,
-                 initial_epoch: int = 0, kind: str = "regression"):
+                 initial_epoch: int = 0, kind: str = "regression",
+                 diverge_ratio: float = DIVERGE_RATIO):
         super().__init__()
         if kind not in ("regression", "classifier"):
             raise ValueError(f"kind={kind!r} is not 'regression' or 'classifier'")
@@ -147,6 +153,7 @@ class CollapseGuard(keras.callbacks.Callback):
         self.var_ratio, self.patience = float(var_ratio), max(1, int(patience))
         self.stall_tol, self.stall_patience = float(stall_tol), max(1, int(stall_patience))
         self.stall_min_delta = float(stall_min_delta)
+        self.diverge_ratio = float(diverge_ratio)
         self.step, self.epoch = int(initial_step), int(initial_epoch)
         self.writer = None
         if summary_dir and chief:
@@ -155,7 +162,7 @@ class CollapseGuard(keras.callbacks.Callback):
             self.writer = tf.summary.create_file_writer(summary_dir)
         self.history: List[dict] = []
         self.collapsed, self.reason, self.at = False, None, None
-        self._streak = {"constant": 0, "input_independent": 0, "stall": 0}
+        self._streak = {"constant": 0, "input_independent": 0, "stall": 0, "diverged": 0}
         self._stall_start = None
         self._last_checked = None
         previous = read_record(model_dir) if model_dir else None
@@ -223,8 +230,20 @@ class CollapseGuard(keras.callbacks.Callback):
                 self._streak["constant"] = 0
             return None
         found = None
+        if not (np.isfinite(s["loss"]) and np.isfinite(s["output_var"])):
+            return "diverged: the output is not finite (NaN or Inf)"
         if s["target_var"] <= 0:
             return None                          # a constant target: nothing to compare with
+        if s["loss"] > self.diverge_ratio * s["constant_loss"]:
+            self._streak["diverged"] += 1
+            if self._streak["diverged"] >= self.patience:
+                return (f"diverged: probe MSE {s['loss']:.4g} = "
+                        f"{s['loss'] / s['constant_loss']:.3g} x the MSE of predicting the "
+                        f"target's mean ({s['constant_loss']:.4g}; limit {self.diverge_ratio:g}x); "
+                        f"output variance {s['output_var']:.3g}, target variance "
+                        f"{s['target_var']:.3g}")
+        else:
+            self._streak["diverged"] = 0
         if s["output_var"] < self.var_ratio * s["target_var"]:
             self._streak["constant"] += 1
             if self._streak["constant"] >= self.patience:
@@ -284,7 +303,8 @@ class CollapseGuard(keras.callbacks.Callback):
                 "checks": len(self.history),
                 "criterion": {"var_ratio": self.var_ratio, "patience": self.patience,
                               "stall_tol": self.stall_tol, "stall_patience": self.stall_patience,
-                              "stall_min_delta": self.stall_min_delta, "every": self.every},
+                              "stall_min_delta": self.stall_min_delta,
+                              "diverge_ratio": self.diverge_ratio, "every": self.every},
                 "last": self.history[-1] if self.history else None,
                 "trace": self.trace()}
 

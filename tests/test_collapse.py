@@ -186,3 +186,20 @@ def test_a_loss_far_above_the_constant_predictor_is_not_a_stall():
     for _ in range(10):
         guard.check()
     assert not guard.collapsed
+
+
+def test_divergence_is_reported():
+    """MSE 2000 x the constant predictor's on two checks in a row: diverged; NaN at once."""
+    rng = np.random.default_rng(2)
+    target = rng.normal(size=(4, 32))
+    far = target.mean() + _orthogonal_noise(rng, target, 1999.0)     # MSE = 2000 x var
+    guard = collapse.CollapseGuard(lambda m: (far, target, None), every=1, log=_Lines())
+    guard.check()
+    assert not guard.collapsed
+    guard.check()
+    assert guard.collapsed and guard.reason.startswith("diverged: probe MSE")
+    assert "= 2e+03 x the MSE of predicting the target's mean" in guard.reason
+    nan = np.full_like(target, np.nan)
+    guard = collapse.CollapseGuard(lambda m: (nan, target, None), every=1, log=_Lines())
+    guard.check()
+    assert guard.collapsed and "not finite" in guard.reason
