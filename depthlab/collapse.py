@@ -23,8 +23,11 @@ It reports a collapse when, on ``patience`` consecutive checks,
    a GAN's first steps, not a collapse onto the mean; a constant output at a wrong level is
    caught by criterion 1.)
 4. divergence: the output is not finite (at once), or ``loss > diverge_ratio *
-   constant_loss`` on ``patience`` consecutive checks (RMSE above ~32x the target's standard
-   deviation: no trained model is there; the two-stage stage 1 at batch 2 gets there).
+   max(constant_loss, zero_loss)`` on ``patience`` consecutive checks, ``zero_loss`` being the
+   MSE of predicting 0 (the mean square of the target): an error 10x the target's own
+   magnitude. (Relative to ``constant_loss`` alone an untrained net that outputs ~0 for metric
+   depth far from 0 would count: the two-stage stage 1 starts at ~500x it; the stage 1 at
+   batch 2 really diverges, to 1e9-1e21x.)
 
 Classifiers (``kind='classifier'``; the probe returns ``(logits (N, C), labels (N,), None)``):
 the analogue is the outputs collapsing to one class: the same predicted class for every probe
@@ -61,8 +64,8 @@ STALL_TOL = 0.05
 #: ... on STALL_PATIENCE consecutive checks, improving by less than STALL_MIN_DELTA (relative).
 STALL_PATIENCE = 4
 STALL_MIN_DELTA = 0.01
-#: probe MSE above this many times the constant predictor's: diverged.
-DIVERGE_RATIO = 1e3
+#: probe MSE above this many times max(the constant predictor's, predicting 0's): diverged.
+DIVERGE_RATIO = 100.0
 
 Probe = Callable[[keras.Model], Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]]
 
@@ -89,7 +92,8 @@ def probe_stats(pred, target, mask=None) -> Dict[str, float]:
     p, t = pred[valid], target[valid]
     out = {"output_var": float(p.var()), "target_var": float(t.var()),
            "loss": float(np.mean((p - t) ** 2)),
-           "constant_loss": float(np.mean((t - t.mean()) ** 2))}
+           "constant_loss": float(np.mean((t - t.mean()) ** 2)),
+           "zero_loss": float(np.mean(t ** 2))}
     # across the examples, per position: weighted by validity, positions valid in >= 2 examples
     n = pred.shape[0]
     w = valid.reshape(n, -1).astype(np.float64)
@@ -234,12 +238,13 @@ class CollapseGuard(keras.callbacks.Callback):
             return "diverged: the output is not finite (NaN or Inf)"
         if s["target_var"] <= 0:
             return None                          # a constant target: nothing to compare with
-        if s["loss"] > self.diverge_ratio * s["constant_loss"]:
+        scale = max(s["constant_loss"], s["zero_loss"])
+        if s["loss"] > self.diverge_ratio * scale:
             self._streak["diverged"] += 1
             if self._streak["diverged"] >= self.patience:
-                return (f"diverged: probe MSE {s['loss']:.4g} = "
-                        f"{s['loss'] / s['constant_loss']:.3g} x the MSE of predicting the "
-                        f"target's mean ({s['constant_loss']:.4g}; limit {self.diverge_ratio:g}x); "
+                return (f"diverged: probe MSE {s['loss']:.4g} = {s['loss'] / scale:.3g} x "
+                        f"max(MSE of predicting the target's mean, of predicting 0) = "
+                        f"{scale:.4g} (limit {self.diverge_ratio:g}x); "
                         f"output variance {s['output_var']:.3g}, target variance "
                         f"{s['target_var']:.3g}")
         else:

@@ -22,6 +22,7 @@ def test_probe_stats_by_hand():
     assert s["target_var"] == pytest.approx((9 + 1 + 1 + 9) / 4)                 # 5
     assert s["loss"] == pytest.approx((1 + 0 + 1 + 4) / 4)                       # 1.5
     assert s["constant_loss"] == pytest.approx(5.0)     # MSE of predicting the mean 3
+    assert s["zero_loss"] == pytest.approx((0 + 4 + 16 + 36) / 4)     # MSE of predicting 0
     # across the two examples per position: pred (1,3), (2,4) -> 1; target (0,4), (2,6) -> 4
     assert s["batch_output_var"] == pytest.approx(1.0)
     assert s["batch_target_var"] == pytest.approx(4.0)
@@ -189,16 +190,19 @@ def test_a_loss_far_above_the_constant_predictor_is_not_a_stall():
 
 
 def test_divergence_is_reported():
-    """MSE 2000 x the constant predictor's on two checks in a row: diverged; NaN at once."""
+    """MSE 2000 x var(target) on two checks in a row (the target's mean is 0, so predicting 0
+    has the same MSE as predicting the mean): diverged; a NaN output at once."""
     rng = np.random.default_rng(2)
     target = rng.normal(size=(4, 32))
-    far = target.mean() + _orthogonal_noise(rng, target, 1999.0)     # MSE = 2000 x var
+    target -= target.mean()
+    far = _orthogonal_noise(rng, target, 1999.0)                     # MSE = 2000 x var
     guard = collapse.CollapseGuard(lambda m: (far, target, None), every=1, log=_Lines())
     guard.check()
     assert not guard.collapsed
     guard.check()
     assert guard.collapsed and guard.reason.startswith("diverged: probe MSE")
-    assert "= 2e+03 x the MSE of predicting the target's mean" in guard.reason
+    assert "= 2e+03 x max(MSE of predicting the target's mean, of predicting 0)" in guard.reason
+    assert guard.history[-1]["zero_loss"] == pytest.approx(float(np.var(target)))
     nan = np.full_like(target, np.nan)
     guard = collapse.CollapseGuard(lambda m: (nan, target, None), every=1, log=_Lines())
     guard.check()

@@ -63,7 +63,7 @@ def test_two_stage_tiny_stage1_and_stage2_do_not_collapse(tmp_path):
         d1, d2 = str(tmp_path / f"s1_{seed}"), str(tmp_path / f"s2_{seed}")
         s1 = runner.train_stage1(runner.Stage1Options(
             model_dir=d1, preset="demo", num_samples=50, epochs=1, steps_per_epoch=8,
-            batch_size=2, crop_hw=(32, 32), log_every=2, seed=seed), verbose=False)
+            batch_size=8, crop_hw=(32, 32), log_every=2, seed=seed), verbose=False)
         _check(d1, s1["final"], 4)
         s2 = runner.train_stage2(runner.Stage2Options(
             model_dir=d2, stage1_dir=d1, epochs=1, steps_per_epoch=8, batch_size=1,
