@@ -12,7 +12,8 @@ computes, over the probe's valid elements:
 * ``loss``: the mean squared error of the prediction, and ``constant_loss``: the mean squared
   error of the constant predictor "the target's mean" on the same elements (= ``target_var``).
 
-It reports a collapse when, on ``patience`` consecutive checks,
+It reports a collapse when, on ``patience`` consecutive checks (at once when a ratio below is
+under ``var_ratio ** 2``, i.e. the output is constant to float precision),
 
 1. ``output_var < var_ratio * target_var`` (the output is constant), or
 2. ``batch_output_var < var_ratio * batch_target_var`` (the output does not depend on the
@@ -251,7 +252,8 @@ class CollapseGuard(keras.callbacks.Callback):
             self._streak["diverged"] = 0
         if s["output_var"] < self.var_ratio * s["target_var"]:
             self._streak["constant"] += 1
-            if self._streak["constant"] >= self.patience:
+            exact = s["output_var"] < self.var_ratio ** 2 * s["target_var"]
+            if self._streak["constant"] >= self.patience or exact:
                 found = (f"output is constant: output variance {s['output_var']:.3g} << target "
                          f"variance {s['target_var']:.3g} (ratio "
                          f"{s['output_var'] / s['target_var']:.2e} < {self.var_ratio:g})")
@@ -260,7 +262,8 @@ class CollapseGuard(keras.callbacks.Callback):
         bt = s["batch_target_var"]
         if np.isfinite(bt) and bt > 0 and s["batch_output_var"] < self.var_ratio * bt:
             self._streak["input_independent"] += 1
-            if self._streak["input_independent"] >= self.patience and found is None:
+            exact = s["batch_output_var"] < self.var_ratio ** 2 * bt
+            if (self._streak["input_independent"] >= self.patience or exact) and found is None:
                 found = (f"output does not depend on the input: output variance across the "
                          f"probe's examples {s['batch_output_var']:.3g} << target variance "
                          f"{bt:.3g} (ratio {s['batch_output_var'] / bt:.2e} < {self.var_ratio:g})")

@@ -90,11 +90,11 @@ def test_forced_collapse_is_reported_and_a_healthy_model_is_not(tmp_path, zero_l
     assert record["collapsed"] is zero_last
     assert guard.collapsed is zero_last
     if zero_last:
-        # the second check (patience 2) at step 4, in epoch 1: early, and in plain words
-        assert record["step"] == 4 and record["epoch"] == 1
+        # exactly constant: reported at the first check (step 2, epoch 1), in plain words
+        assert record["step"] == 2 and record["epoch"] == 1
         assert "output variance 0 << target variance" in record["reason"]
         assert any(line.startswith("COLLAPSE: toy: output is constant: output variance 0 << "
-                                   "target variance") and "at epoch 1 step 4" in line
+                                   "target variance") and "at epoch 1 step 2" in line
                    for line in log.lines)
         assert record["last"]["target_var"] == pytest.approx(float(np.var(y[:16])), rel=1e-5)
         # constant output 0: MSE = var(y) + mean(y)^2 >= the constant predictor's var(y)
@@ -207,3 +207,15 @@ def test_divergence_is_reported():
     guard = collapse.CollapseGuard(lambda m: (nan, target, None), every=1, log=_Lines())
     guard.check()
     assert guard.collapsed and "not finite" in guard.reason
+
+
+def test_a_nearly_constant_output_needs_patience_checks():
+    """Variance ratio 1e-4 (< VAR_RATIO, > VAR_RATIO ** 2): reported at the 2nd check only."""
+    rng = np.random.default_rng(3)
+    target = rng.normal(size=(4, 32))
+    small = target.mean() + _orthogonal_noise(rng, target, 1e-4)
+    guard = collapse.CollapseGuard(lambda m: (small, target, None), every=1, log=_Lines())
+    guard.check()
+    assert not guard.collapsed
+    guard.check()
+    assert guard.collapsed and "(ratio 1.00e-04 < 0.001)" in guard.reason
