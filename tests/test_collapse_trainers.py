@@ -10,7 +10,7 @@ import pytest
 from depthlab import collapse
 
 SEEDS = (0, 1)
-ENHANCER_SEEDS = (0, 1, 2)
+
 
 
 def _check(model_dir, final, min_checks):
@@ -93,7 +93,7 @@ def test_enhancer_tiny_does_not_collapse(tmp_path):
     from data_pipelines import face_enhancement as fe
     from depthlab.runners import enhancer
 
-    for seed in ENHANCER_SEEDS:
+    for seed in SEEDS:
         d = str(tmp_path / f"s{seed}")
         gt = fe.synthetic_ground_truth(8, seed=seed, image_size=256)
         s = enhancer.train(enhancer.EnhancerRunOptions(
