@@ -313,7 +313,8 @@ class CollapseGuard(keras.callbacks.Callback):
                               "stall_tol": self.stall_tol, "stall_patience": self.stall_patience,
                               "stall_min_delta": self.stall_min_delta,
                               "diverge_ratio": self.diverge_ratio, "every": self.every},
-                "last": self.history[-1] if self.history else None,
+                "last": ({k: None if isinstance(v, float) and not np.isfinite(v) else v
+                          for k, v in self.history[-1].items()} if self.history else None),
                 "trace": self.trace()}
 
     def trace(self, last: int = 100) -> List[list]:
