@@ -326,8 +326,9 @@ class CollapseGuard(keras.callbacks.Callback):
                 rows.append([h["step"], h["pred_classes"], round(h["accuracy"], 4)])
             else:
                 t, c = h["target_var"], h["constant_loss"]
-                rows.append([h["step"], float(f"{h['output_var'] / t:.4g}") if t > 0 else None,
-                             float(f"{h['loss'] / c:.4g}") if c > 0 else None])
+                r = [h["output_var"] / t if t > 0 else None, h["loss"] / c if c > 0 else None]
+                rows.append([h["step"]] + [float(f"{v:.4g}") if v is not None and np.isfinite(v)
+                                           else None for v in r])
         return rows
 
     def write_record(self) -> None:
