@@ -207,6 +207,7 @@ def test_divergence_is_reported():
     guard = collapse.CollapseGuard(lambda m: (nan, target, None), every=1, log=_Lines())
     guard.check()
     assert guard.collapsed and "not finite" in guard.reason
+    json.dumps(guard.summary(), allow_nan=False)      # strict JSON: NaN written as null
 
 
 def test_a_nearly_constant_output_needs_patience_checks():
