@@ -5,7 +5,8 @@ run folders moved under ``{work_dir}``, the per-seed folder). Fields:
 
 ``description``  one line; ``source``: where the run is documented.
 ``commands``     shell command templates, run in order from the repository root; placeholders
-                 ``{seed}``, ``{work_dir}`` (the seed's folder) and ``{python}`` (this Python).
+                 ``{seed}``, ``{work_dir}`` (the seed's folder) and ``{python}`` (this Python);
+                 ``str.format`` templates: a literal brace is written twice.
 ``results``      the evaluation JSON (template) whose metrics are collected.
 ``model_dirs``   folders (templates) whose ``collapse.json`` (depthlab/collapse.py) is read: a
                  seed whose run reports ``"collapsed": true`` there (or anywhere in the results
