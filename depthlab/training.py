@@ -62,6 +62,22 @@ def define_strategy_flag(note: str = "") -> None:
         "and must divide evenly across the replicas." + (f" {note}" if note else ""))
 
 
+def define_collapse_guard_flag() -> None:
+    """Defines the trainers' common absl flag ``--collapse_guard`` (warn|stop|off, default warn;
+    ``depthlab.collapse``)."""
+    from absl import flags
+
+    from depthlab import collapse
+
+    flags.DEFINE_enum(
+        "collapse_guard", "warn", list(collapse.MODES),
+        "Collapse guard (depthlab/collapse.py): watches the output on a fixed probe batch; when "
+        "it becomes constant (variance << the target's) or the probe loss stalls at the level "
+        "of predicting the target's mean, prints 'COLLAPSE: ...', writes collapse/* to "
+        "TensorBoard and collapse.json ({\"collapsed\": true, ...}) to --model_dir. 'warn' "
+        "trains on, 'stop' ends training there, 'off' adds no guard.")
+
+
 def is_distributed(strategy: Optional[tf.distribute.Strategy] = None) -> bool:
     """True for a Mirrored or MultiWorkerMirrored strategy (the ``fit`` below then runs its
     own ``strategy.run`` loop)."""

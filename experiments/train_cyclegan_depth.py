@@ -70,6 +70,7 @@ flags.DEFINE_string("export_dir", None, "If set, export G1 as a SavedModel here 
 flags.DEFINE_integer("log_every", 50, "Print progress every N steps.", lower_bound=1)
 flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
 flags.DEFINE_bool("run_eagerly", False, "Run the train step eagerly (debugging; one device).")
+training.define_collapse_guard_flag()
 training.define_strategy_flag()
 
 
@@ -83,7 +84,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     logging.set_verbosity(logging.WARNING)
-    from depthlab import reporting
+    from depthlab import collapse, reporting
     from depthlab.models.cyclegan_depth import cyclegan_depth_config
     from depthlab.runners import cyclegan_depth as runner
 
@@ -99,7 +100,8 @@ def main(argv):
         synthetic_identities=FLAGS.synthetic_identities,
         synthetic_images_per_identity=FLAGS.synthetic_images_per_identity,
         eval_limit=FLAGS.eval_limit, log_every=FLAGS.log_every, jit_compile=FLAGS.jit_compile,
-        run_eagerly=FLAGS.run_eagerly, strategy=FLAGS.strategy)
+        run_eagerly=FLAGS.run_eagerly, strategy=FLAGS.strategy,
+        collapse_guard=FLAGS.collapse_guard)
     summary = runner.train(opts, cfg)
     if not summary["chief"]:
         return                              # a non-chief worker: the chief reports and exports
@@ -113,6 +115,7 @@ def main(argv):
     rows[f"{cfg.variant}, trained"] = summary["final"]
     print("\nHeld-out depth (8-bit images, data range 255, mean over images):")
     print(reporting.metrics_table(rows, runner.EVAL_KEYS))
+    print(collapse.status_line(summary["final"]))
     grid = runner.latest_sample_grid(opts.model_dir)
     if grid:
         print(f"\nimage / ground truth / G1 grid: {grid}")

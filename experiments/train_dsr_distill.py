@@ -45,6 +45,7 @@ flags.DEFINE_integer("log_every", 10, "Print progress every N steps.", lower_bou
 flags.DEFINE_integer("eval_every", 1, "Held-out RMSE every N epochs (0: only at the end).",
                      lower_bound=0)
 flags.DEFINE_string("export_dir", None, "If set, export DSRNet as a SavedModel here at the end.")
+training.define_collapse_guard_flag()
 training.define_strategy_flag("The stage-2 roles are chosen on the global batch's errors.")
 
 flags.register_validator("patch_size", lambda p: p % int(FLAGS.scale) == 0,
@@ -59,7 +60,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     logging.set_verbosity(logging.WARNING)
-    from depthlab import reporting
+    from depthlab import collapse, reporting
     from depthlab.runners import dsr_distill as runner
 
     opts = runner.RunOptions(
@@ -69,7 +70,8 @@ def main(argv):
         batch_size=FLAGS.batch_size, patch_size=FLAGS.patch_size,
         teacher_mode=FLAGS.teacher_mode, seed=FLAGS.seed, mixed_precision=FLAGS.mixed_precision,
         train_limit=FLAGS.train_limit, eval_limit=FLAGS.eval_limit, log_every=FLAGS.log_every,
-        eval_every=FLAGS.eval_every, strategy=FLAGS.strategy)
+        eval_every=FLAGS.eval_every, strategy=FLAGS.strategy,
+        collapse_guard=FLAGS.collapse_guard)
     summary = runner.train(opts)
     if not summary["chief"]:
         return                              # a non-chief worker: the chief reports and exports
@@ -81,6 +83,7 @@ def main(argv):
     print(f"\nHeld-out RMSE ({final['units']}, x{final['scale']}, valid pixels, mean over "
           f"{final['num_images']} image(s)):")
     print(reporting.metrics_table(rows, ("rmse",)))
+    print(collapse.status_line(final))
     grid = runner.latest_sample_grid(opts.model_dir)
     if grid:
         print(f"\nRGB / HR / bicubic / DSRNet / DENet grid: {grid}")

@@ -40,6 +40,7 @@ flags.DEFINE_string("init_from", None, "model_dir of the previous model to start
 flags.DEFINE_enum("mixed_precision", "float32", list(training.PRECISION_POLICIES), "Dtype policy.")
 flags.DEFINE_integer("seed", 0, "Seed of faces, degradations and data order.")
 training.define_strategy_flag()
+training.define_collapse_guard_flag()
 flags.register_validator("init_from", lambda v: v is None or FLAGS.repeat > 1,
                          message="--init_from needs --repeat > 1")
 
@@ -58,10 +59,13 @@ def main(argv):
         lr_decay_per_chunk=FLAGS.lr_decay_per_chunk, loss=FLAGS.loss, helper=FLAGS.helper,
         init_from=FLAGS.init_from, seed=FLAGS.seed + 7919 * (FLAGS.repeat - 1),
         mixed_precision=FLAGS.mixed_precision, steps_per_epoch=FLAGS.steps_per_epoch,
-        strategy=FLAGS.strategy)
+        strategy=FLAGS.strategy, collapse_guard=FLAGS.collapse_guard)
     summary = enhancer.train(opts)
     print(f"best training loss {summary['best_loss']:.6f}; weights: "
           f"{FLAGS.model_dir}/best.weights.h5")
+    from depthlab import collapse
+
+    print(collapse.status_line(summary))
 
 
 if __name__ == "__main__":

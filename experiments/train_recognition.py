@@ -86,6 +86,7 @@ flags.DEFINE_integer("train_per_identity", None, "synthetic_faces: training imag
 flags.DEFINE_integer("log_every", 20, "Print progress every N steps.", lower_bound=1)
 flags.DEFINE_bool("run_eagerly", False, "Run the train step eagerly (debugging; tiny models).")
 training.define_strategy_flag()
+training.define_collapse_guard_flag()
 flags.DEFINE_bool("sync_batchnorm", True, "With --strategy=mirrored/multi_worker: BatchNorm "
                   "uses the statistics of the whole global batch (all-reduced, the same step as "
                   "one device); false: each replica's own share (less communication).")
@@ -104,7 +105,8 @@ def main(argv):
              "fusion_learning_rate", "score_weight", "score_rule",
              "score_validation_per_identity", "seed", "mixed_precision",
              "synthetic_identities", "synthetic_images_per_identity", "synthetic_domain",
-             "train_per_identity", "log_every", "run_eagerly", "strategy", "sync_batchnorm")
+             "train_per_identity", "log_every", "run_eagerly", "strategy", "sync_batchnorm",
+             "collapse_guard")
     try:
         opts = runner.RunOptions(**{n: getattr(FLAGS, n) for n in names})
     except ValueError as e:
@@ -120,6 +122,9 @@ def main(argv):
     for fold, selection in result.get("score_validation", {}).items():
         print(f"{fold}: score weight {selection['weight']:.2f} on RGB, chosen on "
               f"{selection['num_images']} held-out training images ({opts.score_rule} rule)")
+    from depthlab import collapse
+
+    print(collapse.status_line(result))
     print(f"results: {opts.model_dir}/results.json")
 
 

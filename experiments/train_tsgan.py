@@ -75,13 +75,14 @@ flags.DEFINE_string("export_dir", None, "If set, export G_A2B as a SavedModel he
 flags.DEFINE_integer("log_every", 10, "Print progress every N steps.", lower_bound=1)
 flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
 training.define_strategy_flag()
+training.define_collapse_guard_flag()
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     logging.set_verbosity(logging.WARNING)
-    from depthlab import reporting
+    from depthlab import collapse, reporting
     from depthlab.runners import tsgan as runner
 
     opts = runner.RunOptions(
@@ -94,12 +95,14 @@ def main(argv):
         log_every=FLAGS.log_every, jit_compile=FLAGS.jit_compile, strategy=FLAGS.strategy,
         method=FLAGS.method, curtin_protocol=FLAGS.curtin_protocol,
         target_protocol=FLAGS.target_protocol, target_fold=FLAGS.target_fold,
-        target_split_seed=FLAGS.target_split_seed)
+        target_split_seed=FLAGS.target_split_seed,
+        collapse_guard=FLAGS.collapse_guard)
     summary = runner.train(opts, preset=FLAGS.preset)
     rows = runner.summary_rows(opts.model_dir, summary["final"], PAPER_LABELS[FLAGS.method])
     print("\nHeld-out depth metrics ([0,1] depth, valid pixels, mean over images):")
     print(reporting.metrics_table(rows, ("rmse", "abs_diff", "l1", "l2", "delta1", "delta2",
                                          "delta3")))
+    print(collapse.status_line(summary["final"]))
     grid = runner.latest_sample_grid(opts.model_dir)
     if grid:
         print(f"\nRGB / ground truth / predicted grid: {grid}")

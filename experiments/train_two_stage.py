@@ -72,6 +72,7 @@ flags.DEFINE_enum("mixed_precision", "float32", list(training.PRECISION_POLICIES
                   "Keras dtype policy.")
 flags.DEFINE_integer("log_every", 10, "Print progress every N steps.", lower_bound=1)
 flags.DEFINE_string("export_dir", None, "If set, export the pipeline as a SavedModel here.")
+training.define_collapse_guard_flag()
 training.define_strategy_flag(
     "Applies to both stages; batch norm then uses global-batch statistics.")
 
@@ -87,7 +88,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     logging.set_verbosity(logging.WARNING)
-    from depthlab import reporting
+    from depthlab import collapse, reporting
     from depthlab.runners import two_stage as runner
 
     if FLAGS.stage == "1":
@@ -102,7 +103,8 @@ def main(argv):
             base_filters=FLAGS.base_filters, backbone_weights=FLAGS.backbone_weights,
             sample_downscale=FLAGS.sample_downscale, seed=FLAGS.seed,
             mixed_precision=FLAGS.mixed_precision, train_limit=FLAGS.train_limit,
-            eval_limit=FLAGS.eval_limit, log_every=FLAGS.log_every, strategy=FLAGS.strategy)
+            eval_limit=FLAGS.eval_limit, log_every=FLAGS.log_every, strategy=FLAGS.strategy,
+            collapse_guard=FLAGS.collapse_guard)
         summary = runner.train_stage1(opts)
         final = summary["final"]
         rows = {f"stage 1 ({final['num_samples']} samples)": final}
@@ -113,7 +115,7 @@ def main(argv):
             batch_size=FLAGS.batch_size or 1, learning_rate=FLAGS.learning_rate or 2e-4,
             lambda_l1=FLAGS.lambda_l1, max_depth=FLAGS.max_depth, seed=FLAGS.seed,
             mixed_precision=FLAGS.mixed_precision, log_every=FLAGS.log_every,
-            strategy=FLAGS.strategy)
+            strategy=FLAGS.strategy, collapse_guard=FLAGS.collapse_guard)
         summary = runner.train_stage2(opts)
         final = summary["final"]
         n = final["stage1"]["num_samples"]
@@ -124,6 +126,7 @@ def main(argv):
     first = next(iter(rows.values()))
     print(f"\nHeld-out metrics (metres; valid pixels; mean over {first['num_images']} image(s)):")
     print(reporting.metrics_table(rows, ("rmse", "abs_rel", "log10", "delta1", "delta2", "delta3")))
+    print(collapse.status_line(final))
     grid = runner.latest_sample_grid(FLAGS.model_dir)
     if grid:
         print(f"\nRGB / ground truth / sparse / prediction grid: {grid}")

@@ -168,7 +168,8 @@ def test_runs_record_their_method_and_train_finite(two_runs):
     for method, (model_dir, summary) in two_runs.items():
         record = training.read_json(os.path.join(model_dir, "config.json"))
         assert record["method"] == method and record["trainer"] == runner.TRAINER
-        assert all(np.isfinite(v) for v in summary["final"].values())
+        assert all(np.isfinite(summary["final"][k]) for k in runner.EVAL_KEYS)
+        assert "collapsed" in summary["final"]          # the collapse guard's verdict
         assert isinstance(summary["model"], tb.CGANBaseline if method == "cgan"
                           else tb.FCNBaseline)
 

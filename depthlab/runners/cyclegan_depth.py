@@ -42,7 +42,7 @@ import tensorflow as tf
 from data_pipelines import sources
 from data_pipelines.paired import tsgan_depth_to_unit
 from data_pipelines.unpaired import make_unpaired_dataset, zip_streams
-from depthlab import metrics, training
+from depthlab import collapse, metrics, training
 from depthlab.models.cyclegan_depth import (CycleGANDepth, CycleGANDepthConfig,
                                             cyclegan_depth_config, depth_to_unit,
                                             deployable_generator, rgb_to_gray3)
@@ -77,8 +77,10 @@ class RunOptions:
     jit_compile: bool = False
     run_eagerly: bool = False              # debugging, and tests that run a handful of steps
     strategy: str = "default"              # training.STRATEGIES; batch_size is global
+    collapse_guard: str = "warn"           # collapse.MODES
 
     def __post_init__(self):
+        collapse.check_mode(self.collapse_guard)
         if self.strategy not in training.STRATEGIES:
             raise ValueError(f"--strategy={self.strategy!r} is not one of {training.STRATEGIES}")
         if self.dataset not in DATASETS:
@@ -243,6 +245,16 @@ def _preview_rows(generator: keras.Model, test: DomainArrays, near_is_small: boo
     return [[sub.image[i], colour(sub.depth[i]), colour(pred[i])] for i in range(len(sub))]
 
 
+def collapse_probe(test: DomainArrays, n: int = 8):
+    """The collapse guard's probe: G1 on the first ``n`` held-out images, [0, 1] depth."""
+    batch = next(iter(make_eval_dataset(DomainArrays(test.image[:n], test.depth[:n]), n)))
+    target = batch["depth"].numpy().astype(np.float64) / 255.0
+
+    def probe(model):
+        return depth_to_unit(model.g1(batch["image"], training=False)).numpy()[..., 0], target, None
+    return probe
+
+
 def train(opts: RunOptions, cfg: Optional[CycleGANDepthConfig] = None,
           extra_callbacks: Optional[List[keras.callbacks.Callback]] = None,
           verbose: bool = True) -> Dict[str, object]:
@@ -307,12 +319,17 @@ def train(opts: RunOptions, cfg: Optional[CycleGANDepthConfig] = None,
                                             every=opts.log_every)
         progress.set_initial_step(initial_epoch * steps)
         callbacks.append(progress)
-    callbacks += list(extra_callbacks or [])
+    guards = collapse.guard_callbacks(
+        opts.collapse_guard, collapse_probe(test), name="CycleGAN-depth G1", every=opts.log_every,
+        model_dir=opts.model_dir, summary_dir=os.path.join(opts.model_dir, "tensorboard", "collapse"),
+        log=None if chief else (lambda m: None), chief=chief,
+        initial_step=initial_epoch * steps, initial_epoch=initial_epoch)
+    callbacks += guards + list(extra_callbacks or [])
     if initial_epoch < opts.epochs:
         training.fit(model, stream, epochs=opts.epochs, steps_per_epoch=steps,
                      initial_epoch=initial_epoch, callbacks=callbacks, strategy=strategy)
     final_model = plain_model()
-    final = evaluate_generator(final_model.g1, test)
+    final = collapse.mark(evaluate_generator(final_model.g1, test), guards)
     if chief:
         final_model.g1.save(os.path.join(opts.model_dir, "g1.keras"))
         training.write_json(os.path.join(opts.model_dir, "metrics_final.json"), final)

@@ -32,7 +32,7 @@ import tensorflow as tf
 
 from data_pipelines import depth_sr, middlebury
 from depthlab import export as export_lib
-from depthlab import metrics, training
+from depthlab import collapse, metrics, training
 from depthlab.models.dsr_distill import (CrossTaskDistiller, DSRConfig, DSRNet, PRESETS, SCALES,
                                          TEACHER_MODES, build_dsrnet, dsr_config, normalize_depth,
                                          from_normalized)
@@ -65,8 +65,10 @@ class RunOptions:
     log_every: int = 10
     eval_every: int = 0          # held-out RMSE every N epochs (0: only at the end)
     strategy: str = "default"    # training.STRATEGIES; batch_size is global
+    collapse_guard: str = "warn"  # collapse.MODES
 
     def __post_init__(self):
+        collapse.check_mode(self.collapse_guard)
         if self.strategy not in training.STRATEGIES:
             raise ValueError(f"--strategy={self.strategy!r} is not one of {training.STRATEGIES}")
         if self.dataset not in DATASETS:
@@ -275,6 +277,20 @@ class HeldOutRMSE(keras.callbacks.Callback):
         self.writer.flush()
 
 
+def collapse_probe(examples: List[depth_sr.DSRExample], n: int = 4):
+    """The collapse guard's probe: DSRNet on the first ``n`` held-out images (metres, valid HR
+    pixels), each cropped to the smallest HR size among them so they stack."""
+    ex = examples[:n]
+    h = min(e.hr.shape[0] for e in ex)
+    w = min(e.hr.shape[1] for e in ex)
+    target = np.stack([e.hr[:h, :w] for e in ex])
+    mask = np.stack([e.mask[:h, :w] for e in ex])
+
+    def probe(model):
+        return np.stack([predict_dsrnet(model.dsrnet, e.lr)[:h, :w] for e in ex]), target, mask
+    return probe
+
+
 def read_roles(model_dir: str) -> List[dict]:
     with open(os.path.join(model_dir, "roles.csv")) as f:
         return list(csv.DictReader(f))
@@ -404,7 +420,12 @@ def train(opts: RunOptions, overrides: Optional[dict] = None,
                                             every=opts.log_every)
         progress.set_initial_step(initial_epoch * steps)
         callbacks.append(progress)
-    callbacks += list(extra_callbacks or [])
+    guards = collapse.guard_callbacks(
+        opts.collapse_guard, collapse_probe(test_ex), name="DSRNet", every=opts.log_every,
+        model_dir=opts.model_dir, summary_dir=os.path.join(tb, "collapse"),
+        log=None if chief else (lambda m: None), chief=chief,
+        initial_step=initial_epoch * steps, initial_epoch=initial_epoch)
+    callbacks += guards + list(extra_callbacks or [])
     if initial_epoch < opts.epochs:
         training.fit(model, stream, epochs=opts.epochs, steps_per_epoch=steps,
                      initial_epoch=initial_epoch, callbacks=callbacks, strategy=strategy)
@@ -417,6 +438,7 @@ def train(opts: RunOptions, overrides: Optional[dict] = None,
     stage1 = load_stage1_dsrnet(opts.model_dir, cfg)
     final = evaluate_examples(test_ex, model.dsrnet, stage1, units_of(opts.dataset))
     final["dataset"] = opts.dataset
+    collapse.mark(final, guards)
     if chief:
         training.write_json(os.path.join(opts.model_dir, "metrics_final.json"), final)
     return {"final": final, "model": model, "config": cfg, "test_examples": test_ex,

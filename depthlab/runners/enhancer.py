@@ -32,7 +32,7 @@ import keras
 import numpy as np
 
 from data_pipelines import face_enhancement as fe
-from depthlab import training
+from depthlab import collapse, training
 from depthlab.losses import FaceAreaLoss
 from depthlab.models.enhancers import build_enhancer
 
@@ -62,8 +62,10 @@ class EnhancerRunOptions:
     mixed_precision: str = "float32"
     steps_per_epoch: Optional[int] = None   # default: one pass over the chunk's pairs
     strategy: str = "default"               # training.STRATEGIES
+    collapse_guard: str = "warn"            # collapse.MODES (depthlab/collapse.py)
 
     def __post_init__(self):
+        collapse.check_mode(self.collapse_guard)
         if self.variant not in VARIANTS:
             raise ValueError(f"--variant={self.variant!r} is not one of {VARIANTS}")
         if self.loss not in LOSSES:
@@ -118,6 +120,22 @@ def build_and_compile(opts: EnhancerRunOptions, lr: float) -> keras.Model:
     return model
 
 
+def collapse_probe(gt: fe.FaceDepthSet, variants, seed: int, n: int = 8):
+    """The collapse guard's probe: the enhancer on a fixed batch of ``n`` degraded pairs of the
+    first ground truths, in the network convention, over the ground truth's face pixels (the
+    pixel set of --loss=face_mse)."""
+    count = max(1, -(-n // len(variants)))
+    x, y = next(iter(fe.make_enhancer_dataset(
+        fe.FaceDepthSet(gt.depth_mm[:count]), n, seed=seed, training=False,
+        variants=variants, repeat=False)))
+    target = y.numpy()
+    mask = target < fe.HOLE_VALUE
+
+    def probe(model):
+        return model(x, training=False).numpy(), target, mask
+    return probe
+
+
 def train(opts: EnhancerRunOptions, gt: Optional[fe.FaceDepthSet] = None,
           extra_callbacks: Optional[List[keras.callbacks.Callback]] = None,
           verbose: bool = True) -> Dict[str, object]:
@@ -158,6 +176,12 @@ def train(opts: EnhancerRunOptions, gt: Optional[fe.FaceDepthSet] = None,
     history: List[Dict[str, float]] = []
     recorder = training.BatchLossRecorder()
     best_cb = _BestWeights(opts.model_dir, _best_loss(opts.model_dir))
+    steps0 = opts.steps_per_epoch or max(1, min(opts.chunk_size, len(gt)) * n_var // opts.batch_size)
+    guards = collapse.guard_callbacks(
+        opts.collapse_guard, collapse_probe(gt, opts.variants, opts.seed + 99),
+        name=f"DL-{opts.variant.capitalize()} enhancer", every=max(1, steps0 // 4),
+        model_dir=opts.model_dir, summary_dir=os.path.join(opts.model_dir, "tensorboard", "collapse"),
+        log=None if chief else (lambda m: None), chief=chief, initial_epoch=done)
     for chunk in range(done // opts.epochs_per_chunk, chunks):
         part = fe.FaceDepthSet(gt.depth_mm[chunk * opts.chunk_size:(chunk + 1) * opts.chunk_size])
         steps = opts.steps_per_epoch or max(1, len(part) * n_var // opts.batch_size)
@@ -176,7 +200,7 @@ def train(opts: EnhancerRunOptions, gt: Optional[fe.FaceDepthSet] = None,
                 os.path.join(opts.model_dir, "tensorboard"), write_graph=False))
         callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: log(
             f"[enhancer] epoch {epoch + 1}/{total_epochs}: loss {logs['loss']:.6f}")))
-        callbacks += list(extra_callbacks or [])
+        callbacks += guards + list(extra_callbacks or [])
         # fit's epoch counter is global, so checkpoint numbers and TensorBoard steps line up.
         h = training.fit(model, ds, epochs=first + opts.epochs_per_chunk,
                          initial_epoch=start_epoch, steps_per_epoch=steps, callbacks=callbacks,
@@ -184,8 +208,8 @@ def train(opts: EnhancerRunOptions, gt: Optional[fe.FaceDepthSet] = None,
         history += [{"loss": v} for v in h.history.get("loss", [])]
     if training.is_distributed(strategy):
         model = _single_device_copy(model, opts.variant)
-    return {"model": model, "history": history, "best_loss": best_cb.best,
-            "epochs": total_epochs}
+    return collapse.mark({"model": model, "history": history, "best_loss": best_cb.best,
+                          "epochs": total_epochs}, guards)
 
 
 def _single_device_copy(model: keras.Model, variant: str) -> keras.Model:

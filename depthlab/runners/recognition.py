@@ -46,7 +46,7 @@ import tensorflow as tf
 
 from data_pipelines import recognition_protocols as rp
 from data_pipelines.paired import epoch_index_stream, tsgan_depth_to_unit
-from depthlab import metrics, training
+from depthlab import collapse, metrics, training
 from depthlab.recognition.backbones import BACKBONES
 from depthlab.recognition.models import (ATTENTION_FUSIONS, FUSIONS, INPUTS, SCORE_RULES,
                                          ScoreFusion, build_classifier, choose_score_weight)
@@ -110,8 +110,10 @@ class RunOptions:
     run_eagerly: bool = False                 # debugging / tiny test models (no tracing)
     strategy: str = "default"                 # training.STRATEGIES
     sync_batchnorm: bool = True               # distributed: BN over the global batch
+    collapse_guard: str = "warn"              # collapse.MODES (classifier: one class)
 
     def __post_init__(self):
+        collapse.check_mode(self.collapse_guard)
         checks = (("backbone", BACKBONES), ("inputs", INPUTS), ("fusion", FUSIONS),
                   ("protocol", rp.PROTOCOLS))
         for name, choices in checks:
@@ -334,6 +336,26 @@ def _compile(model: keras.Model, opts: RunOptions, with_depth: bool, role: str =
     return model
 
 
+def _collapse_probe(rgb, depth, labels, n: int = 32):
+    """The collapse guard's probe (classifier): logits on the first ``n`` training images, in
+    order, unflipped, with their labels."""
+    x, y = next(iter(make_dataset(rgb[:n], None if depth is None else depth[:n], labels[:n],
+                                  n, training=False)))
+
+    def probe(model):
+        return model(x, training=False).numpy(), y.numpy(), None
+    return probe
+
+
+def collapse_records(model_dir: str) -> List[dict]:
+    """The ``collapse.json`` of every role folder under ``model_dir`` (collapsed or not)."""
+    out = []
+    for root, _, files in os.walk(model_dir):
+        if collapse.RECORD in files:
+            out.append(dict(collapse.read_record(root), role_dir=os.path.relpath(root, model_dir)))
+    return sorted(out, key=lambda r: r["role_dir"])
+
+
 def _fit(model: keras.Model, role: str, role_dir: str, opts: RunOptions, rgb, depth, labels,
          extra_callbacks, log, strategy: tf.distribute.Strategy) -> None:
     """Trains one compiled role model (built in ``strategy.scope()``) from its latest
@@ -363,6 +385,13 @@ def _fit(model: keras.Model, role: str, role_dir: str, opts: RunOptions, rgb, de
                                                      write_graph=False))
         if opts.log_every < 10 ** 6:
             callbacks.append(progress)
+    chief = training.is_chief(strategy)
+    callbacks += collapse.guard_callbacks(
+        opts.collapse_guard, _collapse_probe(rgb, depth, labels), kind="classifier",
+        name=f"recognition {role}", every=max(1, opts.log_every), model_dir=role_dir,
+        summary_dir=os.path.join(role_dir, "tensorboard", "collapse"),
+        log=None if chief else (lambda m: None), chief=chief, initial_step=initial * steps,
+        initial_epoch=initial)
     callbacks += list(extra_callbacks or [])
     training.fit(model, ds, epochs=opts.epochs, steps_per_epoch=steps, initial_epoch=initial,
                  callbacks=callbacks, strategy=strategy)
@@ -562,6 +591,11 @@ def train(opts: RunOptions, extra_callbacks=None, verbose: bool = True) -> dict:
               "folds": per_fold, "mean": summarize(per_fold)}
     if selections:
         result["score_validation"] = selections
+    records = collapse_records(opts.model_dir)
+    hit = [r for r in records if r.get("collapsed")]
+    result.update(collapsed=bool(hit) if records else None,
+                  collapse_reason="; ".join(f"{r['role_dir']}: {r['reason']}" for r in hit)
+                  or (None if records else "--collapse_guard=off"))
     if chief:
         training.write_json(os.path.join(opts.model_dir, "results.json"), result)
     return result

@@ -36,7 +36,7 @@ from data_pipelines import recognition_protocols as rp
 from data_pipelines import sources
 from data_pipelines.paired import PairedArrays, make_paired_dataset, tsgan_depth_to_unit
 from data_pipelines.unpaired import make_unpaired_dataset, zip_streams
-from depthlab import metrics, training
+from depthlab import collapse, metrics, training
 from depthlab.configs import TSGANConfig, tsgan_config
 from depthlab.models import tsgan_baselines as baselines
 from depthlab.models.tsgan import ABLATIONS, TSGAN, depth_to_unit
@@ -83,8 +83,10 @@ class RunOptions:
     target_protocol: Optional[str] = None     # TARGET_PROTOCOLS; None: 'paper' for a real face
     target_fold: Optional[int] = None         # IIIT-D target: the recognition fold (1-5)
     target_split_seed: int = 0                # the recognition run's --seed (EURECOM/LFW draws)
+    collapse_guard: str = "warn"              # collapse.MODES
 
     def __post_init__(self):
+        collapse.check_mode(self.collapse_guard)
         self._check_target_protocol()
         if self.strategy not in training.STRATEGIES:
             raise ValueError(f"--strategy={self.strategy!r} is not one of {training.STRATEGIES}")
@@ -356,6 +358,19 @@ def _preview_rows(model: TSGAN, arrays: PairedArrays, target: Optional[np.ndarra
     return rows
 
 
+def collapse_probe(arrays: PairedArrays, n: int = 8):
+    """The collapse guard's probe: G_A2B on the first ``n`` held-out examples, [0, 1] depth
+    over the valid pixels."""
+    batch = next(iter(make_paired_dataset(arrays, min(n, len(arrays)), training=False,
+                                          repeat=False)))
+    target = depth_to_unit(batch["depth"]).numpy()
+    mask = batch["mask"].numpy() > 0
+
+    def probe(model):
+        return depth_to_unit(model.g_a2b(batch["rgb"], training=False)).numpy(), target, mask
+    return probe
+
+
 def train(opts: RunOptions, preset: str = "code", overrides: Optional[dict] = None,
           extra_callbacks: Optional[List[keras.callbacks.Callback]] = None,
           verbose: bool = True) -> Dict[str, object]:
@@ -427,12 +442,17 @@ def train(opts: RunOptions, preset: str = "code", overrides: Optional[dict] = No
     ]
     if verbose and chief:
         callbacks.append(progress)
-    callbacks += list(extra_callbacks or [])
+    guards = collapse.guard_callbacks(
+        opts.collapse_guard, collapse_probe(test), name="TS-GAN G_A2B", every=opts.log_every,
+        model_dir=opts.model_dir, summary_dir=os.path.join(opts.model_dir, "tensorboard", "collapse"),
+        log=None if chief else (lambda m: None), chief=chief,
+        initial_step=initial_epoch * steps, initial_epoch=initial_epoch)
+    callbacks += guards + list(extra_callbacks or [])
     if initial_epoch < cfg.epochs:
         training.fit(model, stream, epochs=cfg.epochs, steps_per_epoch=steps,
                      initial_epoch=initial_epoch, callbacks=callbacks, strategy=strategy)
     final_model = evaluation_model()
-    final = evaluate_model(final_model, test)
+    final = collapse.mark(evaluate_model(final_model, test), guards)
     if chief:
         final_model.g_a2b.save(os.path.join(opts.model_dir, "g_a2b.keras"))
         training.write_json(os.path.join(opts.model_dir, "metrics_final.json"), final)

@@ -34,7 +34,7 @@ import tensorflow as tf
 from data_pipelines import middlebury, sparse
 from data_pipelines import sparse_to_dense_h5 as s2d_h5
 from depthlab import export as export_lib
-from depthlab import metrics, schedules, training
+from depthlab import collapse, metrics, schedules, training
 from depthlab.models import two_stage as ts
 from depthlab.runners.tsgan import latest_sample_grid  # noqa: F401  (re-exported for the binary)
 
@@ -78,9 +78,11 @@ class Stage1Options:
     eval_limit: Optional[int] = None
     log_every: int = 10
     strategy: str = "default"         # training.STRATEGIES; batch_size is global
+    collapse_guard: str = "warn"      # collapse.MODES
 
     def __post_init__(self):
         _check_strategy(self.strategy)
+        collapse.check_mode(self.collapse_guard)
         if self.dataset not in DATASETS:
             raise ValueError(f"--dataset={self.dataset!r} is not one of {DATASETS}")
         if self.preset not in ts.STAGE1_PRESETS:
@@ -123,9 +125,11 @@ class Stage2Options:
     mixed_precision: str = "float32"
     log_every: int = 10
     strategy: str = "default"         # training.STRATEGIES; batch_size is global
+    collapse_guard: str = "warn"      # collapse.MODES
 
     def __post_init__(self):
         _check_strategy(self.strategy)
+        collapse.check_mode(self.collapse_guard)
         if self.preset not in ts.STAGE2_PRESETS:
             raise ValueError(f"--stage2_preset={self.preset!r} is not one of {ts.STAGE2_PRESETS}")
         for name in ("epochs", "steps_per_epoch", "batch_size"):
@@ -293,6 +297,28 @@ def _preview_rows(predict, rgb, depth, num_samples, crop_hw, seed, n=2):
     return rows
 
 
+def _collapse_probe(predict, rgb, depth, num_samples, crop_hw, seed, n=4):
+    """The collapse guard's probe: ``predict(batch)`` on a fixed held-out batch (the preview's
+    crops), metric depth over the valid ground-truth pixels."""
+    ds = sparse.rgbd_dataset(rgb[:n], depth[:n], num_samples, n, crop_hw,
+                             seed=seed + EVAL_SEED_OFFSET, training=False)
+    b = next(iter(ds))
+    target, mask = b["depth"].numpy(), b["valid"].numpy() > 0
+
+    def probe(model):
+        return predict(b).numpy(), target, mask
+    return probe
+
+
+def _guards(opts, name, predict, rgb, depth, num_samples, crop_hw, seed, initial_epoch, chief):
+    return collapse.guard_callbacks(
+        opts.collapse_guard, _collapse_probe(predict, rgb, depth, num_samples, crop_hw, seed),
+        name=name, every=opts.log_every, model_dir=opts.model_dir,
+        summary_dir=os.path.join(opts.model_dir, "tensorboard", "collapse"),
+        log=None if chief else (lambda m: None), chief=chief,
+        initial_step=initial_epoch * opts.steps_per_epoch, initial_epoch=initial_epoch)
+
+
 def _callbacks(state, model_dir, preview, epochs, steps, batch, log_every, initial_epoch, verbose,
                chief=True):
     """Checkpoints, TensorBoard, sample grids and progress: every one writes, so the chief's only."""
@@ -360,8 +386,12 @@ def train_stage1(opts: Stage1Options, overrides: Optional[dict] = None,
     preview = lambda m: _preview_rows(  # noqa: E731
         lambda b: ts.predict_depth(net, b["rgb"], b["sparse"]), test_rgb, test_depth,
         opts.num_samples, opts.crop_hw, opts.seed)
-    callbacks = _callbacks(state, opts.model_dir, preview, opts.epochs, steps, opts.batch_size,
-                           opts.log_every, initial_epoch, verbose, chief) + list(extra_callbacks or [])
+    guards = _guards(opts, "two-stage stage 1", lambda b: ts.predict_depth(net, b["rgb"], b["sparse"]),
+                     test_rgb, test_depth, opts.num_samples, opts.crop_hw, opts.seed,
+                     initial_epoch, chief)
+    callbacks = (_callbacks(state, opts.model_dir, preview, opts.epochs, steps, opts.batch_size,
+                            opts.log_every, initial_epoch, verbose, chief)
+                 + guards + list(extra_callbacks or []))
     if initial_epoch < opts.epochs:
         training.fit(trainer, stream, epochs=opts.epochs, steps_per_epoch=steps,
                      initial_epoch=initial_epoch, callbacks=callbacks, strategy=strategy)
@@ -371,6 +401,7 @@ def train_stage1(opts: Stage1Options, overrides: Optional[dict] = None,
         net = training.single_device_copy(net, lambda: ts.Stage1Net(cfg))
     final = evaluate_arrays(net, test_rgb, test_depth, opts.num_samples, opts.crop_hw, opts.seed)
     final.update(dataset=opts.dataset, stage=1)
+    collapse.mark(final, guards)
     if chief:
         _save_model_atomic(net, os.path.join(opts.model_dir, "stage1.keras"))
         training.write_json(os.path.join(opts.model_dir, "metrics_final.json"), final)
@@ -439,8 +470,12 @@ def train_stage2(opts: Stage2Options, overrides: Optional[dict] = None,
     preview = lambda m: _preview_rows(  # noqa: E731
         lambda b: ts.predict_depth(stage1, b["rgb"], b["sparse"], gen, cfg.max_depth),
         test_rgb, test_depth, d["num_samples"], crop, opts.seed)
-    callbacks = _callbacks(state, opts.model_dir, preview, opts.epochs, steps, opts.batch_size,
-                           opts.log_every, initial_epoch, verbose, chief) + list(extra_callbacks or [])
+    guards = _guards(opts, "two-stage stage 2 (pix2pix)",
+                     lambda b: ts.predict_depth(stage1, b["rgb"], b["sparse"], gen, cfg.max_depth),
+                     test_rgb, test_depth, d["num_samples"], crop, opts.seed, initial_epoch, chief)
+    callbacks = (_callbacks(state, opts.model_dir, preview, opts.epochs, steps, opts.batch_size,
+                            opts.log_every, initial_epoch, verbose, chief)
+                 + guards + list(extra_callbacks or []))
     if initial_epoch < opts.epochs:
         training.fit(refiner, stream, epochs=opts.epochs, steps_per_epoch=steps,
                      initial_epoch=initial_epoch, callbacks=callbacks, strategy=strategy)
@@ -454,6 +489,7 @@ def train_stage2(opts: Stage2Options, overrides: Optional[dict] = None,
              "two_stage": evaluate_arrays(stage1, test_rgb, test_depth, d["num_samples"], crop,
                                           seed, gen, cfg.max_depth),
              "dataset": d["dataset"], "stage": 2}
+    collapse.mark(final, guards)
     if chief:
         training.write_json(os.path.join(opts.model_dir, "metrics_final.json"), final)
     return {"final": final, "generator": gen, "stage1": stage1, "config": cfg, "chief": chief}
