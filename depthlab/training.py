@@ -179,13 +179,16 @@ def read_json(path: str):
         return json.load(f)
 
 
-def check_resume_config(model_dir: str, record: dict, keys: Sequence[str]) -> None:
+def check_resume_config(model_dir: str, record: dict, keys: Sequence[str],
+                        read=None) -> None:
     """Refuses to resume ``model_dir`` when its ``config.json`` differs from ``record`` in any
-    of ``keys`` (a different run would silently mix into its checkpoints)."""
+    of ``keys`` (a different run would silently mix into its checkpoints). ``read(model_dir)``
+    reads the stored record (default: the file as it is; a trainer may fill in defaults for
+    fields that older runs did not write)."""
     path = os.path.join(model_dir, "config.json")
     if not os.path.exists(path):
         return
-    old = read_json(path)
+    old = read(model_dir) if read is not None else read_json(path)
     record = json.loads(json.dumps(record, default=list))   # tuples -> lists, as stored
     diffs = [k for k in keys if old.get(k) != record.get(k)]
     if diffs:

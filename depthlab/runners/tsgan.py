@@ -215,15 +215,7 @@ def _check_resume_config(model_dir: str, record: dict) -> None:
     trainer wrote); runs from before 'method' / 'curtin_protocol' / 'target_protocol' read as
     tsgan / None / 'all' (so an old run on a real target, which read every image, is not resumed
     under the default 'paper')."""
-    path = os.path.join(model_dir, "config.json")
-    if not os.path.exists(path):
-        return
-    old = read_run_config(model_dir)
-    record = json.loads(json.dumps(record, default=list))   # tuples -> lists, as stored
-    diffs = [k for k in _RESUME_KEYS if old.get(k) != record.get(k)]
-    if diffs:
-        raise ValueError(f"{path} was written by a different run (differs in {diffs}); "
-                         "use a new --model_dir or the same flags to resume")
+    training.check_resume_config(model_dir, record, _RESUME_KEYS, read=read_run_config)
 
 
 def read_run_config(model_dir: str) -> dict:
