@@ -5,7 +5,7 @@ from depthlab.models import two_stage as ts
 from depthlab.runners import two_stage as runner
 from data_pipelines import sparse
 batch, seed, steps = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-kw = {k: float(v) for k, v in (a.split("=") for a in sys.argv[4:])}
+kw = {k: (None if v == "none" else float(v)) for k, v in (a.split("=") for a in sys.argv[4:])}
 opts = runner.Stage1Options(model_dir=tempfile.mkdtemp(), preset="demo", num_samples=50, epochs=1,
                             steps_per_epoch=steps, batch_size=batch, crop_hw=(32, 32), log_every=steps,
                             seed=seed, **kw)
