@@ -254,13 +254,12 @@ def evaluate_arrays(stage1: ts.Stage1Net, rgb: np.ndarray, depth: np.ndarray, nu
 # ----------------------------------------------------------------------------------------
 
 def stage1_optimizer(opts: Stage1Options) -> keras.optimizers.Optimizer:
-    """Sparse-to-dense SGD: lr 0.01 x 0.2 every 5 epochs, momentum 0.9 (Nesterov), wd 1e-4;
-    the global gradient norm clipped to ``opts.clip_norm`` (our addition, issue 21)."""
+    """Sparse-to-dense SGD: lr 0.01 x 0.2 every 5 epochs, momentum 0.9 (Nesterov), wd 1e-4.
+    (The gradient-norm clip, ``opts.clip_norm``, is applied by ``Stage1Trainer``.)"""
     lr = schedules.StepDecay(opts.learning_rate, every=opts.lr_decay_every * opts.steps_per_epoch,
                              factor=opts.lr_decay)
     return keras.optimizers.SGD(lr, momentum=opts.momentum, nesterov=True,
-                                weight_decay=opts.weight_decay or None,
-                                global_clipnorm=opts.clip_norm, name="sgd")
+                                weight_decay=opts.weight_decay or None, name="sgd")
 
 
 def _save_model_atomic(model: keras.Model, path: str) -> None:
@@ -371,7 +370,7 @@ def train_stage1(opts: Stage1Options, overrides: Optional[dict] = None,
     with strategy.scope():
         net = ts.Stage1Net(cfg)
         training.synchronize_batch_norm(net, strategy)
-        trainer = ts.Stage1Trainer(net, opts.loss)
+        trainer = ts.Stage1Trainer(net, opts.loss, clip_norm=opts.clip_norm)
         trainer.compile(optimizer=stage1_optimizer(opts))
         state = training.ResumableCheckpoint(os.path.join(opts.model_dir, "checkpoints"), net=net,
                                              optimizer=trainer.optimizer)
