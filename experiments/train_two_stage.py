@@ -46,6 +46,9 @@ flags.DEFINE_integer("lr_decay_every", 5, "Stage 1: multiply the LR by --lr_deca
                      lower_bound=1)
 flags.DEFINE_float("lr_decay", 0.2, "Stage 1 LR factor.")
 flags.DEFINE_float("weight_decay", 1e-4, "Stage 1 SGD weight decay.", lower_bound=0.0)
+flags.DEFINE_float("clip_norm", 10.0, "Stage 1: clip the global gradient norm to this before "
+                   "SGD (our choice, not in sparse-to-dense; BUILD_NOTES.md, issue 21). 0: off.",
+                   lower_bound=0.0)
 flags.DEFINE_list("crop_hw", None, "Network input size H,W (default 96,128 for the sample, "
                   "228,304 otherwise).")
 flags.DEFINE_integer("base_filters", None, "Override the encoder width (ResNet-50: 64).",
@@ -98,7 +101,7 @@ def main(argv):
             loss=FLAGS.loss, epochs=FLAGS.epochs, steps_per_epoch=FLAGS.steps_per_epoch,
             batch_size=FLAGS.batch_size or 10, learning_rate=FLAGS.learning_rate or 0.01,
             lr_decay_every=FLAGS.lr_decay_every, lr_decay=FLAGS.lr_decay,
-            weight_decay=FLAGS.weight_decay,
+            weight_decay=FLAGS.weight_decay, clip_norm=FLAGS.clip_norm or None,
             crop_hw=None if FLAGS.crop_hw is None else tuple(int(v) for v in FLAGS.crop_hw),
             base_filters=FLAGS.base_filters, backbone_weights=FLAGS.backbone_weights,
             sample_downscale=FLAGS.sample_downscale, seed=FLAGS.seed,

@@ -56,16 +56,31 @@ def test_cyclegan_depth_tiny_does_not_collapse(tmp_path):
         _check(d, s["final"], 4)
 
 
+def _check_not_diverged(model_dir, final):
+    """The guard's divergence criterion (4) on its last check, and a finite held-out RMSE."""
+    record = json.loads(open(os.path.join(model_dir, collapse.RECORD)).read())
+    last = record["last"]
+    limit = collapse.DIVERGE_RATIO * max(last["constant_loss"], last["zero_loss"])
+    assert last["loss"] <= limit, (last, record["reason"])
+    assert all(abs(row[2]) < float("inf") for row in record["trace"]), record["trace"]
+    assert final["rmse"] < 10.0, final["rmse"]          # metres; the probe depth is ~3.7 m
+
+
 @pytest.mark.slow
 def test_two_stage_tiny_stage1_and_stage2_do_not_collapse(tmp_path):
+    """Stage 1 at batch 2 (the e2e test's batch): without the gradient-norm clip
+    (``Stage1Options.clip_norm``, issue 21) seeds 0 and 1 diverged within 10 steps (probe MSE
+    5e9x / 2e21x the constant predictor's; BUILD_NOTES.md, "Two-stage stage 1 divergence at
+    small batch")."""
     from depthlab.runners import two_stage as runner
 
     for seed in SEEDS:
         d1, d2 = str(tmp_path / f"s1_{seed}"), str(tmp_path / f"s2_{seed}")
         s1 = runner.train_stage1(runner.Stage1Options(
-            model_dir=d1, preset="demo", num_samples=50, epochs=1, steps_per_epoch=8,
-            batch_size=8, crop_hw=(32, 32), log_every=2, seed=seed), verbose=False)
-        _check(d1, s1["final"], 4)
+            model_dir=d1, preset="demo", num_samples=50, epochs=1, steps_per_epoch=10,
+            batch_size=2, crop_hw=(32, 32), log_every=2, seed=seed), verbose=False)
+        _check_not_diverged(d1, s1["final"])
+        _check(d1, s1["final"], 5)
         s2 = runner.train_stage2(runner.Stage2Options(
             model_dir=d2, stage1_dir=d1, epochs=1, steps_per_epoch=8, batch_size=1,
             log_every=2, seed=seed), verbose=False)

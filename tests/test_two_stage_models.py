@@ -161,3 +161,34 @@ def test_stage1_keras_round_trip(tmp_path):
     x = tf.random.normal((1, 64, 64, 4))
     np.testing.assert_allclose(back(x).numpy(), net(x).numpy(), atol=1e-5)
     assert back.config == net.config
+
+
+def test_stage1_trainer_clips_the_global_gradient_norm():
+    """issue 21: ``clip_norm`` scales the whole step's gradient to that global norm (plain SGD,
+    lr 1: the weight change IS the gradient), and leaves a smaller gradient alone."""
+    net = ts.build_stage1("demo", 4, input_hw=(32, 32))
+    init = [v.numpy().copy() for v in net.weights]
+    batch = _batch(net)
+
+    def delta(clip):
+        for v, a in zip(net.weights, init):
+            v.assign(a)
+        trainer = ts.Stage1Trainer(net, "berhu", clip_norm=clip)
+        trainer.compile(optimizer=keras.optimizers.SGD(1.0))
+        trainer.train_step(batch)
+        return [v.numpy() - a for v, a in zip(net.trainable_variables,
+                                               [init[i] for i, w in enumerate(net.weights)
+                                                if w.trainable])]
+
+    free = delta(None)
+    norm = float(np.sqrt(sum(np.sum(d.astype(np.float64) ** 2) for d in free)))
+    assert norm > 0
+    half = delta(0.5 * norm)
+    got = float(np.sqrt(sum(np.sum(d.astype(np.float64) ** 2) for d in half)))
+    assert got == pytest.approx(0.5 * norm, rel=1e-3)
+    for a, b in zip(half, free):
+        np.testing.assert_allclose(a, 0.5 * b, rtol=1e-3, atol=1e-6 * norm)
+    loose = delta(2.0 * norm)
+    for a, b in zip(loose, free):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-7 * norm)
+    assert ts.Stage1Trainer(net, "berhu", clip_norm=10).get_config()["clip_norm"] == 10.0

@@ -344,9 +344,11 @@ class Stage1Trainer(keras.Model):
     sparse-to-dense (see ``depthlab.runners.two_stage.stage1_optimizer``).
     """
 
-    def __init__(self, net: Stage1Net, loss: str = "berhu", **kwargs):
+    def __init__(self, net: Stage1Net, loss: str = "berhu", clip_norm: Optional[float] = None,
+                 **kwargs):
         super().__init__(**kwargs)
         self.net, self.loss_name = net, loss
+        self.clip_norm = None if clip_norm is None else float(clip_norm)
         self.loss_fn = stage1_loss(loss)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.rmse_tracker = keras.metrics.Mean(name="rmse")
@@ -378,10 +380,27 @@ class Stage1Trainer(keras.Model):
             total = loss + tf.add_n([tf.cast(l, tf.float32) for l in self.net.losses] or [0.0])
             scaled = self.optimizer.scale_loss(losses.replica_share(total))
         variables = self.net.trainable_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+        grads = tape.gradient(scaled, variables)
+        if self.clip_norm:
+            grads = self._clip(grads)
+        self.optimizer.apply_gradients(zip(grads, variables))
         self.loss_tracker.update_state(loss)
         self.rmse_tracker.update_state(self._batch_rmse(pred, depth, valid))
         return {m.name: m.result() for m in self.metrics}
+
+    def _clip(self, grads):
+        """Scales the gradients so that the global norm of the WHOLE step's gradient (the sum
+        over replicas, loss scale removed) is at most ``clip_norm`` (issue 21). Keras'
+        ``global_clipnorm`` would clip each replica's share before the all-reduce, which is
+        not the one-device step under a distribution strategy."""
+        ctx = tf.distribute.get_replica_context()
+        total = grads
+        if ctx is not None and ctx.num_replicas_in_sync > 1:
+            total = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        unit = tf.cast(self.optimizer.scale_loss(tf.constant(1.0)), tf.float32)   # loss scale
+        norm = tf.linalg.global_norm(total) / unit
+        factor = tf.minimum(1.0, self.clip_norm / tf.maximum(norm, 1e-12))
+        return [None if g is None else g * tf.cast(factor, g.dtype) for g in grads]
 
     def test_step(self, data):
         x, depth, valid = data
@@ -393,7 +412,7 @@ class Stage1Trainer(keras.Model):
 
     def get_config(self):
         return {"net": keras.saving.serialize_keras_object(self.net), "loss": self.loss_name,
-                "name": self.name}
+                "clip_norm": self.clip_norm, "name": self.name}
 
     @classmethod
     def from_config(cls, config):

@@ -68,6 +68,9 @@ class Stage1Options:
     lr_decay: float = 0.2
     momentum: float = 0.9
     weight_decay: float = 1e-4
+    # global gradient-norm clip before SGD; None = off. Our choice (issue 21): sparse-to-dense
+    # does not clip; without it batch 2 on 32 px crops diverges (BUILD_NOTES.md).
+    clip_norm: Optional[float] = 10.0
     crop_hw: Optional[Tuple[int, int]] = None
     base_filters: Optional[int] = None
     backbone_weights: Optional[str] = None
@@ -98,6 +101,8 @@ class Stage1Options:
         for name in ("epochs", "steps_per_epoch", "batch_size", "lr_decay_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
+        if self.clip_norm is not None and not self.clip_norm > 0:
+            raise ValueError(f"--clip_norm must be > 0 (or unset), got {self.clip_norm}")
         if self.dataset != "middlebury_sample" and not self.data_dir:
             raise ValueError(f"--dataset={self.dataset} needs --data_dir")
         self.crop_hw = tuple(int(v) for v in (self.crop_hw or DEFAULT_CROP[self.dataset]))
@@ -249,7 +254,8 @@ def evaluate_arrays(stage1: ts.Stage1Net, rgb: np.ndarray, depth: np.ndarray, nu
 # ----------------------------------------------------------------------------------------
 
 def stage1_optimizer(opts: Stage1Options) -> keras.optimizers.Optimizer:
-    """Sparse-to-dense SGD: lr 0.01 x 0.2 every 5 epochs, momentum 0.9 (Nesterov), wd 1e-4."""
+    """Sparse-to-dense SGD: lr 0.01 x 0.2 every 5 epochs, momentum 0.9 (Nesterov), wd 1e-4.
+    (The gradient-norm clip, ``opts.clip_norm``, is applied by ``Stage1Trainer``.)"""
     lr = schedules.StepDecay(opts.learning_rate, every=opts.lr_decay_every * opts.steps_per_epoch,
                              factor=opts.lr_decay)
     return keras.optimizers.SGD(lr, momentum=opts.momentum, nesterov=True,
@@ -364,7 +370,7 @@ def train_stage1(opts: Stage1Options, overrides: Optional[dict] = None,
     with strategy.scope():
         net = ts.Stage1Net(cfg)
         training.synchronize_batch_norm(net, strategy)
-        trainer = ts.Stage1Trainer(net, opts.loss)
+        trainer = ts.Stage1Trainer(net, opts.loss, clip_norm=opts.clip_norm)
         trainer.compile(optimizer=stage1_optimizer(opts))
         state = training.ResumableCheckpoint(os.path.join(opts.model_dir, "checkpoints"), net=net,
                                              optimizer=trainer.optimizer)
