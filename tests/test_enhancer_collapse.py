@@ -3,8 +3,14 @@
 Tiny config: the DL-Delta U-Net (Schlett et al., Table III layout) at 128x128 (its smallest
 size: 7 poolings), a few procedural faces, a few dozen Adam steps per seed, three seeds. A
 collapsed network outputs one value for every pixel (before the fix: the sigmoid saturated at
-0); a learning one spreads its output over the face and beats every constant predictor.
+0); a learning one spreads its output over the face and beats the best constant predictor.
+
+``COLLAPSE_TEST_INIT=zeros`` (or ``face_mean,zeros``) runs it with the pre-fix head start
+(Keras' zero bias): it then fails, seeds 0 and 2 collapse (measured on an AVX-512 Xeon).
+About 100 s on 2 shared cores (40 steps x 3 seeds; most of it building and tracing).
 """
+
+import os
 
 import numpy as np
 import pytest
@@ -13,7 +19,7 @@ from data_pipelines import degradation as deg
 from data_pipelines import face_enhancement as fe
 from depthlab.runners import enhancer
 
-SIZE, FACES, STEPS, BATCH = 128, 8, 30, 4
+SIZE, FACES, STEPS, BATCH = 128, 8, 40, 4
 SEEDS = (0, 1, 2)
 
 
@@ -35,7 +41,8 @@ def _constant_predictor_loss(gt) -> float:
     return float(np.mean([np.mean((norm[i][face[i]] - c) ** 2) for i in range(len(d))]))
 
 
-@pytest.mark.parametrize("output_bias_init", ["face_mean"])
+@pytest.mark.parametrize("output_bias_init",
+                         os.environ.get("COLLAPSE_TEST_INIT", "face_mean").split(","))
 def test_delta_does_not_collapse_for_three_seeds(tmp_path, output_bias_init):
     results = []
     for seed in SEEDS:
@@ -53,9 +60,10 @@ def test_delta_does_not_collapse_for_three_seeds(tmp_path, output_bias_init):
         loss = float(np.mean([np.mean((pred[i][face[i]] - y[i][face[i]]) ** 2)
                               for i in range(len(y))]))
         results.append((seed, min(var), min(target_var), loss, _constant_predictor_loss(gt)))
+    print(results)
     for seed, var, target_var, loss, const in results:
         # Collapsed: variance 0 (saturated sigmoid) and loss >= const (0.025 vs 0.004).
-        assert var > 0.1 * target_var, (f"seed {seed}: output variance over face pixels {var:.2e} "
+        assert var > 0.05 * target_var, (f"seed {seed}: output variance over face pixels {var:.2e} "
                                         f"(target {target_var:.2e}): collapsed; all {results}")
-        assert loss < 0.5 * const, (f"seed {seed}: face MSE {loss:.5f} not well below the "
+        assert loss < 0.75 * const, (f"seed {seed}: face MSE {loss:.5f} not well below the "
                                     f"constant predictor's {const:.5f}; all {results}")
