@@ -67,3 +67,24 @@ def test_delta_does_not_collapse_for_three_seeds(tmp_path, output_bias_init):
                                         f"(target {target_var:.2e}): collapsed; all {results}")
         assert loss < 0.75 * const, (f"seed {seed}: face MSE {loss:.5f} not well below the "
                                     f"constant predictor's {const:.5f}; all {results}")
+
+
+def test_head_start_is_the_mean_target_and_keeps_the_parameter_count():
+    from depthlab.models import enhancers
+
+    gt = fe.synthetic_ground_truth(2, seed=5, image_size=SIZE)
+    d = gt.depth_mm.astype(np.float64)
+    face = d > 0
+    near = np.where(face, d, np.inf).min(axis=(1, 2))
+    norm = (d - near[:, None, None]) / deg.FACE_RANGE_MM
+    assert fe.mean_face_target(gt) == pytest.approx(norm[face].mean(), rel=1e-5)
+    assert fe.mean_face_target(gt, face_only=False) == pytest.approx(
+        np.where(face, norm, 1.0).mean(), rel=1e-5)
+    model = enhancers.build_enhancer("delta", image_size=SIZE)
+    before = model.count_params()
+    enhancers.init_output_bias(model, 0.2)
+    assert model.count_params() == before
+    bias = float(model.get_layer("depth_out").bias.numpy()[0])
+    assert 1 / (1 + np.exp(-bias)) == pytest.approx(0.2, rel=1e-6)
+    with pytest.raises(ValueError, match="mean_output"):
+        enhancers.init_output_bias(model, 1.0)

@@ -200,14 +200,16 @@ def train(opts: EnhancerRunOptions, gt: Optional[fe.FaceDepthSet] = None,
 
 
 def _init_head(model, opts: EnhancerRunOptions, gt: fe.FaceDepthSet, strategy, log) -> None:
-    """Fresh runs: the head's bias starts at logit(mean face target) of the first chunk
+    """Fresh runs: the head's bias starts at logit(mean target) of the first chunk, over the
+    face pixels for the face losses, over all pixels (holes 1.0) for 'mse'/'l1'
     (``output_bias_init='face_mean'``; issue 21, ``enhancers.init_output_bias``)."""
     if opts.output_bias_init != "face_mean":
         return
-    mean = fe.mean_face_target(fe.FaceDepthSet(gt.depth_mm[:opts.chunk_size]))
+    mean = fe.mean_face_target(fe.FaceDepthSet(gt.depth_mm[:opts.chunk_size]),
+                               face_only=opts.loss.startswith("face_"))
     with strategy.scope():
         bias = init_output_bias(model, mean)
-    log(f"[enhancer] head bias logit({mean:.4f}) = {bias:.3f} (mean face target)")
+    log(f"[enhancer] head bias logit({mean:.4f}) = {bias:.3f} (mean target)")
 
 
 def _single_device_copy(model: keras.Model, variant: str) -> keras.Model:
