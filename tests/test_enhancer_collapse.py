@@ -7,7 +7,8 @@ collapsed network outputs one value for every pixel (before the fix: the sigmoid
 
 ``COLLAPSE_TEST_INIT=zeros`` (or ``face_mean,zeros``) runs it with the pre-fix head start
 (Keras' zero bias): it then fails, seeds 0 and 2 collapse (measured on an AVX-512 Xeon).
-About 100 s on 2 shared cores (40 steps x 3 seeds; most of it building and tracing).
+78-105 s on 2 shared cores beside other jobs (40 steps x 3 seeds; much of it building and
+tracing the model).
 """
 
 import os
