@@ -74,6 +74,23 @@ def normalise_pair(gt_mm, degraded_mm):
     return x, y, near
 
 
+def mean_face_target(gt: FaceDepthSet, max_images: int = 256, face_only: bool = True) -> float:
+    """Mean network-convention target over the ground truths' face (non-hole) pixels, the
+    value a constant predictor of the face loss would output (first ``max_images`` images;
+    ``face_only=False``: over all pixels, holes counting as ``HOLE_VALUE``, for the all-pixel
+    losses).
+
+    The enhancer runner starts the sigmoid head at this value (issue 21, BUILD_NOTES.md
+    "DL-Delta collapse"): with a zero head bias the untrained output is 0.5, far above the
+    faces' mean (~0.14), and Adam's first coherent steps then overshoot into saturation.
+    """
+    depth = tf.constant(gt.depth_mm[:max_images], tf.float32)
+    norm, valid, _ = deg.normalize_face_depth(depth)
+    if not face_only:
+        return float(tf.reduce_mean(tf.where(valid, norm, HOLE_VALUE)))
+    return float(tf.reduce_mean(tf.boolean_mask(norm, valid)))
+
+
 def degrade_with_variant(gt_mm, seeds, variant_ids, config: deg.DegradationConfig):
     """Degrades a batch (B,H,W) and applies the DL helper named by ``variant_ids`` per example
     (0 none, 1 random, 2 blurred). Returns degraded mm with the helper applied. The degradation

@@ -38,6 +38,9 @@ flags.DEFINE_integer("repeat", 1, "Delta-k retraining index (k > 1 needs --init_
                      lower_bound=1, upper_bound=4)
 flags.DEFINE_string("init_from", None, "model_dir of the previous model to start from.")
 flags.DEFINE_enum("mixed_precision", "float32", list(training.PRECISION_POLICIES), "Dtype policy.")
+flags.DEFINE_enum("output_bias_init", "face_mean", ["face_mean", "zeros"], "Start of the sigmoid "
+                  "head's bias: logit of the mean face target (default; issue 21: with 'zeros', "
+                  "Keras' default, some seeds collapse to a saturated constant output).")
 flags.DEFINE_integer("seed", 0, "Seed of faces, degradations and data order.")
 training.define_strategy_flag()
 training.define_collapse_guard_flag()
@@ -59,7 +62,8 @@ def main(argv):
         lr_decay_per_chunk=FLAGS.lr_decay_per_chunk, loss=FLAGS.loss, helper=FLAGS.helper,
         init_from=FLAGS.init_from, seed=FLAGS.seed + 7919 * (FLAGS.repeat - 1),
         mixed_precision=FLAGS.mixed_precision, steps_per_epoch=FLAGS.steps_per_epoch,
-        strategy=FLAGS.strategy, collapse_guard=FLAGS.collapse_guard)
+        strategy=FLAGS.strategy, collapse_guard=FLAGS.collapse_guard,
+        output_bias_init=FLAGS.output_bias_init)
     summary = enhancer.train(opts)
     print(f"best training loss {summary['best_loss']:.6f}; weights: "
           f"{FLAGS.model_dir}/best.weights.h5")

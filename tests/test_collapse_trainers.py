@@ -100,10 +100,6 @@ def test_dsr_tiny_does_not_collapse(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=(
-    "issue 21: the DL-Delta enhancer collapses to a constant output in this tiny run for seeds "
-    "1 and 2 (output variance 0 and 1.3e-11 x the target's at step 8; seed 0 is healthy, 0.89); "
-    "the fix of the enhancer is separate work (another branch)"))
 def test_enhancer_tiny_does_not_collapse(tmp_path):
     from data_pipelines import face_enhancement as fe
     from depthlab.runners import enhancer

@@ -52,6 +52,7 @@ divisible by 2^L (the dense block then changes size, so only 256 matches Table I
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Dict, Tuple
 
 import keras
@@ -227,6 +228,25 @@ class DepthEnhancer(keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def init_output_bias(model: keras.Model, mean_output: float) -> float:
+    """Sets the sigmoid head's bias to ``logit(mean_output)``, so that the untrained network
+    outputs about the targets' mean (returns the bias). Parameter counts do not change.
+
+    Why (issue 21, BUILD_NOTES.md "DL-Delta collapse"): with Keras' zero bias the untrained
+    output is 0.5 while face targets average ~0.14, so nearly all of the first loss is one
+    shared offset. Adam moves every one of the 4.2 M weights by ~lr in the direction that
+    lowers the output; through the ~30 ReLU layers these coherent steps compound, the logits
+    overshoot from -0.3 to -5.5 in one step and to < -100 two steps later, the sigmoid
+    saturates at 0 and its gradient underflows to exactly 0: a dead constant output.
+    """
+    if not 0.0 < float(mean_output) < 1.0:
+        raise ValueError(f"init_output_bias: mean_output must be in (0, 1), got {mean_output}")
+    head = model.get_layer("depth_out")
+    bias = math.log(float(mean_output) / (1.0 - float(mean_output)))
+    head.bias.assign([bias])
+    return bias
 
 
 def build_enhancer(variant: str, preset: str = "paper", image_size: int = 256) -> DepthEnhancer:

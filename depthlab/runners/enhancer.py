@@ -18,7 +18,9 @@ update on the global batch (``tests/test_distributed_training.py``). Only the ch
 
 Choices the paper leaves open (BUILD_NOTES.md): MSE over the ground truth's face (non-hole)
 pixels, Table IV's pixel set (``--loss=face_mse``; 'mse' is over all pixels), Adam lr 1e-3
-decayed x0.5 per chunk, batch 8.
+decayed x0.5 per chunk, batch 8. A fresh run starts the sigmoid head's bias at the logit
+of the first chunk's mean face target (issue 21: with Keras' zero bias, some seeds collapsed
+to a saturated output of 0; ``output_bias_init='zeros'`` restores the old start).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import numpy as np
 from data_pipelines import face_enhancement as fe
 from depthlab import collapse, training
 from depthlab.losses import FaceAreaLoss
-from depthlab.models.enhancers import build_enhancer
+from depthlab.models.enhancers import build_enhancer, init_output_bias
 
 VARIANTS = ("alpha", "beta", "gamma", "delta")
 #: 'mse'/'l1' over all pixels; 'face_mse'/'face_l1' over the ground truth's non-hole pixels.
@@ -42,6 +44,9 @@ LOSSES = ("face_mse", "face_l1", "mse", "l1")
 TEST_IDENTITY_OFFSET = 100_000
 #: config.json fields a resumed run must share with the run that wrote it.
 RESUME_KEYS = ("variant", "ground_truths", "chunk_size", "seed", "helper", "loss")
+#: Start of the sigmoid head's bias: 'face_mean' = logit of the training targets' mean face
+#: depth (issue 21: prevents the saturated-sigmoid collapse), 'zeros' = Keras' default.
+OUTPUT_BIAS_INITS = ("face_mean", "zeros")
 
 
 @dataclasses.dataclass
@@ -63,6 +68,7 @@ class EnhancerRunOptions:
     steps_per_epoch: Optional[int] = None   # default: one pass over the chunk's pairs
     strategy: str = "default"               # training.STRATEGIES
     collapse_guard: str = "warn"            # collapse.MODES (depthlab/collapse.py)
+    output_bias_init: str = "face_mean"     # OUTPUT_BIAS_INITS; 'zeros' = before issue 21
 
     def __post_init__(self):
         collapse.check_mode(self.collapse_guard)
@@ -70,6 +76,9 @@ class EnhancerRunOptions:
             raise ValueError(f"--variant={self.variant!r} is not one of {VARIANTS}")
         if self.loss not in LOSSES:
             raise ValueError(f"--loss={self.loss!r} is not one of {LOSSES}")
+        if self.output_bias_init not in OUTPUT_BIAS_INITS:
+            raise ValueError(f"--output_bias_init={self.output_bias_init!r} is not one of "
+                             f"{OUTPUT_BIAS_INITS}")
         if self.strategy not in training.STRATEGIES:
             raise ValueError(f"--strategy={self.strategy!r} is not one of {training.STRATEGIES}")
         for name in ("ground_truths", "chunk_size", "epochs_per_chunk", "batch_size"):
@@ -111,7 +120,7 @@ def _best_loss(model_dir: str) -> float:
 
 
 def build_and_compile(opts: EnhancerRunOptions, lr: float) -> keras.Model:
-    model = build_enhancer(opts.variant)
+    model = build_enhancer(opts.variant, image_size=opts.image_size)
     loss = {"mse": keras.losses.MeanSquaredError, "l1": keras.losses.MeanAbsoluteError,
             "face_mse": lambda: FaceAreaLoss("mse", hole_value=fe.HOLE_VALUE),
             "face_l1": lambda: FaceAreaLoss("l1", hole_value=fe.HOLE_VALUE)}[opts.loss]()
@@ -171,6 +180,8 @@ def train(opts: EnhancerRunOptions, gt: Optional[fe.FaceDepthSet] = None,
         log(f"[enhancer] initialised from {src} (repeat training)")
     elif done:
         log(f"[enhancer] resuming after epoch {done}/{total_epochs}")
+    else:
+        _init_head(model, opts, gt, strategy, log)
 
     n_var = len(opts.variants)
     history: List[Dict[str, float]] = []
@@ -212,10 +223,23 @@ def train(opts: EnhancerRunOptions, gt: Optional[fe.FaceDepthSet] = None,
                           "epochs": total_epochs}, guards)
 
 
+def _init_head(model, opts: EnhancerRunOptions, gt: fe.FaceDepthSet, strategy, log) -> None:
+    """Fresh runs: the head's bias starts at logit(mean target) of the first chunk, over the
+    face pixels for the face losses, over all pixels (holes 1.0) for 'mse'/'l1'
+    (``output_bias_init='face_mean'``; issue 21, ``enhancers.init_output_bias``)."""
+    if opts.output_bias_init != "face_mean":
+        return
+    mean = fe.mean_face_target(fe.FaceDepthSet(gt.depth_mm[:opts.chunk_size]),
+                               face_only=opts.loss.startswith("face_"))
+    with strategy.scope():
+        bias = init_output_bias(model, mean)
+    log(f"[enhancer] head bias logit({mean:.4f}) = {bias:.3f} (mean target)")
+
+
 def _single_device_copy(model: keras.Model, variant: str) -> keras.Model:
     """A default-strategy enhancer with ``model``'s weights (call it outside any
     ``strategy.scope()``): Keras' predict/evaluate do not run under MultiWorkerMirrored."""
-    plain = build_enhancer(variant)
+    plain = build_enhancer(variant, image_size=model.input_shape[1])
     plain.set_weights(model.get_weights())
     return plain
 
@@ -223,7 +247,7 @@ def _single_device_copy(model: keras.Model, variant: str) -> keras.Model:
 def load_enhancer(model_dir: str) -> keras.Model:
     """An enhancer with its best weights (the paper's saved model)."""
     cfg = training.read_json(os.path.join(model_dir, "config.json"))
-    model = build_enhancer(cfg["variant"])
+    model = build_enhancer(cfg["variant"], image_size=cfg.get("image_size", 256))
     path = os.path.join(model_dir, "best.weights.h5")
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path} does not exist; train with experiments.train_enhancer "
