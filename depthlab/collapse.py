@@ -17,7 +17,9 @@ under ``var_ratio ** 2``, i.e. the output is constant to float precision),
 
 1. ``output_var < var_ratio * target_var`` (the output is constant), or
 2. ``batch_output_var < var_ratio * batch_target_var`` (the output does not depend on the
-   input), or, on ``stall_patience`` consecutive checks,
+   input), each while the probe loss falls by less than ``stall_min_delta`` (relative) over
+   the streak (a near-constant output that is still learning, e.g. a network started at the
+   best constant, is not a collapse), or, on ``stall_patience`` consecutive checks,
 3. ``|loss / constant_loss - 1| <= stall_tol`` and the loss improved by less than
    ``stall_min_delta`` (relative) over those checks: the loss stalls at the level of
    predicting the target's mean. (A loss far ABOVE it is an untrained or noisy model, e.g.
@@ -169,6 +171,7 @@ class CollapseGuard(keras.callbacks.Callback):
         self.collapsed, self.reason, self.at = False, None, None
         self._streak = {"constant": 0, "input_independent": 0, "stall": 0, "diverged": 0}
         self._stall_start = None
+        self._var_start: Dict[str, float] = {}     # probe loss when a variance streak began
         self._last_checked = None
         previous = read_record(model_dir) if model_dir else None
         if previous and previous.get("collapsed"):       # sticky over a resume
@@ -251,9 +254,8 @@ class CollapseGuard(keras.callbacks.Callback):
         else:
             self._streak["diverged"] = 0
         if s["output_var"] < self.var_ratio * s["target_var"]:
-            self._streak["constant"] += 1
             exact = s["output_var"] < self.var_ratio ** 2 * s["target_var"]
-            if self._streak["constant"] >= self.patience or exact:
+            if self._variance_streak("constant", s["loss"]) >= self.patience or exact:
                 found = (f"output is constant: output variance {s['output_var']:.3g} << target "
                          f"variance {s['target_var']:.3g} (ratio "
                          f"{s['output_var'] / s['target_var']:.2e} < {self.var_ratio:g})")
@@ -261,9 +263,9 @@ class CollapseGuard(keras.callbacks.Callback):
             self._streak["constant"] = 0
         bt = s["batch_target_var"]
         if np.isfinite(bt) and bt > 0 and s["batch_output_var"] < self.var_ratio * bt:
-            self._streak["input_independent"] += 1
             exact = s["batch_output_var"] < self.var_ratio ** 2 * bt
-            if (self._streak["input_independent"] >= self.patience or exact) and found is None:
+            if ((self._variance_streak("input_independent", s["loss"]) >= self.patience
+                 or exact) and found is None):
                 found = (f"output does not depend on the input: output variance across the "
                          f"probe's examples {s['batch_output_var']:.3g} << target variance "
                          f"{bt:.3g} (ratio {s['batch_output_var'] / bt:.2e} < {self.var_ratio:g})")
@@ -286,6 +288,19 @@ class CollapseGuard(keras.callbacks.Callback):
         else:
             self._streak["stall"] = 0
         return found
+
+    def _variance_streak(self, key: str, loss: float) -> int:
+        """One more check under a variance criterion; the streak restarts while the probe loss
+        still falls by at least ``stall_min_delta`` (relative) from the streak's first check.
+        A network started at the best constant (the enhancer's head bias at the mean face
+        target, issue 21) has a near-constant output that is learning, not collapsed; a
+        collapsed one (saturated head, gradient 0) has a flat loss."""
+        if self._streak[key] == 0:
+            self._var_start[key] = loss
+        self._streak[key] += 1
+        if loss < (1.0 - self.stall_min_delta) * self._var_start[key]:
+            self._streak[key], self._var_start[key] = 1, loss
+        return self._streak[key]
 
     def _summary(self, s: dict) -> None:
         if self.writer is None:

@@ -220,3 +220,24 @@ def test_a_nearly_constant_output_needs_patience_checks():
     assert not guard.collapsed
     guard.check()
     assert guard.collapsed and "(ratio 1.00e-04 < 0.001)" in guard.reason
+
+
+def test_a_nearly_constant_output_that_is_still_learning_is_not_a_collapse():
+    """A network started at the best constant (the enhancer's head bias, issue 21): output
+    variance 1e-4 x the target's but its probe MSE falls by 2 % per check (> STALL_MIN_DELTA):
+    no collapse, however many checks; once the loss goes flat it is reported after PATIENCE."""
+    rng = np.random.default_rng(4)
+    target = rng.normal(size=(4, 32))
+    mean, centred = target.mean(), target - target.mean()
+    # output = mean + a * (target - mean) + tiny orthogonal noise: MSE = (1 - a)^2 x var
+    noise = _orthogonal_noise(rng, target, 1e-5)
+    alphas = [0.0, 0.0101, 0.0202, 0.0303]       # MSE ratio ~1.0, 0.980, 0.960, 0.940
+    outputs = [mean + a * centred + noise for a in alphas] + [mean + 0.0303 * centred + noise] * 2
+    it = iter(outputs)
+    guard = collapse.CollapseGuard(lambda m: (next(it), target, None), every=1, log=_Lines())
+    for i in range(len(alphas)):
+        s = guard.check()
+        assert s["output_var"] < collapse.VAR_RATIO * s["target_var"], i
+        assert not guard.collapsed, i
+    guard.check()                       # flat for the first time: streak 2 from the last fall
+    assert guard.collapsed and guard.reason.startswith("output is constant")
