@@ -9,10 +9,8 @@ checkpoint. Step 1 (before any update) checks the data split and the per-replica
 scaling: only the float32 summation order differs. Step 2 is computed with the weights after
 the first update, so it checks the update (gradient all-reduce, optimizer) too.
 Cost: about 2.5 CPU-minutes (TensorFlow traces each train step once per replica), 3.5 min
-of one xdist worker under load, which the 15-minute suite cannot spare: opt-in with
-``DEPTHLAB_SLOW_TESTS=1 python3 -m pytest tests/test_mirrored_trainers.py`` (all five pass on
-the committed tree; the default suite keeps the multi-worker tests of TS-GAN and the enhancer,
-the enhancer/recognition mirrored checks and every trainer's single-device tests).
+of one xdist worker under load: in the slow end-to-end set (``pytest --slow``, run by
+``.ci/run`` after the default set).
 """
 
 import os

@@ -8,9 +8,8 @@ out of the suite for time: the wrapping is the same three lines).
 On CPUs without bf16 units the backward convolutions are emulated (slow), hence the tiny
 sizes; the check is about dtypes and finiteness, not speed. Even so, one emulated step costs
 minutes on an AVX2-only CPU (DL-Delta batch 1: 135 s; a width-1/16 SE-ResNet fusion: >5 min
-under load), so those two are opt-in: ``DEPTHLAB_SLOW_TESTS=1 python3 -m pytest
-tests/test_mixed_precision.py`` (measured here: all six pass; CycleGAN-depth, two-stage and
-DSR at their tiny sizes take 8-16 s and always run)."""
+under load), so those two, and the CycleGAN-depth and stage-1 bf16 steps, are in the slow
+end-to-end set (``pytest --slow``, run by ``.ci/run`` after the default set)."""
 
 import os
 

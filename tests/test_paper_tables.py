@@ -13,7 +13,9 @@ import pytest
 from depthlab import reporting, significance
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PAPER = "/work/shared/papers/tsgan-uppal.txt"
+# The papers sit in ../shared beside the checkout (the developers' machines and CI).
+PAPER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), os.pardir,
+                     "shared", "papers", "tsgan-uppal.txt")
 BACKBONES = ["vgg16", "inception", "resnet50", "se_resnet50"]
 TSGAN = [f"tsgan_table{i}" for i in range(1, 6)]
 
