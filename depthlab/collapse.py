@@ -354,9 +354,15 @@ class CollapseGuard(keras.callbacks.Callback):
 
 
 def guard_callbacks(mode: str, probe: Probe, **kwargs) -> List[CollapseGuard]:
-    """``[CollapseGuard(probe, mode, **kwargs)]``, or ``[]`` for ``mode='off'``."""
+    """``[CollapseGuard(probe, mode, **kwargs)]``, or ``[]`` for ``mode='off'``. A trainer's
+    defaults: TensorBoard scalars under ``<model_dir>/tensorboard/collapse``, and silence on
+    non-chief workers (``chief=False``)."""
     if check_mode(mode) == "off":
         return []
+    if kwargs.get("model_dir") and "summary_dir" not in kwargs:
+        kwargs["summary_dir"] = os.path.join(kwargs["model_dir"], "tensorboard", "collapse")
+    if not kwargs.get("chief", True) and "log" not in kwargs:
+        kwargs["log"] = lambda message: None
     return [CollapseGuard(probe, mode=mode, **kwargs)]
 
 

@@ -422,8 +422,7 @@ def train(opts: RunOptions, overrides: Optional[dict] = None,
         callbacks.append(progress)
     guards = collapse.guard_callbacks(
         opts.collapse_guard, collapse_probe(test_ex), name="DSRNet", every=opts.log_every,
-        model_dir=opts.model_dir, summary_dir=os.path.join(tb, "collapse"),
-        log=None if chief else (lambda m: None), chief=chief,
+        model_dir=opts.model_dir, chief=chief,
         initial_step=initial_epoch * steps, initial_epoch=initial_epoch)
     callbacks += guards + list(extra_callbacks or [])
     if initial_epoch < opts.epochs:

@@ -191,8 +191,7 @@ def train(opts: EnhancerRunOptions, gt: Optional[fe.FaceDepthSet] = None,
     guards = collapse.guard_callbacks(
         opts.collapse_guard, collapse_probe(gt, opts.variants, opts.seed + 99),
         name=f"DL-{opts.variant.capitalize()} enhancer", every=max(1, steps0 // 4),
-        model_dir=opts.model_dir, summary_dir=os.path.join(opts.model_dir, "tensorboard", "collapse"),
-        log=None if chief else (lambda m: None), chief=chief, initial_epoch=done)
+        model_dir=opts.model_dir, chief=chief, initial_epoch=done)
     for chunk in range(done // opts.epochs_per_chunk, chunks):
         part = fe.FaceDepthSet(gt.depth_mm[chunk * opts.chunk_size:(chunk + 1) * opts.chunk_size])
         steps = opts.steps_per_epoch or max(1, len(part) * n_var // opts.batch_size)

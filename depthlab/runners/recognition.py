@@ -389,8 +389,7 @@ def _fit(model: keras.Model, role: str, role_dir: str, opts: RunOptions, rgb, de
     callbacks += collapse.guard_callbacks(
         opts.collapse_guard, _collapse_probe(rgb, depth, labels), kind="classifier",
         name=f"recognition {role}", every=max(1, opts.log_every), model_dir=role_dir,
-        summary_dir=os.path.join(role_dir, "tensorboard", "collapse"),
-        log=None if chief else (lambda m: None), chief=chief, initial_step=initial * steps,
+        chief=chief, initial_step=initial * steps,
         initial_epoch=initial)
     callbacks += list(extra_callbacks or [])
     training.fit(model, ds, epochs=opts.epochs, steps_per_epoch=steps, initial_epoch=initial,

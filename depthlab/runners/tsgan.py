@@ -24,9 +24,8 @@ datasets without a recognition protocol).
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 import keras
 import numpy as np
@@ -436,8 +435,7 @@ def train(opts: RunOptions, preset: str = "code", overrides: Optional[dict] = No
         callbacks.append(progress)
     guards = collapse.guard_callbacks(
         opts.collapse_guard, collapse_probe(test), name="TS-GAN G_A2B", every=opts.log_every,
-        model_dir=opts.model_dir, summary_dir=os.path.join(opts.model_dir, "tensorboard", "collapse"),
-        log=None if chief else (lambda m: None), chief=chief,
+        model_dir=opts.model_dir, chief=chief,
         initial_step=initial_epoch * steps, initial_epoch=initial_epoch)
     callbacks += guards + list(extra_callbacks or [])
     if initial_epoch < cfg.epochs:

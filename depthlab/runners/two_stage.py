@@ -320,8 +320,7 @@ def _guards(opts, name, predict, rgb, depth, num_samples, crop_hw, seed, initial
     return collapse.guard_callbacks(
         opts.collapse_guard, _collapse_probe(predict, rgb, depth, num_samples, crop_hw, seed),
         name=name, every=opts.log_every, model_dir=opts.model_dir,
-        summary_dir=os.path.join(opts.model_dir, "tensorboard", "collapse"),
-        log=None if chief else (lambda m: None), chief=chief,
+        chief=chief,
         initial_step=initial_epoch * opts.steps_per_epoch, initial_epoch=initial_epoch)
 
 
