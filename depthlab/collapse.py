@@ -55,7 +55,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import keras
 import numpy as np
 
-MODES = ("warn", "stop", "off")
+from depthlab.core.options import COLLAPSE_MODES as MODES  # noqa: E402 (one owner)
 RECORD = "collapse.json"
 
 #: output variance / target variance below this is "constant" (std ratio ~3 %).

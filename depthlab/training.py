@@ -14,8 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-PRECISION_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
-STRATEGIES = ("default", "mirrored", "multi_worker")
+from depthlab.core.options import PRECISION_POLICIES, STRATEGIES  # noqa: F401 (one owner)
 
 
 def set_seeds(seed: int, deterministic_ops: bool = False) -> None:

@@ -1,0 +1,146 @@
+"""Every dataset name, defined once, with the readers ("views") each dataset provides.
+
+A trainer asks a dataset for the view it needs::
+
+    from data_pipelines import registry
+    records = registry.read("middlebury_sample", "rgbd_records", split="train")
+
+and its ``--dataset`` flag offers ``registry.names(view="rgbd_records")``. Readers are
+``"module:function"`` strings resolved on first use, so listing names (flags, ``--help``)
+imports neither TensorFlow nor the readers. A new dataset adds a :class:`DatasetSpec` here
+and a reader function in its own module, not an ``if`` branch in a trainer.
+
+Views (the reader's signature is the view's contract):
+
+``rgbd_records``   ``(split, data_dir=None, limit=None) -> [(name, rgb uint8 (H, W, 3),
+                   depth float32 metres (H, W), valid bool (H, W))]`` at native resolution
+                   (depth super-resolution, two-stage).
+``paired_faces``   ``data_pipelines.sources.load_paired`` (RGB + depth faces, TS-GAN).
+``rgb_faces``      ``data_pipelines.sources.load_rgb`` (RGB faces: TS-GAN's student domain).
+``unpaired_depth`` the unpaired RGB / depth domains of CycleGAN depth synthesis.
+``sparse_h5``      sparse-to-dense's preprocessed NYU .h5 folders.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from typing import Any, Callable, Dict, Iterator, List, Optional
+
+
+class RegistryError(KeyError):
+    """An unknown or duplicate name; the message lists the registered names."""
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else ""
+
+
+class Registry:
+    """A name -> object map that refuses duplicates and lists its names in errors."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._entries: Dict[str, Any] = {}
+
+    def register(self, name: str, obj: Any = None, *, replace: bool = False):
+        """``register(name, obj)``, or ``@register(name)`` as a decorator."""
+        def add(value):
+            if name in self._entries and not replace and self._entries[name] is not value:
+                raise RegistryError(f"{self.kind} {name!r} is already registered "
+                                    f"({self._entries[name]!r})")
+            self._entries[name] = value
+            return value
+        return add if obj is None else add(obj)
+
+    def get(self, name: str) -> Any:
+        if name not in self._entries:
+            raise RegistryError(f"unknown {self.kind} {name!r}; registered: {self.names()}")
+        return self._entries[name]
+
+    def names(self) -> List[str]:
+        return sorted(self._entries)
+
+    def items(self) -> Iterator:
+        return iter(sorted(self._entries.items()))
+
+    def unregister(self, name: str) -> None:
+        self._entries.pop(name, None)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+    """One dataset: its name, what it is, whether it needs ``--data_dir`` (a directory in the
+    dataset's own layout) and its readers by view (``"module:function"``)."""
+
+    name: str
+    description: str
+    needs_data_dir: bool
+    views: Dict[str, str]
+    layout: str = ""          # what --data_dir must contain (error messages, --help)
+
+    def reader(self, view: str) -> Callable:
+        if view not in self.views:
+            raise RegistryError(f"dataset {self.name!r} has no {view!r} reader; datasets "
+                                f"that have one: {names(view=view)}")
+        module, function = self.views[view].split(":")
+        return getattr(importlib.import_module(module), function)
+
+
+DATASETS = Registry("dataset")
+
+
+def register(spec: DatasetSpec) -> DatasetSpec:
+    return DATASETS.register(spec.name, spec)
+
+
+def get(name: str) -> DatasetSpec:
+    return DATASETS.get(name)
+
+
+def names(view: Optional[str] = None) -> List[str]:
+    """Registered dataset names (those with a ``view`` reader when given)."""
+    return [n for n, spec in DATASETS.items() if view is None or view in spec.views]
+
+
+def check_data_dir(name: str, data_dir: Optional[str], flag: str = "--data_dir") -> None:
+    """A dataset that reads files needs ``data_dir``; the error says what it must hold."""
+    spec = get(name)
+    if spec.needs_data_dir and not data_dir:
+        raise ValueError(f"--dataset={name} needs {flag}: {spec.layout or 'its directory'}")
+
+
+def read(name: str, view: str, **kwargs) -> Any:
+    """``get(name).reader(view)(**kwargs)`` after the data_dir check."""
+    check_data_dir(name, kwargs.get("data_dir"))
+    return get(name).reader(view)(**kwargs)
+
+
+# -- the datasets --------------------------------------------------------------------------
+# Face datasets (TS-GAN, recognition): data_pipelines.sources reads them (TFDS builders in
+# data_pipelines/datasets/ for the real ones, procedural faces for the synthetic ones).
+_FACES = "data_pipelines.sources"
+for _name, _desc, _paired, _layout in (
+        ("synthetic_faces", "procedural RGB + depth faces (embedded, no files)", True, ""),
+        ("synthetic_faces_target", "procedural RGB faces of the student's target domain "
+         "(embedded, no files)", False, ""),
+        ("curtinfaces", "CurtinFaces RGB-D (Kinect)", True,
+         "the CurtinFaces folders (data_pipelines/datasets/curtinfaces.py)"),
+        ("iiitd_rgbd", "IIIT-D RGB-D face database", True,
+         "the IIIT-D RGB-D folders (data_pipelines/datasets/iiitd_rgbd.py)"),
+        ("eurecom_kinectfacedb", "EURECOM Kinect Face Dataset", True,
+         "the EURECOM KinectFaceDB folders (data_pipelines/datasets/eurecom_kinectfacedb.py)"),
+        ("lfw_faces", "Labeled Faces in the Wild (RGB only)", False,
+         "the LFW folders (data_pipelines/datasets/lfw.py)"),
+        ("tsgan_folders", "TS-GAN's own folder layout (rgb/ and depth/ images)", True,
+         "rgb/ and depth/ folders (data_pipelines/datasets/tsgan_folders.py)")):
+    _views = {"rgb_faces": f"{_FACES}:load_rgb"}
+    if _paired:
+        _views["paired_faces"] = f"{_FACES}:load_paired"
+    register(DatasetSpec(_name, _desc, needs_data_dir=bool(_layout), views=_views,
+                         layout=_layout))
