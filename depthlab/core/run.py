@@ -276,10 +276,11 @@ def _run_locked(run_: Run, record, extra_callbacks, verbose, keras, collapse, tr
     guards = []
     probe = experiment.collapse_probe(run_, data)
     if probe is not None:
-        guards = collapse.guard_callbacks(
-            opts.collapse_guard, probe, name=experiment.collapse_name,
-            every=opts.log_every, model_dir=opts.model_dir, chief=chief,
-            initial_step=done_steps, initial_epoch=done, **experiment.collapse_kwargs(run_))
+        kwargs = dict(name=experiment.collapse_name, every=opts.log_every,
+                      model_dir=opts.model_dir, chief=chief, initial_step=done_steps,
+                      initial_epoch=done)
+        kwargs.update(experiment.collapse_kwargs(run_))      # e.g. its own 'every'
+        guards = collapse.guard_callbacks(opts.collapse_guard, probe, **kwargs)
     callbacks += list(experiment.callbacks(run_, model, data)) + guards
     callbacks += list(extra_callbacks or [])
 
