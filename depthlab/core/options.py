@@ -30,6 +30,17 @@ STRATEGIES = ("default", "mirrored", "multi_worker")
 COLLAPSE_MODES = ("warn", "stop", "off")
 
 
+def _disclaim_key_flags() -> None:
+    """Flags defined here on a binary's behalf are that binary's key flags (listed by its
+    ``--help``), not this module's (absl's ``disclaim_key_flags``)."""
+    from absl import flags
+
+    flags.disclaim_key_flags()
+
+
+_disclaim_key_flags()
+
+
 class OptionsError(ValueError):
     """An option value is invalid; the message names the flag."""
 
