@@ -19,6 +19,7 @@ from data_pipelines.paired import epoch_index_stream, tsgan_depth_to_unit
 
 from .options import RunOptions
 
+
 AUTOTUNE = tf.data.AUTOTUNE
 
 

@@ -24,6 +24,7 @@ from .roles import _restore_models
 from .savedmodel_inputs import load_depth_generator
 from .scores import SCORE_WEIGHT_FILE, _scores
 
+
 def _hits(scores: np.ndarray, labels: np.ndarray) -> List[int]:
     return [int(v) for v in np.argmax(scores, axis=1) == np.asarray(labels)]
 

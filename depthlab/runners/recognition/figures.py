@@ -20,6 +20,7 @@ from .options import load_options
 from .roles import _restore_models
 from .savedmodel_inputs import load_depth_generator
 
+
 def _write_samples(model_dir: str, faces: rp.FaceSet, idx: np.ndarray, depths: dict) -> None:
     from depthlab import visualize
 

@@ -18,6 +18,7 @@ from depthlab import collapse, training
 from depthlab.recognition.backbones import BACKBONES
 from depthlab.recognition.models import FUSIONS, INPUTS, SCORE_RULES
 
+
 COLUMNS = ("rgb", "rgbd_feature", "rgbd_score", "rgbd_hallucinated_feature",
            "rgbd_hallucinated_score", "depth", "depth_hallucinated",
            # extra columns (after the paper's Table 2-4 layout): feature fusion of separately

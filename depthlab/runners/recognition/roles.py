@@ -22,6 +22,7 @@ from depthlab.recognition.models import build_classifier
 from .data import _fold_name, make_dataset
 from .options import RunOptions
 
+
 def _models(opts: RunOptions, num_classes: int, weights: bool = True) -> Dict[str, keras.Model]:
     return build_classifier(opts.inputs, opts.fusion, num_classes, opts.backbone, opts.image_size,
                             opts.embedding_dim, opts.width, opts.dropout,

@@ -27,6 +27,7 @@ from .roles import (_collapse_probe, _compile, _models, _single_device_copies, _
 from .savedmodel_inputs import load_depth_generator
 from .scores import SCORE_WEIGHT_FILE, _choose_weight
 
+
 def _check_resume_config(model_dir: str, record: dict) -> None:
     training.check_resume_config(model_dir, record, (
         "backbone", "inputs", "fusion", "protocol", "fold", "image_size", "width",

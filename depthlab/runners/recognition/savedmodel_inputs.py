@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
+
 GENERATOR_SIGNATURE = ("serving_default(rgb: uint8 (N, H, W, 3)) -> {'depth': float32 "
                        "(N, S, S, 1) in [0, 1]}, as written by experiments.export_savedmodel")
 

@@ -19,6 +19,7 @@ from depthlab.recognition.models import ScoreFusion, choose_score_weight
 from .data import make_dataset
 from .options import RunOptions
 
+
 SCORE_WEIGHT_FILE = "score_weight.json"
 
 
