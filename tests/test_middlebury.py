@@ -173,7 +173,8 @@ def test_load_scenes_through_tfds_equals_read_all(tmp_path):
     import shutil
 
     tfds_dir = str(tmp_path / "tfds")
-    _assert_same_scenes(middlebury.load_scenes(FIX, tfds_data_dir=tfds_dir), middlebury.read_all(FIX))
+    _assert_same_scenes(middlebury.load_scenes(FIX, tfds_data_dir=tfds_dir),
+                        middlebury.read_all(FIX))
     _assert_same_scenes(middlebury.load_scenes(FIX, limit=2, tfds_data_dir=tfds_dir),
                         middlebury.read_all(FIX, limit=2))
     # a root that is itself one scene: the name is the folder's, as read_scene gives it

@@ -139,7 +139,8 @@ def test_tfds_path_equals_the_raw_reader(mat_file, tmp_path, image_size):
             assert rgb.dtype == rgb_w.dtype and depth.dtype == depth_w.dtype
             np.testing.assert_array_equal(rgb, rgb_w)
             np.testing.assert_array_equal(depth, depth_w)
-    a = nyu.load_labeled(os.path.dirname(mat_file), "train", image_size, limit=2, tfds_data_dir=tfds_dir)
+    a = nyu.load_labeled(os.path.dirname(mat_file), "train", image_size, limit=2,
+                         tfds_data_dir=tfds_dir)
     b = nyu.read_labeled(mat_file, "train", image_size, limit=2)
     for field in ("rgb", "depth", "index"):
         np.testing.assert_array_equal(getattr(a, field), getattr(b, field))

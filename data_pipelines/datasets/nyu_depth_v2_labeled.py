@@ -5,8 +5,8 @@ DenseDepth raw-frame release, a different dataset). Reads ``nyu_depth_v2_labeled
 ``manual_dir`` with :mod:`data_pipelines.nyu_depth_v2` (axis order, resizing and the 8-bit
 normalisation are documented there).
 
-Configs: ``256`` and ``128`` (frames resized to S x S as :func:`data_pipelines.nyu_depth_v2.iter_labeled`
-does) and ``full`` (the file's own 480 x 640, no resizing). ``info.metadata`` records the .mat
+Configs: ``256`` and ``128`` (frames resized to S x S as
+:func:`data_pipelines.nyu_depth_v2.iter_labeled` does) and ``full`` (the file's own 480 x 640, no resizing). ``info.metadata`` records the .mat
 path and size, so :func:`data_pipelines.nyu_depth_v2.load_labeled` can refuse a prepared copy of
 another file. Storage is lossless (PNG, zlib float tensors).
 

@@ -26,7 +26,8 @@ Conventions of this module
   row's four 32-bit words into two 32-bit keys, and its ``n``-th number is
   ``fmix32(fmix32(n * 0x9E3779B9 + k1) ^ k2)`` (MurmurHash3's finaliser, SplitMix-style; 24-bit
   uniforms; Gaussian noise takes one word per pixel and splits it into two 16-bit uniforms,
-  :func:`_noise`). So a batch equals its examples degraded one at a time, a part gives the same
+  :func:`.noise._noise`).
+  So a batch equals its examples degraded one at a time, a part gives the same
   numbers alone or inside :func:`degrade`, the plain graph and XLA give identical bits, and
   with ``seed[i] = (seed, global_index)`` (:func:`index_seeds`) an example's degradation does not
   depend on how the stream is batched. (Earlier versions drew from ``tf.random.stateless_*``
@@ -42,7 +43,8 @@ Implementation: batched graph ops only, no per-example loop: the hash generator 
 outline's erosion on 16-pixel bit words and two-level counting to pick outline pixels, exact
 row-interval ellipse rasterisation (one scatter of interval marks + a blocked-matmul cumsum for
 all ellipses of the batch), one-hash-per-pixel Box-Muller noise, two-pass shifted-slice box sums
-(int8 counts) for the normalised blur; under XLA four clusters (:func:`_stages`). Benchmark:
+(int8 counts) for the normalised blur; under XLA four clusters (:func:`.pipeline._stages`).
+Benchmark:
 ``python -m benchmarks.bench_degradation`` (for speed on CPU run TF with
 ``TF_CPU_ALLOCATOR_USE_BFC=true``, as the benchmark does: see BUILD_NOTES, "Speed").
 

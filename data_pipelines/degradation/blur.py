@@ -1,4 +1,4 @@
-"""Blur of non-hole pixels only (Schlett, Rathgeb, Busch, section III-B, Fig. 5 step 3 "Depth Blur").
+"""Blur of non-hole pixels only (Schlett, Rathgeb, Busch, sec. III-B, Fig. 5 step 3 "Depth Blur").
 
 "The degradation synthesis approximates this lack of detail by blurring the non-hole depth
 pixels of the image, which means that in a sub-process the depth values are averaged over a

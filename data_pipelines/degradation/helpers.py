@@ -1,4 +1,4 @@
-"""Deep-learning helper degradations, training only (Schlett, Rathgeb, Busch, section III-B, Fig. 5 step 4).
+"""Deep-learning helper degradations, training only (Schlett et al., sec. III-B, Fig. 5 step 4).
 
 "The hole pixel values can simply be fully randomized, or randomized to a certain depth range
 and then blurred for a somewhat more predictable/plausible effect ... this kind of degradation is

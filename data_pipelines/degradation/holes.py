@@ -1,4 +1,4 @@
-"""Hole shapes: outline holes and random holes (Schlett, Rathgeb, Busch, section III-B, Fig. 5 step 1).
+"""Hole shapes: outline holes and random holes (Schlett et al., section III-B, Fig. 5 step 1).
 
 "The hole shapes are generated in the form of two different variants: One variant places holes
 along the face outline, which is detected by tracing the synthesized ground truth input image's
