@@ -221,6 +221,8 @@ def iter_labeled_tfds(mat_path, split: str = "train", image_size: Size = 256,
     """
     import tensorflow_datasets as tfds
 
+    if split not in SPLITS:
+        raise ValueError(f"NYU Depth v2 split must be one of {sorted(SPLITS)}, got {split!r}")
     path = resolve_mat_path(mat_path)
     if os.path.basename(path) != "nyu_depth_v2_labeled.mat":
         raise ValueError(f"NYU Depth v2: the TFDS builder reads <folder>/nyu_depth_v2_labeled.mat, "
