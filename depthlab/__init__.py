@@ -153,7 +153,7 @@ class _RegisterAfterKeras:
 def _install():
     if "keras" in _sys.modules:
         register_keras_objects()
-    elif not any(isinstance(f, _RegisterAfterKeras) for f in _sys.meta_path):
+    elif not any(type(f).__name__ == "_RegisterAfterKeras" for f in _sys.meta_path):  # reload-safe
         _sys.meta_path.insert(0, _RegisterAfterKeras())
 
 

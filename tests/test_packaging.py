@@ -235,10 +235,20 @@ LOAD_CHECK = """
 """
 
 
-@pytest.mark.parametrize("order", ["depthlab_first", "keras_first"])
+IMPORTS = {
+    "depthlab_first": "import depthlab\nimport keras\n",
+    "keras_first": "import keras\nimport depthlab\n",
+    # TensorFlow imports keras from inside its own import: the registration waits for it.
+    "tensorflow_first": "import depthlab\nimport sys\nimport tensorflow\n"
+                        "assert 'depthlab.layers' in sys.modules\nimport keras\n",
+    # keras first imported from inside a depthlab module: registration waits until it is done.
+    "submodule_first": "from depthlab.models import two_stage\nimport keras\n",
+}
+
+
+@pytest.mark.parametrize("order", sorted(IMPORTS))
 def test_load_model_after_import_depthlab_alone(saved_model, order):
-    imports = ("import depthlab\nimport keras\n" if order == "depthlab_first"
-               else "import keras\nimport depthlab\n")
+    imports = IMPORTS[order]
     proc = _run(imports + textwrap.dedent(LOAD_CHECK.format(d=str(saved_model))))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip().endswith("ok")
