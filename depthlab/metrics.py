@@ -573,7 +573,7 @@ SPARSE_TO_DENSE_KEYS = ("rmse", "mae", "abs_rel", "log10", "delta1", "delta2", "
 
 def mean_depth_metrics(preds, gts, masks=None) -> Dict[str, float]:
     """Sparse-to-dense's table metrics: each computed on ONE image over its mask, then the
-    plain mean over images (its validation runs at batch 1; reference notes 3.6).
+    plain mean over images (its Torch validation runs at batch 1).
 
     ``preds``, ``gts``: sequences (or (N, H, W[, 1]) arrays) of images; ``masks``: matching
     bool masks or None (default per image: gt > 0 and finite). Keys
@@ -665,7 +665,7 @@ def paper_l1_norm(pred, gt) -> float:
 
     Derived: the printed L1 norm is below the RMSE in every row (0.2050 vs 0.3234 ...); a
     mean absolute error always is (mean|e| <= sqrt(mean e^2)), a sum over 16k-65k pixels never
-    is. All pixels: the authors' code masks nothing (reference notes 1.3/1.9); a guess that
+    is. All pixels: the authors' code masks nothing (``data.py``; it has no evaluation code); a guess that
     their evaluation did not either.
     """
     p, g = _all_pixels(pred, gt, "paper_l1_norm")

@@ -1,13 +1,13 @@
 """TS-GAN: Teacher-Student Adversarial Depth Hallucination (Uppal et al., ICCV 2021).
 
 - ``ResnetGenerator``: c7s1-64, d128, d256, N residual blocks, u128, u64, c7s1-C + tanh
-  (reference notes table 1.4). ``build_generator(preset)``.
+  (the authors' ``module.py``). ``build_generator(preset)``.
 - ``PatchDiscriminator``: k4 convs + IN + LeakyReLU(0.2) (code: no IN on the first) and a
   final 1-map conv (code: table 1.5, s1; paper: l. 536-541, IN on every conv, s2).
 - ``TSGAN``: the train step as a ``keras.Model`` with ``compile(teacher_optimizer,
   student_optimizer, disc_optimizer[, d_rgb_optimizer])``. 'paper' preset: Algorithm 1's
   order (teacher G, D_depth, student G, D_RGB); 'code': teacher G, student G, one joint D
-  step on pooled fakes (reference notes 1.7).
+  step on pooled fakes (the authors' ``train_tsgan.py``).
 
 Images travel in [-1, 1]; depth is (B, H, W, 1) in [-1, 1] with a (B, H, W, 1) valid mask
 and is replicated to ``depth_channels`` where the networks need it.
@@ -167,7 +167,7 @@ class TSGAN(keras.Model):
     ``update_order='algorithm1'`` (paper): teacher G, D_depth (``disc_optimizer``), student
     G, D_RGB (``d_rgb_optimizer``), each step seeing the previous steps' updates; with
     ``regenerate_fakes`` a D step judges fakes from the generator as just updated.
-    ``update_order='code'`` (reference notes 1.7): teacher G, student G, then one joint D step
+    ``update_order='code'`` (the authors' ``train_tsgan.py``): teacher G, student G, then one joint D step
     with ``disc_optimizer`` on the fakes of the G steps (from before their updates), D_depth
     also on pooled student fakes when ``d_depth_student_fakes``; D_RGB's real images are
     ``d_rgb_real`` (code: source RGB).
@@ -360,7 +360,7 @@ class TSGAN(keras.Model):
         return loss
 
     def _joint_d_step(self, rgb_s, depth_s, rgb_t, fake_t, fake_s, rec):
-        """The code's single D step (reference notes 1.7) on the pooled fakes of both G steps."""
+        """The code's single D step (authors' ``train_tsgan.py``) on the pooled fakes of both G steps."""
         cfg = self.config
         student = self.ablation == "none"
         pooled_t = self.teacher_pool(tf.stop_gradient(fake_t))

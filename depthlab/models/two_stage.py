@@ -1,6 +1,6 @@
 """Two-stage depth from RGB + sparse depth: sparse-to-dense stage 1 + pix2pix refiner stage 2.
 
-Stage 1 (Ma & Karaman, ICRA 2018, "Sparse-to-Dense"; reference notes 3.2): a ResNet-50
+Stage 1 (Ma & Karaman, ICRA 2018, "Sparse-to-Dense", its Torch code): a ResNet-50
 encoder whose conv1 takes C = 3 (RGB), 4 (RGB + sparse depth) or 1 (sparse depth) channels,
 a 1x1 conv to 1024 + BN, four ``UnpoolUpProjection`` blocks (1024 -> 64), a 3x3 conv to 1
 channel and a bilinear (align-corners) upsampling to the output size. ``build_stage1``:
@@ -57,7 +57,7 @@ _HE_FAN_OUT = dict(scale=2.0, mode="fan_out", distribution="untruncated_normal")
 
 @dataclasses.dataclass(frozen=True)
 class Stage1Config:
-    """Stage-1 network (sparse-to-dense ResNet-50 + UpProj; reference notes 3.2)."""
+    """Stage-1 network (sparse-to-dense ResNet-50 + UpProj, as its Torch code)."""
 
     preset: str = "sparse_to_dense"
     input_channels: int = 4
@@ -243,7 +243,7 @@ class ResNetEncoder(keras.Model):
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class Stage1Net(keras.Model):
-    """Sparse-to-dense ResNet-50 + UpProj (reference notes 3.2); input (B, H, W, C), output
+    """Sparse-to-dense ResNet-50 + UpProj (its Torch code); input (B, H, W, C), output
     (B, out_h, out_w, 1) depth in metres (float32)."""
 
     def __init__(self, config: Stage1Config | dict, name: str = "stage1", **kwargs):
@@ -281,7 +281,7 @@ def build_stage1(preset: str = "sparse_to_dense", input_channels: int = 4, **ove
 def load_backbone_weights(net: Stage1Net, path: Optional[str], log=print) -> bool:
     """Initialises the encoder from ``path``, a ``.weights.h5`` of a 3-channel ``ResNetEncoder``
     (same ``base_filters``/``blocks``). conv1 is copied only for RGB input: for other inputs it
-    stays randomly initialised, as sparse-to-dense (reference notes 3.2). ``path=None``: train
+    stays randomly initialised, as sparse-to-dense (its issue #4, the maintainer). ``path=None``: train
     from scratch (said in the log). Returns True when weights were loaded.
     """
     import os

@@ -167,7 +167,7 @@ def build_optimizers(cfg: TSGANConfig,
     order, which adds 'd_rgb'. ``disc_lr='component'`` (paper l. 551-552: one learning rate
     for the teacher component, G_A2B + D_depth, one for the student, G_B2A + D_RGB) gives
     D_depth the teacher's lr and schedule and D_RGB the student's; 'own' uses ``lr_disc``
-    and ``decay_epoch_disc`` (code, reference notes 1.8).
+    and ``decay_epoch_disc`` (the authors' ``train_tsgan.py``).
     """
     total = cfg.epochs * steps_per_epoch
 
