@@ -456,3 +456,50 @@ def write_fixture_0506(folder, height: int = 30, width: int = 44, seed: int = 0,
     with open(os.path.join(folder, "dmin.txt"), "w") as f:
         f.write(f"{dmin}\n")
     return folder
+
+
+# ----------------------------------------------------------------------------------------
+# Readers of the 'rgbd_records' view (data_pipelines.registry): held-out splits
+# ----------------------------------------------------------------------------------------
+
+#: the embedded sample's crop and its train / held-out columns (a gap of 16 columns between)
+SAMPLE_HW = (496, 736)
+SAMPLE_TRAIN_COLS = slice(0, 528)
+SAMPLE_TEST_COLS = slice(544, 736)
+_SPLIT_MULTIPLE = 16       # the one-scene split's cut lies on a multiple of the largest scale
+
+
+def _check_split(split: str) -> None:
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+
+
+def sample_rgbd_records(split: str, data_dir=None, limit: Optional[int] = None) -> list:
+    """``[(name, rgb, depth metres, valid)]`` of the embedded Motorcycle sample, cropped to
+    :data:`SAMPLE_HW`: training columns 0-527, held-out columns 544-735 (one record)."""
+    _check_split(split)
+    scene = motorcycle_sample()
+    h, _ = SAMPLE_HW
+    cols = SAMPLE_TRAIN_COLS if split == "train" else SAMPLE_TEST_COLS
+    records = [(f"motorcycle_{split}", scene.rgb[:h, cols], scene.depth[:h, cols],
+                scene.valid[:h, cols])]
+    return records[:limit]
+
+
+def folder_rgbd_records(split: str, data_dir=None, limit: Optional[int] = None) -> list:
+    """``[(name, rgb, depth metres, valid)]`` of a folder of scenes (2005/2006/2014 layouts):
+    the last quarter of the scenes in natural order is held out; with one scene, its right
+    quarter (from a multiple of 16 columns; 16 columns between the parts are unused)."""
+    _check_split(split)
+    scenes = read_all(data_dir)
+    if len(scenes) == 1:
+        s = scenes[0]
+        w = s.depth.shape[1]
+        cut = (w * 3 // 4) // _SPLIT_MULTIPLE * _SPLIT_MULTIPLE
+        cols = slice(0, cut - _SPLIT_MULTIPLE) if split == "train" else slice(cut, w)
+        records = [(f"{s.name}_{split}", s.rgb[:, cols], s.depth[:, cols], s.valid[:, cols])]
+    else:
+        n_test = max(1, len(scenes) // 4)
+        chosen = scenes[:-n_test] if split == "train" else scenes[-n_test:]
+        records = [(s.name, s.rgb, s.depth, s.valid) for s in chosen]
+    return records[:limit]

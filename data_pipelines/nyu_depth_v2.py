@@ -282,3 +282,17 @@ def write_labeled_fixture(path, num_frames: int = 6, height: int = 48, width: in
         f.create_dataset("images", data=images)
         f.create_dataset("depths", data=depths)
     return os.fspath(path)
+
+
+def rgbd_records(split: str, data_dir=None, limit: Optional[int] = None) -> list:
+    """``[(name, rgb uint8, depth float32 metres, valid)]`` of ``split`` at the native 480x640
+    (the 'rgbd_records' view of data_pipelines.registry; at most ``limit`` frames, read one at
+    a time). ``data_dir``: the labeled .mat or its folder."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    records = []
+    for i, rgb, depth in iter_labeled(data_dir, split, image_size=None):
+        if limit is not None and len(records) >= limit:
+            break
+        records.append((f"nyu_{i:04d}", rgb, depth, np.isfinite(depth) & (depth > 0)))
+    return records

@@ -35,9 +35,9 @@ from depthlab.layers import DownProjection, ResnetBlock, UpProjection, dbpn_sett
 
 _PACKAGE = "depthlab"
 
-SCALES = (4, 8, 16)          # the paper's scales; DBPN units also accept 2
-TEACHER_MODES = ("frozen", "task")
-PRESETS = ("paper", "demo")
+# the choices, declared once in the TF-free options module (the flags' --help needs them)
+from depthlab.runners.dsr_options import PRESETS, SCALES, TEACHER_MODES  # noqa: E402,F401
+
 MIN_RANGE_M = 0.01           # normalisation range floor for a flat LR patch (metres)
 
 
