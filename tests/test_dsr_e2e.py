@@ -100,8 +100,8 @@ def test_help_lists_every_option_without_tensorflow():
 
     from depthlab.runners.dsr_options import DSROptions
 
-    r = _run(["experiments.train_dsr_distill", "--help"], timeout=120)
-    assert r.returncode == 0, r.stderr[-3000:]
+    r = _run(["experiments.train_dsr_distill", "--help"], timeout=120)   # absl exits 1
+    assert "--model_dir" in r.stdout, r.stderr[-3000:]
     for f in dataclasses.fields(DSROptions):
         assert f"--{f.name}" in r.stdout, f.name
     for name in ("middlebury_sample", "nyu_depth_v2", "middlebury"):
