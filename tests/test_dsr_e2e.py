@@ -153,3 +153,20 @@ def test_middlebury_folder_dataset_loads_fixtures():
     test = runner.load_examples("middlebury", "test", 4, FIX)
     assert [e.name for e in train] == ["TinyMV", "Tiny"] and [e.name for e in test] == ["Tiny-perfect"]
     assert test[0].hr.shape == (32, 48) and test[0].lr.shape == (8, 12)
+
+
+def test_nyu_records_through_the_registry(tmp_path):
+    """nyu_depth_v2's 'rgbd_records' reader on a fixture .mat: native size, file indices as
+    names, the train/test split and the limit."""
+    from data_pipelines import nyu_depth_v2 as nyu
+    from data_pipelines import registry
+
+    path = tmp_path / "nyu_depth_v2_labeled.mat"
+    nyu.write_labeled_fixture(str(path), num_frames=6, height=48, width=64)
+    train = registry.read("nyu_depth_v2", "rgbd_records", split="train", data_dir=str(tmp_path))
+    test = registry.read("nyu_depth_v2", "rgbd_records", split="test", data_dir=str(path),
+                         limit=1)
+    assert [r[0] for r in train] == [f"nyu_{i:04d}" for i in range(5)]
+    assert [r[0] for r in test] == ["nyu_0005"]
+    name, rgb, depth, valid = test[0]
+    assert rgb.shape == (48, 64, 3) and depth.shape == (48, 64) and valid.all()
