@@ -12,7 +12,8 @@ One trainer, ``CycleGANDepth``, whose ``variant`` selects the paper's comparison
 - ``suarez``: eq. 6, lambda1 * LSGAN (eqs. 4, 5; both mappings) + lambda2 * PatchNCE(G1, H, X)
   + lambda3 * PatchNCE(G1, H, Y) + lambda4 * identity (eq. 2) + lambda5 * cycle (eq. 1).
 
-Networks come from ``depthlab.models.tsgan`` (ResNet generator, PatchGAN, instance norm). The
+Networks come from ``depthlab.nets.resnet_gan`` (ResNet generator, PatchGAN, instance norm),
+laid out by this module's own config (``generator_kwargs``/``discriminator_kwargs``). The
 PatchNCE head H (``depthlab.layers.PatchNCEHead``, one per layer) reads features of several
 encoder layers of G1 (``nce_layer_names``), ``num_patches`` locations per layer sampled with
 stateless random indices (seeded by ``seed`` and the generator step), shared by query and key.
@@ -32,9 +33,9 @@ import keras
 import tensorflow as tf
 
 from depthlab import losses
-from depthlab.configs import ConfigError, TSGANConfig
+from depthlab.configs import ConfigError
 from depthlab.layers import ImagePool, PatchNCEHead, ReflectionPad2D, ResnetBlock
-from depthlab.models.tsgan import build_discriminator, build_generator
+from depthlab.nets.resnet_gan import PatchDiscriminator, ResnetGenerator
 
 _PACKAGE = "depthlab"
 
@@ -126,13 +127,18 @@ class CycleGANDepthConfig:
             return self.pool_size
         return 50 if self.has_cycle else 0
 
-    def tsgan_config(self) -> TSGANConfig:
-        """The shared generator/discriminator layout as a TS-GAN config (3-channel domains)."""
-        return TSGANConfig(preset="paper", image_size=self.image_size, depth_channels=3,
-                           gen_filters=self.gen_filters,
-                           gen_downsamplings=self.gen_downsamplings, gen_blocks=self.gen_blocks,
-                           disc_filters=tuple(self.disc_filters),
-                           disc_strides=tuple(self.disc_strides))
+    def generator_kwargs(self) -> Dict[str, Any]:
+        """``ResnetGenerator`` arguments of G1/G2 (3-channel domains both ways)."""
+        return dict(image_size=self.image_size, input_channels=3, output_channels=3,
+                    filters=self.gen_filters, n_downsamplings=self.gen_downsamplings,
+                    n_blocks=self.gen_blocks)
+
+    def discriminator_kwargs(self) -> Dict[str, Any]:
+        """``PatchDiscriminator`` arguments of D_Y/D_X: the 70x70 PatchGAN of CycleGAN/CUT
+        (no IN on the first conv, s1 1-map conv with a bias)."""
+        return dict(image_size=self.image_size, input_channels=3,
+                    filters=tuple(self.disc_filters), strides=tuple(self.disc_strides),
+                    first_norm=False, final_stride=1, final_norm=False)
 
     def replace(self, **changes) -> "CycleGANDepthConfig":
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
@@ -259,15 +265,15 @@ class CycleGANDepth(keras.Model):
             config = CycleGANDepthConfig.from_dict(config)
         self.config = config
         self.seed = int(seed)
-        cfg, arch = config, config.tsgan_config()
+        cfg = config
         self.lambdas = cfg.lambdas
-        self.g1 = build_generator(arch, input_channels=3, output_channels=3, name="g1_image2depth")
-        self.d_y = build_discriminator(arch, input_channels=3, name="d_depth")
+        g_kwargs, d_kwargs = cfg.generator_kwargs(), cfg.discriminator_kwargs()
+        self.g1 = ResnetGenerator(**g_kwargs, name="g1_image2depth")
+        self.d_y = PatchDiscriminator(**d_kwargs, name="d_depth")
         self.g2 = self.d_x = None
         if cfg.has_cycle:
-            self.g2 = build_generator(arch, input_channels=3, output_channels=3,
-                                      name="g2_depth2image")
-            self.d_x = build_discriminator(arch, input_channels=3, name="d_image")
+            self.g2 = ResnetGenerator(**g_kwargs, name="g2_depth2image")
+            self.d_x = PatchDiscriminator(**d_kwargs, name="d_image")
         self.nce_layers: List[str] = []
         self.encoder = None
         self.nce_heads: List[PatchNCEHead] = []
