@@ -32,6 +32,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import keras
 import tensorflow as tf
 
+from data_pipelines.conventions import rgb_to_gray3, tanh_depth_to_unit
 from depthlab import losses
 from depthlab.configs import ConfigError
 from depthlab.layers import ImagePool, PatchNCEHead, ReflectionPad2D, ResnetBlock
@@ -204,13 +205,6 @@ def nce_layer_names(generator: keras.Model) -> List[str]:
     return names
 
 
-def rgb_to_gray3(x):
-    """(.., 3) RGB -> BT.601 luma replicated to 3 channels (float32, same range as x)."""
-    x = tf.cast(x, tf.float32)
-    gray = tf.reduce_sum(x * tf.constant([0.299, 0.587, 0.114], tf.float32), -1, keepdims=True)
-    return tf.concat([gray, gray, gray], -1)
-
-
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class GrayReplicate(keras.layers.Layer):
     """RGB (.., 3) -> luma Y = 0.299 R + 0.587 G + 0.114 B (ITU-R BT.601) replicated to 3
@@ -238,11 +232,6 @@ def deployable_generator(model: "CycleGANDepth", input_mode: str = "rgb") -> ker
 def to_three_channels(x):
     x = tf.cast(x, tf.float32)
     return tf.tile(x, [1, 1, 1, 3]) if x.shape[-1] == 1 else x
-
-
-def depth_to_unit(output):
-    """[-1, 1] G1 output (first channel) -> [0, 1] depth, clipped."""
-    return tf.clip_by_value((tf.cast(output[..., :1], tf.float32) + 1.0) * 0.5, 0.0, 1.0)
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -481,8 +470,8 @@ class CycleGANDepth(keras.Model):
 
     def test_step(self, data):
         """L1 and RMSE of G1 on [0, 1] depth against the *paired* ``depth`` of the batch."""
-        pred = depth_to_unit(self(data["image"], training=False))
-        gt = depth_to_unit(data["depth"])
+        pred = tanh_depth_to_unit(self(data["image"], training=False), clip=True)
+        gt = tanh_depth_to_unit(data["depth"], clip=True)
         err = pred - gt
         self.eval_trackers["l1"].update_state(tf.reduce_mean(tf.abs(err), axis=[1, 2, 3]))
         self.eval_trackers["rmse"].update_state(

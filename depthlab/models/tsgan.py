@@ -22,6 +22,7 @@ from typing import Dict, Optional
 import keras
 import tensorflow as tf
 
+from data_pipelines.conventions import tanh_depth_to_unit
 from depthlab import losses, metrics
 from depthlab.configs import TSGANConfig, tsgan_config
 from depthlab.layers import ImagePool
@@ -62,11 +63,6 @@ ABLATIONS = ("none", "teacher_only", "a2b_only")
 _LOSS_NAMES = ("teacher_g_loss", "teacher_pixel_loss", "student_g_loss", "cycle_loss",
                "disc_loss", "d_depth_loss", "d_rgb_loss")
 _EVAL_NAMES = ("abs_diff", "l1", "l2", "rmse", "delta1", "delta2", "delta3", "abs_rel", "log10")
-
-
-def depth_to_unit(depth):
-    """[-1, 1] network depth (first channel) -> [0, 1], the range the metrics use."""
-    return (tf.cast(depth[..., :1], tf.float32) + 1.0) * 0.5
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -341,8 +337,8 @@ class TSGAN(keras.Model):
 
     def test_step(self, data):
         """TS-GAN Table 1 depth metrics of G_A2B on [0, 1] depth over the valid mask."""
-        pred = depth_to_unit(self.g_a2b(tf.cast(data["rgb"], tf.float32), training=False))
-        gt = depth_to_unit(data["depth"])
+        pred = tanh_depth_to_unit(self.g_a2b(tf.cast(data["rgb"], tf.float32), training=False))
+        gt = tanh_depth_to_unit(data["depth"])
         mask = tf.cast(data["mask"], tf.bool)
         values = metrics.batch_depth_metrics(pred, gt, mask)
         has_pixels = tf.cast(values["valid_pixels"] > 0, tf.float32)   # skip empty masks

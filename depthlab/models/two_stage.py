@@ -21,7 +21,7 @@ L = L_cGAN(G, D) + lambda * L1(G) (eq. 2; lambda 100, as pix2pix).
 
 Units: stage 1 reads normalised RGB (ImageNet mean/std, as the Torch loader) and sparse depth
 in metres and outputs metres. Stage 2 works on depth mapped to [-1, 1] by
-``depth_to_unit`` (d / max_depth * 2 - 1).
+``metres_to_tanh_range`` (d / max_depth * 2 - 1).
 """
 
 from __future__ import annotations
@@ -360,14 +360,14 @@ class Stage1Trainer(keras.Model):
 # Stage 2: pix2pix U-ResNet generator + conditional PatchGAN
 # ----------------------------------------------------------------------------------------
 
-def depth_to_unit(depth_m, max_depth: float):
+def metres_to_tanh_range(depth_m, max_depth: float):
     """Metres -> [-1, 1] (d / max_depth * 2 - 1, clipped), the pix2pix image range."""
     d = tf.cast(depth_m, tf.float32)
     return tf.clip_by_value(d / max_depth * 2.0 - 1.0, -1.0, 1.0)
 
 
-def unit_to_depth(unit, max_depth: float):
-    """[-1, 1] -> metres (inverse of :func:`depth_to_unit`)."""
+def tanh_range_to_metres(unit, max_depth: float):
+    """[-1, 1] -> metres (inverse of :func:`metres_to_tanh_range`)."""
     return (tf.cast(unit, tf.float32) + 1.0) * 0.5 * max_depth
 
 
@@ -448,7 +448,7 @@ class Pix2PixRefiner(keras.Model):
 
     Data ``(x, depth, valid)`` as for stage 1: the frozen ``stage1`` net makes the coarse map
     c (inference mode) inside the step, so the pipeline is trained end to end on the same
-    stream. With y = depth_to_unit(gt) (invalid pixels filled with c, so D cannot spot
+    stream. With y = metres_to_tanh_range(gt) (invalid pixels filled with c, so D cannot spot
     holes) and G(c):
       D: 0.5 [BCE(D(c, y), 1) + BCE(D(c, G(c)), 0)]      (pix2pix halves D's objective)
       G: BCE(D(c, G(c)), 1) + lambda * masked L1(G(c), y)  (non-saturating cGAN + L1)
@@ -491,8 +491,8 @@ class Pix2PixRefiner(keras.Model):
 
     def refine(self, coarse_m, training=False):
         """Coarse depth (metres) -> refined depth (metres)."""
-        unit = self.generator(depth_to_unit(coarse_m, self.max_depth), training=training)
-        return unit_to_depth(unit, self.max_depth)
+        unit = self.generator(metres_to_tanh_range(coarse_m, self.max_depth), training=training)
+        return tanh_range_to_metres(unit, self.max_depth)
 
     def call(self, x, training=False):
         return self.refine(self.coarse(x), training=training)
@@ -500,8 +500,8 @@ class Pix2PixRefiner(keras.Model):
     def train_step(self, data):
         x, depth, valid = data
         valid = tf.cast(valid, tf.bool)
-        c = depth_to_unit(self.coarse(x), self.max_depth)
-        y = tf.where(valid, depth_to_unit(depth, self.max_depth), c)
+        c = metres_to_tanh_range(self.coarse(x), self.max_depth)
+        y = tf.where(valid, metres_to_tanh_range(depth, self.max_depth), c)
         with tf.GradientTape(persistent=True) as tape:
             fake = self.generator(c, training=True)
             d_real = self.discriminator(tf.concat([c, y], -1), training=True)
@@ -519,7 +519,7 @@ class Pix2PixRefiner(keras.Model):
         del tape
         self.g_optimizer.apply_gradients(zip(g_grads, g_vars))
         self.d_optimizer.apply_gradients(zip(d_grads, d_vars))
-        refined = unit_to_depth(fake, self.max_depth)
+        refined = tanh_range_to_metres(fake, self.max_depth)
         err = tf.where(valid, tf.square(refined - tf.cast(depth, tf.float32)), 0.0)
         n = tf.reduce_sum(tf.cast(valid, tf.float32), axis=[1, 2, 3])
         rmse = tf.reduce_mean(tf.sqrt(tf.math.divide_no_nan(tf.reduce_sum(err, [1, 2, 3]), n)))
@@ -598,7 +598,7 @@ def predict_depth(stage1: Stage1Net, rgb_uint8, sparse_m, generator: Optional[UR
     coarse = tf.cast(stage1(x, training=False), tf.float32)
     depth = coarse
     if generator is not None:
-        depth = unit_to_depth(generator(depth_to_unit(coarse, max_depth), training=False), max_depth)
+        depth = tanh_range_to_metres(generator(metres_to_tanh_range(coarse, max_depth), training=False), max_depth)
     depth = tf.image.resize(depth, hw, method="bilinear")
     if return_coarse:
         return depth, tf.image.resize(coarse, hw, method="bilinear")
