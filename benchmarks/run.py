@@ -86,7 +86,7 @@ def _dsrnet():
 
 def _backbone(name):
     def build():
-        from depthlab.recognition.backbones import build_backbone
+        from depthlab.nets.recognition_backbones import build_backbone
         return build_backbone(name, input_shape=(128, 128, 3))
     return build
 

@@ -7,6 +7,9 @@ another paper's module:
   (PatchGAN), used by TS-GAN, its baselines, CycleGAN-depth and the two-stage refiner.
 - ``resnet_encoder``: the fb.resnet.torch ResNet-50 trunk (``ResNetEncoder``,
   ``resnet_encoder``), used by the two-stage paper's stage 1 (sparse-to-dense).
+- ``recognition_backbones``: VGG-16, ResNet-50, SE-ResNet-50, BN-Inception face-recognition
+  backbones (``build_backbone``, ``build_feature_extractor``), used by the recognition
+  experiments; imported as a submodule (it is not loaded by ``import depthlab.nets``).
 
 The DBPN projection units stay in ``depthlab.layers`` (``UpProjection``, ``DownProjection``).
 """

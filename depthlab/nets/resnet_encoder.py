@@ -65,7 +65,8 @@ def resnet_encoder(inputs, base_filters: int = 64, blocks=(3, 4, 6, 3)):
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class ResNetEncoder(keras.Model):
-    """The stage-1 encoder alone (for ``--backbone_weights`` files, see ``load_backbone_weights``)."""
+    """The ResNet-50 trunk alone as a model (two-stage stage 1 reads its ``--backbone_weights``
+    files: ``depthlab.models.two_stage.load_backbone_weights``)."""
 
     def __init__(self, input_channels: int = 3, base_filters: int = 64, blocks=(3, 4, 6, 3),
                  name: str = "resnet_encoder", **kwargs):

@@ -47,7 +47,7 @@ import tensorflow as tf
 from data_pipelines import recognition_protocols as rp
 from data_pipelines.paired import epoch_index_stream, tsgan_depth_to_unit
 from depthlab import collapse, metrics, training
-from depthlab.recognition.backbones import BACKBONES
+from depthlab.nets.recognition_backbones import BACKBONES
 from depthlab.recognition.models import (ATTENTION_FUSIONS, FUSIONS, INPUTS, SCORE_RULES,
                                          ScoreFusion, build_classifier, choose_score_weight)
 
