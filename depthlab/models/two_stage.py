@@ -2,8 +2,9 @@
 
 Stage 1 (Ma & Karaman, ICRA 2018, "Sparse-to-Dense"; reference notes 3.2): a ResNet-50
 encoder (``depthlab.nets.resnet_encoder``) whose conv1 takes C = 3 (RGB), 4 (RGB + sparse
-depth) or 1 (sparse depth) channels, a 1x1 conv to 1024 + BN, four ``UnpoolUpProjection`` blocks (1024 -> 64), a 3x3 conv to 1
-channel and a bilinear (align-corners) upsampling to the output size. ``build_stage1``:
+depth) or 1 (sparse depth) channels, a 1x1 conv to 1024 + BN, four ``UnpoolUpProjection``
+blocks (1024 -> 64), a 3x3 conv to 1 channel and a bilinear (align-corners) upsampling to
+the output size. ``build_stage1``:
 
 - ``'sparse_to_dense'``: the Torch original (228x304 input, output resized to 228x304);
   63,566,144 trainable parameters for C = 4 (63,563,008 for C = 3), tested.
