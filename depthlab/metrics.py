@@ -50,7 +50,7 @@ EPS = 1e-6
 
 __all__ = [
     "EPS", "rmse", "mae", "abs_diff", "l1_norm", "l2_norm", "abs_rel", "log10_error",
-    "delta_accuracy", "psnr", "ssim", "roughness", "hole_fraction", "falsification_rmse",
+    "delta_accuracy", "psnr", "ssim",
     "batch_depth_metrics", "BATCH_METRIC_KEYS", "frechet_distance", "activation_statistics",
     "FIDCalculator", "load_fid_feature_extractor", "mean_depth_metrics", "SPARSE_TO_DENSE_KEYS",
     "PAPER_TABLE1_KEYS", "PAPER_DELTA_THRESHOLDS", "GREY_LEVELS", "paper_abs_diff",

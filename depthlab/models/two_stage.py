@@ -599,7 +599,8 @@ def predict_depth(stage1: Stage1Net, rgb_uint8, sparse_m, generator: Optional[UR
     coarse = tf.cast(stage1(x, training=False), tf.float32)
     depth = coarse
     if generator is not None:
-        depth = tanh_range_to_metres(generator(metres_to_tanh_range(coarse, max_depth), training=False), max_depth)
+        refined = generator(metres_to_tanh_range(coarse, max_depth), training=False)
+        depth = tanh_range_to_metres(refined, max_depth)
     depth = tf.image.resize(depth, hw, method="bilinear")
     if return_coarse:
         return depth, tf.image.resize(coarse, hw, method="bilinear")

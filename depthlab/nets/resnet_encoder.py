@@ -35,12 +35,15 @@ def torch_bn(x, name):
 
 def _bottleneck(x, filters, stride, project, name):
     """ResNet bottleneck 1x1 -> 3x3 (stride here, as fb.resnet.torch) -> 1x1 x4, type-B shortcut."""
-    h = layers.ReLU(name=f"{name}_relu1")(torch_bn(torch_conv(x, filters, 1, name=f"{name}_conv1"), f"{name}_bn1"))
-    h = layers.ReLU(name=f"{name}_relu2")(torch_bn(torch_conv(h, filters, 3, stride, f"{name}_conv2"), f"{name}_bn2"))
+    h = torch_bn(torch_conv(x, filters, 1, name=f"{name}_conv1"), f"{name}_bn1")
+    h = layers.ReLU(name=f"{name}_relu1")(h)
+    h = torch_bn(torch_conv(h, filters, 3, stride, f"{name}_conv2"), f"{name}_bn2")
+    h = layers.ReLU(name=f"{name}_relu2")(h)
     h = torch_bn(torch_conv(h, 4 * filters, 1, name=f"{name}_conv3"), f"{name}_bn3")
     shortcut = x
     if project:
-        shortcut = torch_bn(torch_conv(x, 4 * filters, 1, stride, f"{name}_proj"), f"{name}_proj_bn")
+        shortcut = torch_bn(torch_conv(x, 4 * filters, 1, stride, f"{name}_proj"),
+                            f"{name}_proj_bn")
     return layers.ReLU(name=f"{name}_out")(layers.Add(name=f"{name}_add")([h, shortcut]))
 
 

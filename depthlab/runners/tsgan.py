@@ -506,7 +506,8 @@ def evaluate(model_dir: str, split: Optional[str] = None, limit: Optional[int] =
         real, fake = [], []
         for batch in ds:
             real.append(np.repeat(tanh_depth_to_unit(batch["depth"]).numpy(), 3, axis=-1))
-            fake.append(np.repeat(tanh_depth_to_unit(model.g_a2b(batch["rgb"])).numpy(), 3, axis=-1))
+            fake.append(np.repeat(tanh_depth_to_unit(model.g_a2b(batch["rgb"])).numpy(), 3,
+                                  axis=-1))
         result["fid"] = metrics.FIDCalculator(extractor).distance(
             np.concatenate(real), np.concatenate(fake))
     result["num_images"] = len(test)
