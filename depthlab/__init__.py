@@ -30,6 +30,9 @@ __version__ = "0.1.0"
 # packaging test fails until the list matches ``grep -rl register_keras_serializable``).
 SERIALIZABLE_MODULES = (
     "depthlab.layers",
+    "depthlab.nets.resnet_gan",
+    "depthlab.nets.resnet_encoder",
+    "depthlab.nets.recognition_backbones",
     "depthlab.losses",
     "depthlab.schedules",
     "depthlab.models.tsgan",
@@ -39,7 +42,6 @@ SERIALIZABLE_MODULES = (
     "depthlab.models.two_stage",
     "depthlab.models.enhancers",
     "depthlab.recognition.attention",
-    "depthlab.recognition.backbones",
     "depthlab.recognition.models",
 )
 

@@ -16,7 +16,7 @@ import os
 from absl import app, flags, logging
 
 from data_pipelines.recognition_protocols import PROTOCOLS
-from depthlab.recognition.backbones import BACKBONES
+from depthlab.nets.recognition_backbones import BACKBONES
 from depthlab.recognition.models import FUSIONS
 
 FLAGS = flags.FLAGS

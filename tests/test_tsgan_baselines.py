@@ -18,7 +18,7 @@ from data_pipelines.datasets import curtinfaces
 from depthlab import metrics, training
 from depthlab.configs import tsgan_config
 from depthlab.models import tsgan_baselines as tb
-from depthlab.models.tsgan import PatchDiscriminator
+from depthlab.nets import PatchDiscriminator
 from depthlab.runners import tsgan as runner
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -16,9 +16,10 @@ from data_pipelines.degradation._checks import _as_batch, _hole_arg, _nearest, _
 
 
 FACE_RANGE_MM = 250.0           # section IV-J: "a 25 cm range starting at the closest depth value"
-PAPER_HOLE_CODE = 65535         # section IV-J: holes are the maximum 16-bit value
-VALID_MAX_CODE = PAPER_HOLE_CODE - 1
-VALID_MAX_NORMALISED = VALID_MAX_CODE / PAPER_HOLE_CODE
+# Section IV-J hole codes (holes are the maximum 16-bit value): one home,
+# data_pipelines.conventions (re-exported for callers).
+from data_pipelines.conventions import (PAPER_HOLE_CODE, UNIT_HOLE,  # noqa: F401,E402
+                                        VALID_MAX_CODE, VALID_MAX_NORMALISED)
 
 
 def normalize_face_depth(depth_mm, range_mm=FACE_RANGE_MM, near_mm=None, valid=None):
@@ -72,7 +73,7 @@ def to_paper_convention(depth, valid=None, hole_value=None):
     """
     d = tf.convert_to_tensor(depth)
     if hole_value is None:
-        hole_value = PAPER_HOLE_CODE if d.dtype.is_integer else 1.0
+        hole_value = PAPER_HOLE_CODE if d.dtype.is_integer else UNIT_HOLE
     v = d > 0 if valid is None else tf.convert_to_tensor(valid)
     if v.dtype != tf.bool:
         raise TypeError(f"to_paper_convention: valid must be bool, got {v.dtype.name}")
@@ -84,7 +85,7 @@ def from_paper_convention(depth, hole_value=None):
     valid mask)``. Inverse of :func:`to_paper_convention` on its outputs."""
     d = tf.convert_to_tensor(depth)
     if hole_value is None:
-        hole_value = PAPER_HOLE_CODE if d.dtype.is_integer else 1.0
+        hole_value = PAPER_HOLE_CODE if d.dtype.is_integer else UNIT_HOLE
     v = d < tf.cast(hole_value, d.dtype)
     return tf.where(v, d, tf.zeros_like(d)), v
 

@@ -34,6 +34,7 @@ import keras
 import numpy as np
 
 from data_pipelines import face_enhancement as fe
+from data_pipelines.conventions import UNIT_HOLE
 from depthlab import training
 from depthlab.core import registry
 from depthlab.core import run as run_lib
@@ -76,8 +77,8 @@ def _best_loss(model_dir: str) -> float:
 def build_and_compile(opts: EnhancerOptions, lr: float) -> keras.Model:
     model = build_enhancer(opts.variant, image_size=opts.image_size)
     loss = {"mse": keras.losses.MeanSquaredError, "l1": keras.losses.MeanAbsoluteError,
-            "face_mse": lambda: FaceAreaLoss("mse", hole_value=fe.HOLE_VALUE),
-            "face_l1": lambda: FaceAreaLoss("l1", hole_value=fe.HOLE_VALUE)}[opts.loss]()
+            "face_mse": lambda: FaceAreaLoss("mse", hole_value=UNIT_HOLE),
+            "face_l1": lambda: FaceAreaLoss("l1", hole_value=UNIT_HOLE)}[opts.loss]()
     model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss)
     model.optimizer.build(model.trainable_variables)
     return model
@@ -92,7 +93,7 @@ def collapse_probe(gt: fe.FaceDepthSet, variants, seed: int, n: int = 8):
         fe.FaceDepthSet(gt.depth_mm[:count]), n, seed=seed, training=False,
         variants=variants, repeat=False)))
     target = y.numpy()
-    mask = target < fe.HOLE_VALUE
+    mask = target < UNIT_HOLE
 
     def probe(model):
         return model(x, training=False).numpy(), target, mask

@@ -33,12 +33,13 @@ import tensorflow as tf
 
 from data_pipelines import recognition_protocols as rp
 from data_pipelines import sources
+from data_pipelines.conventions import tanh_depth_to_unit
 from data_pipelines.paired import PairedArrays, make_paired_dataset, tsgan_depth_to_unit
 from data_pipelines.unpaired import make_unpaired_dataset, zip_streams
 from depthlab import collapse, metrics, training
 from depthlab.configs import TSGANConfig, tsgan_config
 from depthlab.models import tsgan_baselines as baselines
-from depthlab.models.tsgan import ABLATIONS, TSGAN, depth_to_unit
+from depthlab.models.tsgan import ABLATIONS, TSGAN
 from depthlab.schedules import CompoundEpochDecay, LinearDecay, StepDecay
 
 EVAL_KEYS = ("abs_diff", "l1", "l2", "rmse", "delta1", "delta2", "delta3")
@@ -336,8 +337,8 @@ def _preview_rows(model: TSGAN, arrays: PairedArrays, target: Optional[np.ndarra
     from depthlab import visualize
 
     batch = next(iter(make_paired_dataset(arrays, n, training=False, repeat=False)))
-    pred = depth_to_unit(model.g_a2b(batch["rgb"], training=False)).numpy()
-    gt = depth_to_unit(batch["depth"]).numpy()
+    pred = tanh_depth_to_unit(model.g_a2b(batch["rgb"], training=False)).numpy()
+    gt = tanh_depth_to_unit(batch["depth"]).numpy()
     rows = []
     for i in range(min(n, len(gt))):
         mask = batch["mask"][i, ..., 0].numpy() > 0
@@ -354,11 +355,11 @@ def collapse_probe(arrays: PairedArrays, n: int = 8):
     over the valid pixels."""
     batch = next(iter(make_paired_dataset(arrays, min(n, len(arrays)), training=False,
                                           repeat=False)))
-    target = depth_to_unit(batch["depth"]).numpy()
+    target = tanh_depth_to_unit(batch["depth"]).numpy()
     mask = batch["mask"].numpy() > 0
 
     def probe(model):
-        return depth_to_unit(model.g_a2b(batch["rgb"], training=False)).numpy(), target, mask
+        return tanh_depth_to_unit(model.g_a2b(batch["rgb"], training=False)).numpy(), target, mask
     return probe
 
 
@@ -478,8 +479,8 @@ def paper_protocol_metrics(model: TSGAN, test: PairedArrays,
     every pixel of every held-out image, at the run's image size."""
     acc = metrics.PaperTable1Accumulator()
     for batch in make_eval_dataset(test, batch_size):
-        pred = depth_to_unit(model.g_a2b(tf.cast(batch["rgb"], tf.float32), training=False))
-        acc.update(pred.numpy(), depth_to_unit(batch["depth"]).numpy())
+        pred = tanh_depth_to_unit(model.g_a2b(tf.cast(batch["rgb"], tf.float32), training=False))
+        acc.update(pred.numpy(), tanh_depth_to_unit(batch["depth"]).numpy())
     return acc.result()
 
 
@@ -504,8 +505,9 @@ def evaluate(model_dir: str, split: Optional[str] = None, limit: Optional[int] =
         ds = make_eval_dataset(test, batch_size)
         real, fake = [], []
         for batch in ds:
-            real.append(np.repeat(depth_to_unit(batch["depth"]).numpy(), 3, axis=-1))
-            fake.append(np.repeat(depth_to_unit(model.g_a2b(batch["rgb"])).numpy(), 3, axis=-1))
+            real.append(np.repeat(tanh_depth_to_unit(batch["depth"]).numpy(), 3, axis=-1))
+            fake.append(np.repeat(tanh_depth_to_unit(model.g_a2b(batch["rgb"])).numpy(), 3,
+                                  axis=-1))
         result["fid"] = metrics.FIDCalculator(extractor).distance(
             np.concatenate(real), np.concatenate(fake))
     result["num_images"] = len(test)

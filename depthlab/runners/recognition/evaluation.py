@@ -16,7 +16,7 @@ import numpy as np
 
 from data_pipelines import recognition_protocols as rp
 from depthlab import metrics, training
-from depthlab.recognition.backbones import BACKBONES
+from depthlab.nets.recognition_backbones import BACKBONES
 
 from .data import _fold_name, _folds, _load_fold
 from .options import RunOptions, load_options

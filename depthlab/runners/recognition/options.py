@@ -15,7 +15,7 @@ from typing import Optional
 
 from data_pipelines import recognition_protocols as rp
 from depthlab import collapse, training
-from depthlab.recognition.backbones import BACKBONES
+from depthlab.nets.recognition_backbones import BACKBONES
 from depthlab.recognition.models import FUSIONS, INPUTS, SCORE_RULES
 
 
