@@ -52,7 +52,7 @@ def main(argv):
         kind = (exporters.detect_kind(FLAGS.model_dir) if FLAGS.model_kind == "auto"
                 else FLAGS.model_kind)
         if FLAGS.model_kind == "auto":
-            print(f"--model_kind=auto: {FLAGS.model_dir} is a {kind} run")
+            print(f"--model_kind=auto: {FLAGS.model_dir} -> {kind}")
         path = exporters.export_run(FLAGS.model_dir, FLAGS.export_dir, kind, FLAGS.format)
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         raise app.UsageError(str(e)) from None
