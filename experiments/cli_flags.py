@@ -19,6 +19,7 @@ An old spelling that callers may still use is kept as a deprecated flag (its hel
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from typing import Callable, Dict, List, Optional, Sequence
@@ -134,3 +135,13 @@ def paper_table_names(value, flag: str = "--table") -> List[str]:
 def labels_by_dir(runs: Sequence[tuple]) -> Dict[str, str]:
     """``{dir: label}`` of the runs given a label."""
     return {d: label for label, d in runs if label is not None}
+
+
+@contextlib.contextmanager
+def usage_errors(flag: str = "--model_dir"):
+    """Missing or foreign run directories (FileNotFoundError / ValueError raised by a runner's
+    load or evaluate) become one-line usage errors naming ``flag``, not tracebacks."""
+    try:
+        yield
+    except (FileNotFoundError, ValueError) as e:
+        raise app.UsageError(f"{flag}: {e}") from None

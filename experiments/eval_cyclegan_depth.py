@@ -44,7 +44,8 @@ def main(argv):
     from depthlab import reporting, training
     from depthlab.runners import cyclegan_depth as runner
 
-    result = runner.evaluate(FLAGS.model_dir, limit=FLAGS.limit, batch_size=FLAGS.batch_size)
+    with cli_flags.usage_errors("--model_dir"):
+        result = runner.evaluate(FLAGS.model_dir, limit=FLAGS.limit, batch_size=FLAGS.batch_size)
     table = reporting.load_paper_table(table_name)
     variant = result["variant"]
     rows = [dict(source="paper", method=name, **{k: v.get(k) for k in runner.EVAL_KEYS})

@@ -49,7 +49,8 @@ def main(argv):
 
     results = []
     for label, d in runs:
-        results.append(runner.evaluate(d, FLAGS.dataset, data_dir, FLAGS.limit))
+        with cli_flags.usage_errors("--model_dir" if FLAGS.model_dir else "--model_dirs"):
+            results.append(runner.evaluate(d, FLAGS.dataset, data_dir, FLAGS.limit))
         if label is not None:
             results[-1]["label"] = label
     names = {"rmse_bicubic": "bicubic", "rmse_dsrnet_only": "DSRNet only (stage 1)",

@@ -67,13 +67,15 @@ def main(argv):
                   batch_size=FLAGS.batch_size, protocol=FLAGS.protocol)
     print(f"protocol: {FLAGS.protocol}")
     if FLAGS.model_dir:
-        result = runner.evaluate(FLAGS.model_dir, **kwargs)
+        with cli_flags.usage_errors("--model_dir"):
+            result = runner.evaluate(FLAGS.model_dir, **kwargs)
         keys = list(runner.PROTOCOL_KEYS[FLAGS.protocol]) + (["fid"] if "fid" in result else [])
         print(reporting.metrics_table({FLAGS.model_dir: result}, keys))
         output = result
     else:
         model_dirs = [d for _, d in runs]
-        rows = runner.evaluate_runs(model_dirs, labels=[label for label, _ in runs], **kwargs)
+        with cli_flags.usage_errors("--model_dirs"):
+            rows = runner.evaluate_runs(model_dirs, labels=[label for label, _ in runs], **kwargs)
         keys = list(runner.PROTOCOL_KEYS[FLAGS.protocol])
         keys += ["fid"] if any("fid" in r for r in rows.values()) else []
         print("Our Table 1 (held-out depth in [0, 1]):")

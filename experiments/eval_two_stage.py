@@ -49,7 +49,8 @@ def main(argv):
 
     results = []
     for label, d in runs:
-        results.append(runner.evaluate(d, data_dir=data_dir, limit=FLAGS.limit))
+        with cli_flags.usage_errors("--model_dir" if FLAGS.model_dir else "--model_dirs"):
+            results.append(runner.evaluate(d, data_dir=data_dir, limit=FLAGS.limit))
         if label is not None:
             results[-1]["label"] = label
     results.sort(key=lambda r: r["num_samples"])

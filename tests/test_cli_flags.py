@@ -112,3 +112,14 @@ def test_eval_binaries_refuse_a_data_file_and_several_runs_in_model_dir(tmp_path
                         f"--model_dir={tmp_path},{tmp_path}"], cwd=REPO,
                        capture_output=True, text=True, timeout=120, env=env)
     assert r.returncode != 0 and "--model_dirs=" in r.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = subprocess.run([sys.executable, "-m", "experiments.eval_dsr", f"--model_dir={empty}"],
+                       cwd=REPO, capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode != 0 and f"--model_dir: {empty}/config.json does not exist" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = subprocess.run([sys.executable, "-m", "experiments.eval_dsr",     # deprecated spelling
+                        f"--model_dir={empty},{tmp_path}"], cwd=REPO, capture_output=True,
+                       text=True, timeout=120, env=env)
+    assert "several runs in --model_dir are deprecated; use --model_dirs" in r.stderr
+    assert f"--model_dirs: {empty}/config.json does not exist" in r.stderr
