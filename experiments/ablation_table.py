@@ -50,9 +50,6 @@ flags.DEFINE_float("dropout", 0.0, "Dropout before the classifier.", lower_bound
 flags.DEFINE_integer("log_every", 20, "Print progress every N steps.", lower_bound=1)
 flags.DEFINE_bool("run_eagerly", False, "Run the train step eagerly (debugging; tiny models).")
 flags.DEFINE_string("output_json", None, "Write the table here.")
-flags.adopt_module_key_flags(cli_flags)
-
-
 def _parse(pairs):
     out = {}
     for pair in pairs:

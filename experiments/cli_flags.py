@@ -26,6 +26,10 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 from absl import app, flags
 
+# Flags defined by these helpers are the calling binary's key flags (listed by its --help), not
+# this module's (absl's disclaim_key_flags; as depthlab/core/cli.py does for the trainers).
+flags.disclaim_key_flags()
+
 DATA_DIR_LAYOUTS = ("NYU Depth v2 labeled: the folder holding nyu_depth_v2_labeled.mat; "
                     "sparse_to_dense_h5: the folder holding train/ and val/; Middlebury: the "
                     "folder of scene folders")

@@ -22,9 +22,6 @@ flags.DEFINE_integer("batch_size", 8, "Evaluation batch size.", lower_bound=1)
 flags.DEFINE_string("table", "cyclegan_depth_table1",
                     "Paper table printed beside ours (a file in experiments/paper_tables/).")
 cli_flags.define_deprecated("paper_table", "table")
-flags.adopt_module_key_flags(cli_flags)
-
-
 def paper_rows_for_variant(table: dict, variant: str) -> dict:
     """The table's rows that correspond to ``variant`` (its ``variant_rows`` map)."""
     names = table.get("variant_rows", {}).get(variant, [])

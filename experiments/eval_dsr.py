@@ -31,9 +31,6 @@ flags.DEFINE_string("data_dir", None, "Directory of --dataset in its own layout 
                     "folders). Default: the run's.")
 flags.DEFINE_integer("limit", None, "Evaluate at most this many images.", lower_bound=1)
 flags.DEFINE_string("output_json", None, "Write the results here as JSON.")
-flags.adopt_module_key_flags(cli_flags)
-
-
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")

@@ -35,9 +35,6 @@ flags.DEFINE_string("output_json", None, "Write all figures here as JSON.")
 flags.DEFINE_string("figure", None, "Write a PNG like the paper's Figs. 13-14 here.")
 flags.register_validator("table", lambda v: all(t in NUMERALS or t in TABLE_NAMES for t in v),
                          message="--table takes IV, V, VI, VII (or face_enhancement_table4..7)")
-flags.adopt_module_key_flags(cli_flags)
-
-
 def default_label(model_dir: str) -> str:
     """DL-<Variant> from ``model_dir``'s config.json (a usage error when there is none)."""
     path = os.path.join(model_dir, "config.json")

@@ -60,9 +60,6 @@ flags.DEFINE_float("tsne_perplexity", 30.0, "t-SNE perplexity (capped at (N - 1)
                    lower_bound=1.0)
 flags.DEFINE_string("generator", None, "TS-GAN generator SavedModel for the t-SNE's D~ "
                     "(default: the --tsne_run's own --generator).")
-flags.adopt_module_key_flags(cli_flags)
-
-
 def _bad_table(value):
     raise app.UsageError(f"--paper_table (deprecated: --table) takes one of {list(PAPER_TABLES)}, "
                          f"got {value!r}")

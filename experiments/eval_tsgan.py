@@ -50,9 +50,6 @@ flags.DEFINE_enum("protocol", "paper", ["paper", "valid_pixels"],
                   "l1, l2, rmse, delta1..3).")
 
 
-flags.adopt_module_key_flags(cli_flags)
-
-
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")

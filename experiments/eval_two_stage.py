@@ -28,7 +28,6 @@ flags.DEFINE_string("table", "sparse_to_dense_nyu",
                     "A file in experiments/paper_tables/ (without .json) printed beside ours.")
 cli_flags.define_deprecated("paper_table", "table")
 flags.DEFINE_string("output_json", None, "Write the results here as JSON.")
-flags.adopt_module_key_flags(cli_flags)
 
 COLUMNS = ("num_samples", "rmse", "abs_rel", "log10", "delta1", "delta2", "delta3")
 TABLE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "paper_tables")

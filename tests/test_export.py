@@ -123,6 +123,9 @@ def test_detect_kind_reads_each_trainers_config(tmp_path):
         "enhancer": opts(enhancer.EnhancerRunOptions),
         "recognition": opts(recognition.RunOptions),
     }
+    for trainer, kind in (("experiments.train_dsr_distill", "dsr"), ("enhancer", "enhancer"),
+                          ("two_stage_stage2", "two_stage"), ("dsr_distill", "dsr")):
+        assert exporters.kind_of_trainer(trainer) == kind, trainer
     for name, record in records.items():
         assert exporters.detect_kind(_config(tmp_path, name, record)) == name.split("_old")[0]
     with pytest.raises(ValueError, match="cannot tell which trainer.*--model_kind=one of: "

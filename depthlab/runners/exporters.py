@@ -41,6 +41,23 @@ def kinds_help() -> str:
     return "; ".join(f"{k} ({t})" for k, (t, _, _) in KINDS.items())
 
 
+def kind_of_trainer(trainer: str):
+    """The kind of a config.json 'trainer' value: a binary ('experiments.train_tsgan') or an
+    experiment name of depthlab.core ('tsgan', 'dsr_distill', 'two_stage_stage2', ...)."""
+    if trainer in _BY_TRAINER:
+        return _BY_TRAINER[trainer]
+    name = trainer.rsplit(".", 1)[-1]
+    name = name[len("train_"):] if name.startswith("train_") else name
+    if name in KINDS:
+        return name
+    for prefix, kind in (("dsr", "dsr"), ("two_stage", "two_stage"), ("tsgan", "tsgan"),
+                         ("cyclegan_depth", "cyclegan_depth"), ("enhancer", "enhancer"),
+                         ("recognition", "recognition")):
+        if name.startswith(prefix):
+            return kind
+    return None
+
+
 def _fields(cls) -> set:
     return {f.name for f in dataclasses.fields(cls)}
 
@@ -63,7 +80,7 @@ def detect_kind(model_dir: str) -> str:
         raise ValueError(f"{path} is not a JSON object; pass --model_kind=one of {list(KINDS)}")
     trainer = record.get("trainer")
     if isinstance(trainer, str):
-        kind = _BY_TRAINER.get(trainer) or _BY_TRAINER.get(f"experiments.{trainer}")
+        kind = kind_of_trainer(trainer)
         if kind is None:
             raise ValueError(f"{path} was written by trainer {trainer!r}, which has no export; "
                              f"kinds: {kinds_help()}")
