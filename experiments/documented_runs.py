@@ -26,8 +26,8 @@ DOCUMENTED_RUNS = {
             "{python} -m experiments.train_enhancer --variant=delta --model_dir={work_dir}/delta1 "
             "--ground_truths=600 --chunk_size=300 --epochs_per_chunk=2 --batch_size=4 "
             "--seed={seed}",
-            "{python} -m experiments.eval_enhancers --models=DL-Delta-1={work_dir}/delta1 "
-            "--test_faces=50 --output_json={work_dir}/enh_eval.json --tables=IV",
+            "{python} -m experiments.eval_enhancers --model_dirs=DL-Delta-1={work_dir}/delta1 "
+            "--test_faces=50 --output_json={work_dir}/enh_eval.json --table=IV",
         ],
         "results": "{work_dir}/enh_eval.json",
         "model_dirs": ["{work_dir}/delta1"],

@@ -517,20 +517,27 @@ def evaluate(model_dir: str, split: Optional[str] = None, limit: Optional[int] =
 
 def evaluate_runs(model_dirs: List[str], split: Optional[str] = None, limit: Optional[int] = None,
                   fid_weights: Optional[str] = None, batch_size: int = 16,
-                  protocol: str = "paper") -> Dict[str, Dict[str, float]]:
-    """{method: metrics} of several train_tsgan runs, each run's method from its config.json
-    (our paper Table 1). Every directory is checked before any is evaluated; two runs of one
-    method are an error naming both."""
-    methods: Dict[str, str] = {}
-    for model_dir in model_dirs:
+                  protocol: str = "paper",
+                  labels: Optional[List[Optional[str]]] = None) -> Dict[str, Dict[str, float]]:
+    """{label: metrics} of several train_tsgan runs (our paper Table 1); a run's label is its
+    entry of ``labels`` or, when that is None, its method from its config.json. Every directory
+    is checked before any is evaluated; two runs with one label (e.g. two unlabelled runs of
+    one method) are an error naming both."""
+    labels = list(labels) if labels is not None else [None] * len(model_dirs)
+    if len(labels) != len(model_dirs):
+        raise ValueError(f"{len(labels)} labels for {len(model_dirs)} model_dirs")
+    runs: Dict[str, str] = {}
+    for label, model_dir in zip(labels, model_dirs):
         method = read_run_config(model_dir)["method"]
-        if method in methods:
-            raise ValueError(f"--model_dirs: {methods[method]} and {model_dir} are both "
-                             f"method {method!r}; pass one run per method")
-        methods[method] = model_dir
-    return {method: evaluate(model_dir, split=split, limit=limit, fid_weights=fid_weights,
-                             batch_size=batch_size, protocol=protocol)
-            for method, model_dir in methods.items()}
+        key = label or method
+        if key in runs:
+            what = f"method {key!r}; pass one run per method" if not label else f"label {key!r}"
+            raise ValueError(f"--model_dirs: {runs[key]} and {model_dir} are both {what} "
+                             "(or label them: label=dir)")
+        runs[key] = model_dir
+    return {key: evaluate(model_dir, split=split, limit=limit, fid_weights=fid_weights,
+                          batch_size=batch_size, protocol=protocol)
+            for key, model_dir in runs.items()}
 
 
 def summary_rows(model_dir: str, final: Dict[str, float],
