@@ -149,6 +149,13 @@ def validate(opts) -> None:
             raise OptionsError(f"--{f.name}={value} is below its lower bound {meta['lower']}")
         if meta.get("upper") is not None and isinstance(value, (int, float)) and value > meta["upper"]:
             raise OptionsError(f"--{f.name}={value} is above its upper bound {meta['upper']}")
+    for name in ("model_dir", "export_dir"):
+        value = getattr(opts, name, None)
+        if isinstance(value, str) and "://" in value:
+            raise OptionsError(
+                f"--{name}={value}: remote paths are not supported (runs are written with "
+                "local file operations: checkpoints, h5 weights, PNG grids); use a local "
+                "directory and copy the run afterwards")
     opts.check()
 
 

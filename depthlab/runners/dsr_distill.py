@@ -27,7 +27,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import os
-import tempfile
 from typing import Dict, List, Optional, Tuple
 
 import keras
@@ -108,18 +107,6 @@ def checkpoint_state(model: CrossTaskDistiller, model_dir: str) -> training.Resu
                                         **checkpoint_objects(model))
 
 
-def _save_weights_atomic(net: keras.Model, path: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_", suffix=".weights.h5")
-    os.close(fd)
-    try:
-        net.save_weights(tmp, overwrite=True)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 class StageSchedule(keras.callbacks.Callback):
     """Sets the model's stage (1 for the first ``stage1_epochs`` epochs, then 2; on every
     worker) and, on the chief, saves DSRNet's weights when stage 1 ends (the DSRNet-only
@@ -139,7 +126,7 @@ class StageSchedule(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if epoch + 1 == self.stage1_epochs and self.chief:
-            _save_weights_atomic(self.model.dsrnet, self.snapshot_path)
+            training.save_weights_atomic(self.model.dsrnet, self.snapshot_path)
 
 
 class RoleLogger(keras.callbacks.Callback):

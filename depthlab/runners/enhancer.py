@@ -27,7 +27,6 @@ to a saturated output of 0; ``output_bias_init='zeros'`` restores the old start)
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Dict, List, Optional
 
 import keras
@@ -61,10 +60,7 @@ class _BestWeights(keras.callbacks.Callback):
         loss = float((logs or {}).get("loss", np.inf))
         if loss < self.best and training.is_chief(self.model.distribute_strategy):
             self.best = loss
-            fd, tmp = tempfile.mkstemp(dir=self.model_dir, suffix=".weights.h5")
-            os.close(fd)
-            self.model.save_weights(tmp, overwrite=True)
-            os.replace(tmp, self.path)
+            training.save_weights_atomic(self.model, self.path)
             training.write_json(os.path.join(self.model_dir, "best.json"),
                                 {"loss": loss, "epoch": epoch + 1})
 
