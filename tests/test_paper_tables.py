@@ -209,7 +209,8 @@ def test_compare_paper_list_and_unknown_table():
     for name, cells in [("tsgan_table1", 32), ("tsgan_table2", 60), ("tsgan_table3", 54),
                         ("tsgan_table4", 18), ("tsgan_table5", 24)]:
         assert f"{name}: complete ({cells} cells)" in r.stdout
-    for name, cells in [("face_enhancement_table1", 5), ("face_enhancement_table3", 4),
+    for name, cells in [("face_enhancement_table1", 5), ("face_enhancement_table2", 4),
+                        ("face_enhancement_table3", 4),
                         ("face_enhancement_table4", 64), ("face_enhancement_table5", 64),
                         ("face_enhancement_table6", 24), ("face_enhancement_table7", 108),
                         ("cyclegan_depth_table1", 14)]:
@@ -530,6 +531,26 @@ def test_face_tables_1_and_3_counts_equal_the_text():
     c = {r: v["count"] for r, v in t1["rows"].items()}
     assert c["file_duplicates"] + c["resolution_above_1024"] + c["deformed_output"] == c["total_discarded"]
     assert 1_000_000 - c["total_discarded"] == c["remaining"] == 856129
+
+
+def test_face_table2_mode_numbers_equal_the_text():
+    table = reporting.load_paper_table("face_enhancement_table2")
+    lines = _table_text(table)
+    assert lines[table["paper_lines"]["caption"][0] - 1].strip() == "TABLE II"
+    assert list(table["row_lines"]) == ["De-M2", "De-M8", "Hf-FFA", "Hf-NFA", "Hf-L", "Sp-Hf16",
+                                        "Sp-HfU"]
+    for row, n in table["row_lines"].items():
+        rest = _after_label(lines, n, row).strip()
+        assert rest == table["printed"][row]
+        numbers = [int(t) for t in re.findall(r"\d+", rest)]
+        if row in table["rows"]:
+            value = table["rows"][row]["parameter"]
+            assert numbers == ([] if value is None else [value]), row
+            assert (value is None) == ("∞" in rest)
+        else:
+            assert numbers == [], row
+    assert {r: v["parameter"] for r, v in table["rows"].items()} == {
+        "De-M2": 2, "De-M8": 8, "Sp-Hf16": 16, "Sp-HfU": None}
 
 
 CYCLEGAN_TABLE1 = {  # by hand from cyclegan-depth-suarez.txt lines 120-126 (decimal commas)
