@@ -13,9 +13,11 @@ import pytest
 from depthlab import reporting, significance
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# The papers sit in ../shared beside the checkout (the developers' machines and CI).
-PAPER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), os.pardir,
-                     "shared", "papers", "tsgan-uppal.txt")
+# The papers sit in ../shared beside the checkout (the developers' machines and CI);
+# DEPTHLAB_PAPERS_DIR points elsewhere (a git worktree of the checkout).
+PAPERS = os.environ.get("DEPTHLAB_PAPERS_DIR") or os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), os.pardir, "shared", "papers")
+PAPER = os.path.join(PAPERS, "tsgan-uppal.txt")
 BACKBONES = ["vgg16", "inception", "resnet50", "se_resnet50"]
 TSGAN = [f"tsgan_table{i}" for i in range(1, 6)]
 
@@ -207,8 +209,14 @@ def test_compare_paper_list_and_unknown_table():
     for name, cells in [("tsgan_table1", 32), ("tsgan_table2", 60), ("tsgan_table3", 54),
                         ("tsgan_table4", 18), ("tsgan_table5", 24)]:
         assert f"{name}: complete ({cells} cells)" in r.stdout
-    assert "face_enhancement_table5: INCOMPLETE" in r.stdout
-    assert "face_enhancement_table4: INCOMPLETE (16 of 64 cells present" in r.stdout
+    for name, cells in [("face_enhancement_table1", 5), ("face_enhancement_table2", 4),
+                        ("face_enhancement_table3", 4),
+                        ("face_enhancement_table4", 64), ("face_enhancement_table5", 64),
+                        ("face_enhancement_table6", 24), ("face_enhancement_table7", 108),
+                        ("cyclegan_depth_table1", 14)]:
+        assert f"{name}: complete ({cells} cells)" in r.stdout
+    # the DSR and two-stage texts print no result table: marked, not complete
+    assert "dsr_nyu_table: INCOMPLETE" in r.stdout and "two_stage_claims: INCOMPLETE" in r.stdout
     bad = _compare("--table=tsgan_table9")
     assert bad.returncode != 0
     assert "unknown paper table 'tsgan_table9'" in bad.stderr and "tsgan_table5" in bad.stderr
@@ -374,3 +382,270 @@ def test_ablation_table5_layout():
     _, none = ablation_table.table5_layout({"backbone": "resnet50", "full": 50.0},
                                            "synthetic_faces")
     assert none == {}
+
+
+# ----------------------------------------------------------------------------- other papers
+# Face enhancement (Schlett et al.), CycleGAN depth (Suarez et al.), DSR (Sun et al.), two-stage:
+# every number re-read from the paper text at the file's line numbers and compared.
+FACE_ROWS_IV = ["DL-Delta-1", "DL-Delta-2", "DL-Delta-4", "DL-Delta-3", "Sp-HfU", "Sp-Hf16",
+                "Hf-FFA", "De-M8", "Hf-L", "DL-Alpha", "DL-Gamma", "Hf-NFA", "DL-Beta", "De-M2",
+                "None", "DDRNet-dn"]
+DL_ROWS = ["DL-Delta-1", "DL-Delta-2", "DL-Delta-3", "DL-Delta-4", "DL-Alpha", "DL-Beta",
+           "DL-Gamma", "DDRNet-dn"]
+
+
+def _text(name):
+    path = os.path.join(PAPERS, name)
+    if not os.path.isfile(path):
+        pytest.skip(f"{path} (the paper text) is not here")
+    with open(path, encoding="utf-8") as f:
+        return f.read().split("\n")
+
+
+def _table_text(table):
+    """The paper text a table file names in paper_lines['file'] (relative to the checkout)."""
+    return _text(os.path.basename(table["paper_lines"]["file"]))
+
+
+def _floats(text):
+    """Every decimal number in ``text`` (a decimal comma read as a point, '-' kept)."""
+    return [float(t.replace(",", ".")) for t in re.findall(r"-?\d+[.,]\d+", text)]
+
+
+def _after_label(lines, n, label):
+    line = lines[n - 1]
+    assert line.startswith(label + " ") or line.startswith(label + "\t"), (n, line, label)
+    return line[len(label):]
+
+
+def _numeric_lines(lines, first, last):
+    return [n for n in range(first, last + 1) if _floats(lines[n - 1])]
+
+
+def test_face_table4_all_cells_equal_the_text():
+    table = reporting.load_paper_table("face_enhancement_table4")
+    lines = _table_text(table)
+    assert lines[table["paper_lines"]["caption"][0] - 1].strip() == "TABLE IV"
+    assert lines[table["paper_lines"]["header"] - 1].split() == ["Enhancer", "x̄", "s", "Skewness",
+                                                                 "Kurtosis"]
+    assert list(table["rows"]) == FACE_ROWS_IV and list(table["row_lines"]) == FACE_ROWS_IV
+    assert reporting.table_completeness(table) == {"complete": True, "cells": 64, "present": 64,
+                                                   "reason": ""}
+    for row, n in table["row_lines"].items():
+        assert _floats(_after_label(lines, n, row)) == [table["rows"][row][c]
+                                                        for c in table["columns"]]
+    # every numeric line of the table is a row, in the printed order
+    assert _numeric_lines(lines, *table["paper_lines"]["table"]) == list(table["row_lines"].values())
+    means = [table["rows"][r]["rmse_mean"] for r in FACE_ROWS_IV]
+    assert means == sorted(means)                          # 'sorted by mean' (caption)
+    # by hand, from lines 942, 948, 960 (the rows documented_runs.py reads)
+    assert table["rows"]["DL-Delta-1"] == {"rmse_mean": 0.0238, "rmse_std": 0.0078,
+                                           "rmse_skewness": 1.8831, "rmse_excess_kurtosis": 8.5198}
+    assert table["rows"]["Sp-Hf16"]["rmse_mean"] == 0.0449
+    assert table["rows"]["None"] == {"rmse_mean": 0.2872, "rmse_std": 0.0256,
+                                     "rmse_skewness": 0.4468, "rmse_excess_kurtosis": 0.5183}
+    assert table["rows"]["Sp-HfU"]["rmse_skewness"] == -0.0196
+    for claim in table["text_claim"].values():
+        first, last = claim["lines"]
+        text = " ".join(lines[first - 1:last]).replace(" 000", "000")
+        assert str(claim["value"]) in text
+
+
+@pytest.mark.parametrize("name,rows,cells", [
+    ("face_enhancement_table5", ["None", "De-M2", "De-M8", "Hf-FFA", "Hf-NFA", "Hf-L", "Sp-Hf16",
+                                 "Sp-HfU"] + DL_ROWS, 64),
+    ("face_enhancement_table6", DL_ROWS, 24)])
+def test_face_tables_5_6_means_and_sd_equal_the_text(name, rows, cells):
+    """'mean (sample sd)' cells: the means in rows, the bracketed sd in sd_rows."""
+    table = reporting.load_paper_table(name)
+    lines = _table_text(table)
+    number = {"face_enhancement_table5": "V", "face_enhancement_table6": "VI"}[name]
+    assert lines[table["paper_lines"]["caption"][0] - 1].strip() == f"TABLE {number}"
+    assert list(table["rows"]) == rows == list(table["sd_rows"]) == list(table["row_lines"])
+    assert reporting.table_completeness(table)["complete"]
+    assert reporting.table_completeness(table)["cells"] == cells
+    for row, n in table["row_lines"].items():
+        rest = _after_label(lines, n, row)
+        pairs = re.findall(r"(\d+\.\d+) \((\d+\.\d+)\)", rest)
+        assert re.sub(r"(\d+\.\d+) \((\d+\.\d+)\)", "", rest).strip() == ""
+        assert [float(m) for m, _ in pairs] == [table["rows"][row][c] for c in table["columns"]]
+        assert [float(s) for _, s in pairs] == [table["sd_rows"][row][c] for c in table["columns"]]
+    assert _numeric_lines(lines, *table["paper_lines"]["table"]) == list(table["row_lines"].values())
+
+
+def test_face_table5_6_by_hand():
+    t5 = reporting.load_paper_table("face_enhancement_table5")          # line 1126
+    assert t5["rows"]["None"] == {"kinectfacedb_roughness": 1.35, "kinectfacedb_hole_percentage": 2.15,
+                                  "realsense_roughness": 0.92, "realsense_hole_percentage": 3.98}
+    assert t5["sd_rows"]["None"] == {"kinectfacedb_roughness": 0.30,
+                                     "kinectfacedb_hole_percentage": 2.21,
+                                     "realsense_roughness": 0.33, "realsense_hole_percentage": 3.88}
+    t6 = reporting.load_paper_table("face_enhancement_table6")          # line 1210
+    assert t6["rows"]["DDRNet-dn"] == {"falsification_neutral": 12.51,
+                                       "falsification_occlusion_mouth": 17.02,
+                                       "falsification_occlusion_paper": 13.31}
+    assert t6["sd_rows"]["DDRNet-dn"]["falsification_occlusion_paper"] == 6.14
+
+
+def test_face_table7_groups_equal_the_text():
+    table = reporting.load_paper_table("face_enhancement_table7")
+    lines = _table_text(table)
+    assert lines[table["paper_lines"]["caption"][0] - 1].strip() == "TABLE VII"
+    rows = ["None"] + DL_ROWS
+    assert list(table["rows"]) == rows
+    assert reporting.table_completeness(table) == {"complete": True, "cells": 108, "present": 108,
+                                                   "reason": ""}
+    groups = table["groups"]
+    assert list(groups) == ["manual_landmark_holes", "landmark_holes", "pad_error"]
+    assert [c for g in groups.values() for c in g["columns"]] == table["columns"]
+    for key, group in groups.items():
+        first, last = group["lines"]
+        assert table["paper_lines"]["groups"][key] == group["lines"]
+        assert lines[first - 1].strip() == group["label"]
+        assert lines[first].split() == ["Enhancer", "Mean", "Std.", "dev.", "Min.", "Max."]
+        where = table["row_lines"][key]
+        assert list(where) == rows
+        assert _numeric_lines(lines, first, last) == list(where.values())
+        for row, n in where.items():
+            assert _floats(_after_label(lines, n, row)) == [table["rows"][row][c]
+                                                            for c in group["columns"]]
+    # the subsets: images with at least one landmark hole (lines 1273-1276)
+    subset = " ".join(lines[1272:1276])
+    assert "77 images for the manual" in subset and "245 images for the Dlib" in subset
+    assert (groups["manual_landmark_holes"]["images"], groups["landmark_holes"]["images"]) == (77, 245)
+    assert groups["pad_error"]["images"] is None
+    # by hand (lines 1301, 1316, 1331)
+    none = table["rows"]["None"]
+    assert [none[c] for c in groups["manual_landmark_holes"]["columns"]] == [0.236, 0.083, 0.167, 0.333]
+    assert [none[c] for c in groups["landmark_holes"]["columns"]] == [0.042, 0.025, 0.015, 0.162]
+    assert [none[c] for c in groups["pad_error"]["columns"]] == [0.404, 0.441, 0.015, 1.0]
+
+
+def test_face_tables_1_and_3_counts_equal_the_text():
+    t3 = reporting.load_paper_table("face_enhancement_table3")
+    lines = _table_text(t3)
+    assert lines[t3["paper_lines"]["caption"][0] - 1].strip() == "TABLE III"
+    for row, n in t3["row_lines"].items():
+        assert int(_after_label(lines, n, row).replace(" ", "")) == t3["rows"][row]["trainable_parameters"]
+    assert {r: v["trainable_parameters"] for r, v in t3["rows"].items()} == {
+        "DL-Alpha": 6731041, "DL-Beta": 13746881, "DL-Gamma": 11593825,
+        "DL-Delta (4 variants)": 4175713}
+    t1 = reporting.load_paper_table("face_enhancement_table1")
+    assert lines[t1["paper_lines"]["caption"][0] - 1].strip() == "TABLE I"
+    for row, n in t1["row_lines"].items():
+        label = t1["printed_row_labels"][row]
+        assert int(_after_label(lines, n, label).replace(" ", "")) == t1["rows"][row]["count"]
+    c = {r: v["count"] for r, v in t1["rows"].items()}
+    assert c["file_duplicates"] + c["resolution_above_1024"] + c["deformed_output"] == c["total_discarded"]
+    assert 1_000_000 - c["total_discarded"] == c["remaining"] == 856129
+
+
+def test_face_table2_mode_numbers_equal_the_text():
+    table = reporting.load_paper_table("face_enhancement_table2")
+    lines = _table_text(table)
+    assert lines[table["paper_lines"]["caption"][0] - 1].strip() == "TABLE II"
+    assert list(table["row_lines"]) == ["De-M2", "De-M8", "Hf-FFA", "Hf-NFA", "Hf-L", "Sp-Hf16",
+                                        "Sp-HfU"]
+    for row, n in table["row_lines"].items():
+        rest = _after_label(lines, n, row).strip()
+        assert rest == table["printed"][row]
+        numbers = [int(t) for t in re.findall(r"\d+", rest)]
+        if row in table["rows"]:
+            value = table["rows"][row]["parameter"]
+            assert numbers == ([] if value is None else [value]), row
+            assert (value is None) == ("∞" in rest)
+        else:
+            assert numbers == [], row
+    assert {r: v["parameter"] for r, v in table["rows"].items()} == {
+        "De-M2": 2, "De-M8": 8, "Sp-Hf16": 16, "Sp-HfU": None}
+
+
+CYCLEGAN_TABLE1 = {  # by hand from cyclegan-depth-suarez.txt lines 120-126 (decimal commas)
+    "CycleGAN [20]": (17.2879, 0.8036), "CUT [10]": (16.9203, 0.7975),
+    "FastCUT [10]": (17.0133, 0.7987), "DCLGAN [3]": (16.8829, 0.7966),
+    "SimDCL [3]": (16.9831, 0.7920), "HnegSRC [5]": (16.9805, 0.7992),
+    "Suarez et al. (CycleGAN + PatchNCE, eq. 6)": (17.9773, 0.8245)}
+
+
+def test_cyclegan_table1_equals_the_text():
+    table = reporting.load_paper_table("cyclegan_depth_table1")
+    lines = _table_text(table)
+    assert lines[table["paper_lines"]["caption"][0] - 1].startswith("Table 1. Average results")
+    assert "transcription_status" not in table
+    assert {r: (v["psnr"], v["ssim"]) for r, v in table["rows"].items()} == CYCLEGAN_TABLE1
+    assert list(table["rows"]) == list(CYCLEGAN_TABLE1)
+    assert table["printed_row_labels"]["Suarez et al. (CycleGAN + PatchNCE, eq. 6)"] == "Proposed Approach"
+    for row, n in table["row_lines"].items():
+        label = table["printed_row_labels"][row]
+        assert _floats(_after_label(lines, n, label)) == [table["rows"][row][c]
+                                                          for c in table["columns"]]
+    assert _numeric_lines(lines, *table["paper_lines"]["table"]) == list(table["row_lines"].values())
+    # the proposed method is best in both columns ('Best results in bold')
+    best = max(table["rows"], key=lambda r: table["rows"][r]["psnr"])
+    assert best == max(table["rows"], key=lambda r: table["rows"][r]["ssim"]) == \
+        "Suarez et al. (CycleGAN + PatchNCE, eq. 6)"
+    # the variants eval_cyclegan_depth prints beside ours
+    for variant, names in table["variant_rows"].items():
+        assert names and all(n in table["rows"] for n in names), variant
+    # training length / split stated in the text, at the recorded lines
+    for key, claim in table["text_claim"].items():
+        first, last = claim["lines"]
+        assert re.search(rf"(?<![\d.]){re.escape(str(claim['value']))}(?![\d])",
+                         " ".join(lines[first - 1:last])), key
+    assert "400 epochs" in lines[96] and "batch size of 1" in lines[96]
+    assert "first 1000 pairs" in lines[81] and "remaining 449" in lines[81]
+
+
+def test_dsr_text_states_algorithm1_and_no_rmse():
+    table = reporting.load_paper_table("dsr_nyu_table")
+    lines = _table_text(table)
+    assert len(lines) < 50 and lines[43].strip() == "4 Experiments"
+    # the row documented_runs.py reads is kept, marked as not from the text
+    assert table["rows"]["CTKT (Sun et al. 2021)"]["rmse_x4"] == 1.49
+    assert table["transcription_status"].startswith("NOT IN THE PAPER TEXT")
+    text = "\n".join(lines)
+    for value in table["rows"]["CTKT (Sun et al. 2021)"].values():
+        assert str(value) not in text
+    assert not re.search(r"\d+\.\d+", text)                 # no decimal number at all
+    for key, claim in table["text_claim"].items():
+        first, last = claim["lines"]
+        assert claim["text"] in " ".join(lines[first - 1:last]), key
+    assert table["text_claim"]["stage2_first_epoch"]["value"] == 101
+    assert table["paper_lines"]["table"] is None
+
+
+def test_two_stage_claims_equal_the_text():
+    table = reporting.load_paper_table("two_stage_claims")
+    lines = _table_text(table)
+    first, last = table["paper_lines"]["caption"]
+    assert lines[first - 1].startswith("Table 1. Comparison of depth prediction results on NYU")
+    # Table 1 has no body: nothing between its caption and the discussion (line 644)
+    assert not any(re.search(r"\d", l) for l in lines[last:643])
+    assert lines[643].startswith("As observed from the comparison results")
+    assert list(table["rows"]) == list(table["claims"])
+    for key, claim in table["claims"].items():
+        assert table["rows"][key] == {"value": claim["value"]}
+        a, b = claim["lines"]
+        assert claim["check"]
+        for n, substring in claim["check"]:
+            assert substring in lines[n - 1], (key, n)
+            assert a <= n <= b, (key, n)
+        text = " ".join(lines[a - 1:b])
+        printed = claim.get("printed", format(claim["value"], "g"))
+        assert re.search(rf"(?<![\d.]){re.escape(printed)}(?![\d])", text), key
+    assert table["rows"]["rmse_reduction_intro"]["value"] == 40
+    assert table["rows"]["rmse_improvement_results"]["value"] == 40
+    assert "the rms error is improved by 40%" in lines[645]
+    assert "reduced by more than 40%" in lines[112]
+
+
+def test_documented_runs_paper_keys_resolve():
+    """Every (table, row, column) experiments/documented_runs.py reads exists."""
+    from experiments import documented_runs
+
+    specs = [m["paper"] for run in documented_runs.DOCUMENTED_RUNS.values()
+             for m in run["metrics"].values() if "paper" in m]
+    assert specs
+    for spec in specs:
+        table = reporting.load_paper_table(spec["table"])
+        assert isinstance(table["rows"][spec["row"]][spec["column"]], (int, float)), spec
