@@ -60,3 +60,16 @@ def test_missing_model_dirs_are_clear_errors(tmp_path):
                                        init_from=str(tmp_path / "missing"))
     with pytest.raises(FileNotFoundError, match=r"--init_from: .*missing/best\.weights\.h5"):
         enhancer.train(opts, gt=_gt(2), verbose=False)
+
+
+def test_more_ground_truths_extend_a_run_with_the_same_earlier_chunks():
+    """--ground_truths is the enhancer's extendable field (issue 17's resume rule): the faces
+    are a pure function of (seed, index), so a larger count keeps the trained chunks."""
+    from depthlab.core import options as options_lib
+
+    small = fe.synthetic_ground_truth(2, seed=5, image_size=256).depth_mm
+    large = fe.synthetic_ground_truth(3, seed=5, image_size=256).depth_mm
+    np.testing.assert_array_equal(np.asarray(small), np.asarray(large)[:2])
+    opts = enhancer.EnhancerOptions(model_dir="x")
+    assert options_lib.extendable_fields(opts) == ["ground_truths"]
+    assert "ground_truths" not in options_lib.resume_fields(opts)
