@@ -19,6 +19,13 @@ Views (the reader's signature is the view's contract):
 ``rgb_faces``      ``data_pipelines.sources.load_rgb`` (RGB faces: TS-GAN's student domain).
 ``unpaired_depth`` the unpaired RGB / depth domains of CycleGAN depth synthesis.
 ``sparse_h5``      sparse-to-dense's preprocessed NYU .h5 folders.
+``depth_completion_arrays``  ``(split, data_dir=None, crop_hw, sample_downscale, limit=None)
+                   -> (rgb uint8 (N, H, W, 3), depth float32 metres (N, H, W), 0 = invalid)``,
+                   split 'train' / 'test', at the two-stage trainer's resolution
+                   (``data_pipelines.depth_completion``).
+``depth_completion_frames``  ``(split, data_dir=None, limit=None) -> (count, load(k) -> (rgb,
+                   depth), frame_hw)``: frames read one at a time (too many to hold).
+``depth_completion_crop``    ``() -> (H, W)``: the default network input size of a dataset.
 """
 
 from __future__ import annotations
@@ -161,3 +168,37 @@ register(DatasetSpec(
     "scenes held out, or one scene's right quarter)", needs_data_dir=True,
     views={"rgbd_records": "data_pipelines.middlebury:folder_rgbd_records"},
     layout="a folder of scenes in the 2005/2006/2014 layouts"))
+
+
+# -- depth completion (two-stage trainer; data_pipelines/depth_completion.py) --------------
+# Another trainer may register the same dataset with other views: add_views merges them.
+def add_views(name: str, description: str, needs_data_dir: bool, views: Dict[str, str],
+              layout: str = "") -> DatasetSpec:
+    """Registers ``name``, or adds ``views`` to its existing spec (a view registered twice
+    must name the same reader)."""
+    if name not in DATASETS:
+        return register(DatasetSpec(name, description, needs_data_dir, dict(views), layout))
+    old = DATASETS.get(name)
+    clash = [v for v in views if v in old.views and old.views[v] != views[v]]
+    if clash:
+        raise RegistryError(f"dataset {name!r}: view(s) {clash} already registered with "
+                            f"another reader")
+    spec = dataclasses.replace(old, views={**old.views, **views},
+                               layout=old.layout or layout)
+    return DATASETS.register(name, spec, replace=True)
+
+
+_DC = "data_pipelines.depth_completion"
+add_views("middlebury_sample", "scikit-image's Middlebury 2014 Motorcycle with metric depth "
+          "(embedded, no files)", False,
+          {"depth_completion_arrays": f"{_DC}:middlebury_sample_arrays",
+           "depth_completion_crop": f"{_DC}:middlebury_sample_crop"})
+add_views("sparse_to_dense_h5", "sparse-to-dense's preprocessed NYU Depth v2 .h5 frames", True,
+          {"depth_completion_arrays": f"{_DC}:sparse_to_dense_h5_arrays",
+           "depth_completion_frames": f"{_DC}:sparse_to_dense_h5_frames",
+           "depth_completion_crop": f"{_DC}:full_frame_crop"},
+          layout="the folder holding train/ and val/ (<split>/<scene>/<frame>.h5)")
+add_views("nyu_depth_v2", "NYU Depth v2 labeled set (1449 frames: 1000 train, 449 test)", True,
+          {"depth_completion_arrays": f"{_DC}:nyu_depth_v2_arrays",
+           "depth_completion_crop": f"{_DC}:full_frame_crop"},
+          layout="the labeled .mat (nyu_depth_v2_labeled.mat) or its folder")

@@ -1,6 +1,7 @@
 """End to end on an HDF5 fixture in sparse-to-dense's layout: stage 1, resume, stage 2,
 evaluation and the SavedModel export of the whole pipeline (depthlab/runners/two_stage.py)."""
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -10,6 +11,8 @@ import pytest
 import tensorflow as tf
 
 from data_pipelines import sparse_to_dense_h5 as s2d
+from depthlab.core import options as options_lib
+from depthlab.core import run as run_lib
 from depthlab.models import two_stage as ts
 from depthlab.runners import two_stage as runner
 
@@ -38,21 +41,19 @@ def test_stage1_trains_writes_artifacts_and_resumes(runs, capsys):
     for f in ("config.json", "stage1.keras", "metrics_final.json", "checkpoints/checkpoint"):
         assert os.path.exists(os.path.join(s1.model_dir, f)), f
     # Resume: the same flags with more epochs continue from epoch 1 (optimizer state too).
-    import dataclasses
-
     more = dataclasses.replace(s1, epochs=2)
     out = runner.train_stage1(more, verbose=True)
-    assert "resuming from epoch 1" in capsys.readouterr().out
+    assert "resuming after epoch 1/2" in capsys.readouterr().out
     assert os.path.exists(os.path.join(s1.model_dir, "checkpoints", "ckpt-2.index"))
     assert int(out["trainer"].optimizer.iterations.numpy()) == 4      # 2 epochs x 2 steps
-    with pytest.raises(ValueError, match="different run"):
+    with pytest.raises(run_lib.ResumeError, match="--num_samples: 20 -> 50"):
         runner.train_stage1(dataclasses.replace(s1, num_samples=50, epochs=2), verbose=False)
 
 
 def test_stage2_trains_evaluates_and_exports(runs):
     root = runs["root"]
     s2 = runner.Stage2Options(model_dir=str(root / "s2"), stage1_dir=runs["s1"].model_dir,
-                              preset="demo", epochs=1, steps_per_epoch=2, batch_size=1)
+                              stage2_preset="demo", epochs=1, steps_per_epoch=2, batch_size=1)
     out = runner.train_stage2(s2, overrides={"n_res_blocks": 2}, verbose=False)
     assert np.isfinite(out["final"]["two_stage"]["rmse"])
     ev = runner.evaluate(s2.model_dir)
@@ -89,7 +90,7 @@ def test_options_and_binary_flags_reject_bad_values(runs, tmp_path):
         runner.Stage1Options(model_dir=str(tmp_path), dataset="sparse_to_dense_h5")
     with pytest.raises(ValueError, match="--loss"):
         runner.Stage1Options(model_dir=str(tmp_path), loss="huber")
-    with pytest.raises(FileNotFoundError, match="stage1.keras"):
+    with pytest.raises(options_lib.OptionsError, match="stage1.keras"):
         runner.Stage2Options(model_dir=str(tmp_path / "x"), stage1_dir=str(tmp_path))
     with pytest.raises(FileNotFoundError, match="backbone_weights"):
         runner.train_stage1(runner.Stage1Options(

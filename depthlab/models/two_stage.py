@@ -43,9 +43,9 @@ from depthlab.nets.resnet_gan import PatchDiscriminator
 
 _PACKAGE = "depthlab"
 
-STAGE1_PRESETS = ("sparse_to_dense", "paper", "demo")
-STAGE2_PRESETS = ("paper", "demo")
-STAGE1_LOSSES = ("berhu", "l1", "l2")
+# names of the presets and losses: TF-free, for the trainer's flags
+from depthlab.runners.two_stage_options import (  # noqa: E402,F401
+    STAGE1_LOSSES, STAGE1_PRESETS, STAGE2_PRESETS)
 #: ImageNet mean / std of the fb.resnet.torch loader (sparse-to-dense Torch normalisation).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

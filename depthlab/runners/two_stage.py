@@ -1,8 +1,10 @@
-"""Two-stage depth from RGB + sparse depth: train stage 1 / stage 2, evaluate, export.
+"""Two-stage depth from RGB + sparse depth: the experiments ``two_stage_stage1`` (sparse-to-
+dense) and ``two_stage_stage2`` (pix2pix refiner on a trained, frozen stage 1) on the one run
+lifecycle (``depthlab.core.run``), plus evaluation and export of a trained run.
 
 Layout of a stage-1 ``model_dir``::
 
-  config.json           stage, model config, run options (checked on resume)
+  config.json           trainer, stage, model config, run options (checked on resume)
   checkpoints/          network + SGD state + epoch (atomic, resumable after a kill)
   tensorboard/          loss / batch RMSE per step, sample grids
   samples/              PNG grids: RGB | ground truth | sparse input | prediction
@@ -12,11 +14,13 @@ Layout of a stage-1 ``model_dir``::
 A stage-2 ``model_dir`` holds the same with ``generator.keras`` and the config's
 ``stage1_dir``; its metrics hold the stage-1 alone and the two-stage pipeline.
 
-Datasets: ``middlebury_sample`` (embedded: scikit-image's Middlebury 2014 Motorcycle with
-metric depth from its calibration, down-sampled x ``sample_downscale``; training crops come
-from the left part, evaluation tiles from the held-out right part), ``sparse_to_dense_h5``
-(the ``{train,val}/<scene>/*.h5`` layout, resized to 240x320) and ``nyu_depth_v2`` (the
-labeled .mat: first 1000 train, last 449 test, resized to 240x320).
+Datasets (``data_pipelines/registry.py``, view ``depth_completion_arrays``; readers in
+``data_pipelines/depth_completion.py``): ``middlebury_sample`` (embedded: scikit-image's
+Middlebury 2014 Motorcycle with metric depth from its calibration, down-sampled x
+``sample_downscale``; training crops come from the left part, evaluation tiles from the
+held-out right part), ``sparse_to_dense_h5`` (the ``{train,val}/<scene>/*.h5`` layout, resized
+to 240x320, streamed from the files) and ``nyu_depth_v2`` (the labeled .mat: first 1000 train,
+last 449 test, resized to 240x320). Options: ``depthlab/runners/two_stage_options.py``.
 """
 
 from __future__ import annotations
@@ -31,171 +35,43 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from data_pipelines import middlebury, sparse
-from data_pipelines import sparse_to_dense_h5 as s2d_h5
+from data_pipelines import registry as data_registry
+from data_pipelines import sparse
 from depthlab import export as export_lib
-from depthlab import collapse, metrics, schedules, training
+from depthlab import metrics, reporting, schedules, training
+from depthlab.core import options as options_lib
+from depthlab.core import registry
+from depthlab.core import run as run_lib
+from depthlab.core.experiment import Experiment
 from depthlab.models import two_stage as ts
 from depthlab.runners.tsgan import latest_sample_grid  # noqa: F401  (re-exported for the binary)
+from depthlab.runners.two_stage_options import (DATA_VIEW, EXPERIMENT_STAGE1,
+                                                EXPERIMENT_STAGE2, STREAM_VIEW, Stage1Options,
+                                                Stage2Options)
 
-DATASETS = ("middlebury_sample", "sparse_to_dense_h5", "nyu_depth_v2")
-INPUT_TYPES = ("auto", "rgb", "rgbd", "d")
-_CHANNELS = {"rgb": 3, "rgbd": 4, "d": 1}
-DEFAULT_CROP = {"middlebury_sample": (96, 128), "sparse_to_dense_h5": s2d_h5.CROP_HW,
-                "nyu_depth_v2": s2d_h5.CROP_HW}
+DATASETS = tuple(data_registry.names(view=DATA_VIEW))
 EVAL_SEED_OFFSET = 1000          # evaluation sparse masks: seed + 1000, fixed per image
-
-
-def _check_strategy(name: str) -> None:
-    if name not in training.STRATEGIES:
-        raise ValueError(f"--strategy={name!r} is not one of {training.STRATEGIES}")
-
-
-@dataclasses.dataclass
-class Stage1Options:
-    model_dir: str
-    dataset: str = "middlebury_sample"
-    data_dir: Optional[str] = None
-    preset: str = "demo"
-    num_samples: int = 200
-    input_type: str = "auto"          # auto: rgb for 0 samples, else rgbd
-    loss: str = "berhu"
-    epochs: int = 20
-    steps_per_epoch: int = 100
-    batch_size: int = 10
-    learning_rate: float = 0.01
-    lr_decay_every: int = 5           # epochs
-    lr_decay: float = 0.2
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    # global gradient-norm clip before SGD; None = off. Our choice (issue 21): sparse-to-dense
-    # does not clip; without it batch 2 on 32 px crops diverges (BUILD_NOTES.md).
-    clip_norm: Optional[float] = 10.0
-    crop_hw: Optional[Tuple[int, int]] = None
-    base_filters: Optional[int] = None
-    backbone_weights: Optional[str] = None
-    sample_downscale: int = 2
-    seed: int = 0
-    mixed_precision: str = "float32"
-    train_limit: Optional[int] = None
-    eval_limit: Optional[int] = None
-    log_every: int = 10
-    strategy: str = "default"         # training.STRATEGIES; batch_size is global
-    collapse_guard: str = "warn"      # collapse.MODES
-
-    def __post_init__(self):
-        _check_strategy(self.strategy)
-        collapse.check_mode(self.collapse_guard)
-        if self.dataset not in DATASETS:
-            raise ValueError(f"--dataset={self.dataset!r} is not one of {DATASETS}")
-        if self.preset not in ts.STAGE1_PRESETS:
-            raise ValueError(f"--preset={self.preset!r} is not one of {ts.STAGE1_PRESETS}")
-        if self.loss not in ts.STAGE1_LOSSES:
-            raise ValueError(f"--loss={self.loss!r} is not one of {ts.STAGE1_LOSSES}")
-        if self.input_type not in INPUT_TYPES:
-            raise ValueError(f"--input_type={self.input_type!r} is not one of {INPUT_TYPES}")
-        if self.num_samples < 0:
-            raise ValueError(f"--num_samples must be >= 0, got {self.num_samples}")
-        if self.input_type in ("rgbd", "d") and self.num_samples == 0:
-            raise ValueError(f"--input_type={self.input_type} needs --num_samples > 0")
-        for name in ("epochs", "steps_per_epoch", "batch_size", "lr_decay_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
-        if self.clip_norm is not None and not self.clip_norm > 0:
-            raise ValueError(f"--clip_norm must be > 0 (or unset), got {self.clip_norm}")
-        if self.dataset != "middlebury_sample" and not self.data_dir:
-            raise ValueError(f"--dataset={self.dataset} needs --data_dir")
-        self.crop_hw = tuple(int(v) for v in (self.crop_hw or DEFAULT_CROP[self.dataset]))
-
-    @property
-    def input_channels(self) -> int:
-        kind = self.input_type
-        if kind == "auto":
-            kind = "rgb" if self.num_samples == 0 else "rgbd"
-        return _CHANNELS[kind]
-
-
-@dataclasses.dataclass
-class Stage2Options:
-    model_dir: str
-    stage1_dir: str
-    preset: str = "demo"
-    epochs: int = 200
-    steps_per_epoch: int = 100
-    batch_size: int = 1
-    learning_rate: float = 2e-4
-    lambda_l1: float = 100.0
-    max_depth: float = 10.0
-    seed: int = 0
-    mixed_precision: str = "float32"
-    log_every: int = 10
-    strategy: str = "default"         # training.STRATEGIES; batch_size is global
-    collapse_guard: str = "warn"      # collapse.MODES
-
-    def __post_init__(self):
-        _check_strategy(self.strategy)
-        collapse.check_mode(self.collapse_guard)
-        if self.preset not in ts.STAGE2_PRESETS:
-            raise ValueError(f"--stage2_preset={self.preset!r} is not one of {ts.STAGE2_PRESETS}")
-        for name in ("epochs", "steps_per_epoch", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
-        if not os.path.exists(os.path.join(self.stage1_dir, "stage1.keras")):
-            raise FileNotFoundError(f"--stage1_dir={self.stage1_dir} holds no stage1.keras; "
-                                    "train stage 1 first (--stage=1)")
+PREVIEW_LABELS = ("RGB", "ground truth", "sparse input", "prediction")
+METRIC_COLUMNS = ("rmse", "abs_rel", "log10", "delta1", "delta2", "delta3")
+#: the stage-1 record's fields a stage-2 run depends on (its data; checked on resume)
+STAGE1_DATA_KEYS = ("dataset", "data_dir", "num_samples", "crop_hw", "sample_downscale",
+                    "train_limit", "eval_limit")
 
 
 # ----------------------------------------------------------------------------------------
 # Data
 # ----------------------------------------------------------------------------------------
 
-def _downscale(rgb, depth, factor):
-    if factor == 1:
-        return rgb, depth
-    h, w = depth.shape[0] // factor, depth.shape[1] // factor
-    return s2d_h5.resize_frame(rgb, depth, (h, w))
-
-
-def _tiles(rgb, depth, crop_hw):
-    """Crops of ``crop_hw`` covering the rows of a region (evaluation set of one image)."""
-    h, w = crop_hw
-    H, W = depth.shape
-    n = int(np.ceil(H / h))
-    ys = np.linspace(0, H - h, n).round().astype(int) if n > 1 else [0]
-    x0 = (W - w) // 2
-    return (np.stack([rgb[y:y + h, x0:x0 + w] for y in ys]),
-            np.stack([depth[y:y + h, x0:x0 + w] for y in ys]))
-
-
 def load_split(dataset: str, split: str, data_dir: Optional[str] = None,
                crop_hw: Tuple[int, int] = (96, 128), sample_downscale: int = 2,
                limit: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
-    """``(rgb (N, H, W, 3) uint8, depth (N, H, W) metres, 0 = invalid)`` of 'train' / 'test'."""
+    """``(rgb (N, H, W, 3) uint8, depth (N, H, W) metres, 0 = invalid)`` of 'train' / 'test'
+    (the dataset's ``depth_completion_arrays`` reader)."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    if dataset == "middlebury_sample":
-        scene = middlebury.motorcycle_sample()
-        rgb, depth = _downscale(scene.rgb, np.where(scene.valid, scene.depth, 0.0).astype(np.float32),
-                                int(sample_downscale))
-        W = depth.shape[1]
-        test_w = max(crop_hw[1], W // 4)
-        if depth.shape[0] < crop_hw[0] or W - test_w - 8 < crop_hw[1]:
-            raise ValueError(f"crop {crop_hw} is too large for the sample at 1/{sample_downscale} "
-                             f"size {depth.shape}")
-        if split == "train":
-            return rgb[None, :, :W - test_w - 8], depth[None, :, :W - test_w - 8]
-        return _tiles(rgb[:, W - test_w:], depth[:, W - test_w:], crop_hw)
-    if dataset == "sparse_to_dense_h5":
-        rgb, depth, _ = s2d_h5.load_split(data_dir, "train" if split == "train" else "val",
-                                          s2d_h5.RESIZE_HW, limit=limit)
-        return rgb, depth
-    if dataset == "nyu_depth_v2":
-        from data_pipelines import nyu_depth_v2 as nyu
-
-        arrays = nyu.read_labeled(data_dir, split, image_size=None, limit=limit)
-        pairs = [s2d_h5.resize_frame(r, d, s2d_h5.RESIZE_HW) for r, d in zip(arrays.rgb, arrays.depth)]
-        return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
-    raise ValueError(f"--dataset={dataset!r} is not one of {DATASETS}")
+    return data_registry.read(dataset, DATA_VIEW, split=split, data_dir=data_dir,
+                              crop_hw=tuple(int(v) for v in crop_hw),
+                              sample_downscale=int(sample_downscale), limit=limit)
 
 
 def train_stream(dataset: str, data_dir: Optional[str], crop_hw, sample_downscale: int,
@@ -203,22 +79,20 @@ def train_stream(dataset: str, data_dir: Optional[str], crop_hw, sample_downscal
                  start_index: int, output_hw) -> Tuple[tf.data.Dataset, str]:
     """The augmented training stream and a one-line description of its source.
 
-    ``sparse_to_dense_h5`` frames are read from their files inside the pipeline (the 47,584
-    training frames do not fit in memory); the other datasets are small and held as arrays.
+    A dataset with a ``depth_completion_frames`` reader (``sparse_to_dense_h5``: its 47,584
+    training frames do not fit in memory) is read frame by frame inside the pipeline; the
+    others are small and held as arrays.
     """
     kw = dict(num_samples=num_samples, batch_size=batch_size, crop_hw=crop_hw, seed=seed,
               training=True, start_index=start_index, output_hw=output_hw)
-    if dataset == "sparse_to_dense_h5":
-        paths = s2d_h5.list_frames(data_dir, "train")[:limit]
-
-        def load(k):
-            rgb, depth, _ = s2d_h5.read_frame(paths[k])
-            return s2d_h5.resize_frame(rgb, depth, s2d_h5.RESIZE_HW)
-
-        return (sparse.rgbd_dataset_from_loader(load, len(paths), s2d_h5.RESIZE_HW, **kw),
-                f"{len(paths)} training frame(s) streamed from {data_dir}/train")
+    if STREAM_VIEW in data_registry.get(dataset).views:
+        count, load, frame_hw = data_registry.read(dataset, STREAM_VIEW, split="train",
+                                                   data_dir=data_dir, limit=limit)
+        return (sparse.rgbd_dataset_from_loader(load, count, frame_hw, **kw),
+                f"{count} training frame(s) streamed from {data_dir}/train")
     rgb, depth = load_split(dataset, "train", data_dir, crop_hw, sample_downscale, limit)
-    return sparse.rgbd_dataset(rgb, depth, **kw), f"{rgb.shape[0]} training image(s) {rgb.shape[1:3]}"
+    return (sparse.rgbd_dataset(rgb, depth, **kw),
+            f"{rgb.shape[0]} training image(s) {rgb.shape[1:3]}")
 
 
 def network_batches(ds: tf.data.Dataset, input_channels: int) -> tf.data.Dataset:
@@ -263,6 +137,8 @@ def stage1_optimizer(opts: Stage1Options) -> keras.optimizers.Optimizer:
 
 
 def _save_model_atomic(model: keras.Model, path: str) -> None:
+    # depthlab/training.py has no atomic .keras save (only atomic_write_text / write_json);
+    # kept here until it has one (see the migration notes).
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_", suffix=".keras")
     os.close(fd)
@@ -272,16 +148,6 @@ def _save_model_atomic(model: keras.Model, path: str) -> None:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-
-
-_check_resume = training.check_resume_config
-
-
-def _strategy(name: str, batch_size: int):
-    """(strategy, is chief, is distributed) of a ``--strategy`` name, the global batch checked."""
-    strategy = training.get_strategy(name)
-    training.check_global_batch(batch_size, strategy)
-    return strategy, training.is_chief(strategy), training.is_distributed(strategy)
 
 
 def _preview_rows(predict, rgb, depth, num_samples, crop_hw, seed, n=2):
@@ -304,113 +170,153 @@ def _preview_rows(predict, rgb, depth, num_samples, crop_hw, seed, n=2):
 
 
 def _collapse_probe(predict, rgb, depth, num_samples, crop_hw, seed, n=4):
-    """The collapse guard's probe: ``predict(batch)`` on a fixed held-out batch (the preview's
-    crops), metric depth over the valid ground-truth pixels."""
+    """The collapse guard's probe: ``predict(model, batch)`` on a fixed held-out batch (the
+    preview's crops), metric depth over the valid ground-truth pixels."""
     ds = sparse.rgbd_dataset(rgb[:n], depth[:n], num_samples, n, crop_hw,
                              seed=seed + EVAL_SEED_OFFSET, training=False)
     b = next(iter(ds))
     target, mask = b["depth"].numpy(), b["valid"].numpy() > 0
 
     def probe(model):
-        return predict(b).numpy(), target, mask
+        return predict(model, b).numpy(), target, mask
     return probe
 
 
-def _guards(opts, name, predict, rgb, depth, num_samples, crop_hw, seed, initial_epoch, chief):
-    return collapse.guard_callbacks(
-        opts.collapse_guard, _collapse_probe(predict, rgb, depth, num_samples, crop_hw, seed),
-        name=name, every=opts.log_every, model_dir=opts.model_dir,
-        chief=chief,
-        initial_step=initial_epoch * opts.steps_per_epoch, initial_epoch=initial_epoch)
+
+def _metrics_lines(rows: Dict[str, dict]) -> List[str]:
+    first = next(iter(rows.values()))
+    return ([f"Held-out metrics (metres; valid pixels; mean over {first['num_images']} image(s)):"]
+            + reporting.metrics_table(rows, METRIC_COLUMNS).splitlines())
 
 
-def _callbacks(state, model_dir, preview, epochs, steps, batch, log_every, initial_epoch, verbose,
-               chief=True):
-    """Checkpoints, TensorBoard, sample grids and progress: every one writes, so the chief's only."""
-    if not chief:
-        return []
-    tb = os.path.join(model_dir, "tensorboard")
-    cbs = [training.CheckpointCallback(state),
-           keras.callbacks.TensorBoard(tb, update_freq=max(1, log_every), write_graph=False),
-           training.ImageGridCallback(preview, os.path.join(model_dir, "samples"),
-                                      os.path.join(tb, "images"), every=max(1, epochs // 5),
-                                      labels=("RGB", "ground truth", "sparse input", "prediction"))]
-    if verbose:
-        progress = training.ProgressPrinter(epochs * steps, batch, every=log_every)
-        progress.set_initial_step(initial_epoch * steps)
-        cbs.append(progress)
-    return cbs
+def _with_overrides(opts, overrides: Optional[dict]):
+    """``opts`` with a ``{config field: value}`` dict appended as ``--config_override``s."""
+    if not overrides:
+        return opts
+    def text(v):
+        return ",".join(str(x) for x in v) if isinstance(v, (list, tuple)) else str(v)
+
+    extra = tuple(f"{k}={text(v)}" for k, v in overrides.items() if v is not None)
+    return dataclasses.replace(opts, config_override=tuple(opts.config_override) + extra)
 
 
 # ----------------------------------------------------------------------------------------
 # Stage 1
 # ----------------------------------------------------------------------------------------
 
+@registry.experiment(EXPERIMENT_STAGE1)
+class Stage1Experiment(Experiment):
+    """Sparse-to-dense (Ma & Karaman 2018): ResNet-50 + UpProj on RGB (+ sparse depth), SGD
+    with step decay, masked berHu / L1 / L2 (``Stage1Trainer``)."""
+
+    Options = Stage1Options
+    tag = "[two_stage]"
+    collapse_name = "two-stage stage 1"
+    preview_labels = PREVIEW_LABELS
+    tiny_changed_field = ("num_samples", 10)
+
+    def config(self, opts):
+        cfg = ts.stage1_config(opts.preset, opts.input_channels, input_hw=opts.crop_hw,
+                               base_filters=opts.base_filters)
+        return options_lib.apply_overrides(cfg, opts.config_override)
+
+    def preset_config(self, opts):
+        return ts.stage1_config(opts.preset, opts.input_channels)
+
+    def record(self, opts, config):
+        return {"stage": 1, **super().record(opts, config)}
+
+    def resume_keys(self, opts):
+        return ["stage"] + super().resume_keys(opts)
+
+    def build_data(self, run):
+        o = run.opts
+        rgb, depth = load_split(o.dataset, "test", o.data_dir, o.crop_hw, o.sample_downscale,
+                                o.eval_limit)
+        return {"test_rgb": rgb, "test_depth": depth}
+
+    def build_model(self, run, data):
+        o, cfg = run.opts, run.config
+        net = ts.Stage1Net(cfg)
+        training.synchronize_batch_norm(net, run.strategy)
+        trainer = ts.Stage1Trainer(net, o.loss, clip_norm=o.clip_norm)
+        trainer.compile(optimizer=stage1_optimizer(o))
+        run.log(f"stage-1 trainable parameters: {ts.count_trainable(net):,}")
+        return trainer
+
+    def checkpoint_objects(self, run, model):
+        return {"net": model.net, "optimizer": model.optimizer}
+
+    def on_fresh_start(self, run, model, data):
+        prefix = f"{self.tag} "           # the model's messages carry the tag already
+        ts.load_backbone_weights(model.net, run.opts.backbone_weights,
+                                 lambda m: run.log(m[len(prefix):] if m.startswith(prefix) else m))
+
+    def train_dataset(self, run, data, phase, first_epoch):
+        o, cfg = run.opts, run.config
+        stream, source = train_stream(o.dataset, o.data_dir, o.crop_hw, o.sample_downscale,
+                                      o.train_limit, o.num_samples, run.batch_size, o.seed,
+                                      first_epoch * phase.steps_per_epoch * run.batch_size,
+                                      cfg.out_hw)
+        run.log(f"stage 1: dataset={o.dataset} preset={cfg.preset} input="
+                f"{ {3: 'rgb', 4: 'rgbd', 1: 'd'}[cfg.input_channels] } samples={o.num_samples} "
+                f"loss={o.loss} crop={o.crop_hw}; {source}, {data['test_rgb'].shape[0]} "
+                "held-out image(s)")
+        return network_batches(stream, cfg.input_channels)
+
+    @staticmethod
+    def _predict(model):
+        return lambda b: ts.predict_depth(model.net, b["rgb"], b["sparse"])
+
+    def preview_rows(self, run, model, data):
+        o = run.opts
+        return _preview_rows(self._predict(model), data["test_rgb"], data["test_depth"],
+                             o.num_samples, o.crop_hw, o.seed)
+
+    def collapse_probe(self, run, data):
+        o = run.opts
+        return _collapse_probe(lambda model, b: self._predict(model)(b), data["test_rgb"],
+                               data["test_depth"], o.num_samples, o.crop_hw, o.seed)
+
+    def plain_copy(self, run, model):
+        o = run.opts
+        return training.single_device_copy(
+            model, lambda: ts.Stage1Trainer(ts.Stage1Net(run.config), o.loss,
+                                            clip_norm=o.clip_norm), parts=("net",))
+
+    def save(self, run, model):
+        _save_model_atomic(model.net, run.path("stage1.keras"))
+
+    def evaluate(self, run, model, data):
+        o = run.opts
+        final = evaluate_arrays(model.net, data["test_rgb"], data["test_depth"], o.num_samples,
+                                o.crop_hw, o.seed)
+        final.update(dataset=o.dataset, stage=1)
+        return final
+
+    def export(self, run, model, export_dir):
+        return export_pipeline(run.model_dir, export_dir)
+
+    def summary_lines(self, run, final):
+        return _metrics_lines({f"stage 1 ({final['num_samples']} samples)": final})
+
+    def tiny_options(self, model_dir, **changes):
+        kw = dict(model_dir=model_dir, preset="demo", num_samples=20, epochs=1,
+                  steps_per_epoch=1, batch_size=2, crop_hw=(32, 32), base_filters=4,
+                  sample_downscale=4, log_every=1)
+        kw.update(changes)
+        return Stage1Options(**kw)
+
+
 def train_stage1(opts: Stage1Options, overrides: Optional[dict] = None,
                  extra_callbacks: Optional[List[keras.callbacks.Callback]] = None,
                  verbose: bool = True) -> Dict[str, object]:
-    """Trains (or resumes) stage 1; returns held-out metrics and the network."""
-    training.set_precision(opts.mixed_precision)
-    training.set_seeds(opts.seed)
-    strategy, chief, distributed = _strategy(opts.strategy, opts.batch_size)
-    log = print if verbose and chief else (lambda *a, **k: None)
-    cfg = ts.stage1_config(opts.preset, opts.input_channels, input_hw=opts.crop_hw,
-                           base_filters=opts.base_filters, **(overrides or {}))
-    record = {"stage": 1, "model": cfg.to_dict(), **dataclasses.asdict(opts)}
-    _check_resume(opts.model_dir, record, ("stage", "model", "dataset", "num_samples", "seed",
-                                           "batch_size", "steps_per_epoch", "crop_hw", "loss"))
-    os.makedirs(opts.model_dir, exist_ok=True)
-    if chief:
-        training.write_json(os.path.join(opts.model_dir, "config.json"), record)
-
-    test_rgb, test_depth = load_split(opts.dataset, "test", opts.data_dir, opts.crop_hw,
-                                      opts.sample_downscale, opts.eval_limit)
-
-    with strategy.scope():
-        net = ts.Stage1Net(cfg)
-        training.synchronize_batch_norm(net, strategy)
-        trainer = ts.Stage1Trainer(net, opts.loss, clip_norm=opts.clip_norm)
-        trainer.compile(optimizer=stage1_optimizer(opts))
-        state = training.ResumableCheckpoint(os.path.join(opts.model_dir, "checkpoints"), net=net,
-                                             optimizer=trainer.optimizer)
-    log(f"[two_stage] stage-1 trainable parameters: {ts.count_trainable(net):,}; "
-        f"strategy={opts.strategy} ({strategy.num_replicas_in_sync} replica(s) in sync)")
-    initial_epoch = state.restore_latest()
-    if initial_epoch == 0:
-        ts.load_backbone_weights(net, opts.backbone_weights, log)
-    elif initial_epoch < opts.epochs:
-        log(f"[two_stage] resuming from epoch {initial_epoch} ({state.manager.latest_checkpoint})")
-    steps = opts.steps_per_epoch
-    stream, source = train_stream(opts.dataset, opts.data_dir, opts.crop_hw, opts.sample_downscale,
-                                  opts.train_limit, opts.num_samples, opts.batch_size, opts.seed,
-                                  initial_epoch * steps * opts.batch_size, cfg.out_hw)
-    stream = network_batches(stream, cfg.input_channels)
-    log(f"[two_stage] stage 1: dataset={opts.dataset} preset={cfg.preset} input="
-        f"{ {3: 'rgb', 4: 'rgbd', 1: 'd'}[cfg.input_channels] } samples={opts.num_samples} "
-        f"loss={opts.loss} crop={opts.crop_hw}; {source}, {test_rgb.shape[0]} held-out image(s)")
-    preview = lambda m: _preview_rows(  # noqa: E731
-        lambda b: ts.predict_depth(net, b["rgb"], b["sparse"]), test_rgb, test_depth,
-        opts.num_samples, opts.crop_hw, opts.seed)
-    guards = _guards(opts, "two-stage stage 1", lambda b: ts.predict_depth(net, b["rgb"], b["sparse"]),
-                     test_rgb, test_depth, opts.num_samples, opts.crop_hw, opts.seed,
-                     initial_epoch, chief)
-    callbacks = (_callbacks(state, opts.model_dir, preview, opts.epochs, steps, opts.batch_size,
-                            opts.log_every, initial_epoch, verbose, chief)
-                 + guards + list(extra_callbacks or []))
-    if initial_epoch < opts.epochs:
-        training.fit(trainer, stream, epochs=opts.epochs, steps_per_epoch=steps,
-                     initial_epoch=initial_epoch, callbacks=callbacks, strategy=strategy)
-    else:
-        log(f"[two_stage] {opts.model_dir} already holds {initial_epoch} epochs; nothing to train")
-    if distributed:          # evaluation and saving on a default-strategy copy
-        net = training.single_device_copy(net, lambda: ts.Stage1Net(cfg))
-    final = evaluate_arrays(net, test_rgb, test_depth, opts.num_samples, opts.crop_hw, opts.seed)
-    final.update(dataset=opts.dataset, stage=1)
-    collapse.mark(final, guards)
-    if chief:
-        _save_model_atomic(net, os.path.join(opts.model_dir, "stage1.keras"))
-        training.write_json(os.path.join(opts.model_dir, "metrics_final.json"), final)
-    return {"final": final, "net": net, "trainer": trainer, "config": cfg, "chief": chief}
+    """Trains (or resumes) stage 1 through the lifecycle; ``overrides`` are model-config
+    fields (as ``--config_override``). Returns ``run()``'s dict plus ``net`` (the Stage1Net),
+    ``trainer`` and ``chief``."""
+    out = run_lib.run(Stage1Experiment(), _with_overrides(opts, overrides), extra_callbacks,
+                      verbose)
+    return {**out, "net": out["model"].net, "trainer": out["model"], "chief": out["run"].chief}
 
 
 # ----------------------------------------------------------------------------------------
@@ -425,79 +331,140 @@ def load_stage1(stage1_dir: str) -> Tuple[ts.Stage1Net, dict]:
     return keras.saving.load_model(path, compile=False), record
 
 
-def train_stage2(opts: Stage2Options, overrides: Optional[dict] = None,
-                 extra_callbacks: Optional[List[keras.callbacks.Callback]] = None,
-                 verbose: bool = True) -> Dict[str, object]:
-    """Trains (or resumes) the pix2pix refiner on the frozen stage 1 of ``opts.stage1_dir``."""
-    training.set_precision(opts.mixed_precision)
-    training.set_seeds(opts.seed)
-    strategy, chief, distributed = _strategy(opts.strategy, opts.batch_size)
-    log = print if verbose and chief else (lambda *a, **k: None)
-    with strategy.scope():
-        stage1, s1 = load_stage1(opts.stage1_dir)
-    cfg = ts.stage2_config(opts.preset, lambda_l1=opts.lambda_l1, max_depth=opts.max_depth,
-                           learning_rate=opts.learning_rate, **(overrides or {}))
-    record = {"stage": 2, "model": cfg.to_dict(), **dataclasses.asdict(opts),
-              "stage1": {k: s1[k] for k in ("dataset", "data_dir", "num_samples", "crop_hw",
-                                            "sample_downscale", "train_limit", "eval_limit")}}
-    _check_resume(opts.model_dir, record, ("stage", "model", "stage1", "seed", "batch_size",
-                                           "steps_per_epoch"))
-    os.makedirs(opts.model_dir, exist_ok=True)
-    if chief:
-        training.write_json(os.path.join(opts.model_dir, "config.json"), record)
-    d = record["stage1"]
-    crop = tuple(d["crop_hw"])
-    test_rgb, test_depth = load_split(d["dataset"], "test", d["data_dir"], crop,
-                                      d["sample_downscale"], d["eval_limit"])
-    with strategy.scope():
+def _stage1_data(stage1_dir: str) -> dict:
+    record = training.read_json(os.path.join(stage1_dir, "config.json"))
+    return {k: record.get(k) for k in STAGE1_DATA_KEYS}
+
+
+@registry.experiment(EXPERIMENT_STAGE2)
+class Stage2Experiment(Experiment):
+    """The pix2pix refiner (U-ResNet G + 70x70 PatchGAN, eq. 2) on the frozen stage 1."""
+
+    Options = Stage2Options
+    tag = "[two_stage]"
+    collapse_name = "two-stage stage 2 (pix2pix)"
+    preview_labels = PREVIEW_LABELS
+    tiny_changed_field = ("lambda_l1", 50.0)
+
+    def config(self, opts):
+        cfg = ts.stage2_config(opts.stage2_preset, lambda_l1=opts.lambda_l1,
+                               max_depth=opts.max_depth, learning_rate=opts.learning_rate)
+        return options_lib.apply_overrides(cfg, opts.config_override)
+
+    def preset_config(self, opts):
+        return ts.stage2_config(opts.stage2_preset)
+
+    def record(self, opts, config):
+        return {"stage": 2, **super().record(opts, config),
+                "stage1": _stage1_data(opts.stage1_dir)}
+
+    def resume_keys(self, opts):
+        # the preset is part of the model config; runs before issue 17 stored it as "preset"
+        return ["stage", "stage1"] + [k for k in super().resume_keys(opts)
+                                      if k != "stage2_preset"]
+
+    def build_data(self, run):
+        d = _stage1_data(run.opts.stage1_dir)
+        s1 = training.read_json(os.path.join(run.opts.stage1_dir, "config.json"))
+        crop = tuple(d["crop_hw"])
+        rgb, depth = load_split(d["dataset"], "test", d["data_dir"], crop, d["sample_downscale"],
+                                d["eval_limit"])
+        return {"stage1": d, "stage1_seed": int(s1["seed"]), "crop_hw": crop,
+                "stage1_config": ts.Stage1Config.from_dict(s1["model"]),
+                "test_rgb": rgb, "test_depth": depth}
+
+    def build_model(self, run, data):
+        o, cfg = run.opts, run.config
+        stage1, _ = load_stage1(o.stage1_dir)      # before G / D: the same initialisation
         gen, disc = ts.build_stage2(cfg)
-        training.synchronize_batch_norm(gen, strategy)
+        training.synchronize_batch_norm(gen, run.strategy)
         refiner = ts.Pix2PixRefiner(gen, disc, stage1, cfg.lambda_l1, cfg.max_depth)
         adam = lambda name: keras.optimizers.Adam(cfg.learning_rate, beta_1=cfg.beta_1,  # noqa: E731
                                                   beta_2=cfg.beta_2, name=name)
         refiner.compile(g_optimizer=adam("g_adam"), d_optimizer=adam("d_adam"))
-        state = training.ResumableCheckpoint(os.path.join(opts.model_dir, "checkpoints"),
-                                             generator=gen, discriminator=disc,
-                                             g_optimizer=refiner.g_optimizer,
-                                             d_optimizer=refiner.d_optimizer)
-    log(f"[two_stage] stage 2: pix2pix preset={cfg.preset} G {ts.count_trainable(gen):,} / "
-        f"D {ts.count_trainable(disc):,} parameters, lambda_L1={cfg.lambda_l1}, on the frozen "
-        f"stage 1 of {opts.stage1_dir} ({d['num_samples']} samples); strategy={opts.strategy} "
-        f"({strategy.num_replicas_in_sync} replica(s) in sync)")
-    initial_epoch = state.restore_latest()
-    if 0 < initial_epoch < opts.epochs:
-        log(f"[two_stage] resuming from epoch {initial_epoch} ({state.manager.latest_checkpoint})")
-    steps = opts.steps_per_epoch
-    stream, _ = train_stream(d["dataset"], d["data_dir"], crop, d["sample_downscale"],
-                             d["train_limit"], d["num_samples"], opts.batch_size, opts.seed,
-                             initial_epoch * steps * opts.batch_size, stage1.config.out_hw)
-    stream = network_batches(stream, stage1.config.input_channels)
-    preview = lambda m: _preview_rows(  # noqa: E731
-        lambda b: ts.predict_depth(stage1, b["rgb"], b["sparse"], gen, cfg.max_depth),
-        test_rgb, test_depth, d["num_samples"], crop, opts.seed)
-    guards = _guards(opts, "two-stage stage 2 (pix2pix)",
-                     lambda b: ts.predict_depth(stage1, b["rgb"], b["sparse"], gen, cfg.max_depth),
-                     test_rgb, test_depth, d["num_samples"], crop, opts.seed, initial_epoch, chief)
-    callbacks = (_callbacks(state, opts.model_dir, preview, opts.epochs, steps, opts.batch_size,
-                            opts.log_every, initial_epoch, verbose, chief)
-                 + guards + list(extra_callbacks or []))
-    if initial_epoch < opts.epochs:
-        training.fit(refiner, stream, epochs=opts.epochs, steps_per_epoch=steps,
-                     initial_epoch=initial_epoch, callbacks=callbacks, strategy=strategy)
-    if distributed:          # evaluation and saving on default-strategy copies
-        gen = training.single_device_copy(gen, lambda: ts.build_stage2(cfg)[0])
-        stage1 = load_stage1(opts.stage1_dir)[0]
-    if chief:
-        _save_model_atomic(gen, os.path.join(opts.model_dir, "generator.keras"))
-    seed = int(s1["seed"])
-    final = {"stage1": evaluate_arrays(stage1, test_rgb, test_depth, d["num_samples"], crop, seed),
-             "two_stage": evaluate_arrays(stage1, test_rgb, test_depth, d["num_samples"], crop,
-                                          seed, gen, cfg.max_depth),
-             "dataset": d["dataset"], "stage": 2}
-    collapse.mark(final, guards)
-    if chief:
-        training.write_json(os.path.join(opts.model_dir, "metrics_final.json"), final)
-    return {"final": final, "generator": gen, "stage1": stage1, "config": cfg, "chief": chief}
+        run.log(f"stage 2: pix2pix preset={cfg.preset} G {ts.count_trainable(gen):,} / "
+                f"D {ts.count_trainable(disc):,} parameters, lambda_L1={cfg.lambda_l1}, on the "
+                f"frozen stage 1 of {o.stage1_dir} ({data['stage1']['num_samples']} samples)")
+        return refiner
+
+    def checkpoint_objects(self, run, model):
+        return {"generator": model.generator, "discriminator": model.discriminator,
+                "g_optimizer": model.g_optimizer, "d_optimizer": model.d_optimizer}
+
+    def train_dataset(self, run, data, phase, first_epoch):
+        d, s1cfg = data["stage1"], data["stage1_config"]
+        stream, _ = train_stream(d["dataset"], d["data_dir"], data["crop_hw"],
+                                 d["sample_downscale"], d["train_limit"], d["num_samples"],
+                                 run.batch_size, run.opts.seed,
+                                 first_epoch * phase.steps_per_epoch * run.batch_size,
+                                 s1cfg.out_hw)
+        return network_batches(stream, s1cfg.input_channels)
+
+    def _predict(self, run, model):
+        max_depth = run.config.max_depth
+        return lambda b: ts.predict_depth(model.stage1, b["rgb"], b["sparse"], model.generator,
+                                          max_depth)
+
+    def preview_rows(self, run, model, data):
+        return _preview_rows(self._predict(run, model), data["test_rgb"], data["test_depth"],
+                             data["stage1"]["num_samples"], data["crop_hw"], run.opts.seed)
+
+    def collapse_probe(self, run, data):
+        return _collapse_probe(lambda model, b: self._predict(run, model)(b), data["test_rgb"],
+                               data["test_depth"], data["stage1"]["num_samples"],
+                               data["crop_hw"], run.opts.seed)
+
+    def plain_copy(self, run, model):
+        cfg = run.config
+        stage1, _ = load_stage1(run.opts.stage1_dir)
+        return training.single_device_copy(
+            model, lambda: ts.Pix2PixRefiner(*ts.build_stage2(cfg), stage1, cfg.lambda_l1,
+                                             cfg.max_depth), parts=("generator",))
+
+    def save(self, run, model):
+        _save_model_atomic(model.generator, run.path("generator.keras"))
+
+    def evaluate(self, run, model, data):
+        n, crop, seed = data["stage1"]["num_samples"], data["crop_hw"], data["stage1_seed"]
+        rgb, depth = data["test_rgb"], data["test_depth"]
+        return {"stage1": evaluate_arrays(model.stage1, rgb, depth, n, crop, seed),
+                "two_stage": evaluate_arrays(model.stage1, rgb, depth, n, crop, seed,
+                                             model.generator, run.config.max_depth),
+                "dataset": data["stage1"]["dataset"], "stage": 2}
+
+    def export(self, run, model, export_dir):
+        return export_pipeline(run.model_dir, export_dir)
+
+    def summary_lines(self, run, final):
+        n = final["stage1"]["num_samples"]
+        return _metrics_lines({f"stage 1 ({n} samples)": final["stage1"],
+                               f"two-stage ({n} samples)": final["two_stage"]})
+
+    def tiny_options(self, model_dir, **changes):
+        """Stage 2 on a tiny stage 1 trained once beside ``model_dir`` (``tiny_stage1/``)."""
+        stage1_dir = os.path.join(os.path.dirname(os.path.abspath(model_dir)), "tiny_stage1")
+        if not os.path.exists(os.path.join(stage1_dir, "stage1.keras")):
+            run_lib.run(Stage1Experiment(), Stage1Experiment().tiny_options(stage1_dir),
+                        verbose=False)
+        kw = dict(model_dir=model_dir, stage1_dir=stage1_dir, epochs=1, steps_per_epoch=1,
+                  batch_size=1, log_every=1,
+                  config_override=("gen_filters=4", "n_res_blocks=1", "disc_filters=4,8",
+                                   "disc_strides=2,1"))
+        kw.update(changes)
+        return Stage2Options(**kw)
+
+
+def train_stage2(opts: Stage2Options, overrides: Optional[dict] = None,
+                 extra_callbacks: Optional[List[keras.callbacks.Callback]] = None,
+                 verbose: bool = True) -> Dict[str, object]:
+    """Trains (or resumes) the pix2pix refiner on the frozen stage 1 of ``opts.stage1_dir``;
+    ``overrides`` are Stage2Config fields (as ``--config_override``). Returns ``run()``'s dict
+    plus ``generator``, ``stage1`` and ``chief``."""
+    out = run_lib.run(Stage2Experiment(), _with_overrides(opts, overrides), extra_callbacks,
+                      verbose)
+    model = out["model"]
+    return {**out, "generator": model.generator, "stage1": model.stage1,
+            "chief": out["run"].chief}
 
 
 # ----------------------------------------------------------------------------------------
@@ -511,7 +478,7 @@ def load_pipeline(model_dir: str):
         raise FileNotFoundError(f"{path} does not exist; train first with "
                                 f"experiments.train_two_stage --model_dir={model_dir}")
     record = training.read_json(path)
-    if record.get("stage") == 2:
+    if record.get("stage") == 2 or record.get("trainer") == EXPERIMENT_STAGE2:
         stage1, s1 = load_stage1(record["stage1_dir"])
         gen_path = os.path.join(model_dir, "generator.keras")
         if not os.path.exists(gen_path):

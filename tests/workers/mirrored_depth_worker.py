@@ -91,8 +91,8 @@ def two_stage(tmp):
     tiny = dict(gen_filters=4, n_res_blocks=1, disc_filters=(4, 8), disc_strides=(2, 1))
 
     def stage2(model_dir, strategy, epochs, callbacks):
-        opts = runner.Stage2Options(model_dir=model_dir, stage1_dir=stage1_dir, preset="demo",
-                                    epochs=epochs, steps_per_epoch=1, batch_size=4, seed=3,
+        opts = runner.Stage2Options(model_dir=model_dir, stage1_dir=stage1_dir,
+                                    stage2_preset="demo", epochs=epochs, steps_per_epoch=1, batch_size=4, seed=3,
                                     log_every=1000, strategy=strategy)
         return runner.train_stage2(opts, overrides=tiny, extra_callbacks=callbacks,
                                    verbose=False)["generator"], _replicas(strategy)
