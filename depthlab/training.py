@@ -172,6 +172,20 @@ def save_weights_atomic(model: keras.Model, path: str) -> None:
             os.remove(tmp)
 
 
+def save_model_atomic(model: keras.Model, path: str) -> None:
+    """``model.save(path)`` (a ``.keras`` file) through a temporary file and ``os.replace``."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=".keras")
+    os.close(fd)
+    try:
+        model.save(tmp, overwrite=True)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
 class NonFiniteLossError(FloatingPointError):
     """A training loss became NaN or inf; the message names the loss and the step."""
 

@@ -265,16 +265,23 @@ def run(experiment: Experiment, opts, extra_callbacks: Optional[List[Any]] = Non
 
 
 def _log_differences(experiment: Experiment, opts, config, log) -> None:
-    try:
-        reference = type(opts)(model_dir=opts.model_dir)
-    except (TypeError, ValueError):
-        reference = None
-    if reference is not None:
-        diffs = [(k, a, b) for k, a, b in options_lib.differences(opts, reference)
-                 if k != "model_dir"]
-        if diffs:
-            log("options that differ from the defaults: "
-                + ", ".join(f"{k}={b!r} (default {a!r})" for k, a, b in diffs))
+    """Startup lines: the options that differ from their declared defaults, and the model
+    config fields that differ from the preset (``experiment.preset_config``)."""
+    diffs = []
+    for f in dataclasses.fields(opts):
+        if f.name == "model_dir":
+            continue
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            continue
+        if getattr(opts, f.name) != default:
+            diffs.append((f.name, default, getattr(opts, f.name)))
+    if diffs:
+        log("options that differ from the defaults: "
+            + ", ".join(f"{k}={b!r} (default {a!r})" for k, a, b in diffs))
     preset = getattr(experiment, "preset_config", None)
     base = preset(opts) if preset is not None else None
     if base is not None and config is not None and dataclasses.is_dataclass(config):

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from typing import Dict, List, Optional, Tuple
 
 import cv2
@@ -134,20 +133,6 @@ def stage1_optimizer(opts: Stage1Options) -> keras.optimizers.Optimizer:
                              factor=opts.lr_decay)
     return keras.optimizers.SGD(lr, momentum=opts.momentum, nesterov=True,
                                 weight_decay=opts.weight_decay or None, name="sgd")
-
-
-def _save_model_atomic(model: keras.Model, path: str) -> None:
-    # depthlab/training.py has no atomic .keras save (only atomic_write_text / write_json);
-    # kept here until it has one (see the migration notes).
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_", suffix=".keras")
-    os.close(fd)
-    try:
-        model.save(tmp, overwrite=True)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def _preview_rows(predict, rgb, depth, num_samples, crop_hw, seed, n=2):
@@ -285,7 +270,7 @@ class Stage1Experiment(Experiment):
                                             clip_norm=o.clip_norm), parts=("net",))
 
     def save(self, run, model):
-        _save_model_atomic(model.net, run.path("stage1.keras"))
+        training.save_model_atomic(model.net, run.path("stage1.keras"))
 
     def evaluate(self, run, model, data):
         o = run.opts
@@ -422,7 +407,7 @@ class Stage2Experiment(Experiment):
                                              cfg.max_depth), parts=("generator",))
 
     def save(self, run, model):
-        _save_model_atomic(model.generator, run.path("generator.keras"))
+        training.save_model_atomic(model.generator, run.path("generator.keras"))
 
     def evaluate(self, run, model, data):
         n, crop, seed = data["stage1"]["num_samples"], data["crop_hw"], data["stage1_seed"]
