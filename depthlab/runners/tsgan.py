@@ -74,14 +74,20 @@ def _synthetic_size(opts: RunOptions, split: str) -> sources.SyntheticSize:
     return sources.SyntheticSize(ids, opts.synthetic_images_per_identity)
 
 
+def _read(name: str, view: str, split: str, image_size: int, **kwargs):
+    """``name``'s ``view`` reader from ``data_pipelines.registry`` (the face readers take the
+    dataset name first: ``sources.load_paired`` / ``load_rgb``), after its data_dir check."""
+    datasets.check_data_dir(name, kwargs.get("data_dir"))
+    return datasets.get(name).reader(view)(name, split, image_size, **kwargs)
+
+
 def load_source(opts: RunOptions, cfg: TSGANConfig, split: str,
                 limit: Optional[int] = None) -> PairedArrays:
     """Paired RGB-D faces of ``opts.dataset`` (``data_pipelines.registry``, view
     'paired_faces')."""
-    return datasets.read(opts.dataset, PAIRED_VIEW, name=opts.dataset, split=split,
-                         image_size=cfg.image_size, seed=opts.seed, data_dir=opts.data_dir,
-                         synthetic_size=_synthetic_size(opts, split), limit=limit,
-                         protocol=opts.curtin_protocol)
+    return _read(opts.dataset, PAIRED_VIEW, split, cfg.image_size, seed=opts.seed,
+                 data_dir=opts.data_dir, synthetic_size=_synthetic_size(opts, split),
+                 limit=limit, protocol=opts.curtin_protocol)
 
 
 def load_target(opts: RunOptions, cfg: TSGANConfig) -> np.ndarray:
@@ -92,10 +98,9 @@ def load_target(opts: RunOptions, cfg: TSGANConfig) -> np.ndarray:
         return rp.load_student_faces(opts.target_dataset.split("/")[0], cfg.image_size,
                                      data_dir=opts.target_data_dir or opts.data_dir,
                                      fold=opts.target_fold, seed=opts.target_split_seed).rgb
-    return datasets.read(opts.target_dataset, TARGET_VIEW, name=opts.target_dataset,
-                         split=opts.target_split, image_size=cfg.image_size, seed=opts.seed,
-                         data_dir=opts.target_data_dir or opts.data_dir,
-                         synthetic_size=_synthetic_size(opts, "train"))
+    return _read(opts.target_dataset, TARGET_VIEW, opts.target_split, cfg.image_size,
+                 seed=opts.seed, data_dir=opts.target_data_dir or opts.data_dir,
+                 synthetic_size=_synthetic_size(opts, "train"))
 
 
 def build_optimizers(cfg: TSGANConfig,
