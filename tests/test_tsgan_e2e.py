@@ -74,9 +74,18 @@ def test_resume_after_kill_gives_the_same_next_step_losses(tmp_path):
 def test_resume_refuses_a_different_config(tmp_path):
     runner.train(_opts(tmp_path, epochs=1, steps_per_epoch=1), preset="demo", overrides=TINY,
                  verbose=False)
-    with pytest.raises(ValueError, match="config.json"):
+    with pytest.raises(ValueError, match="--seed: 3 -> 9"):
         runner.train(_opts(tmp_path, epochs=1, steps_per_epoch=1, seed=9), preset="demo",
                      overrides=TINY, verbose=False)
+    # the one rule: a field that changes the trained result is refused by name, the budget
+    # flags included (train_tsgan used to accept these and rewrite config.json)
+    for field, value in (("steps_per_epoch", 2), ("synthetic_identities", 9)):
+        with pytest.raises(ValueError, match=f"--{field}: "):
+            runner.train(_opts(tmp_path, epochs=1, steps_per_epoch=1, **{field: value}),
+                         preset="demo", overrides=TINY, verbose=False)
+    with pytest.raises(ValueError, match="model config lambda_cycle: "):
+        runner.train(_opts(tmp_path, epochs=1, steps_per_epoch=1), preset="demo",
+                     overrides=dict(TINY, lambda_cycle=7.0), verbose=False)
 
 
 def test_export_round_trip_in_a_fresh_process(tmp_path):
