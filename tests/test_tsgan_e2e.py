@@ -81,7 +81,8 @@ def test_resume_refuses_a_different_config(tmp_path):
     # flags included (train_tsgan used to accept these and rewrite config.json)
     for field, value in (("steps_per_epoch", 2), ("synthetic_identities", 9)):
         with pytest.raises(ValueError, match=f"--{field}: "):
-            runner.train(_opts(tmp_path, epochs=1, steps_per_epoch=1, **{field: value}),
+            runner.train(_opts(tmp_path, **dict(dict(epochs=1, steps_per_epoch=1),
+                                                **{field: value})),
                          preset="demo", overrides=TINY, verbose=False)
     with pytest.raises(ValueError, match="model config lambda_cycle: "):
         runner.train(_opts(tmp_path, epochs=1, steps_per_epoch=1), preset="demo",
