@@ -23,7 +23,7 @@ def _opts(model_dir, **kw):
     base = dict(model_dir=str(model_dir), batch_size=4, synthetic_identities=8,
                 synthetic_images_per_identity=5, seed=3, log_every=1000)
     base.update(kw)
-    return runner.RunOptions(**base)
+    return runner.TSGANOptions(**base)
 
 
 @pytest.mark.slow
@@ -143,8 +143,8 @@ def _independent_paper_metrics(model_dir, limit):
     """Table 1 on the paper's scale recomputed with plain NumPy from the trained generator's
     predictions on the same held-out images (BUILD_NOTES.md, issue 16 section 2)."""
     model, record = runner.load_trained(str(model_dir))
-    fields = {f.name for f in dataclasses.fields(runner.RunOptions)}
-    opts = runner.RunOptions(**{k: v for k, v in record.items() if k in fields})
+    fields = {f.name for f in dataclasses.fields(runner.TSGANOptions)}
+    opts = runner.TSGANOptions(**{k: v for k, v in record.items() if k in fields})
     test = runner.load_source(opts, model.config, opts.eval_split, limit=limit)
     preds, gts = [], []
     for batch in runner.make_eval_dataset(test, 4):

@@ -73,7 +73,7 @@ def _recognition_split(name, data_dir, fold=None, seed=0):
 
 
 def _student(name, data_dir, **kw):
-    opts = runner.RunOptions(model_dir="unused", target_dataset=name, data_dir=data_dir, **kw)
+    opts = runner.TSGANOptions(model_dir="unused", target_dataset=name, data_dir=data_dir, **kw)
     cfg = runner.TSGANExperiment().config(dataclasses.replace(
         opts, preset="demo", config_override=runner._override_strings(TINY)))
     return opts, runner.load_target(opts, cfg)
@@ -143,7 +143,7 @@ def test_target_split_seed_follows_the_recognition_seed(data_dir):
 
 
 def test_synthetic_target_is_unchanged():
-    opts = runner.RunOptions(model_dir="unused", synthetic_identities=3,
+    opts = runner.TSGANOptions(model_dir="unused", synthetic_identities=3,
                              synthetic_images_per_identity=2)
     assert opts.target_protocol == "all" and opts.target_fold is None
     cfg = runner.TSGANExperiment().config(dataclasses.replace(
@@ -165,7 +165,7 @@ def test_synthetic_target_is_unchanged():
 ])
 def test_bad_target_protocol_or_fold_names_the_flag(kw, flag):
     with pytest.raises(ValueError, match=flag):
-        runner.RunOptions(model_dir="unused", **kw)
+        runner.TSGANOptions(model_dir="unused", **kw)
 
 
 def test_protocol_functions_reject_bad_input(data_dir):
@@ -190,7 +190,7 @@ def test_train_records_the_protocol_and_feeds_only_training_images(data_dir, tmp
 
     monkeypatch.setattr(runner, "make_unpaired_dataset", spy)
     model_dir = tmp_path / "run"
-    opts = runner.RunOptions(model_dir=str(model_dir), target_dataset="eurecom_kinectfacedb",
+    opts = runner.TSGANOptions(model_dir=str(model_dir), target_dataset="eurecom_kinectfacedb",
                              data_dir=data_dir, epochs=1, steps_per_epoch=1, batch_size=2,
                              synthetic_identities=2, synthetic_images_per_identity=2,
                              log_every=1000, target_split_seed=1)
@@ -203,7 +203,7 @@ def test_train_records_the_protocol_and_feeds_only_training_images(data_dir, tmp
     assert not _hashes(seen[0]) & _hashes(faces.rgb[split.tests["test"]], True)
     # another split seed is another student set: refused in the same model_dir, by name
     with pytest.raises(ValueError, match="--target_split_seed: 1 -> 0"):
-        runner.train(runner.RunOptions(**dict(vars(opts), target_split_seed=0)), preset="demo",
+        runner.train(runner.TSGANOptions(**dict(vars(opts), target_split_seed=0)), preset="demo",
                      overrides=TINY, verbose=False)
     # a config.json without the new keys (an older run) reads as 'all' and is not resumed
     for key in ("target_protocol", "target_fold", "target_split_seed"):

@@ -69,7 +69,7 @@ LEGACY_TRAINER = "experiments.train_tsgan"
 RunOptions = TSGANOptions
 
 
-def _synthetic_size(opts: RunOptions, split: str) -> sources.SyntheticSize:
+def _synthetic_size(opts: TSGANOptions, split: str) -> sources.SyntheticSize:
     ids = opts.synthetic_identities if split == "train" else max(4, opts.synthetic_identities // 4)
     return sources.SyntheticSize(ids, opts.synthetic_images_per_identity)
 
@@ -81,7 +81,7 @@ def _read(name: str, view: str, split: str, image_size: int, **kwargs):
     return datasets.get(name).reader(view)(name, split, image_size, **kwargs)
 
 
-def load_source(opts: RunOptions, cfg: TSGANConfig, split: str,
+def load_source(opts: TSGANOptions, cfg: TSGANConfig, split: str,
                 limit: Optional[int] = None) -> PairedArrays:
     """Paired RGB-D faces of ``opts.dataset`` (``data_pipelines.registry``, view
     'paired_faces')."""
@@ -90,7 +90,7 @@ def load_source(opts: RunOptions, cfg: TSGANConfig, split: str,
                  limit=limit, protocol=opts.curtin_protocol)
 
 
-def load_target(opts: RunOptions, cfg: TSGANConfig) -> np.ndarray:
+def load_target(opts: TSGANOptions, cfg: TSGANConfig) -> np.ndarray:
     """The student's unpaired target RGB (uint8): under ``target_protocol='paper'`` only the
     recognition training images (``rp.load_student_faces``, paper lines 595-607), else the
     whole ``target_split``."""
@@ -507,8 +507,8 @@ def evaluate(model_dir: str, split: Optional[str] = None, limit: Optional[int] =
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol={protocol!r} is not one of {PROTOCOLS}")
     model, record = load_trained(model_dir)
-    opts = RunOptions(**{k: v for k, v in record.items()
-                         if k in {f.name for f in dataclasses.fields(RunOptions)}})
+    opts = TSGANOptions(**{k: v for k, v in record.items()
+                         if k in {f.name for f in dataclasses.fields(TSGANOptions)}})
     test = load_source(opts, model.config, split or opts.eval_split, limit=limit)
     if protocol == "paper":
         result = paper_protocol_metrics(model, test, batch_size)
