@@ -65,9 +65,8 @@ def _enhancer(variant):
 
 def _cyclegan_g1():
     from depthlab.models.cyclegan_depth import CycleGANDepthConfig
-    from depthlab.models.tsgan import build_generator
-    return build_generator(CycleGANDepthConfig().tsgan_config(), input_channels=3,
-                           output_channels=3, name="g1_image2depth")
+    from depthlab.nets.resnet_gan import ResnetGenerator
+    return ResnetGenerator(**CycleGANDepthConfig().generator_kwargs(), name="g1_image2depth")
 
 
 def _stage1():
@@ -87,7 +86,7 @@ def _dsrnet():
 
 def _backbone(name):
     def build():
-        from depthlab.recognition.backbones import build_backbone
+        from depthlab.nets.recognition_backbones import build_backbone
         return build_backbone(name, input_shape=(128, 128, 3))
     return build
 

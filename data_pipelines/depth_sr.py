@@ -1,6 +1,6 @@
 """Depth super-resolution examples: hole filling, bicubic LR generation, patch streams.
 
-The DSR protocol (reference notes 2.5): the LR depth is the HR depth down-sampled by bicubic
+The standard DSR protocol (of the papers CTKT compares with): the LR depth is the HR depth down-sampled by bicubic
 interpolation at x4, x8 or x16. We use ``tf.image.resize(method='bicubic', antialias=True)``
 (Keys cubic, a = -0.5, with the kernel widened by the scale when shrinking: the behaviour of
 PIL's ``Image.resize(BICUBIC)`` used by DKN/FDSR's data code and of MATLAB's ``imresize``).

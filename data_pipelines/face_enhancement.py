@@ -23,10 +23,10 @@ import numpy as np
 import tensorflow as tf
 
 from data_pipelines import degradation as deg
+from data_pipelines.conventions import UNIT_HOLE
 from data_pipelines.paired import AUTOTUNE, epoch_index_stream
 
 HELPER_VARIANTS = ("none", "random", "blurred")
-HOLE_VALUE = 1.0     # a hole in the network convention (the paper's 65535 / 65535)
 DELTA_VARIANTS = HELPER_VARIANTS
 
 
@@ -77,7 +77,7 @@ def normalise_pair(gt_mm, degraded_mm):
 def mean_face_target(gt: FaceDepthSet, max_images: int = 256, face_only: bool = True) -> float:
     """Mean network-convention target over the ground truths' face (non-hole) pixels, the
     value a constant predictor of the face loss would output (first ``max_images`` images;
-    ``face_only=False``: over all pixels, holes counting as ``HOLE_VALUE``, for the all-pixel
+    ``face_only=False``: over all pixels, holes counting as ``UNIT_HOLE``, for the all-pixel
     losses).
 
     The enhancer runner starts the sigmoid head at this value (issue 21, BUILD_NOTES.md
@@ -87,7 +87,7 @@ def mean_face_target(gt: FaceDepthSet, max_images: int = 256, face_only: bool = 
     depth = tf.constant(gt.depth_mm[:max_images], tf.float32)
     norm, valid, _ = deg.normalize_face_depth(depth)
     if not face_only:
-        return float(tf.reduce_mean(tf.where(valid, norm, HOLE_VALUE)))
+        return float(tf.reduce_mean(tf.where(valid, norm, UNIT_HOLE)))
     return float(tf.reduce_mean(tf.boolean_mask(norm, valid)))
 
 

@@ -58,6 +58,11 @@ MIDDLEBURY_0506_FULL_WIDTH = 1390
 
 LAYOUT_2014, LAYOUT_0506 = "2014", "2005/2006"
 
+#: Dataset names, defined once: the embedded sample (:func:`motorcycle_sample`) and a folder of
+#: scenes (:func:`read_all`, or :func:`load_scenes` through the TFDS builder of the same name).
+SAMPLE_DATASET = "middlebury_sample"
+DATASET = "middlebury"
+
 
 @dataclasses.dataclass
 class Scene:
@@ -329,6 +334,50 @@ def read_all(root, limit: Optional[int] = None, **kwargs) -> List[Scene]:
     return [read_scene(p, **kwargs) for p in scenes[:limit]]
 
 
+def load_scenes(data_dir, limit: Optional[int] = None,
+                tfds_data_dir: Optional[str] = None) -> List[Scene]:
+    """:func:`read_all` ``(data_dir, limit)`` through the TFDS builder ``middlebury``.
+
+    Prepares the builder once with ``manual_dir = data_dir`` into ``tfds_data_dir`` (None: TFDS's
+    default, ``~/tensorflow_datasets``; a runner may pass a folder under its model_dir), then
+    reads it. The scenes are equal to :func:`read_all`'s, array for array (lossless storage),
+    in the same natural path order; ``path`` is ``data_dir`` joined with the scene's relative
+    path. Only the default calibration of 2005/2006 scenes is available (``read_all``'s
+    ``**kwargs`` are not). A copy prepared from another folder, or from this folder when its
+    scene list has changed since, is refused with the ``tfds_data_dir`` to clear.
+    """
+    import tensorflow_datasets as tfds
+
+    from data_pipelines.datasets import middlebury as builder_module   # registers the builder
+
+    root = os.fspath(data_dir)
+    scenes_now = find_scenes(root)
+    if not scenes_now:
+        raise FileNotFoundError(
+            f"no Middlebury scene under {root}: expected folders holding calib.txt + "
+            f"disp0.pfm + im0.png (2014) or view1.png + disp1.png + dmin.txt (2005/2006)")
+    builder = tfds.builder(DATASET, data_dir=tfds_data_dir)
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=root))
+    want = builder_module.source_metadata(root, scenes_now)
+    have = {k: builder.info.metadata.get(k) for k in want}
+    if have != want:
+        raise ValueError(
+            f"middlebury: the TFDS copy in {builder.data_dir} was prepared from "
+            f"{have['manual_dir']} with scenes {have['scenes']}, not from {want['manual_dir']} "
+            f"with scenes {want['scenes']}; delete that folder or pass another tfds_data_dir")
+    out = []
+    for ex in tfds.as_numpy(builder.as_dataset(split="train", shuffle_files=False)):
+        rel = ex["name"].decode()
+        path = root if rel == "." else os.path.join(root, *rel.split("/"))
+        depth = ex["depth"]
+        out.append((_natural(rel), Scene(
+            os.path.basename(path.rstrip("/")), ex["layout"].decode(), ex["rgb"], depth,
+            depth > 0, ex["disparity"], float(ex["focal_px"]), float(ex["baseline_mm"]),
+            float(ex["doffs"]), path)))
+    out.sort(key=lambda item: item[0])
+    return [scene for _, scene in out[:limit]]
+
+
 # ----------------------------------------------------------------------------------------
 # The embedded default
 # ----------------------------------------------------------------------------------------
@@ -343,7 +392,7 @@ def motorcycle_sample() -> Scene:
     try:
         from skimage import data as skdata
     except ImportError as e:
-        raise ImportError("the embedded default 'middlebury_sample' needs scikit-image "
+        raise ImportError(f"the embedded default {SAMPLE_DATASET!r} needs scikit-image "
                           "(pip install scikit-image)") from e
     left, _, disp = skdata.stereo_motorcycle()
     disp = np.asarray(disp, np.float32)
@@ -407,3 +456,50 @@ def write_fixture_0506(folder, height: int = 30, width: int = 44, seed: int = 0,
     with open(os.path.join(folder, "dmin.txt"), "w") as f:
         f.write(f"{dmin}\n")
     return folder
+
+
+# ----------------------------------------------------------------------------------------
+# Readers of the 'rgbd_records' view (data_pipelines.registry): held-out splits
+# ----------------------------------------------------------------------------------------
+
+#: the embedded sample's crop and its train / held-out columns (a gap of 16 columns between)
+SAMPLE_HW = (496, 736)
+SAMPLE_TRAIN_COLS = slice(0, 528)
+SAMPLE_TEST_COLS = slice(544, 736)
+_SPLIT_MULTIPLE = 16       # the one-scene split's cut lies on a multiple of the largest scale
+
+
+def _check_split(split: str) -> None:
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+
+
+def sample_rgbd_records(split: str, data_dir=None, limit: Optional[int] = None) -> list:
+    """``[(name, rgb, depth metres, valid)]`` of the embedded Motorcycle sample, cropped to
+    :data:`SAMPLE_HW`: training columns 0-527, held-out columns 544-735 (one record)."""
+    _check_split(split)
+    scene = motorcycle_sample()
+    h, _ = SAMPLE_HW
+    cols = SAMPLE_TRAIN_COLS if split == "train" else SAMPLE_TEST_COLS
+    records = [(f"motorcycle_{split}", scene.rgb[:h, cols], scene.depth[:h, cols],
+                scene.valid[:h, cols])]
+    return records[:limit]
+
+
+def folder_rgbd_records(split: str, data_dir=None, limit: Optional[int] = None) -> list:
+    """``[(name, rgb, depth metres, valid)]`` of a folder of scenes (2005/2006/2014 layouts):
+    the last quarter of the scenes in natural order is held out; with one scene, its right
+    quarter (from a multiple of 16 columns; 16 columns between the parts are unused)."""
+    _check_split(split)
+    scenes = read_all(data_dir)
+    if len(scenes) == 1:
+        s = scenes[0]
+        w = s.depth.shape[1]
+        cut = (w * 3 // 4) // _SPLIT_MULTIPLE * _SPLIT_MULTIPLE
+        cols = slice(0, cut - _SPLIT_MULTIPLE) if split == "train" else slice(cut, w)
+        records = [(f"{s.name}_{split}", s.rgb[:, cols], s.depth[:, cols], s.valid[:, cols])]
+    else:
+        n_test = max(1, len(scenes) // 4)
+        chosen = scenes[:-n_test] if split == "train" else scenes[-n_test:]
+        records = [(s.name, s.rgb, s.depth, s.valid) for s in chosen]
+    return records[:limit]

@@ -30,6 +30,11 @@ from typing import Iterator, Optional, Sequence, Tuple, Union
 import cv2
 import numpy as np
 
+#: Dataset names, defined once: the runners' name for the labeled set and its TFDS builder's
+#: name (TFDS's catalog already has a different ``nyu_depth_v2``).
+DATASET = "nyu_depth_v2"
+TFDS_NAME = "nyu_depth_v2_labeled"
+
 NUM_LABELED = 1449
 SPLITS = {"train": (0, 1000), "test": (1000, NUM_LABELED), "all": (0, NUM_LABELED)}
 MAX_DEPTH_M = 10.0
@@ -169,6 +174,88 @@ def read_labeled(mat_path, split: str = "train", image_size: Size = 256,
     return NyuArrays(np.stack(rgbs), np.stack(depths), np.asarray(idx, np.int64))
 
 
+_TFDS_CONFIGS = {None: "full", (256, 256): "256", (128, 128): "128"}
+
+
+def _tfds_builder(mat_path, image_size: Size, tfds_data_dir: Optional[str]):
+    """The prepared ``nyu_depth_v2_labeled`` builder of ``mat_path`` at ``image_size``."""
+    import tensorflow_datasets as tfds
+
+    from data_pipelines.datasets import nyu_depth_v2_labeled as builder_module   # registers it
+
+    hw = _hw(image_size)
+    if hw not in _TFDS_CONFIGS:
+        raise ValueError(f"NYU Depth v2: the TFDS builder {TFDS_NAME!r} has configs for "
+                         f"image_size None (480x640), 256 and 128, not {image_size!r}; use "
+                         f"read_labeled for other sizes")
+    path = resolve_mat_path(mat_path)
+    with _open(path):                              # validates the file with the reader's errors
+        pass
+    builder = tfds.builder(f"{TFDS_NAME}/{_TFDS_CONFIGS[hw]}", data_dir=tfds_data_dir)
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+        manual_dir=os.path.dirname(os.path.abspath(path))))
+    want = builder_module.source_metadata(path)
+    have = {k: builder.info.metadata.get(k) for k in want}
+    if have != want:
+        raise ValueError(
+            f"NYU Depth v2: the TFDS copy in {builder.data_dir} was prepared from "
+            f"{have['mat_path']} ({have['mat_bytes']} bytes), not from {want['mat_path']} "
+            f"({want['mat_bytes']} bytes); delete that folder or pass another tfds_data_dir")
+    return builder
+
+
+def iter_labeled_tfds(mat_path, split: str = "train", image_size: Size = 256,
+                      limit: Optional[int] = None, tfds_data_dir: Optional[str] = None
+                      ) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
+    """:func:`iter_labeled` ``(mat_path, split, image_size)`` (its first ``limit`` frames)
+    through the TFDS builder ``nyu_depth_v2_labeled``.
+
+    Prepares the builder's config for ``image_size`` (None -> ``full``, 256, 128; others are
+    refused) once, with ``manual_dir`` the folder of ``mat_path``, into ``tfds_data_dir`` (None:
+    TFDS's default, ``~/tensorflow_datasets``; a runner may pass a folder under its model_dir).
+    Yields the same ``(file index, rgb, depth)`` as :func:`iter_labeled`, equal array for array
+    and in file order. ``mat_path`` must be named ``nyu_depth_v2_labeled.mat`` (or be the folder
+    holding it), the name the builder looks for. The frames of the split (at most ``limit``) are
+    read before the first is yielded, to put them in file order (TFDS stores them shuffled).
+    A copy prepared from another file is refused with the ``tfds_data_dir`` to clear.
+    """
+    import tensorflow_datasets as tfds
+
+    if split not in SPLITS:
+        raise ValueError(f"NYU Depth v2 split must be one of {sorted(SPLITS)}, got {split!r}")
+    path = resolve_mat_path(mat_path)
+    if os.path.basename(path) != "nyu_depth_v2_labeled.mat":
+        raise ValueError(f"NYU Depth v2: the TFDS builder reads <folder>/nyu_depth_v2_labeled.mat, "
+                         f"got {path}; rename the file or use iter_labeled")
+    builder = _tfds_builder(path, image_size, tfds_data_dir)
+    num_frames = sum(builder.info.splits[s].num_examples for s in ("train", "test"))
+    wanted = split_range(split, num_frames)[:limit]
+    frames = {}
+    if len(wanted):
+        tfds_split = {"train": "train", "test": "test", "all": "train+test"}[split]
+        ds = builder.as_dataset(split=tfds_split, shuffle_files=False)
+        ds = ds.filter(lambda e: (e["index"] >= wanted.start) & (e["index"] < wanted.stop))
+        for ex in tfds.as_numpy(ds):
+            frames[int(ex["index"])] = (ex["rgb"], ex["depth"])
+    for i in wanted:
+        rgb, depth = frames.pop(i)
+        yield int(i), rgb, depth
+
+
+def load_labeled(mat_path, split: str = "train", image_size: Size = 256,
+                 limit: Optional[int] = None, tfds_data_dir: Optional[str] = None) -> NyuArrays:
+    """:func:`read_labeled` through the TFDS builder (see :func:`iter_labeled_tfds`): the same
+    :class:`NyuArrays`, equal array for array."""
+    rgbs, depths, idx = [], [], []
+    for i, rgb, depth in iter_labeled_tfds(mat_path, split, image_size, limit, tfds_data_dir):
+        idx.append(i)
+        rgbs.append(rgb)
+        depths.append(depth)
+    if not idx:
+        raise ValueError(f"NYU Depth v2: split {split!r} of {resolve_mat_path(mat_path)} is empty")
+    return NyuArrays(np.stack(rgbs), np.stack(depths), np.asarray(idx, np.int64))
+
+
 def write_labeled_fixture(path, num_frames: int = 6, height: int = 48, width: int = 64,
                           seed: int = 0) -> str:
     """Writes a tiny HDF5 file in the labeled .mat's structure (for tests and demos).
@@ -195,3 +282,17 @@ def write_labeled_fixture(path, num_frames: int = 6, height: int = 48, width: in
         f.create_dataset("images", data=images)
         f.create_dataset("depths", data=depths)
     return os.fspath(path)
+
+
+def rgbd_records(split: str, data_dir=None, limit: Optional[int] = None) -> list:
+    """``[(name, rgb uint8, depth float32 metres, valid)]`` of ``split`` at the native 480x640
+    (the 'rgbd_records' view of data_pipelines.registry; at most ``limit`` frames, read one at
+    a time). ``data_dir``: the labeled .mat or its folder."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    records = []
+    for i, rgb, depth in iter_labeled(data_dir, split, image_size=None):
+        if limit is not None and len(records) >= limit:
+            break
+        records.append((f"nyu_{i:04d}", rgb, depth, np.isfinite(depth) & (depth > 0)))
+    return records

@@ -1,6 +1,6 @@
 """Paired RGB-D tf.data pipeline (TS-GAN teacher stream; reused by every paired trainer).
 
-Design (reference notes 1.3, style notes section 6):
+Design (the authors' TS-GAN ``data.py``; tf.data practice for RGB-D pipelines):
 - Decode and resize once (RGB bilinear, depth NEAREST so holes never blend into valid depth)
   into in-memory uint8/uint16 arrays: the "cache before random augmentation" step.
 - Element ``i`` of the stream is a pure function of ``(seed, i)``: epoch ``e = i // N`` reads

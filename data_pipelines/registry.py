@@ -144,3 +144,20 @@ for _name, _desc, _paired, _layout in (
         _views["paired_faces"] = f"{_FACES}:load_paired"
     register(DatasetSpec(_name, _desc, needs_data_dir=bool(_layout), views=_views,
                          layout=_layout))
+
+
+# -- RGB-D records at native resolution (view 'rgbd_records': depth super-resolution) --------
+# (issue 17, DSR distillation; another trainer may add views to these specs)
+register(DatasetSpec(
+    "middlebury_sample", "scikit-image's Middlebury 2014 Motorcycle (embedded, no files): "
+    "training columns 0-527, held-out columns 544-735", needs_data_dir=False,
+    views={"rgbd_records": "data_pipelines.middlebury:sample_rgbd_records"}))
+register(DatasetSpec(
+    "nyu_depth_v2", "NYU Depth v2 labeled set (first 1000 frames train, last 449 test)",
+    needs_data_dir=True, views={"rgbd_records": "data_pipelines.nyu_depth_v2:rgbd_records"},
+    layout="the labeled .mat (nyu_depth_v2_labeled.mat) or its folder"))
+register(DatasetSpec(
+    "middlebury", "Middlebury stereo scenes (2005/2006/2014 layouts; the last quarter of the "
+    "scenes held out, or one scene's right quarter)", needs_data_dir=True,
+    views={"rgbd_records": "data_pipelines.middlebury:folder_rgbd_records"},
+    layout="a folder of scenes in the 2005/2006/2014 layouts"))

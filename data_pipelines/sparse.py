@@ -2,8 +2,8 @@
 
 ``sample_sparse_depth``: a Bernoulli mask with p = n / m over the m *valid* ground-truth
 pixels (depth finite and > 0), n the wanted number of samples (``UniformSampling`` of
-sparse-to-dense.pytorch; the Torch code used p = n / (H W) over all pixels, reference notes
-3.4). Stateless: the mask is a pure function of (depth, n, seed). The expected count is
+sparse-to-dense.pytorch; the Torch code used p = n / (H W) over all 228x304
+pixels, after augmentation). Stateless: the mask is a pure function of (depth, n, seed). The expected count is
 exactly n when n <= m (p is clipped to 1, so with n > m every valid pixel is taken). Invalid
 pixels (0, NaN, inf) never carry a sample; they are 0 in the sparse map.
 
@@ -11,7 +11,7 @@ pixels (0, NaN, inf) never carry a sample; they are 0 in the sparse map.
 colour jitter, the sparse mask) is a stateless op seeded by (seed, global read index), so
 the mask is redrawn at every read of an example (each epoch sees new samples), the same
 seed reproduces the stream, and a resumed run (``start_index``) sees what an uninterrupted
-run would. Augmentation follows the Torch NYU loader (reference notes 3.5): scale s ~ U[1,
+run would. Augmentation follows the Torch NYU loader (``nyudepthv2`` dataloader): scale s ~ U[1,
 1.5] (RGB bilinear, depth nearest so holes do not spread, depth / s), random crop, horizontal
 flip p = 0.5, brightness / contrast / saturation jitter 0.4; the +-5 degree rotation is left
 out (BUILD_NOTES.md). Sampling happens after augmentation, as in the paper.
@@ -63,7 +63,7 @@ def example_seed(seed: int, index) -> tf.Tensor:
 
 
 def _augment(rgb, depth, crop_hw, seed, scale_range=(1.0, 1.5), jitter=0.4):
-    """Scale -> crop -> flip -> colour jitter (reference notes 3.5, no rotation)."""
+    """Scale -> crop -> flip -> colour jitter (the Torch NYU loader's, no rotation)."""
     h, w = crop_hw
     s = tf.random.stateless_uniform([], seed, scale_range[0], scale_range[1])
     src = tf.cast(tf.shape(depth)[:2], tf.float32)

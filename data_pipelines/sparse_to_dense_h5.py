@@ -1,6 +1,6 @@
 """Reader for sparse-to-dense's preprocessed NYU Depth v2 frames (Ma & Karaman, ICRA 2018).
 
-Layout (reference notes 3.1; the ``nyudepthv2.tar.gz`` of the sparse-to-dense repositories)::
+Layout (the data files of fangchangma/sparse-to-dense; the ``nyudepthv2.tar.gz`` of the sparse-to-dense repositories)::
 
     <root>/train/<scene>/<frame>.h5     47,584 frames of 249 scenes
     <root>/val/<scene>/<frame>.h5       654 frames (the official labeled test set)
@@ -9,7 +9,7 @@ Each ``.h5`` holds ``rgb`` uint8 of shape (3, 480, 640) (channels first) and ``d
 float32 (480, 640) in metres, registered to the RGB. ``read_frame`` checks both keys and
 shapes and raises ``ValueError`` naming the file and the key. Depth values that are NaN,
 inf or <= 0 are **masked** (documented choice): they become 0 and invalid, because the
-Torch code itself turns invalid pixels into NaN and masks them (reference notes 3.3); pass
+Torch code itself turns invalid pixels into NaN and masks them (its loss and metrics); pass
 ``strict=True`` to raise instead.
 
 ``load_split`` returns stacked arrays at the evaluation resolution of sparse-to-dense: the
@@ -25,6 +25,9 @@ from typing import List, Optional, Tuple
 
 import cv2
 import numpy as np
+
+#: The dataset's name (the runners' --dataset value), defined once.
+DATASET = "sparse_to_dense_h5"
 
 SPLITS = ("train", "val")
 FRAME_HW = (480, 640)

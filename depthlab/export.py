@@ -26,6 +26,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from data_pipelines.conventions import PAPER_HOLE_CODE, UINT16_MAX, tanh_depth_to_unit
+
 
 def rgb_uint8_to_generator_input(rgb_uint8, image_size: int):
     """uint8 (N,H,W,3) -> float32 [-1, 1] (N,S,S,3), bilinear with antialiasing."""
@@ -36,8 +38,8 @@ def rgb_uint8_to_generator_input(rgb_uint8, image_size: int):
 
 def generator_output_to_depth(output):
     """[-1, 1] generator output (first channel) -> ({0..1} float32, uint16) depth."""
-    unit = tf.clip_by_value((tf.cast(output[..., :1], tf.float32) + 1.0) * 0.5, 0.0, 1.0)
-    return unit, tf.cast(tf.round(unit * 65535.0), tf.uint16)
+    unit = tanh_depth_to_unit(output, clip=True)
+    return unit, tf.cast(tf.round(unit * float(UINT16_MAX)), tf.uint16)
 
 
 def check_new_export_dir(export_dir: str) -> None:
@@ -91,7 +93,7 @@ def export_depth_generator(generator: keras.Model, export_dir: str, image_size: 
 def enhancer_output_to_uint16(output):
     """[0, 1] enhancer output -> float32 [0, 1] and paper-convention uint16 codes."""
     unit = tf.clip_by_value(tf.cast(output, tf.float32), 0.0, 1.0)
-    return unit, tf.cast(tf.round(unit * 65535.0), tf.uint16)
+    return unit, tf.cast(tf.round(unit * float(PAPER_HOLE_CODE)), tf.uint16)
 
 
 def _enhancer_size(model: keras.Model) -> int:
@@ -112,7 +114,7 @@ def export_enhancer(model: keras.Model, export_dir: str) -> str:
     archive.track(model)
 
     def serve(depth_uint16):
-        x = tf.cast(depth_uint16, tf.float32) / 65535.0
+        x = tf.cast(depth_uint16, tf.float32) / float(PAPER_HOLE_CODE)
         unit, codes = enhancer_output_to_uint16(model(x, training=False))
         return {"depth": unit, "depth_uint16": codes}
 

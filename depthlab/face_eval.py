@@ -2,8 +2,9 @@
 "Deep Learning-based Single Image Face Depth Data Enhancement", CVIU 2021, arXiv:2006.11091),
 Tables IV-VII.
 
-Self-contained NumPy (plus ``cv2.fillPoly`` for the face mask); it imports nothing from
-``depthlab.metrics`` so the two modules never depend on each other's order. Every function
+The one owner of these measures (``depthlab.metrics`` no longer has roughness / hole
+fraction / falsification copies; the evaluation tables of ``depthlab.runners.enhancer_eval``
+call this module). Self-contained NumPy (plus ``cv2.fillPoly`` for the face mask). Every function
 takes ONE image ``(H, W)`` (a trailing channel axis of size 1 is accepted), computes in
 float64 and returns Python floats. Depth may be float (e.g. normalised to [0, 1]) or uint16;
 no function guesses the hole convention: holes are named by an explicit boolean ``valid``

@@ -47,8 +47,7 @@ from typing import Callable, Dict
 import cv2
 import numpy as np
 
-PAPER_HOLE = 65535
-SDK_HOLE = 0
+from data_pipelines.conventions import PAPER_HOLE_CODE, SDK_HOLE_CODE
 
 DECIMATION_RANGE = (1, 8)
 HOLE_FILLING_MODES = {"fill_from_left": 0, "farest_from_around": 1, "nearest_from_around": 2}
@@ -88,7 +87,7 @@ def paper_holes_to_sdk(depth) -> np.ndarray:
     d = np.asarray(depth)
     if d.dtype != np.uint16:
         raise TypeError(f"paper_holes_to_sdk: expected uint16 depth, got {d.dtype}")
-    return np.where(d == PAPER_HOLE, np.uint16(SDK_HOLE), d)
+    return np.where(d == PAPER_HOLE_CODE, np.uint16(SDK_HOLE_CODE), d)
 
 
 def sdk_holes_to_paper(depth) -> np.ndarray:
@@ -96,7 +95,7 @@ def sdk_holes_to_paper(depth) -> np.ndarray:
     d = np.asarray(depth)
     if d.dtype != np.uint16:
         raise TypeError(f"sdk_holes_to_paper: expected uint16 depth, got {d.dtype}")
-    return np.where(d == SDK_HOLE, np.uint16(PAPER_HOLE), d)
+    return np.where(d == SDK_HOLE_CODE, np.uint16(PAPER_HOLE_CODE), d)
 
 
 def _check_int_option(value, name: str, lo: int, hi: int) -> int:

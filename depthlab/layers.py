@@ -54,7 +54,7 @@ class InstanceNorm(layers.GroupNormalization):
     """Instance normalisation: per-sample, per-channel statistics, learnable gamma/beta.
 
     ``GroupNormalization(groups=-1)`` gives one group per channel; epsilon 1e-3 matches
-    ``tfa.layers.InstanceNormalization`` used by the TS-GAN code (reference notes 1.4).
+    ``tfa.layers.InstanceNormalization`` used by the TS-GAN code (the authors' ``module.py``).
     """
 
     def __init__(self, epsilon: float = 1e-3, **kwargs):
@@ -497,7 +497,7 @@ def unpool2x(x):
     """Sparse-to-dense ``Unpool``: each value to the top-left of a 2x2 cell, zeros elsewhere.
 
     (B, h, w, C) -> (B, 2h, 2w, C), as ``tf.nn.depth_to_space(concat[x, 0, 0, 0], 2)``
-    (reference notes 3.2, checked against the Torch layer).
+    (sparse-to-dense's Torch ``UpProj`` layer, checked against it).
     """
     z = tf.zeros_like(x)
     return tf.nn.depth_to_space(tf.concat([x, z, z, z], axis=-1), 2)
@@ -505,7 +505,7 @@ def unpool2x(x):
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class UnpoolUpProjection(layers.Layer):
-    """Laina / sparse-to-dense ``UpProj`` block (reference notes 3.2): (B, h, w, Cin) ->
+    """Laina / sparse-to-dense ``UpProj`` block (its Torch ResNet-50 model): (B, h, w, Cin) ->
     (B, 2h, 2w, filters).
 
     u = unpool2x(x); upper = BN(conv3x3(ReLU(BN(conv5x5(u))))); lower = BN(conv5x5(u));

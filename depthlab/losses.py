@@ -199,7 +199,7 @@ def berhu_loss(pred, target, mask=None, c_factor: float = 0.2) -> tf.Tensor:
 
 # ----------------------------------------------------------------------------------------
 # Cross-task knowledge distillation for depth super-resolution (Sun et al., CVPR 2021).
-# Section 2.3 of the reference notes: the loss *types* are known, the exact forms are not
+# No code was published (Sunbaoli/dsr-distillation holds none): the loss *types* are known, the exact forms are not
 # (BUILD_NOTES.md lists every choice).
 # ----------------------------------------------------------------------------------------
 

@@ -18,9 +18,9 @@ are clipped to ``EPS`` (1e-6) so they stay finite.
 | delta_accuracy | fraction with max(p / g, g / p) < threshold (strict) | mask, clipped to EPS | [0, 1] |
 | psnr | 10 log10(max_val^2 / mean((p - g)^2)) | mask (default: all pixels) | dB; inf if equal |
 | ssim | mean SSIM map, 11x11 Gaussian (sigma 1.5), K1 0.01, K2 0.03 | the (H-10)x(W-10) valid positions | [-1, 1] |
-| roughness | mean abs(d - mean of its 8 neighbours) | mask pixels whose 3x3 block is in-image and hole-free | [0, inf) |
-| hole_fraction | fraction of pixels equal to hole_value (or not finite) | mask (default: all pixels) | [0, 1] |
-| falsification_rmse | rmse(enhanced, input) | face mask and input not a hole | [0, inf) |
+
+The face depth enhancement measures (Schlett et al., Tables IV-VII: roughness, hole
+percentage, falsification RMSE, landmark holes, PAD) have one owner, ``depthlab.face_eval``.
 
 ``abs_diff`` / ``l1_norm`` / ``l2_norm`` above are the literal per-valid-pixel readings
 (eval_tsgan ``--protocol=valid_pixels``, keys ``abs_diff, l1, l2``). TS-GAN Table 1 on the
@@ -50,7 +50,7 @@ EPS = 1e-6
 
 __all__ = [
     "EPS", "rmse", "mae", "abs_diff", "l1_norm", "l2_norm", "abs_rel", "log10_error",
-    "delta_accuracy", "psnr", "ssim", "roughness", "hole_fraction", "falsification_rmse",
+    "delta_accuracy", "psnr", "ssim",
     "batch_depth_metrics", "BATCH_METRIC_KEYS", "frechet_distance", "activation_statistics",
     "FIDCalculator", "load_fid_feature_extractor", "mean_depth_metrics", "SPARSE_TO_DENSE_KEYS",
     "PAPER_TABLE1_KEYS", "PAPER_DELTA_THRESHOLDS", "GREY_LEVELS", "paper_abs_diff",
@@ -236,62 +236,6 @@ def ssim(pred, gt, max_val: float, win_size: int = 11, sigma: float = 1.5,
     smap = ((2 * mu_p * mu_g + c1) * (2 * cov + c2)) / (
         (mu_p ** 2 + mu_g ** 2 + c1) * (var_p + var_g + c2))
     return float(np.mean(smap))
-
-
-# ----------------------------------------------------------------------------------------
-# Face depth enhancement metrics (Schlett et al., Tables V and VI)
-# ----------------------------------------------------------------------------------------
-
-def _holes(d: np.ndarray, hole_value) -> np.ndarray:
-    return ~np.isfinite(d) | (d == hole_value)
-
-
-def roughness(depth, mask, hole_value=0) -> float:
-    """Mean |3x3 roughness response| over the mask (face depth enhancement, Table V).
-
-    Kernel: centre 1, the 8 neighbours -1/8, i.e. r = d - mean(8 neighbours). Pixels used:
-    mask pixels whose whole 3x3 block lies inside the image and contains no hole
-    (``hole_value`` or non-finite), so a hole edge is not counted as roughness (holes are
-    reported by ``hole_fraction``). Returned in depth units (the paper prints x100).
-    """
-    d = _image(depth, "roughness: depth")
-    if mask is None:
-        raise ValueError("roughness: a mask (the face region) is required")
-    m = _mask(mask, d.shape, "roughness: mask")
-    if min(d.shape) < 3:
-        raise ValueError(f"roughness: image shape {d.shape} is smaller than 3x3")
-    hole = _holes(d, hole_value)
-    filled = np.where(hole, 0.0, d)
-    blocks = np.lib.stride_tricks.sliding_window_view(filled, (3, 3))      # (H-2, W-2, 3, 3)
-    hole_blocks = np.lib.stride_tricks.sliding_window_view(hole, (3, 3)).any(axis=(-2, -1))
-    centre = filled[1:-1, 1:-1]
-    response = centre - (blocks.sum(axis=(-2, -1)) - centre) / 8.0
-    use = m[1:-1, 1:-1] & ~hole_blocks
-    if not use.any():
-        raise ValueError(f"roughness: the mask selects no pixels with a hole-free in-image "
-                         f"3x3 neighbourhood (image shape {d.shape})")
-    return float(np.mean(np.abs(response[use])))
-
-
-def hole_fraction(depth, mask=None, hole_value=0) -> float:
-    """Fraction in [0, 1] of pixels (within ``mask``, default all) that are holes.
-
-    A hole is ``depth == hole_value`` (0 in the house convention, 65535 in the face
-    enhancement paper's) or non-finite. Table V prints it x100.
-    """
-    d = _image(depth, "hole_fraction: depth")
-    m = np.ones(d.shape, bool) if mask is None else _mask(mask, d.shape, "hole_fraction: mask")
-    if not m.any():
-        raise ValueError(f"hole_fraction: the mask selects no pixels (image shape {d.shape})")
-    return float(np.mean(_holes(d, hole_value)[m]))
-
-
-def falsification_rmse(input_depth, enhanced, face_mask, hole_value=0) -> float:
-    """RMSE between the input and the enhanced depth within the face mask, ignoring the
-    input's holes (face depth enhancement, Table VI; the paper prints it as a percentage)."""
-    inp = _image(input_depth, "falsification_rmse: input_depth")
-    m = _mask(face_mask, inp.shape, "falsification_rmse: face_mask") & ~_holes(inp, hole_value)
-    return rmse(enhanced, inp, mask=m)
 
 
 # ----------------------------------------------------------------------------------------
@@ -573,7 +517,7 @@ SPARSE_TO_DENSE_KEYS = ("rmse", "mae", "abs_rel", "log10", "delta1", "delta2", "
 
 def mean_depth_metrics(preds, gts, masks=None) -> Dict[str, float]:
     """Sparse-to-dense's table metrics: each computed on ONE image over its mask, then the
-    plain mean over images (its validation runs at batch 1; reference notes 3.6).
+    plain mean over images (its Torch validation runs at batch 1).
 
     ``preds``, ``gts``: sequences (or (N, H, W[, 1]) arrays) of images; ``masks``: matching
     bool masks or None (default per image: gt > 0 and finite). Keys
@@ -665,7 +609,7 @@ def paper_l1_norm(pred, gt) -> float:
 
     Derived: the printed L1 norm is below the RMSE in every row (0.2050 vs 0.3234 ...); a
     mean absolute error always is (mean|e| <= sqrt(mean e^2)), a sum over 16k-65k pixels never
-    is. All pixels: the authors' code masks nothing (reference notes 1.3/1.9); a guess that
+    is. All pixels: the authors' code masks nothing (``data.py``; it has no evaluation code); a guess that
     their evaluation did not either.
     """
     p, g = _all_pixels(pred, gt, "paper_l1_norm")

@@ -42,7 +42,7 @@ def paper_targets(protocol: str, paper_table: str, paper_block=None):
     if paper_table == "none":
         return []
     if paper_block is not None and paper_table == "auto":
-        raise ValueError(f"--paper_block={paper_block} needs a named --paper_table (the block "
+        raise ValueError(f"--block={paper_block} needs a named --table (the block "
                          "of that table our runs fill)")
     own = dict(PROTOCOL_TABLES.get(protocol, []))
     names = list(own) if paper_table == "auto" else [paper_table]
@@ -52,7 +52,7 @@ def paper_targets(protocol: str, paper_table: str, paper_block=None):
         blocks = table.get("blocks")
         if paper_block is not None:
             if paper_block not in (blocks or []):
-                raise ValueError(f"--paper_block={paper_block}: {name} has blocks "
+                raise ValueError(f"--block={paper_block}: {name} has blocks "
                                  f"{blocks or 'none'}")
             chosen = [paper_block]
         elif name in own:

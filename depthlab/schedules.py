@@ -10,7 +10,7 @@ import tensorflow as tf
 class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
     """Constant ``initial`` until ``decay_start``, then linear to 0 at ``total_steps``.
 
-    TS-GAN code (``module.LinearDecay``, reference notes 1.8), also the CycleGAN schedule:
+    TS-GAN code (``module.LinearDecay`` of the authors' repository), also the CycleGAN schedule:
     lr = lr0 * (1 - (step - start) / (total - start)) for step >= start.
     """
 

@@ -157,6 +157,45 @@ def atomic_write_text(path: str, text: str) -> None:
         raise
 
 
+def save_weights_atomic(model: keras.Model, path: str) -> None:
+    """``model.save_weights(path)`` through a temporary file and ``os.replace`` (a kill during
+    the write leaves the previous file; the orphan ``.tmp_*`` is removed by the next run)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=".weights.h5")
+    os.close(fd)
+    try:
+        model.save_weights(tmp, overwrite=True)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A training loss became NaN or inf; the message names the loss and the step."""
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Raises :class:`NonFiniteLossError` at the first step whose logged losses are not finite,
+    before that epoch's checkpoint is written (so the run keeps its last finite state and the
+    binary exits non-zero instead of saving an all-NaN model)."""
+
+    def __init__(self):
+        super().__init__()
+        self.step = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        bad = {k: float(v) for k, v in (logs or {}).items()
+               if np.ndim(v) == 0 and not np.isfinite(float(v))}
+        if bad:
+            raise NonFiniteLossError(
+                f"training loss not finite at step {self.step} of this fit (epoch batch "
+                f"{batch + 1}): {bad}; the last checkpoint holds the previous epoch. Lower the "
+                "learning rate or check the inputs.")
+
+
 def write_json(path: str, obj) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
 

@@ -1,9 +1,10 @@
 r"""TS-GAN Table 5: recognition with D~ from the teacher-only, A2B-only and full generators.
 
 Trains (or resumes) one train_recognition run per generator SavedModel, with the same
-backbone, fusion and protocol, and prints rank-1 accuracy per generator.
+backbone, fusion and protocol, in <runs_dir>/<generator name> (each one --model_dir of
+eval_recognition), and prints rank-1 accuracy per generator.
 
-  python -m experiments.ablation_table --model_dir=runs/ablation \
+  python -m experiments.ablation_table --runs_dir=runs/ablation \
       --generators=teacher_only=runs/tsgan_teacher/saved_model,a2b_only=runs/tsgan_a2b/saved_model,full=runs/tsgan/saved_model \
       --backbone=resnet50 --inputs=rgbd_hallucinated --fusion=feature
 
@@ -16,11 +17,14 @@ import os
 from absl import app, flags, logging
 
 from data_pipelines.recognition_protocols import PROTOCOLS
-from depthlab.recognition.backbones import BACKBONES
+from depthlab.nets.recognition_backbones import BACKBONES
 from depthlab.recognition.models import FUSIONS
+from experiments import cli_flags
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model_dir", None, "Parent directory; one sub-directory per generator.")
+flags.DEFINE_string("runs_dir", None, "Parent directory of the runs: one train_recognition run "
+                    "directory <runs_dir>/<name> per generator.")
+cli_flags.define_deprecated("model_dir", "runs_dir")
 flags.DEFINE_list("generators", [], "name=SavedModel dir pairs (names: teacher_only, a2b_only, "
                   "full, or any).")
 flags.DEFINE_enum("backbone", "resnet50", list(BACKBONES), "Backbone.")
@@ -28,7 +32,7 @@ flags.DEFINE_enum("inputs", "rgbd_hallucinated", ["rgbd_hallucinated", "depth_ha
                   "RGB + D~ (fused) or D~ alone.")
 flags.DEFINE_enum("fusion", "feature", list(FUSIONS), "Fusion of RGB and D~.")
 flags.DEFINE_enum("protocol", "synthetic_faces", list(PROTOCOLS), "Dataset protocol.")
-flags.DEFINE_string("data_dir", None, "TFDS data_dir of real datasets.")
+flags.DEFINE_string("data_dir", None, "TFDS data_dir (a directory) of real datasets.")
 flags.DEFINE_integer("image_size", 128, "Input side.", lower_bound=32)
 flags.DEFINE_float("width", 1.0, "Channel multiplier (se_resnet50, inception).", lower_bound=0.01)
 flags.DEFINE_integer("embedding_dim", 512, "Embedding size.", lower_bound=1)
@@ -46,8 +50,6 @@ flags.DEFINE_float("dropout", 0.0, "Dropout before the classifier.", lower_bound
 flags.DEFINE_integer("log_every", 20, "Print progress every N steps.", lower_bound=1)
 flags.DEFINE_bool("run_eagerly", False, "Run the train step eagerly (debugging; tiny models).")
 flags.DEFINE_string("output_json", None, "Write the table here.")
-
-
 def _parse(pairs):
     out = {}
     for pair in pairs:
@@ -65,6 +67,11 @@ def _parse(pairs):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    cli_flags.apply_deprecated("model_dir", "runs_dir")
+    if not FLAGS.runs_dir:
+        raise app.UsageError("--runs_dir is required (one run directory per generator is made "
+                             "under it)")
+    cli_flags.check_data_dir(FLAGS.data_dir)
     logging.set_verbosity(logging.WARNING)
     from depthlab import recognition_tables, reporting, training
     from depthlab.runners import recognition as runner
@@ -78,7 +85,7 @@ def main(argv):
     row = {"backbone": FLAGS.backbone}
     for name, path in generators.items():
         opts = runner.RunOptions(
-            model_dir=os.path.join(FLAGS.model_dir, name), backbone=FLAGS.backbone,
+            model_dir=os.path.join(FLAGS.runs_dir, name), backbone=FLAGS.backbone,
             inputs=FLAGS.inputs, fusion=FLAGS.fusion, protocol=FLAGS.protocol,
             data_dir=FLAGS.data_dir, generator=path, image_size=FLAGS.image_size,
             width=FLAGS.width, embedding_dim=FLAGS.embedding_dim, epochs=FLAGS.epochs,
@@ -100,5 +107,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    flags.mark_flags_as_required(["model_dir"])
     app.run(main)

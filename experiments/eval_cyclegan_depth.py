@@ -12,15 +12,16 @@ the evaluated variant (experiments/paper_tables/cyclegan_depth_table1.json) besi
 
 from absl import app, flags, logging
 
+from experiments import cli_flags
+
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model_dir", None, "A train_cyclegan_depth --model_dir.")
+flags.DEFINE_string("model_dir", None, "One train_cyclegan_depth run directory.")
 flags.DEFINE_string("output_json", None, "Write the metrics here as JSON.")
 flags.DEFINE_integer("limit", None, "Evaluate at most this many test images.", lower_bound=1)
 flags.DEFINE_integer("batch_size", 8, "Evaluation batch size.", lower_bound=1)
-flags.DEFINE_string("paper_table", "cyclegan_depth_table1",
+flags.DEFINE_string("table", "cyclegan_depth_table1",
                     "Paper table printed beside ours (a file in experiments/paper_tables/).")
-
-
+cli_flags.define_deprecated("paper_table", "table")
 def paper_rows_for_variant(table: dict, variant: str) -> dict:
     """The table's rows that correspond to ``variant`` (its ``variant_rows`` map)."""
     names = table.get("variant_rows", {}).get(variant, [])
@@ -30,13 +31,19 @@ def paper_rows_for_variant(table: dict, variant: str) -> dict:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    cli_flags.apply_deprecated("paper_table", "table")
+    cli_flags.one_or_several(FLAGS.model_dir, None)
+    names = cli_flags.paper_table_names(FLAGS.table)
+    if len(names) != 1:
+        raise app.UsageError(f"--table takes one paper table here, got {FLAGS.table!r}")
+    table_name = names[0]
     logging.set_verbosity(logging.WARNING)
     from depthlab import reporting, training
     from depthlab.runners import cyclegan_depth as runner
-    from experiments.compare_paper import load_table
 
-    result = runner.evaluate(FLAGS.model_dir, limit=FLAGS.limit, batch_size=FLAGS.batch_size)
-    table = load_table(FLAGS.paper_table)
+    with cli_flags.usage_errors("--model_dir"):
+        result = runner.evaluate(FLAGS.model_dir, limit=FLAGS.limit, batch_size=FLAGS.batch_size)
+    table = reporting.load_paper_table(table_name)
     variant = result["variant"]
     rows = [dict(source="paper", method=name, **{k: v.get(k) for k in runner.EVAL_KEYS})
             for name, v in paper_rows_for_variant(table, variant).items()]
@@ -47,7 +54,7 @@ def main(argv):
                      **{k: result[k] for k in runner.EVAL_KEYS}))
     for name, values in result.get("baselines", {}).items():
         rows.append(dict(source="ours", method=f"baseline: {name}", **values))
-    print(f"{table.get('table', FLAGS.paper_table)}\n{table['citation']}")
+    print(f"{table.get('table', table_name)}\n{table['citation']}")
     print(f"Ours: {result['metric_note']}; {result['num_images']} images of "
           f"{result['dataset']}/{result['split']}.")
     print(reporting.markdown_table(rows, ["source", "method"] + list(runner.EVAL_KEYS)))

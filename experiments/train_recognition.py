@@ -18,7 +18,7 @@ from absl import app, flags, logging
 
 from data_pipelines.recognition_protocols import PROTOCOLS
 from depthlab import training
-from depthlab.recognition.backbones import BACKBONES
+from depthlab.nets.recognition_backbones import BACKBONES
 from depthlab.recognition.models import FUSIONS, INPUTS
 
 FLAGS = flags.FLAGS

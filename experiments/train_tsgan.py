@@ -21,16 +21,12 @@ rates, lambdas, mask_pixel_loss, reproduce_flip_bug, ...) are set with the repea
       --target_dataset=iiitd_rgbd --target_fold=3 --data_dir=~/tfds --model_dir=runs/tsgan_f3
 """
 
-from absl import app, flags, logging
+from absl import app, logging
 
 from depthlab.core import cli
-from depthlab.core import options as options_lib
 from depthlab.runners.tsgan_options import TSGANOptions
 
 cli.define_trainer_flags(TSGANOptions)
-# the flags are defined inside depthlab.core.options: list them under --help (not only
-# --helpfull) as this binary's own
-flags.adopt_module_key_flags(options_lib)
 
 
 def _after(summary):

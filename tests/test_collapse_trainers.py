@@ -93,7 +93,7 @@ def test_dsr_tiny_does_not_collapse(tmp_path):
 
     for seed in SEEDS:
         d = str(tmp_path / f"s{seed}")
-        s = runner.train(runner.RunOptions(model_dir=d, scale=4, epochs=2, stage1_epochs=1,
+        s = runner.train(runner.DSROptions(model_dir=d, scale=4, epochs=2, stage1_epochs=1,
                                            steps_per_epoch=4, batch_size=2, patch_size=32,
                                            seed=seed, log_every=2), verbose=False)
         _check(d, s["final"], 4)
@@ -129,7 +129,7 @@ def test_guard_off_marks_the_summary_as_unchecked(tmp_path):
     from depthlab.runners import dsr_distill as runner
 
     d = str(tmp_path / "off")
-    s = runner.train(runner.RunOptions(model_dir=d, scale=4, epochs=1, stage1_epochs=1,
+    s = runner.train(runner.DSROptions(model_dir=d, scale=4, epochs=1, stage1_epochs=1,
                                        steps_per_epoch=1, batch_size=2, patch_size=32,
                                        collapse_guard="off"), verbose=False)
     assert s["final"]["collapsed"] is None

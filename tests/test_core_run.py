@@ -80,6 +80,12 @@ class ToyExperiment(experiment_lib.Experiment):
         x, y = data
         return {"mse": float(np.mean((model.predict(x, verbose=0) - y) ** 2))}
 
+    def export(self, run, model, export_dir):
+        os.makedirs(export_dir)
+        with open(os.path.join(export_dir, "saved_model.pb"), "wb") as f:
+            f.write(b"toy")
+        return export_dir
+
 
 @pytest.fixture(scope="module")
 def toy():
@@ -172,7 +178,16 @@ def test_lock_refuses_a_live_owner_and_takes_over_a_dead_one(tmp_path):
         sleeper.wait()
     lock = run_lib.RunLock(str(tmp_path))
     lock.acquire()                              # the owner is dead: taken over
-    assert lock_path.read_text() == str(os.getpid())
+    import socket
+
+    assert lock_path.read_text() == f"{os.getpid()}@{socket.gethostname()}"
+    lock.release()
+    lock_path.write_text("1@another-host")        # another host's process: not checkable here
+    with pytest.raises(RuntimeError, match="pid 1 on another-host"):
+        run_lib.RunLock(str(tmp_path)).acquire()
+    lock_path.unlink()
+    lock = run_lib.RunLock(str(tmp_path))
+    lock.acquire()
     lock.release()
     assert not lock_path.exists()
 
@@ -227,3 +242,52 @@ def test_dataset_registry_views_and_data_dir_errors():
     with pytest.raises(ValueError, match="--dataset=curtinfaces needs --data_dir"):
         data_registry.check_data_dir("curtinfaces", None)
     data_registry.check_data_dir("synthetic_faces", None)                  # embedded
+
+
+def test_remote_model_dir_refused_up_front(tmp_path):
+    with pytest.raises(options_lib.OptionsError, match="--model_dir=gs://b/run: remote paths"):
+        ToyOptions(model_dir="gs://b/run")
+    assert not os.path.exists("gs:")
+
+
+def test_orphans_of_a_killed_run_are_removed(toy, tmp_path):
+    d = tmp_path / "run"
+    run_lib.run(toy(), ToyOptions(model_dir=str(d), epochs=1), verbose=False)
+    (d / ".tmp_config.json").write_text("{")                   # a killed atomic write
+    (d / "checkpoints" / "ckpt-2_temp").mkdir()                # a killed checkpoint write
+    (d / "checkpoints" / "ckpt-2_temp" / "part-0").write_text("x")
+    (tmp_path / ".export_tmp_abc").mkdir()                     # a killed export
+    run_lib.run(toy(), ToyOptions(model_dir=str(d), epochs=2,
+                                  export_dir=str(tmp_path / "export")), verbose=False)
+    assert not (d / ".tmp_config.json").exists()
+    assert not (d / "checkpoints" / "ckpt-2_temp").exists()
+    assert not (tmp_path / ".export_tmp_abc").exists()
+    assert (tmp_path / "export" / "saved_model.pb").exists()
+
+
+def test_same_command_on_a_finished_exported_run_changes_nothing(toy, tmp_path):
+    d, export = tmp_path / "run", tmp_path / "export"
+    opts = ToyOptions(model_dir=str(d), epochs=1, export_dir=str(export))
+    first = run_lib.run(toy(), opts, verbose=False)
+    stamp = os.path.getmtime(d / "metrics_final.json")
+    again = run_lib.run(toy(), opts, verbose=False)
+    assert again["run"].status == "finished" and again["model"] is None
+    assert again["final"]["mse"] == pytest.approx(first["final"]["mse"])
+    assert os.path.getmtime(d / "metrics_final.json") == stamp      # not rewritten
+    assert run_lib.finished_epochs(str(d)) == 1
+    # more epochs with the old export still there: refused before any work
+    with pytest.raises(FileExistsError, match="export"):
+        run_lib.run(toy(), ToyOptions(model_dir=str(d), epochs=2, export_dir=str(export)),
+                    verbose=False)
+    assert run_lib.finished_epochs(str(d)) == 1
+
+
+def test_non_finite_loss_stops_the_run_before_its_checkpoint(toy, tmp_path):
+    from depthlab import training
+
+    d = tmp_path / "run"
+    with pytest.raises(training.NonFiniteLossError, match="not finite at step"):
+        run_lib.run(toy(), ToyOptions(model_dir=str(d), epochs=1, steps_per_epoch=50,
+                                      learning_rate=1e30), verbose=False)
+    assert not run_lib.has_checkpoint(str(d))                  # no all-NaN model saved
+    assert not (d / run_lib.LOCK_FILE).exists()                # lock released

@@ -9,6 +9,9 @@ import tensorflow as tf
 from scipy import ndimage
 
 from data_pipelines import degradation as dg
+from data_pipelines.degradation import holes as dg_holes
+from data_pipelines.degradation import noise as dg_noise
+from data_pipelines.degradation import seeds as dg_seeds
 
 
 def disc_face(size=64, radius=22, center=None, near=600.0, slope=2.0):
@@ -103,11 +106,11 @@ def test_packed_outline_and_its_sampling_equal_the_pixel_versions():
     for valid in masks:
         v = tf.constant(valid)
         want_outline = np.stack([outline_np(m) for m in valid])       # scipy reference
-        words = dg._outline_words(v)
-        np.testing.assert_array_equal(dg._unpack16(words, valid.shape[2]).numpy(), want_outline)
-        u = dg._uniform(dg._part_keys(dg.index_seeds(1, tf.range(valid.shape[0])), 1), [9])
-        got, n = dg._sample_outline(v, u)
-        want, n_want = dg._sample_pixels(dg.face_outline(v), u)
+        words = dg_holes._outline_words(v)
+        np.testing.assert_array_equal(dg_holes._unpack16(words, valid.shape[2]).numpy(), want_outline)
+        u = dg_seeds._uniform(dg_seeds._part_keys(dg.index_seeds(1, tf.range(valid.shape[0])), 1), [9])
+        got, n = dg_holes._sample_outline(v, u)
+        want, n_want = dg_holes._sample_pixels(dg.face_outline(v), u)
         np.testing.assert_array_equal(got.numpy(), want.numpy())
         np.testing.assert_array_equal(n.numpy(), want_outline.sum(axis=(1, 2)))
         np.testing.assert_array_equal(n_want.numpy(), n.numpy())
@@ -282,10 +285,10 @@ def test_hash_generator_matches_murmur3_and_a_python_reference():
     # SMHasher's MurmurHash3_x86_32 vectors for the empty key: the hash is fmix32(seed)
     assert _fmix32_py(1) == 0x514E28B7 and _fmix32_py(0xFFFFFFFF) == 0x81F16F39
     words = tf.constant([0, 1, 0xFFFFFFFF, 0x12345678, 2 ** 31], tf.uint32)
-    np.testing.assert_array_equal(dg._fmix32(words).numpy(),
+    np.testing.assert_array_equal(dg_seeds._fmix32(words).numpy(),
                                   [_fmix32_py(int(w)) for w in words.numpy()])
     rows = tf.constant([[5, 2 ** 40 + 3], [-1, 7]], tf.int64)
-    keys = dg._part_keys(rows, dg.PART_NOISE).numpy()
+    keys = dg_seeds._part_keys(rows, dg.PART_NOISE).numpy()
     for r, (s0, s1) in enumerate([(5, 2 ** 40 + 3), (-1, 7)]):
         w = [s0 & 0xFFFFFFFF, (s0 >> 32) & 0xFFFFFFFF, s1 & 0xFFFFFFFF, (s1 >> 32) & 0xFFFFFFFF]
         for j, init in enumerate((3 * 0x01000193 ^ 0x6A09E667, 3 * 0x01000193 ^ 0xBB67AE85)):
@@ -293,7 +296,7 @@ def test_hash_generator_matches_murmur3_and_a_python_reference():
             for v in w:
                 h = _fmix32_py(h ^ v)
             assert keys[r, j] == h
-        u = dg._uniform(tf.constant(keys[r:r + 1]), [4]).numpy()[0]
+        u = dg_seeds._uniform(tf.constant(keys[r:r + 1]), [4]).numpy()[0]
         k1, k2 = int(keys[r, 0]), int(keys[r, 1])
         want = [(_fmix32_py(_fmix32_py((c * 0x9E3779B9 + k1) & 0xFFFFFFFF) ^ k2) >> 8) / 2 ** 24
                 for c in range(4)]
@@ -303,8 +306,8 @@ def test_hash_generator_matches_murmur3_and_a_python_reference():
 def test_gaussian_noise_is_the_documented_transform_of_each_pixels_hash():
     # pixel n of a (H, W) image: w = fmix32(fmix32(n * golden + k1) ^ k2), hi/lo 16-bit halves,
     # z = sqrt(-2 ln((hi + 1/2) / 2^16)) * sin(pi ((lo + 1/2) / 2^16 - 1/2)), in float64 here
-    keys = dg._part_keys(tf.constant([[4, 9], [-3, 2 ** 33]], tf.int64), dg.PART_NOISE)
-    got = dg._noise(keys, 3, 5, "gaussian").numpy()
+    keys = dg_seeds._part_keys(tf.constant([[4, 9], [-3, 2 ** 33]], tf.int64), dg.PART_NOISE)
+    got = dg_noise._noise(keys, 3, 5, "gaussian").numpy()
     for r, (k1, k2) in enumerate(keys.numpy().tolist()):              # Python ints
         for n in range(15):
             w = _fmix32_py(_fmix32_py((n * 0x9E3779B9 + k1) & 0xFFFFFFFF) ^ k2)
@@ -314,8 +317,8 @@ def test_gaussian_noise_is_the_documented_transform_of_each_pixels_hash():
 
 
 def test_gaussian_noise_tails_and_cdf_match_the_normal_law():
-    keys = dg._part_keys(dg.index_seeds(11, tf.range(4)), dg.PART_NOISE)
-    z = dg._noise(keys, 256, 256, "gaussian").numpy().astype(np.float64).ravel()   # 262,144
+    keys = dg_seeds._part_keys(dg.index_seeds(11, tf.range(4)), dg.PART_NOISE)
+    z = dg_noise._noise(keys, 256, 256, "gaussian").numpy().astype(np.float64).ravel()   # 262,144
     assert np.abs(z).max() <= math.sqrt(2 * math.log(2 ** 17)) + 1e-4             # 4.85
     from scipy import stats
     for t in (-2.0, -1.0, 0.0, 0.5, 1.5, 2.5):       # empirical CDF vs Phi, 5 binomial s.e.
@@ -330,14 +333,14 @@ def test_gaussian_noise_tails_and_cdf_match_the_normal_law():
 def test_log_positive_matches_numpy():
     v = np.concatenate([(np.arange(65536, dtype=np.float64) + 0.5) / 65536,
                         np.geomspace(1e-30, 1e30, 20001)]).astype(np.float32)
-    got = dg._log_positive(tf.constant(v)).numpy().astype(np.float64)
+    got = dg_noise._log_positive(tf.constant(v)).numpy().astype(np.float64)
     want = np.log(v.astype(np.float64))
     assert np.max(np.abs(got - want) / np.maximum(np.abs(want), 1.0)) < 3e-7
 
 
 def test_hash_uniforms_are_uniform_and_uncorrelated():
-    keys = dg._part_keys(dg.index_seeds(3, tf.range(4)), dg.PART_NOISE)
-    u = dg._uniform(keys, [2 ** 16]).numpy().astype(np.float64)     # 4 streams of 65,536
+    keys = dg_seeds._part_keys(dg.index_seeds(3, tf.range(4)), dg.PART_NOISE)
+    u = dg_seeds._uniform(keys, [2 ** 16]).numpy().astype(np.float64)     # 4 streams of 65,536
     assert abs(u.mean() - 0.5) < 0.005 and abs(u.var() - 1 / 12) < 0.002
     counts = np.histogram(u, bins=64, range=(0, 1))[0]               # chi-square, 63 d.o.f.
     chi2 = ((counts - u.size / 64) ** 2 / (u.size / 64)).sum()

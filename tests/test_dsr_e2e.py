@@ -29,7 +29,7 @@ def test_train_eval_export_end_to_end(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     r = _run(common + ["--epochs=2", f"--export_dir={export_dir}"])
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "resuming from epoch 1" in r.stdout
+    assert "resuming after epoch 1/2" in r.stdout
     assert "bicubic" in r.stdout and "DSRNet only (stage 1)" in r.stdout
     for name in ("config.json", "dsrnet.keras", "dsrnet_stage1.weights.h5", "metrics_final.json"):
         assert (model_dir / name).exists(), name
@@ -93,6 +93,59 @@ def test_flags_and_bad_input_are_reported(tmp_path):
     assert r.returncode != 0 and "--stage1_epochs must be <= --epochs" in r.stderr
 
 
+def test_help_lists_every_option_without_tensorflow():
+    """--help lists each field of DSROptions (the flags are made from it) and the binary's
+    import pulls in no TensorFlow (issue 17)."""
+    import dataclasses
+
+    from depthlab.runners.dsr_options import DSROptions
+
+    r = _run(["experiments.train_dsr_distill", "--help"], timeout=120)   # absl exits 1
+    assert "--model_dir" in r.stdout, r.stderr[-3000:]
+    for f in dataclasses.fields(DSROptions):
+        assert f"--{f.name}" in r.stdout, f.name
+    for name in ("middlebury_sample", "nyu_depth_v2", "middlebury"):
+        assert name in r.stdout
+    code = ("import sys, experiments.train_dsr_distill, depthlab.runners.dsr_options; "
+            "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0 and r.stdout.split() == ["False", "False"], r.stdout + r.stderr
+
+
+def test_datasets_come_from_the_registry():
+    """The three datasets are registered once, with an 'rgbd_records' reader each, and the
+    options' --dataset choices are the registry's names of that view."""
+    import dataclasses
+
+    from data_pipelines import registry
+    from depthlab.runners.dsr_options import DATA_VIEW, DSROptions
+
+    names = registry.names(view=DATA_VIEW)
+    assert {"middlebury_sample", "nyu_depth_v2", "middlebury"} <= set(names)
+    field = {f.name: f for f in dataclasses.fields(DSROptions)}["dataset"]
+    assert list(field.metadata["choices"]) == names
+    assert not registry.get("middlebury_sample").needs_data_dir
+    assert registry.get("nyu_depth_v2").needs_data_dir and registry.get("middlebury").needs_data_dir
+    records = registry.read("middlebury", DATA_VIEW, split="test", data_dir=FIX)
+    assert [r[0] for r in records] == ["Tiny-perfect"]
+
+
+def test_options_rules_name_the_flags(tmp_path):
+    from depthlab.core.options import OptionsError
+    from depthlab.runners.dsr_options import DSROptions
+
+    with pytest.raises(OptionsError, match="--patch_size must be a multiple of --scale"):
+        DSROptions(model_dir=str(tmp_path), scale=8, patch_size=36)
+    with pytest.raises(OptionsError, match="--stage1_epochs must be <= --epochs"):
+        DSROptions(model_dir=str(tmp_path), epochs=2, stage1_epochs=3)
+    with pytest.raises(OptionsError, match="--data_dir is required for --dataset=nyu_depth_v2"):
+        DSROptions(model_dir=str(tmp_path), dataset="nyu_depth_v2")
+    with pytest.raises(OptionsError, match="--scale=3 is not one of"):
+        DSROptions(model_dir=str(tmp_path), scale=3, patch_size=48)
+    assert DSROptions(model_dir=str(tmp_path)).eval_every == 1      # the binary's default
+
+
 def test_middlebury_folder_dataset_loads_fixtures():
     from depthlab.runners import dsr_distill as runner
 
@@ -100,3 +153,20 @@ def test_middlebury_folder_dataset_loads_fixtures():
     test = runner.load_examples("middlebury", "test", 4, FIX)
     assert [e.name for e in train] == ["TinyMV", "Tiny"] and [e.name for e in test] == ["Tiny-perfect"]
     assert test[0].hr.shape == (32, 48) and test[0].lr.shape == (8, 12)
+
+
+def test_nyu_records_through_the_registry(tmp_path):
+    """nyu_depth_v2's 'rgbd_records' reader on a fixture .mat: native size, file indices as
+    names, the train/test split and the limit."""
+    from data_pipelines import nyu_depth_v2 as nyu
+    from data_pipelines import registry
+
+    path = tmp_path / "nyu_depth_v2_labeled.mat"
+    nyu.write_labeled_fixture(str(path), num_frames=6, height=48, width=64)
+    train = registry.read("nyu_depth_v2", "rgbd_records", split="train", data_dir=str(tmp_path))
+    test = registry.read("nyu_depth_v2", "rgbd_records", split="test", data_dir=str(path),
+                         limit=1)
+    assert [r[0] for r in train] == [f"nyu_{i:04d}" for i in range(5)]
+    assert [r[0] for r in test] == ["nyu_0005"]
+    name, rgb, depth, valid = test[0]
+    assert rgb.shape == (48, 64, 3) and depth.shape == (48, 64) and valid.all()

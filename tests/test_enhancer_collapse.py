@@ -18,6 +18,7 @@ import pytest
 
 from data_pipelines import degradation as deg
 from data_pipelines import face_enhancement as fe
+from data_pipelines.conventions import UNIT_HOLE
 from depthlab.runners import enhancer
 
 SIZE, FACES, STEPS, BATCH = 128, 8, 40, 4
@@ -55,7 +56,7 @@ def test_delta_does_not_collapse_for_three_seeds(tmp_path, output_bias_init):
         model = enhancer.train(opts, gt=gt, verbose=False)["model"]
         x, y = _eval_batch(gt)
         pred = np.asarray(model(x, training=False))
-        face = y < fe.HOLE_VALUE
+        face = y < UNIT_HOLE
         var = [float(np.var(pred[i][face[i]])) for i in range(len(y))]
         target_var = [float(np.var(y[i][face[i]])) for i in range(len(y))]
         loss = float(np.mean([np.mean((pred[i][face[i]] - y[i][face[i]]) ** 2)

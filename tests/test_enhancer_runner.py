@@ -35,7 +35,7 @@ def test_chunked_training_saves_best_only_and_resumes(tmp_path):
     # Rerunning the finished run trains nothing more.
     again = enhancer.train(opts, gt=_gt(), verbose=False)
     assert again["history"] == []
-    with pytest.raises(ValueError, match="different run"):
+    with pytest.raises(ValueError, match="--variant: .delta. -> .alpha."):
         enhancer.train(enhancer.EnhancerRunOptions(model_dir=str(tmp_path), variant="alpha",
                                                    ground_truths=4, chunk_size=2),
                        gt=_gt(), verbose=False)
@@ -56,6 +56,7 @@ def test_missing_model_dirs_are_clear_errors(tmp_path):
         enhancer.load_enhancer(str(tmp_path / "nope"))
     opts = enhancer.EnhancerRunOptions(model_dir=str(tmp_path / "run"), ground_truths=2,
                                        chunk_size=2, epochs_per_chunk=1, steps_per_epoch=1,
-                                       batch_size=2, init_from=str(tmp_path / "missing"))
+                                       batch_size=2, repeat=2,
+                                       init_from=str(tmp_path / "missing"))
     with pytest.raises(FileNotFoundError, match=r"--init_from: .*missing/best\.weights\.h5"):
         enhancer.train(opts, gt=_gt(2), verbose=False)

@@ -69,8 +69,9 @@ def test_eval_binary_and_compare_paper(tmp_path):
     training.write_json(str(model_dir / "config.json"), {"variant": "delta"})
     out_json, fig = tmp_path / "eval.json", tmp_path / "fig.png"
     run = subprocess.run(
-        [sys.executable, "-m", "experiments.eval_enhancers", f"--models=DL-untrained={model_dir}",
-         "--test_faces=2", f"--output_json={out_json}", f"--figure={fig}", "--tables=IV,VI"],
+        [sys.executable, "-m", "experiments.eval_enhancers",
+         f"--model_dirs=DL-untrained={model_dir}", "--test_faces=2", f"--output_json={out_json}",
+         f"--figure={fig}", "--table=IV,face_enhancement_table6"],
         cwd=REPO, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "Table IV" in run.stdout and "Table VI" in run.stdout and "DL-untrained" in run.stdout
@@ -87,7 +88,15 @@ def test_eval_binary_and_compare_paper(tmp_path):
     assert len(ours) == 1 and f"{data['rows']['Sp-HfU']['rmse_mean']:.4f}" in ours[0]
 
 
-def test_bad_models_flag_is_named(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "experiments.eval_enhancers", "--models=nomodel"],
+def test_bad_model_dirs_flag_is_named(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "experiments.eval_enhancers",
+                          "--model_dirs=nomodel"],
                          cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert run.returncode != 0 and "--models" in run.stderr
+    assert run.returncode != 0 and "--model_dirs" in run.stderr and "nomodel" in run.stderr
+    assert "Traceback" not in run.stderr
+    # the old spelling maps onto --model_dirs with a one-line deprecation warning
+    old = subprocess.run([sys.executable, "-m", "experiments.eval_enhancers",
+                          f"--models=x={tmp_path}"],
+                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert old.returncode != 0 and "--models is deprecated; use --model_dirs" in old.stderr
+    assert f"x={tmp_path} is not a train_enhancer run" in old.stderr

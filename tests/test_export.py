@@ -79,11 +79,12 @@ def test_export_binary_writes_an_enhancer_litert_model(tmp_path, delta):
     training.write_json(str(run / "config.json"), {"variant": "delta"})
     delta.save_weights(str(run / "best.weights.h5"))
     out_dir = tmp_path / "lite"
-    proc = subprocess.run(
-        [sys.executable, "-m", "experiments.export_savedmodel", "--model_kind=enhancer",
+    proc = subprocess.run(       # --model_kind=auto (default): config.json says enhancer
+        [sys.executable, "-m", "experiments.export_savedmodel",
          "--format=litert", f"--model_dir={run}", f"--export_dir={out_dir}"],
         cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "--model_kind=auto: " in proc.stdout and "-> enhancer" in proc.stdout
     x = np.random.default_rng(2).random((1, 256, 256, 1)).astype(np.float32)
     got = export.run_litert(str(out_dir), {"depth": x})["depth"]
     assert np.abs(got - delta(x).numpy()).max() < LITERT_TOLERANCE
@@ -92,3 +93,57 @@ def test_export_binary_writes_an_enhancer_litert_model(tmp_path, delta):
          f"--model_dir={run}", f"--export_dir={tmp_path / 'x'}"],
         cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0 and "model_kind" in bad.stderr
+
+
+def _config(tmp_path, name, record):
+    run = tmp_path / name
+    training.write_json(str(run / "config.json"), record)
+    return str(run)
+
+
+def test_detect_kind_reads_each_trainers_config(tmp_path):
+    import dataclasses
+
+    from depthlab.models.cyclegan_depth import CycleGANDepthConfig
+    from depthlab.models.dsr_distill import DSRConfig
+    from depthlab.runners import cyclegan_depth, dsr_distill, enhancer, exporters, recognition
+    from depthlab.runners import tsgan as tsgan_runner
+
+    def opts(cls):
+        return dataclasses.asdict(cls(model_dir="x"))
+
+    records = {
+        "tsgan": {"trainer": "experiments.train_tsgan", "model": {}},
+        "tsgan_old": {"model": tsgan_config("demo").to_dict(), "ablation": "none",
+                      **opts(tsgan_runner.RunOptions)},
+        "cyclegan_depth": {"model": CycleGANDepthConfig().to_dict(),
+                           **opts(cyclegan_depth.RunOptions)},
+        "dsr": {"model": DSRConfig().to_dict(), **opts(dsr_distill.RunOptions)},
+        "two_stage": {"stage": 2, "model": {}, "stage1_dir": "s1"},
+        "enhancer": opts(enhancer.EnhancerRunOptions),
+        "recognition": opts(recognition.RunOptions),
+    }
+    for trainer, kind in (("experiments.train_dsr_distill", "dsr"), ("enhancer", "enhancer"),
+                          ("two_stage_stage2", "two_stage"), ("dsr_distill", "dsr")):
+        assert exporters.kind_of_trainer(trainer) == kind, trainer
+    for name, record in records.items():
+        assert exporters.detect_kind(_config(tmp_path, name, record)) == name.split("_old")[0]
+    with pytest.raises(ValueError, match="cannot tell which trainer.*--model_kind=one of: "
+                                         "tsgan"):
+        exporters.detect_kind(_config(tmp_path, "odd", {"something": 1}))
+    with pytest.raises(ValueError, match="trainer 'experiments.train_x', which has no export"):
+        exporters.detect_kind(_config(tmp_path, "x", {"trainer": "experiments.train_x"}))
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        exporters.detect_kind(str(tmp_path / "none"))
+    rec = str(tmp_path / "recognition")
+    with pytest.raises(ValueError, match="recognition run.*nothing to export"):
+        exporters.export_run(rec, str(tmp_path / "out"))
+    with pytest.raises(ValueError, match="--format=litert is not available for "
+                                         "--model_kind=dsr"):
+        exporters.export_run(rec, str(tmp_path / "out"), kind="dsr", fmt="litert")
+    bad = subprocess.run(
+        [sys.executable, "-m", "experiments.export_savedmodel", f"--model_dir={tmp_path / 'odd'}",
+         f"--export_dir={tmp_path / 'out'}"], cwd=ROOT, capture_output=True, text=True,
+        timeout=300)
+    assert bad.returncode != 0 and "--model_kind=one of" in bad.stderr
+    assert "Traceback" not in bad.stderr

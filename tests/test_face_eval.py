@@ -368,3 +368,57 @@ def test_face_mask_errors():
         fe.face_mask_from_landmarks(lm, (11, 13))
     with pytest.raises(ValueError, match="method"):
         fe.face_mask_from_landmarks(_outline_landmarks(), (11, 13), method="ellipse")
+
+
+# ----------------------------------------------------------------------------------------
+# The hand-worked cases that tested the former depthlab.metrics copies (roughness,
+# hole_fraction, falsification_rmse with a hole_value); face_eval is now their one owner.
+# ----------------------------------------------------------------------------------------
+
+def _plane_with_bump():
+    # d = 10 + x + y (the kernel annihilates linear functions), plus 8 at (1, 1):
+    # response (1,1) = 8; its neighbours (1,2), (2,1), (2,2) see -8/8 = -1.
+    y, x = np.mgrid[0:4, 0:4]
+    d = 10.0 + x + y
+    d[1, 1] += 8.0
+    return d
+
+
+def test_roughness_hand_worked_with_either_hole_convention():
+    d = _plane_with_bump()
+    full = np.ones((4, 4), bool)
+    # interior pixels (1,1), (1,2), (2,1), (2,2): (8 + 1 + 1 + 1) / 4 = 2.75
+    assert fe.roughness(d, full, full) == pytest.approx(2.75)
+    only = np.zeros((4, 4), bool)
+    only[1, 1] = True
+    assert fe.roughness(d, only, full) == pytest.approx(8.0)
+    # a hole at (3, 3) removes (2, 2), whose 3x3 block contains it: (8 + 1 + 1) / 3
+    d[3, 3] = 0.0
+    assert fe.roughness(d, full, d != 0) == pytest.approx(10.0 / 3)
+    # the paper's 65535 hole convention
+    d[3, 3] = 65535.0
+    assert fe.roughness(d, full, d != 65535) == pytest.approx(10.0 / 3)
+    with pytest.raises(ValueError, match="no face_mask pixel"):
+        fe.roughness(d, np.zeros((4, 4), bool), full)
+
+
+def test_hole_percentage_hand_worked():
+    d = np.array([[0.0, 1.0], [2.0, 0.0]])
+    all_px = np.ones((2, 2), bool)
+    assert fe.hole_percentage(d, all_px, 0) == pytest.approx(0.5)                 # 2 of 4
+    mask = np.array([[True, True], [True, False]])
+    assert fe.hole_percentage(d, mask, 0) == pytest.approx(1 / 3)                 # 1 of 3
+    d16 = np.array([[65535, 1], [2, 3]], np.uint16)
+    assert fe.hole_percentage(d16, all_px, 65535) == pytest.approx(0.25)
+    assert fe.hole_percentage(np.array([[np.nan, 1.0]]), np.ones((1, 2), bool), 0) == \
+        pytest.approx(0.5)
+    with pytest.raises(ValueError, match="selects no pixels"):
+        fe.hole_percentage(d, np.zeros((2, 2), bool), 0)
+
+
+def test_falsification_rmse_ignores_input_holes():
+    inp = np.array([[1.0, 0.0], [3.0, 4.0]])
+    enhanced = np.array([[2.0, 5.0], [3.0, 2.0]])
+    # input hole at (0, 1) ignored: diffs 1, 0, -2 -> sqrt(5 / 3)
+    assert fe.falsification_rmse(inp, enhanced, np.ones((2, 2), bool), inp != 0) == \
+        pytest.approx(math.sqrt(5 / 3))

@@ -127,55 +127,6 @@ def test_ssim_matches_skimage_and_tf_image_ssim():
         metrics.ssim(np.ones((8, 8)), np.ones((8, 8)), 1.0)
 
 
-# --------------------------------------------------------------------------- face enhancement
-
-def _plane_with_bump():
-    # d = 10 + x + y (the kernel annihilates linear functions), plus 8 at (1, 1):
-    # response (1,1) = 8; its neighbours (1,2), (2,1), (2,2) see -8/8 = -1.
-    y, x = np.mgrid[0:4, 0:4]
-    d = 10.0 + x + y
-    d[1, 1] += 8.0
-    return d
-
-
-def test_roughness_hand_worked():
-    d = _plane_with_bump()
-    full = np.ones((4, 4), bool)
-    # interior pixels (1,1), (1,2), (2,1), (2,2): (8 + 1 + 1 + 1) / 4 = 2.75
-    assert metrics.roughness(d, full) == pytest.approx(2.75)
-    only = np.zeros((4, 4), bool)
-    only[1, 1] = True
-    assert metrics.roughness(d, only) == pytest.approx(8.0)
-    # a hole at (3, 3) removes (2, 2), whose 3x3 block contains it: (8 + 1 + 1) / 3
-    d[3, 3] = 0.0
-    assert metrics.roughness(d, full) == pytest.approx(10.0 / 3)
-    # the paper's 65535 hole convention
-    d[3, 3] = 65535.0
-    assert metrics.roughness(d, full, hole_value=65535) == pytest.approx(10.0 / 3)
-    with pytest.raises(ValueError, match="selects no pixels"):
-        metrics.roughness(d, np.eye(4, dtype=bool) & False)
-
-
-def test_hole_fraction_hand_worked():
-    d = np.array([[0.0, 1.0], [2.0, 0.0]])
-    assert metrics.hole_fraction(d) == pytest.approx(0.5)                 # 2 of 4
-    mask = np.array([[True, True], [True, False]])
-    assert metrics.hole_fraction(d, mask) == pytest.approx(1 / 3)         # 1 of 3
-    d16 = np.array([[65535, 1], [2, 3]], np.uint16)
-    assert metrics.hole_fraction(d16, hole_value=65535) == pytest.approx(0.25)
-    assert metrics.hole_fraction(np.array([[np.nan, 1.0]])) == pytest.approx(0.5)
-    with pytest.raises(ValueError, match="selects no pixels"):
-        metrics.hole_fraction(d, np.zeros((2, 2), bool))
-
-
-def test_falsification_rmse_ignores_input_holes():
-    inp = np.array([[1.0, 0.0], [3.0, 4.0]])
-    enhanced = np.array([[2.0, 5.0], [3.0, 2.0]])
-    # input hole at (0, 1) ignored: diffs 1, 0, -2 -> sqrt(5 / 3)
-    assert metrics.falsification_rmse(inp, enhanced, np.ones((2, 2), bool)) == \
-        pytest.approx(math.sqrt(5 / 3))
-
-
 # --------------------------------------------------------------------------- batched
 
 def _batch():

@@ -156,3 +156,39 @@ def test_tfds_builder_reads_every_layout(tmp_path):
         np.testing.assert_array_equal(ex["rgb"], ref.rgb)
         np.testing.assert_allclose(ex["depth"], np.where(ref.valid, ref.depth, 0.0), rtol=1e-6)
         assert ex["layout"].decode() == ref.layout
+
+
+def _assert_same_scenes(got, want):
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert (g.name, g.layout, g.path) == (w.name, w.layout, w.path)
+        assert (g.focal_px, g.baseline_mm, g.doffs) == (w.focal_px, w.baseline_mm, w.doffs)
+        for field in ("rgb", "depth", "valid", "disparity"):
+            a, b = getattr(g, field), getattr(w, field)
+            assert a.dtype == b.dtype and a.shape == b.shape, field
+            np.testing.assert_array_equal(a, b, err_msg=field)   # NaN == NaN here
+
+
+def test_load_scenes_through_tfds_equals_read_all(tmp_path):
+    import shutil
+
+    tfds_dir = str(tmp_path / "tfds")
+    _assert_same_scenes(middlebury.load_scenes(FIX, tfds_data_dir=tfds_dir),
+                        middlebury.read_all(FIX))
+    _assert_same_scenes(middlebury.load_scenes(FIX, limit=2, tfds_data_dir=tfds_dir),
+                        middlebury.read_all(FIX, limit=2))
+    # a root that is itself one scene: the name is the folder's, as read_scene gives it
+    one = str(tmp_path / "Tiny-perfect")
+    shutil.copytree(os.path.join(FIX, "2014", "Tiny-perfect"), one)
+    _assert_same_scenes(middlebury.load_scenes(one, tfds_data_dir=str(tmp_path / "tfds1")),
+                        middlebury.read_all(one))
+    # a copy prepared from another folder is refused, not silently returned
+    with pytest.raises(ValueError, match="prepared from"):
+        middlebury.load_scenes(one, tfds_data_dir=tfds_dir)
+
+
+def test_dataset_names_are_the_builders_names():
+    from data_pipelines.datasets import middlebury as builder_module
+
+    assert builder_module.Middlebury.name == middlebury.DATASET == "middlebury"
+    assert middlebury.SAMPLE_DATASET == "middlebury_sample"

@@ -124,7 +124,7 @@ def test_dsr_mixed_precision_steps_of_both_stages(policy, tmp_path):
     from depthlab.runners import dsr_distill as runner
 
     tiny = dict(filters=4, n_blocks=1, spnet_filters=4, spnet_layers=1, affinity_grid=4)
-    opts = runner.RunOptions(model_dir=str(tmp_path), scale=4, preset="demo", epochs=2,
+    opts = runner.DSROptions(model_dir=str(tmp_path), scale=4, preset="demo", epochs=2,
                              stage1_epochs=1, steps_per_epoch=1, batch_size=2, patch_size=16,
                              seed=4, log_every=1000, eval_every=0, mixed_precision=policy)
     recorder = training.BatchLossRecorder()

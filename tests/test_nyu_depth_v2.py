@@ -1,5 +1,7 @@
 """NYU Depth v2 labeled reader: MATLAB axis order, split rule, 8-bit normalisation, TFDS builder."""
 
+import os
+
 import h5py
 import numpy as np
 import pytest
@@ -122,3 +124,38 @@ def test_wrong_shape_names_file_and_key(tmp_path, key, images, depths):
     message = str(err.value)
     assert str(path) in message and f"dataset '{key}' has shape" in message
     assert str(images.shape if key == "images" else depths.shape) in message
+
+
+@pytest.mark.parametrize("image_size", [None, 128])
+def test_tfds_path_equals_the_raw_reader(mat_file, tmp_path, image_size):
+    tfds_dir = str(tmp_path / "tfds")
+    for split, limit in (("train", None), ("test", None), ("all", None), ("train", 3),
+                         ("test", 1)):
+        got = list(nyu.iter_labeled_tfds(mat_file, split, image_size, limit=limit,
+                                         tfds_data_dir=tfds_dir))
+        want = list(nyu.iter_labeled(mat_file, split, image_size))[:limit]
+        assert [g[0] for g in got] == [w[0] for w in want], (split, limit)
+        for (_, rgb, depth), (_, rgb_w, depth_w) in zip(got, want):
+            assert rgb.dtype == rgb_w.dtype and depth.dtype == depth_w.dtype
+            np.testing.assert_array_equal(rgb, rgb_w)
+            np.testing.assert_array_equal(depth, depth_w)
+    a = nyu.load_labeled(os.path.dirname(mat_file), "train", image_size, limit=2,
+                         tfds_data_dir=tfds_dir)
+    b = nyu.read_labeled(mat_file, "train", image_size, limit=2)
+    for field in ("rgb", "depth", "index"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+
+
+def test_tfds_path_refuses_other_files_and_sizes(mat_file, tmp_path):
+    tfds_dir = str(tmp_path / "tfds")
+    list(nyu.iter_labeled_tfds(mat_file, "test", 128, tfds_data_dir=tfds_dir))
+    other = nyu.write_labeled_fixture(tmp_path / "nyu_depth_v2_labeled.mat", num_frames=4,
+                                      height=30, width=40, seed=4)
+    with pytest.raises(ValueError, match="prepared from"):
+        list(nyu.iter_labeled_tfds(other, "test", 128, tfds_data_dir=tfds_dir))
+    with pytest.raises(ValueError, match="configs"):
+        list(nyu.iter_labeled_tfds(mat_file, "test", 64, tfds_data_dir=tfds_dir))
+    renamed = nyu.write_labeled_fixture(tmp_path / "m.mat", num_frames=4, height=30, width=40)
+    with pytest.raises(ValueError, match="nyu_depth_v2_labeled.mat"):
+        list(nyu.iter_labeled_tfds(renamed, "test", None, tfds_data_dir=tfds_dir))
+    assert (nyu.DATASET, nyu.TFDS_NAME) == ("nyu_depth_v2", "nyu_depth_v2_labeled")

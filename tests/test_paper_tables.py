@@ -320,9 +320,9 @@ def test_eval_recognition_report_layouts_and_mcnemar():
     text, record = er.report(_eurecom_results(), paper_table="tsgan_table2", paper_block="iiitd")
     assert "note: our runs use protocol eurecom_kinectfacedb, not this table's dataset" in text
     assert set(record["paper_cells"]["tsgan_table2"]) == {"iiitd"}
-    with pytest.raises(ValueError, match="--paper_block=iiitd needs a named --paper_table"):
+    with pytest.raises(ValueError, match="--block=iiitd needs a named --table"):
         er.report(_eurecom_results(), paper_block="iiitd")
-    with pytest.raises(ValueError, match="--paper_block=occlusion: tsgan_table4 has blocks none"):
+    with pytest.raises(ValueError, match="--block=occlusion: tsgan_table4 has blocks none"):
         er.report(_eurecom_results(), paper_table="tsgan_table4", paper_block="occlusion")
 
 
@@ -349,10 +349,17 @@ def test_eval_recognition_binary_from_results(tmp_path):
     assert _row(right, "ResNet-50")[-1] == "87.50"
     assert record["mcnemar"][0]["b"] == 0
     bad = subprocess.run([sys.executable, "-m", "experiments.eval_recognition", "--from_results",
+                          f"--model_dirs={dirs[0]}", "--table=tsgan_table2",
+                          "--block=lfw"], cwd=REPO, capture_output=True, text=True, env=env)
+    assert bad.returncode != 0 and "--block=lfw" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    # the old spellings still work, each with a one-line deprecation warning
+    old = subprocess.run([sys.executable, "-m", "experiments.eval_recognition", "--from_results",
                           f"--model_dirs={dirs[0]}", "--paper_table=tsgan_table2",
                           "--paper_block=lfw"], cwd=REPO, capture_output=True, text=True, env=env)
-    assert bad.returncode != 0 and "--paper_block=lfw" in bad.stderr
-    assert "Traceback" not in bad.stderr
+    assert old.returncode != 0 and "--block=lfw" in old.stderr
+    assert "--paper_table is deprecated; use --table" in old.stderr
+    assert "--paper_block is deprecated; use --block" in old.stderr
 
 
 def test_ablation_table5_layout():

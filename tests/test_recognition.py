@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from depthlab import metrics
 from depthlab.layers import SqueezeExcite
-from depthlab.recognition import backbones as bb
+from depthlab.nets import recognition_backbones as bb
 from depthlab.recognition.models import (FeatureFusionClassifier, FrozenStreamFeatureFusion,
                                          ScoreFusion, StreamClassifier, build_classifier,
                                          choose_score_weight, fuse_scores)

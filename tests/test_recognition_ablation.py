@@ -46,7 +46,7 @@ def test_ablation_table_one_run_per_generator(tmp_path, generators):
 
     model_dir, out_json = str(tmp_path / "abl"), str(tmp_path / "table5.json")
     spec = ",".join(f"{k}={v}" for k, v in generators.items())
-    proc = _run(f"--model_dir={model_dir}", f"--generators={spec}", f"--output_json={out_json}",
+    proc = _run(f"--runs_dir={model_dir}", f"--generators={spec}", f"--output_json={out_json}",
                 *FLAGS_TINY)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Table 5" in proc.stdout and "teacher_only" in proc.stdout
@@ -70,10 +70,11 @@ def test_ablation_table_rejects_bad_generators(tmp_path, generators):
     wrong = str(tmp_path / "wrong")
     module = Wrong()
     tf.saved_model.save(module, wrong, signatures={"serving_default": module.serve})
-    proc = _run(f"--model_dir={tmp_path / 'x'}",
+    proc = _run(f"--runs_dir={tmp_path / 'x'}",
                 f"--generators=full={generators['full']},a2b_only={wrong}", *FLAGS_TINY)
     assert proc.returncode != 0
     assert "a2b_only" in proc.stderr and "with no 'depth'" in proc.stderr
     assert not os.path.exists(tmp_path / "x" / "full")           # checked before any training
     proc = _run(f"--model_dir={tmp_path / 'x'}", "--generators=full", *FLAGS_TINY)
     assert proc.returncode != 0 and "expected name=path" in proc.stderr
+    assert "--model_dir is deprecated; use --runs_dir" in proc.stderr     # the old spelling

@@ -185,7 +185,7 @@ def test_attention_layers_reject_bad_shapes_and_options():
 
 # ----------------------------------------------------------------------------- models
 def test_feature_extractor_is_the_backbone_before_its_pooling(tmp_path):
-    from depthlab.recognition import backbones as bb
+    from depthlab.nets import recognition_backbones as bb
 
     backbone = bb.build_backbone("se_resnet50", (64, 64, 3), embedding_dim=4, width=0.0625)
     path = str(tmp_path / "trunk.weights.h5")

@@ -169,7 +169,7 @@ def test_binaries_end_to_end_with_hallucinated_depth(tmp_path, generator_dir):
         assert os.path.exists(os.path.join(model_dir, "all", role, "model.keras"))
     out_json = str(tmp_path / "eval.json")
     ev = _run("experiments.eval_recognition", f"--model_dirs={model_dir}",
-              "--paper_table=tsgan_table2", f"--output_json={out_json}")
+              "--table=tsgan_table2", f"--output_json={out_json}")
     assert ev.returncode == 0, ev.stderr[-3000:]
     assert "RGB+D~ score" in ev.stdout and "TS-GAN Table 2." in ev.stdout
     assert "note: our runs use protocol synthetic_faces, not this table's dataset" in ev.stdout

@@ -18,7 +18,7 @@ from data_pipelines.datasets import curtinfaces
 from depthlab import metrics, training
 from depthlab.configs import tsgan_config
 from depthlab.models import tsgan_baselines as tb
-from depthlab.models.tsgan import PatchDiscriminator
+from depthlab.nets import PatchDiscriminator
 from depthlab.runners import tsgan as runner
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -221,6 +221,12 @@ def test_eval_refuses_directories_of_other_kinds(tmp_path, two_runs):
         runner.load_trained(str(tagged))
     with pytest.raises(ValueError, match="both method 'fcn'"):
         runner.evaluate_runs([two_runs["fcn"][0], two_runs["fcn"][0]])
+    # --model_dirs label=dir: labels name the rows, so two runs of one method can be compared
+    fcn = two_runs["fcn"][0]
+    rows = runner.evaluate_runs([fcn, fcn], labels=["first", None], limit=2)
+    assert list(rows) == ["first", "fcn"] and rows["first"] == rows["fcn"]
+    with pytest.raises(ValueError, match="both label 'x'"):
+        runner.evaluate_runs([fcn, two_runs["cgan"][0]], labels=["x", "x"])
 
 
 def test_binaries_name_an_unknown_method_and_a_foreign_directory(tmp_path):

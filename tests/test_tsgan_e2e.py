@@ -208,6 +208,13 @@ def test_eval_binary_writes_json_with_table1_keys(tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     valid = json.loads(old.read_text())
     assert valid["protocol"] == "valid_pixels" and valid["num_images"] == 8
+
+    # export_savedmodel --model_kind=auto (default) recognises the train_tsgan run
+    exp = _run_binary("experiments.export_savedmodel", f"--model_dir={tmp_path}",
+                      f"--export_dir={tmp_path / 'saved_model'}")
+    assert exp.returncode == 0, exp.stderr[-2000:]
+    assert "-> tsgan" in exp.stdout
+    assert os.path.exists(tmp_path / "saved_model" / "saved_model.pb")
     for key in ("abs_diff", "l1", "l2", "rmse", "delta1", "delta2", "delta3"):
         assert np.isfinite(valid[key]), key
     assert valid["l1"] > 1.0 > valid["delta1"]        # a sum over pixels; a fraction

@@ -14,7 +14,7 @@ def _count(model):
     return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
 
 
-# Published / reference counts: reference notes 1.6 (a Keras rebuild of the original layer
+# Published / reference counts: a Keras rebuild of the authors' layer config (original layer
 # tables) and the issue. The paper D follows the text (l. 536-541), by hand: k4 convs
 # 3->64, 64->128, 128->256, 256->256 without bias, each + IN (2 x filters): 3,072 + 128,
 # 131,072 + 256, 524,288 + 512, 1,048,576 + 512; then the 1-map conv 4,096 + 1 bias

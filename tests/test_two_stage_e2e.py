@@ -101,10 +101,22 @@ def test_options_and_binary_flags_reject_bad_values(runs, tmp_path):
 def test_eval_binary_prints_table_beside_published(runs, tmp_path):
     out_json = str(tmp_path / "table.json")
     proc = subprocess.run([sys.executable, "-m", "experiments.eval_two_stage",
-                           f"--model_dirs={runs['s1'].model_dir}", f"--output_json={out_json}"],
+                           f"--model_dirs=mine={runs['s1'].model_dir}", f"--output_json={out_json}",
+                           f"--data_dir={runs['data']}"],
                           cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "ours stage 1, RGBd (20 samples)" in proc.stdout
+    assert "ours stage 1, RGBd (20 samples) [mine]" in proc.stdout
     assert "sparse-to-dense RGBd (20 samples)" in proc.stdout and "0.351" in proc.stdout
     assert "Ma, Sertac Karaman" in proc.stdout
     assert os.path.exists(out_json)
+
+
+def test_export_binary_detects_a_two_stage_run(runs, tmp_path):
+    export_dir = tmp_path / "export"
+    proc = subprocess.run([sys.executable, "-m", "experiments.export_savedmodel",
+                           f"--model_dir={runs['s1'].model_dir}", f"--export_dir={export_dir}"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "-> two_stage" in proc.stdout
+    serve = tf.saved_model.load(str(export_dir)).signatures["serving_default"]
+    assert set(serve.structured_outputs) == {"depth", "coarse_depth"}

@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from depthlab.layers import UnpoolUpProjection, unpool2x
 from depthlab.models import two_stage as ts
+from depthlab.nets import ResNetEncoder
 
 
 def test_stage1_exact_parameter_count_of_the_torch_original():
@@ -118,7 +119,7 @@ def test_backbone_weights_missing_file_none_and_load(tmp_path):
     assert "from scratch" in logs[0]
     with pytest.raises(FileNotFoundError, match="does not exist"):
         ts.load_backbone_weights(net, str(tmp_path / "missing.weights.h5"))
-    enc = ts.ResNetEncoder(3, base_filters=8, blocks=(1, 1, 1, 1))
+    enc = ResNetEncoder(3, base_filters=8, blocks=(1, 1, 1, 1))
     path = str(tmp_path / "enc.weights.h5")
     enc.save_weights(path)
     conv1_before = net.get_layer("enc_conv1").get_weights()[0].copy()
@@ -129,7 +130,7 @@ def test_backbone_weights_missing_file_none_and_load(tmp_path):
     for layer in copied:                            # every encoder layer, BN statistics too
         for a, b in zip(net.get_layer(layer.name).get_weights(), layer.get_weights()):
             np.testing.assert_array_equal(a, b)
-    wrong = ts.ResNetEncoder(3, base_filters=16, blocks=(1, 1, 1, 1))
+    wrong = ResNetEncoder(3, base_filters=16, blocks=(1, 1, 1, 1))
     wrong.save_weights(str(tmp_path / "wrong.weights.h5"))
     with pytest.raises(ValueError, match="wrong.weights.h5"):
         ts.load_backbone_weights(net, str(tmp_path / "wrong.weights.h5"))

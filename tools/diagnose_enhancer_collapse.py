@@ -39,6 +39,7 @@ def main():
     import tensorflow as tf
 
     from data_pipelines import face_enhancement as fe
+    from data_pipelines.conventions import UNIT_HOLE
     from depthlab.runners import enhancer
 
     data_seed = a.seed if a.data_seed is None else a.data_seed
@@ -51,7 +52,7 @@ def main():
     probe_x, probe_y = next(iter(fe.make_enhancer_dataset(
         fe.FaceDepthSet(gt.depth_mm[:8]), 8, seed=999, variants=fe.DELTA_VARIANTS,
         training=False, repeat=False)))
-    face = (probe_y < fe.HOLE_VALUE).numpy()
+    face = (probe_y < UNIT_HOLE).numpy()
     face_vals = probe_y.numpy()[face]
     const_loss = float(np.mean([np.mean((probe_y.numpy()[i][face[i]]
                                          - probe_y.numpy()[i][face[i]].mean()) ** 2)
@@ -73,9 +74,9 @@ def main():
                 with tf.GradientTape() as tape:
                     outs = self.sub(probe_x, training=False)
                     pred = outs[-1]
-                    err = tf.where(probe_y < fe.HOLE_VALUE, tf.square(pred - probe_y), 0.0)
+                    err = tf.where(probe_y < UNIT_HOLE, tf.square(pred - probe_y), 0.0)
                     loss = tf.reduce_mean(tf.reduce_sum(err, [1, 2, 3]) / tf.reduce_sum(
-                        tf.cast(probe_y < fe.HOLE_VALUE, tf.float32), [1, 2, 3]))
+                        tf.cast(probe_y < UNIT_HOLE, tf.float32), [1, 2, 3]))
                 grads = tape.gradient(loss, variables)
                 return loss, outs, [tf.norm(g) if g is not None else tf.constant(0.0)
                                     for g in grads]

@@ -1,6 +1,6 @@
 """The folder layout of the original TS-GAN repository (Uppal et al., ICCV 2021) as a TFDS builder.
 
-``train_tsgan.py`` / ``data.py`` of hardik-uppal/teacher-student-gan (reference notes 1.3) read
+``train_tsgan.py`` / ``data.py`` of hardik-uppal/teacher-student-gan (its data layout) read
 
 - the **source** (paired) set from ``<datasets_dir>/RGB/{train,test}/<subject>/*`` and
   ``<datasets_dir>/depth/{train,test}/<subject>/*`` (jpg/bmp/png), e.g. ``CurtinFaces_crop``;

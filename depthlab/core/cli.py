@@ -17,6 +17,17 @@ from typing import Any, Callable, Dict, Optional
 from depthlab.core import options as options_lib
 
 
+def _disclaim_key_flags() -> None:
+    """Flags defined here on a binary's behalf are that binary's key flags (listed by its
+    ``--help``), not this module's (absl's ``disclaim_key_flags``)."""
+    from absl import flags
+
+    flags.disclaim_key_flags()
+
+
+_disclaim_key_flags()
+
+
 def define_trainer_flags(options_cls, defaults: Optional[Dict[str, Any]] = None,
                          flag_values=None) -> None:
     """The binary's flags, one per field of ``options_cls`` (help, choices, bounds)."""

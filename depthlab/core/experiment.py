@@ -131,6 +131,8 @@ class Experiment:
         return None
 
     def collapse_kwargs(self, run) -> Dict[str, Any]:
+        """Arguments of the guard (``collapse.CollapseGuard``) that replace the lifecycle's
+        (``every=opts.log_every``, ``name=collapse_name``, ...)."""
         return {}
 
     def plain_copy(self, run, model):

@@ -30,6 +30,17 @@ STRATEGIES = ("default", "mirrored", "multi_worker")
 COLLAPSE_MODES = ("warn", "stop", "off")
 
 
+def _disclaim_key_flags() -> None:
+    """Flags defined here on a binary's behalf are that binary's key flags (listed by its
+    ``--help``), not this module's (absl's ``disclaim_key_flags``)."""
+    from absl import flags
+
+    flags.disclaim_key_flags()
+
+
+_disclaim_key_flags()
+
+
 class OptionsError(ValueError):
     """An option value is invalid; the message names the flag."""
 
@@ -138,6 +149,13 @@ def validate(opts) -> None:
             raise OptionsError(f"--{f.name}={value} is below its lower bound {meta['lower']}")
         if meta.get("upper") is not None and isinstance(value, (int, float)) and value > meta["upper"]:
             raise OptionsError(f"--{f.name}={value} is above its upper bound {meta['upper']}")
+    for name in ("model_dir", "export_dir"):
+        value = getattr(opts, name, None)
+        if isinstance(value, str) and "://" in value:
+            raise OptionsError(
+                f"--{name}={value}: remote paths are not supported (runs are written with "
+                "local file operations: checkpoints, h5 weights, PNG grids); use a local "
+                "directory and copy the run afterwards")
     opts.check()
 
 

@@ -9,11 +9,12 @@
    checkpoint (a run that failed before its first epoch) is replaced by the corrected rerun;
    an ``--export_dir`` that already exists is refused before training, not after;
 3. a lock on ``model_dir`` (two trainers never write into one run; a lock left by a killed
-   process is taken over);
+   process is taken over) and the removal of what a killed run left half-written; the same
+   command again on a finished, exported run reports its results and changes nothing;
 4. data, model (inside ``strategy.scope()``), the resumable checkpoint, restore;
 5. config.json (chief only), then the callbacks: checkpoints every epoch, TensorBoard,
    progress lines, sample grids, the collapse guard, the paper's own callbacks;
-6. ``fit`` per phase (``training.fit``: Keras' fit on one device, a ``strategy.run`` loop under
+6. ``fit`` per phase, stopped with an error at the first non-finite loss (``training.fit``: Keras' fit on one device, a ``strategy.run`` loop under
    Mirrored / MultiWorkerMirrored);
 7. a one-device copy after a distributed run, the chief's final artefacts, the final
    evaluation (``metrics_final.json`` with the collapse verdict), the final table, the export.
@@ -24,10 +25,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import socket
 from typing import Any, Callable, Dict, List, Optional
 
 from depthlab.core import options as options_lib
-from depthlab.core.experiment import Experiment, Phase
+from depthlab.core.experiment import Experiment
 
 CONFIG_FILE = "config.json"
 LOCK_FILE = ".run.lock"
@@ -86,43 +88,82 @@ def check_resume(model_dir: str, record: Dict[str, Any], keys: List[str],
 
 
 class RunLock:
-    """``<model_dir>/.run.lock`` holding the owner's pid, created exclusively; a lock whose
-    process no longer runs is taken over (a killed run). Chief only."""
+    """``<model_dir>/.run.lock`` holding ``pid@host`` of the owner, created exclusively. A lock
+    of this host whose process no longer runs is taken over with a message (a killed run); a
+    lock of another host is refused (its process cannot be checked from here). Chief only."""
 
-    def __init__(self, model_dir: str):
+    def __init__(self, model_dir: str, log: Callable[[str], None] = print):
         self.path = os.path.join(model_dir, LOCK_FILE)
         self.held = False
+        self.log = log
 
     def acquire(self) -> None:
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        me = f"{os.getpid()}@{socket.gethostname()}"
         for _ in range(2):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
-                pid = self._owner()
-                if pid is not None and pid != os.getpid() and _alive(pid):
+                owner = self._owner()
+                pid, _, host = owner.partition("@")
+                host = host or socket.gethostname()
+                alive = (host != socket.gethostname()
+                         or (pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid))))
+                if alive:
                     raise RuntimeError(f"{os.path.dirname(self.path)} is in use by another "
-                                       f"trainer (pid {pid}, {self.path}); wait for it or "
-                                       "use another --model_dir") from None
-                os.remove(self.path)          # stale: its process is gone
+                                       f"trainer (pid {pid} on {host}, {self.path}); wait for "
+                                       "it, or use another --model_dir (remove the lock file "
+                                       "only if that process is gone)") from None
+                self.log(f"taking over the lock of a stopped run (pid {pid} on {host})")
+                os.remove(self.path)
                 continue
             with os.fdopen(fd, "w") as f:
-                f.write(str(os.getpid()))
+                f.write(me)
             self.held = True
             return
         raise RuntimeError(f"could not lock {self.path}")
 
-    def _owner(self) -> Optional[int]:
+    def _owner(self) -> str:
         try:
             with open(self.path) as f:
-                return int(f.read().strip() or -1)
-        except (OSError, ValueError):
-            return None
+                return f.read().strip()
+        except OSError:
+            return ""
 
     def release(self) -> None:
         if self.held and os.path.exists(self.path):
             os.remove(self.path)
         self.held = False
+
+
+def remove_orphans(model_dir: str, export_dir: Optional[str] = None) -> List[str]:
+    """Removes what a killed run leaves half-written: ``.tmp_*`` files (atomic JSON, PNG and
+    weight writes) in ``model_dir`` and its sub-folders, TF's ``*_temp*`` checkpoint folders
+    in ``checkpoints/``, and ``.export_tmp_*`` folders beside ``export_dir``. Returns them."""
+    import glob
+    import shutil
+
+    found = glob.glob(os.path.join(model_dir, "**", ".tmp_*"), recursive=True)
+    found += glob.glob(os.path.join(model_dir, "checkpoints", "*_temp*"))
+    if export_dir:
+        found += glob.glob(os.path.join(os.path.dirname(os.path.abspath(export_dir)),
+                                        ".export_tmp_*"))
+    for path in found:
+        shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else os.remove(path)
+    return found
+
+
+def finished_epochs(model_dir: str) -> int:
+    """Epochs of the newest checkpoint, read from ``checkpoints/checkpoint`` (the lifecycle
+    numbers checkpoints by epoch) without importing TensorFlow; 0 without one."""
+    import re
+
+    path = os.path.join(model_dir, "checkpoints", "checkpoint")
+    if not os.path.exists(path):
+        return 0
+    with open(path) as f:
+        match = re.search(r'^model_checkpoint_path:\s*"[^"]*?(\d+)"', f.read(), re.M)
+    return int(match.group(1)) if match else 0
 
 
 def _alive(pid: int) -> bool:
@@ -191,14 +232,32 @@ def run(experiment: Experiment, opts, extra_callbacks: Optional[List[Any]] = Non
     record = experiment.record(opts, config)
     status = check_resume(opts.model_dir, record, experiment.resume_keys(opts),
                           experiment.legacy_defaults)
-    if opts.export_dir:
+    if opts.export_dir and os.path.exists(opts.export_dir):
+        done = finished_epochs(opts.model_dir) if status == "resume" else 0
+        final_path = os.path.join(opts.model_dir, "metrics_final.json")
+        if done >= epochs and os.path.exists(final_path):
+            # the same command again on a finished, exported run: report, change nothing
+            with open(final_path) as f:
+                final = json.load(f)
+            log(f"{opts.model_dir} is already trained ({done} epochs) and exported to "
+                f"{opts.export_dir}; nothing to do (results: {final_path})")
+            run_ = Run(experiment, opts, config, strategy, chief, distributed, epochs,
+                       batch_size, log, initial_epoch=done, status="finished")
+            for line in experiment.summary_lines(run_, final):
+                log(line)
+            return {"final": final, "model": None, "history": [], "config": config,
+                    "run": run_, "batch_history": []}
         check_new_export_dir(opts.export_dir)
     _log_differences(experiment, opts, config, log)
     run_ = Run(experiment, opts, config, strategy, chief, distributed, epochs, batch_size, log,
                status=status)
-    lock = RunLock(opts.model_dir)
+    lock = RunLock(opts.model_dir, log)
     if chief:
         lock.acquire()
+        orphans = remove_orphans(opts.model_dir, opts.export_dir)
+        if orphans:
+            log(f"removed {len(orphans)} half-written file(s) of a stopped run: "
+                + ", ".join(os.path.relpath(p, opts.model_dir) for p in orphans[:5]))
     try:
         return _run_locked(run_, record, extra_callbacks, verbose, keras, collapse, training)
     finally:
@@ -255,7 +314,7 @@ def _run_locked(run_: Run, record, extra_callbacks, verbose, keras, collapse, tr
         f"global batch {run_.batch_size}, {run_.epochs} epochs, {total_steps} steps")
 
     tb = run_.path("tensorboard")
-    callbacks: List[Any] = [training.CheckpointCallback(state)]
+    callbacks: List[Any] = [training.StopOnNonFiniteLoss(), training.CheckpointCallback(state)]
     recorder = training.BatchLossRecorder()
     callbacks.append(recorder)
     if chief:
@@ -276,10 +335,11 @@ def _run_locked(run_: Run, record, extra_callbacks, verbose, keras, collapse, tr
     guards = []
     probe = experiment.collapse_probe(run_, data)
     if probe is not None:
-        guards = collapse.guard_callbacks(
-            opts.collapse_guard, probe, name=experiment.collapse_name,
-            every=opts.log_every, model_dir=opts.model_dir, chief=chief,
-            initial_step=done_steps, initial_epoch=done, **experiment.collapse_kwargs(run_))
+        kwargs = dict(name=experiment.collapse_name, every=opts.log_every,
+                      model_dir=opts.model_dir, chief=chief, initial_step=done_steps,
+                      initial_epoch=done)
+        kwargs.update(experiment.collapse_kwargs(run_))      # e.g. its own 'every'
+        guards = collapse.guard_callbacks(opts.collapse_guard, probe, **kwargs)
     callbacks += list(experiment.callbacks(run_, model, data)) + guards
     callbacks += list(extra_callbacks or [])
 

@@ -12,7 +12,8 @@ One trainer, ``CycleGANDepth``, whose ``variant`` selects the paper's comparison
 - ``suarez``: eq. 6, lambda1 * LSGAN (eqs. 4, 5; both mappings) + lambda2 * PatchNCE(G1, H, X)
   + lambda3 * PatchNCE(G1, H, Y) + lambda4 * identity (eq. 2) + lambda5 * cycle (eq. 1).
 
-Networks come from ``depthlab.models.tsgan`` (ResNet generator, PatchGAN, instance norm). The
+Networks come from ``depthlab.nets.resnet_gan`` (ResNet generator, PatchGAN, instance norm),
+laid out by this module's own config (``generator_kwargs``/``discriminator_kwargs``). The
 PatchNCE head H (``depthlab.layers.PatchNCEHead``, one per layer) reads features of several
 encoder layers of G1 (``nce_layer_names``), ``num_patches`` locations per layer sampled with
 stateless random indices (seeded by ``seed`` and the generator step), shared by query and key.
@@ -31,10 +32,11 @@ from typing import Any, Dict, List, Optional, Tuple
 import keras
 import tensorflow as tf
 
+from data_pipelines.conventions import rgb_to_gray3, tanh_depth_to_unit
 from depthlab import losses
-from depthlab.configs import ConfigError, TSGANConfig
+from depthlab.configs import ConfigError
 from depthlab.layers import ImagePool, PatchNCEHead, ReflectionPad2D, ResnetBlock
-from depthlab.models.tsgan import build_discriminator, build_generator
+from depthlab.nets.resnet_gan import PatchDiscriminator, ResnetGenerator
 
 _PACKAGE = "depthlab"
 
@@ -126,13 +128,18 @@ class CycleGANDepthConfig:
             return self.pool_size
         return 50 if self.has_cycle else 0
 
-    def tsgan_config(self) -> TSGANConfig:
-        """The shared generator/discriminator layout as a TS-GAN config (3-channel domains)."""
-        return TSGANConfig(preset="paper", image_size=self.image_size, depth_channels=3,
-                           gen_filters=self.gen_filters,
-                           gen_downsamplings=self.gen_downsamplings, gen_blocks=self.gen_blocks,
-                           disc_filters=tuple(self.disc_filters),
-                           disc_strides=tuple(self.disc_strides))
+    def generator_kwargs(self) -> Dict[str, Any]:
+        """``ResnetGenerator`` arguments of G1/G2 (3-channel domains both ways)."""
+        return dict(image_size=self.image_size, input_channels=3, output_channels=3,
+                    filters=self.gen_filters, n_downsamplings=self.gen_downsamplings,
+                    n_blocks=self.gen_blocks)
+
+    def discriminator_kwargs(self) -> Dict[str, Any]:
+        """``PatchDiscriminator`` arguments of D_Y/D_X: the 70x70 PatchGAN of CycleGAN/CUT
+        (no IN on the first conv, s1 1-map conv with a bias)."""
+        return dict(image_size=self.image_size, input_channels=3,
+                    filters=tuple(self.disc_filters), strides=tuple(self.disc_strides),
+                    first_norm=False, final_stride=1, final_norm=False)
 
     def replace(self, **changes) -> "CycleGANDepthConfig":
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
@@ -198,13 +205,6 @@ def nce_layer_names(generator: keras.Model) -> List[str]:
     return names
 
 
-def rgb_to_gray3(x):
-    """(.., 3) RGB -> BT.601 luma replicated to 3 channels (float32, same range as x)."""
-    x = tf.cast(x, tf.float32)
-    gray = tf.reduce_sum(x * tf.constant([0.299, 0.587, 0.114], tf.float32), -1, keepdims=True)
-    return tf.concat([gray, gray, gray], -1)
-
-
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class GrayReplicate(keras.layers.Layer):
     """RGB (.., 3) -> luma Y = 0.299 R + 0.587 G + 0.114 B (ITU-R BT.601) replicated to 3
@@ -234,11 +234,6 @@ def to_three_channels(x):
     return tf.tile(x, [1, 1, 1, 3]) if x.shape[-1] == 1 else x
 
 
-def depth_to_unit(output):
-    """[-1, 1] G1 output (first channel) -> [0, 1] depth, clipped."""
-    return tf.clip_by_value((tf.cast(output[..., :1], tf.float32) + 1.0) * 0.5, 0.0, 1.0)
-
-
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class CycleGANDepth(keras.Model):
     """Unpaired image -> depth trainer (see the module docstring for the four variants).
@@ -259,15 +254,15 @@ class CycleGANDepth(keras.Model):
             config = CycleGANDepthConfig.from_dict(config)
         self.config = config
         self.seed = int(seed)
-        cfg, arch = config, config.tsgan_config()
+        cfg = config
         self.lambdas = cfg.lambdas
-        self.g1 = build_generator(arch, input_channels=3, output_channels=3, name="g1_image2depth")
-        self.d_y = build_discriminator(arch, input_channels=3, name="d_depth")
+        g_kwargs, d_kwargs = cfg.generator_kwargs(), cfg.discriminator_kwargs()
+        self.g1 = ResnetGenerator(**g_kwargs, name="g1_image2depth")
+        self.d_y = PatchDiscriminator(**d_kwargs, name="d_depth")
         self.g2 = self.d_x = None
         if cfg.has_cycle:
-            self.g2 = build_generator(arch, input_channels=3, output_channels=3,
-                                      name="g2_depth2image")
-            self.d_x = build_discriminator(arch, input_channels=3, name="d_image")
+            self.g2 = ResnetGenerator(**g_kwargs, name="g2_depth2image")
+            self.d_x = PatchDiscriminator(**d_kwargs, name="d_image")
         self.nce_layers: List[str] = []
         self.encoder = None
         self.nce_heads: List[PatchNCEHead] = []
@@ -475,8 +470,8 @@ class CycleGANDepth(keras.Model):
 
     def test_step(self, data):
         """L1 and RMSE of G1 on [0, 1] depth against the *paired* ``depth`` of the batch."""
-        pred = depth_to_unit(self(data["image"], training=False))
-        gt = depth_to_unit(data["depth"])
+        pred = tanh_depth_to_unit(self(data["image"], training=False), clip=True)
+        gt = tanh_depth_to_unit(data["depth"], clip=True)
         err = pred - gt
         self.eval_trackers["l1"].update_state(tf.reduce_mean(tf.abs(err), axis=[1, 2, 3]))
         self.eval_trackers["rmse"].update_state(

@@ -35,9 +35,9 @@ from depthlab.layers import DownProjection, ResnetBlock, UpProjection, dbpn_sett
 
 _PACKAGE = "depthlab"
 
-SCALES = (4, 8, 16)          # the paper's scales; DBPN units also accept 2
-TEACHER_MODES = ("frozen", "task")
-PRESETS = ("paper", "demo")
+# the choices, declared once in the TF-free options module (the flags' --help needs them)
+from depthlab.runners.dsr_options import PRESETS, SCALES, TEACHER_MODES  # noqa: E402,F401
+
 MIN_RANGE_M = 0.01           # normalisation range floor for a flat LR patch (metres)
 
 
@@ -47,7 +47,7 @@ class DSRConfig:
 
     preset: str = "paper"
     scale: int = 4
-    filters: int = 64            # DSRNet/DENet width (reference notes 2.4)
+    filters: int = 64            # DSRNet/DENet width (port choice; BUILD_NOTES, DSR)
     n_blocks: int = 4            # N (choice: DBPN-M depth; the figure shows "N")
     residual: bool = True        # D_sr = bicubic(D_lr) + network output (choice)
     spnet_filters: int = 32      # structure CNN width (choice)
@@ -83,7 +83,7 @@ class DSRConfig:
 
 
 def dsr_config(preset: str = "paper", **overrides) -> DSRConfig:
-    """'paper': width 64 (reference notes 2.4), N = 4; 'demo': width 32, N = 2, for CPUs."""
+    """'paper': width 64 (port choice; BUILD_NOTES, DSR), N = 4; 'demo': width 32, N = 2, for CPUs."""
     if preset not in PRESETS:
         raise ValueError(f"preset={preset!r} is not one of {PRESETS}")
     base = dict(preset=preset)

@@ -1,13 +1,15 @@
 """TS-GAN: Teacher-Student Adversarial Depth Hallucination (Uppal et al., ICCV 2021).
 
-- ``ResnetGenerator``: c7s1-64, d128, d256, N residual blocks, u128, u64, c7s1-C + tanh
-  (reference notes table 1.4). ``build_generator(preset)``.
-- ``PatchDiscriminator``: k4 convs + IN + LeakyReLU(0.2) (code: no IN on the first) and a
-  final 1-map conv (code: table 1.5, s1; paper: l. 536-541, IN on every conv, s2).
+- ``build_generator(preset)``: the paper-neutral ``depthlab.nets.resnet_gan.ResnetGenerator``
+  with the preset's layout: c7s1-64, d128, d256, N residual blocks, u128, u64, c7s1-C + tanh
+  (the authors' ``module.py``; code 9 blocks, paper 6).
+- ``build_discriminator(preset)``: ``depthlab.nets.resnet_gan.PatchDiscriminator``, k4 convs
+  + IN + LeakyReLU(0.2) (code: no IN on the first) and a final 1-map conv (code: s1; paper:
+  l. 536-541, IN on every conv, s2).
 - ``TSGAN``: the train step as a ``keras.Model`` with ``compile(teacher_optimizer,
   student_optimizer, disc_optimizer[, d_rgb_optimizer])``. 'paper' preset: Algorithm 1's
   order (teacher G, D_depth, student G, D_RGB); 'code': teacher G, student G, one joint D
-  step on pooled fakes (reference notes 1.7).
+  step on pooled fakes (the authors' ``train_tsgan.py``).
 
 Images travel in [-1, 1]; depth is (B, H, W, 1) in [-1, 1] with a (B, H, W, 1) valid mask
 and is replicated to ``depth_channels`` where the networks need it.
@@ -19,96 +21,14 @@ from typing import Dict, Optional
 
 import keras
 import tensorflow as tf
-from keras import layers
 
+from data_pipelines.conventions import tanh_depth_to_unit
 from depthlab import losses, metrics
 from depthlab.configs import TSGANConfig, tsgan_config
-from depthlab.layers import ImagePool, InstanceNorm, ReflectionPad2D, ResnetBlock, conv_norm_act
+from depthlab.layers import ImagePool
+from depthlab.nets.resnet_gan import PatchDiscriminator, ResnetGenerator
 
 _PACKAGE = "depthlab"
-
-
-@keras.saving.register_keras_serializable(package=_PACKAGE)
-class ResnetGenerator(keras.Model):
-    """CycleGAN ResNet generator as used by TS-GAN (code: 9 blocks, paper: 6 blocks).
-
-    Convs before IN have no bias; the last 7x7 conv has a bias and a float32 tanh, so the
-    output stays float32 under mixed precision.
-    """
-
-    def __init__(self, image_size: Optional[int] = 128, input_channels: int = 3,
-                 output_channels: int = 3, filters: int = 64, n_downsamplings: int = 2,
-                 n_blocks: int = 9, name: str = "resnet_generator", **kwargs):
-        inputs = keras.Input((image_size, image_size, input_channels), name="image")
-        x = ReflectionPad2D(3)(inputs)
-        x = conv_norm_act(x, filters, 7, padding="valid")
-        width = filters
-        for _ in range(n_downsamplings):
-            width *= 2
-            x = conv_norm_act(x, width, 3, strides=2)
-        for _ in range(n_blocks):
-            x = ResnetBlock(width)(x)
-        for _ in range(n_downsamplings):
-            width //= 2
-            x = conv_norm_act(x, width, 3, strides=2, transpose=True)
-        x = ReflectionPad2D(3)(x)
-        x = layers.Conv2D(output_channels, 7, padding="valid", dtype="float32")(x)
-        outputs = layers.Activation("tanh", dtype="float32")(x)
-        super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
-        self._config = dict(image_size=image_size, input_channels=input_channels,
-                            output_channels=output_channels, filters=filters,
-                            n_downsamplings=n_downsamplings, n_blocks=n_blocks)
-
-    def get_config(self):
-        return dict(self._config, name=self.name)
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-
-@keras.saving.register_keras_serializable(package=_PACKAGE)
-class PatchDiscriminator(keras.Model):
-    """PatchGAN: k4 convs with ``filters``/``strides``, then a k4 conv to 1 score map.
-
-    Code (reference table 1.5): the first conv has a bias and no norm, the others are IN +
-    LeakyReLU(0.2), the 1-map conv is s1 with a bias; 64/128/256 s2 + 512 s1 (70x70 field).
-    Paper text (l. 536-541): ``first_norm`` (IN on every conv, l. 538-539) and
-    ``final_stride=2`` (the 1-map conv "uses the same parameters", k4 s2). ``final_norm``
-    also puts IN + LReLU on the 1-map conv (not the paper preset: BUILD_NOTES). Outputs raw
-    LSGAN scores (no sigmoid).
-    """
-
-    def __init__(self, image_size: Optional[int] = 128, input_channels: int = 3,
-                 filters=(64, 128, 256, 512), strides=(2, 2, 2, 1), first_norm: bool = False,
-                 final_stride: int = 1, final_norm: bool = False,
-                 name: str = "patch_discriminator", **kwargs):
-        filters, strides = tuple(int(f) for f in filters), tuple(int(s) for s in strides)
-        if len(filters) != len(strides):
-            raise ValueError(f"PatchDiscriminator: filters {filters} and strides {strides} "
-                             "must have the same length")
-        inputs = keras.Input((image_size, image_size, input_channels), name="image")
-        x = inputs
-        for i, (f, s) in enumerate(zip(filters, strides)):
-            x = conv_norm_act(x, f, 4, strides=s, norm=first_norm or i > 0, activation="lrelu")
-        if final_norm:
-            x = conv_norm_act(x, 1, 4, strides=final_stride, activation="lrelu")
-            outputs = layers.Activation("linear", dtype="float32")(x)
-        else:
-            outputs = layers.Conv2D(1, 4, strides=final_stride, padding="same",
-                                    dtype="float32")(x)
-        super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
-        self._config = dict(image_size=image_size, input_channels=input_channels,
-                            filters=list(filters), strides=list(strides),
-                            first_norm=bool(first_norm), final_stride=int(final_stride),
-                            final_norm=bool(final_norm))
-
-    def get_config(self):
-        return dict(self._config, name=self.name)
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 def _as_config(preset) -> TSGANConfig:
@@ -145,11 +65,6 @@ _LOSS_NAMES = ("teacher_g_loss", "teacher_pixel_loss", "student_g_loss", "cycle_
 _EVAL_NAMES = ("abs_diff", "l1", "l2", "rmse", "delta1", "delta2", "delta3", "abs_rel", "log10")
 
 
-def depth_to_unit(depth):
-    """[-1, 1] network depth (first channel) -> [0, 1], the range the metrics use."""
-    return (tf.cast(depth[..., :1], tf.float32) + 1.0) * 0.5
-
-
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class TSGAN(keras.Model):
     """Teacher-student GAN (paper Algorithm 1, l. 480-511; the code's variant as a preset).
@@ -167,7 +82,7 @@ class TSGAN(keras.Model):
     ``update_order='algorithm1'`` (paper): teacher G, D_depth (``disc_optimizer``), student
     G, D_RGB (``d_rgb_optimizer``), each step seeing the previous steps' updates; with
     ``regenerate_fakes`` a D step judges fakes from the generator as just updated.
-    ``update_order='code'`` (reference notes 1.7): teacher G, student G, then one joint D step
+    ``update_order='code'`` (the authors' ``train_tsgan.py``): teacher G, student G, then one joint D step
     with ``disc_optimizer`` on the fakes of the G steps (from before their updates), D_depth
     also on pooled student fakes when ``d_depth_student_fakes``; D_RGB's real images are
     ``d_rgb_real`` (code: source RGB).
@@ -360,7 +275,7 @@ class TSGAN(keras.Model):
         return loss
 
     def _joint_d_step(self, rgb_s, depth_s, rgb_t, fake_t, fake_s, rec):
-        """The code's single D step (reference notes 1.7) on the pooled fakes of both G steps."""
+        """The code's single D step (authors' ``train_tsgan.py``) on the pooled fakes of both G steps."""
         cfg = self.config
         student = self.ablation == "none"
         pooled_t = self.teacher_pool(tf.stop_gradient(fake_t))
@@ -422,8 +337,8 @@ class TSGAN(keras.Model):
 
     def test_step(self, data):
         """TS-GAN Table 1 depth metrics of G_A2B on [0, 1] depth over the valid mask."""
-        pred = depth_to_unit(self.g_a2b(tf.cast(data["rgb"], tf.float32), training=False))
-        gt = depth_to_unit(data["depth"])
+        pred = tanh_depth_to_unit(self.g_a2b(tf.cast(data["rgb"], tf.float32), training=False))
+        gt = tanh_depth_to_unit(data["depth"])
         mask = tf.cast(data["mask"], tf.bool)
         values = metrics.batch_depth_metrics(pred, gt, mask)
         has_pixels = tf.cast(values["valid_pixels"] > 0, tf.float32)   # skip empty masks

@@ -1,9 +1,10 @@
 """Two-stage depth from RGB + sparse depth: sparse-to-dense stage 1 + pix2pix refiner stage 2.
 
-Stage 1 (Ma & Karaman, ICRA 2018, "Sparse-to-Dense"; reference notes 3.2): a ResNet-50
-encoder whose conv1 takes C = 3 (RGB), 4 (RGB + sparse depth) or 1 (sparse depth) channels,
-a 1x1 conv to 1024 + BN, four ``UnpoolUpProjection`` blocks (1024 -> 64), a 3x3 conv to 1
-channel and a bilinear (align-corners) upsampling to the output size. ``build_stage1``:
+Stage 1 (Ma & Karaman, ICRA 2018, "Sparse-to-Dense", its Torch code): a ResNet-50
+encoder (``depthlab.nets.resnet_encoder``) whose conv1 takes C = 3 (RGB), 4 (RGB + sparse
+depth) or 1 (sparse depth) channels, a 1x1 conv to 1024 + BN, four ``UnpoolUpProjection``
+blocks (1024 -> 64), a 3x3 conv to 1 channel and a bilinear (align-corners) upsampling to
+the output size. ``build_stage1``:
 
 - ``'sparse_to_dense'``: the Torch original (228x304 input, output resized to 228x304);
   63,566,144 trainable parameters for C = 4 (63,563,008 for C = 3), tested.
@@ -15,13 +16,13 @@ channel and a bilinear (align-corners) upsampling to the output size. ``build_st
 
 Stage 2 (pix2pix, Isola et al. 2017, as used by the two-stage paper): ``UResNetGenerator``,
 a U-Net whose layers 3 .. n-3 are 9 residual blocks, with skips between layer i and n-i for
-i = 1, 2, and a 70x70 PatchGAN conditioned on the input (``depthlab.models.tsgan``'s
+i = 1, 2, and a 70x70 PatchGAN conditioned on the input (``depthlab.nets.resnet_gan``'s
 ``PatchDiscriminator`` on [coarse, candidate] channels). ``Pix2PixRefiner`` trains both with
 L = L_cGAN(G, D) + lambda * L1(G) (eq. 2; lambda 100, as pix2pix).
 
 Units: stage 1 reads normalised RGB (ImageNet mean/std, as the Torch loader) and sparse depth
 in metres and outputs metres. Stage 2 works on depth mapped to [-1, 1] by
-``depth_to_unit`` (d / max_depth * 2 - 1).
+``metres_to_tanh_range`` (d / max_depth * 2 - 1).
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ from keras import layers
 
 from depthlab import losses
 from depthlab.layers import GlobalBatchDropout, ResnetBlock, UnpoolUpProjection
-from depthlab.models.tsgan import PatchDiscriminator
+from depthlab.nets.resnet_encoder import ResNetEncoder, resnet_encoder, torch_bn, torch_conv
+from depthlab.nets.resnet_gan import PatchDiscriminator
 
 _PACKAGE = "depthlab"
 
@@ -47,8 +49,6 @@ STAGE1_LOSSES = ("berhu", "l1", "l2")
 #: ImageNet mean / std of the fb.resnet.torch loader (sparse-to-dense Torch normalisation).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-_BN = dict(momentum=0.9, epsilon=1e-5)          # Torch BN: momentum 0.1, eps 1e-5
-_HE_FAN_OUT = dict(scale=2.0, mode="fan_out", distribution="untruncated_normal")
 
 
 # ----------------------------------------------------------------------------------------
@@ -57,7 +57,7 @@ _HE_FAN_OUT = dict(scale=2.0, mode="fan_out", distribution="untruncated_normal")
 
 @dataclasses.dataclass(frozen=True)
 class Stage1Config:
-    """Stage-1 network (sparse-to-dense ResNet-50 + UpProj; reference notes 3.2)."""
+    """Stage-1 network (sparse-to-dense ResNet-50 + UpProj, as its Torch code)."""
 
     preset: str = "sparse_to_dense"
     input_channels: int = 4
@@ -177,73 +177,9 @@ class AlignCornersResize(layers.Layer):
         return config
 
 
-def _conv(x, filters, kernel, stride=1, name=None):
-    """Torch-style conv: symmetric zero padding k // 2, then a valid conv, no bias."""
-    pad = kernel // 2
-    if pad:
-        x = layers.ZeroPadding2D(pad, name=f"{name}_pad")(x)
-    return layers.Conv2D(filters, kernel, strides=stride, padding="valid", use_bias=False,
-                         kernel_initializer=keras.initializers.VarianceScaling(**_HE_FAN_OUT),
-                         name=name)(x)
-
-
-def _bn(x, name):
-    return layers.BatchNormalization(name=name, **_BN)(x)
-
-
-def _bottleneck(x, filters, stride, project, name):
-    """ResNet bottleneck 1x1 -> 3x3 (stride here, as fb.resnet.torch) -> 1x1 x4, type-B shortcut."""
-    h = layers.ReLU(name=f"{name}_relu1")(_bn(_conv(x, filters, 1, name=f"{name}_conv1"), f"{name}_bn1"))
-    h = layers.ReLU(name=f"{name}_relu2")(_bn(_conv(h, filters, 3, stride, f"{name}_conv2"), f"{name}_bn2"))
-    h = _bn(_conv(h, 4 * filters, 1, name=f"{name}_conv3"), f"{name}_bn3")
-    shortcut = x
-    if project:
-        shortcut = _bn(_conv(x, 4 * filters, 1, stride, f"{name}_proj"), f"{name}_proj_bn")
-    return layers.ReLU(name=f"{name}_out")(layers.Add(name=f"{name}_add")([h, shortcut]))
-
-
-def resnet_encoder(inputs, base_filters: int = 64, blocks=(3, 4, 6, 3)):
-    """ResNet-50 trunk without fc (He et al. 2016; fb.resnet.torch layout), 1/32 resolution.
-
-    conv1 7x7 s2 p3 -> BN -> ReLU -> maxpool 3x3 s2 p1 -> stages of ``blocks`` bottlenecks
-    with widths base x (1, 2, 4, 8) (x4 out). 23,508,032 parameters for 3 input channels
-    at base 64. Layer names start with ``enc_`` (used by ``load_backbone_weights``).
-    """
-    x = _conv(inputs, base_filters, 7, 2, "enc_conv1")
-    x = layers.ReLU(name="enc_relu1")(_bn(x, "enc_bn1"))
-    x = layers.ZeroPadding2D(1, name="enc_pool_pad")(x)     # after ReLU, 0-padding == -inf
-    x = layers.MaxPooling2D(3, strides=2, name="enc_pool")(x)
-    for stage, n in enumerate(blocks):
-        for b in range(n):
-            stride = 2 if (b == 0 and stage > 0) else 1
-            x = _bottleneck(x, base_filters * 2 ** stage, stride, b == 0,
-                            f"enc_layer{stage + 1}_block{b}")
-    return x
-
-
-@keras.saving.register_keras_serializable(package=_PACKAGE)
-class ResNetEncoder(keras.Model):
-    """The stage-1 encoder alone (for ``--backbone_weights`` files, see ``load_backbone_weights``)."""
-
-    def __init__(self, input_channels: int = 3, base_filters: int = 64, blocks=(3, 4, 6, 3),
-                 name: str = "resnet_encoder", **kwargs):
-        inputs = keras.Input((None, None, input_channels), name="image")
-        super().__init__(inputs=inputs, outputs=resnet_encoder(inputs, base_filters, blocks),
-                         name=name, **kwargs)
-        self._config = dict(input_channels=input_channels, base_filters=base_filters,
-                            blocks=list(blocks))
-
-    def get_config(self):
-        return dict(self._config, name=self.name)
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class Stage1Net(keras.Model):
-    """Sparse-to-dense ResNet-50 + UpProj (reference notes 3.2); input (B, H, W, C), output
+    """Sparse-to-dense ResNet-50 + UpProj (its Torch code); input (B, H, W, C), output
     (B, out_h, out_w, 1) depth in metres (float32)."""
 
     def __init__(self, config: Stage1Config | dict, name: str = "stage1", **kwargs):
@@ -252,14 +188,14 @@ class Stage1Net(keras.Model):
         inputs = keras.Input((h, w, cfg.input_channels), name="rgbd")
         x = resnet_encoder(inputs, cfg.base_filters, cfg.blocks)
         width = cfg.base_filters * 16                               # 2048 -> 1024
-        x = _bn(_conv(x, width, 1, name="bottleneck_conv"), "bottleneck_bn")   # no ReLU
+        x = torch_bn(torch_conv(x, width, 1, name="bottleneck_conv"), "bottleneck_bn")   # no ReLU
         for i in range(4):
             width //= 2
             x = UnpoolUpProjection(width, name=f"upproj{i + 1}")(x)
         for i in range(cfg.extra_convs):
             x = layers.ReLU(name=f"extra{i + 1}_relu")(
-                _bn(_conv(x, width, 3, name=f"extra{i + 1}_conv"), f"extra{i + 1}_bn"))
-        x = _conv(x, 1, 3, name="head_conv")
+                torch_bn(torch_conv(x, width, 3, name=f"extra{i + 1}_conv"), f"extra{i + 1}_bn"))
+        x = torch_conv(x, 1, 3, name="head_conv")
         x = layers.Activation("linear", dtype="float32", name="head_float32")(x)
         outputs = AlignCornersResize(cfg.out_hw, dtype="float32", name="upsample")(x)
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
@@ -281,7 +217,7 @@ def build_stage1(preset: str = "sparse_to_dense", input_channels: int = 4, **ove
 def load_backbone_weights(net: Stage1Net, path: Optional[str], log=print) -> bool:
     """Initialises the encoder from ``path``, a ``.weights.h5`` of a 3-channel ``ResNetEncoder``
     (same ``base_filters``/``blocks``). conv1 is copied only for RGB input: for other inputs it
-    stays randomly initialised, as sparse-to-dense (reference notes 3.2). ``path=None``: train
+    stays randomly initialised, as sparse-to-dense (its issue #4, the maintainer). ``path=None``: train
     from scratch (said in the log). Returns True when weights were loaded.
     """
     import os
@@ -425,14 +361,14 @@ class Stage1Trainer(keras.Model):
 # Stage 2: pix2pix U-ResNet generator + conditional PatchGAN
 # ----------------------------------------------------------------------------------------
 
-def depth_to_unit(depth_m, max_depth: float):
+def metres_to_tanh_range(depth_m, max_depth: float):
     """Metres -> [-1, 1] (d / max_depth * 2 - 1, clipped), the pix2pix image range."""
     d = tf.cast(depth_m, tf.float32)
     return tf.clip_by_value(d / max_depth * 2.0 - 1.0, -1.0, 1.0)
 
 
-def unit_to_depth(unit, max_depth: float):
-    """[-1, 1] -> metres (inverse of :func:`depth_to_unit`)."""
+def tanh_range_to_metres(unit, max_depth: float):
+    """[-1, 1] -> metres (inverse of :func:`metres_to_tanh_range`)."""
     return (tf.cast(unit, tf.float32) + 1.0) * 0.5 * max_depth
 
 
@@ -513,7 +449,7 @@ class Pix2PixRefiner(keras.Model):
 
     Data ``(x, depth, valid)`` as for stage 1: the frozen ``stage1`` net makes the coarse map
     c (inference mode) inside the step, so the pipeline is trained end to end on the same
-    stream. With y = depth_to_unit(gt) (invalid pixels filled with c, so D cannot spot
+    stream. With y = metres_to_tanh_range(gt) (invalid pixels filled with c, so D cannot spot
     holes) and G(c):
       D: 0.5 [BCE(D(c, y), 1) + BCE(D(c, G(c)), 0)]      (pix2pix halves D's objective)
       G: BCE(D(c, G(c)), 1) + lambda * masked L1(G(c), y)  (non-saturating cGAN + L1)
@@ -556,8 +492,8 @@ class Pix2PixRefiner(keras.Model):
 
     def refine(self, coarse_m, training=False):
         """Coarse depth (metres) -> refined depth (metres)."""
-        unit = self.generator(depth_to_unit(coarse_m, self.max_depth), training=training)
-        return unit_to_depth(unit, self.max_depth)
+        unit = self.generator(metres_to_tanh_range(coarse_m, self.max_depth), training=training)
+        return tanh_range_to_metres(unit, self.max_depth)
 
     def call(self, x, training=False):
         return self.refine(self.coarse(x), training=training)
@@ -565,8 +501,8 @@ class Pix2PixRefiner(keras.Model):
     def train_step(self, data):
         x, depth, valid = data
         valid = tf.cast(valid, tf.bool)
-        c = depth_to_unit(self.coarse(x), self.max_depth)
-        y = tf.where(valid, depth_to_unit(depth, self.max_depth), c)
+        c = metres_to_tanh_range(self.coarse(x), self.max_depth)
+        y = tf.where(valid, metres_to_tanh_range(depth, self.max_depth), c)
         with tf.GradientTape(persistent=True) as tape:
             fake = self.generator(c, training=True)
             d_real = self.discriminator(tf.concat([c, y], -1), training=True)
@@ -584,7 +520,7 @@ class Pix2PixRefiner(keras.Model):
         del tape
         self.g_optimizer.apply_gradients(zip(g_grads, g_vars))
         self.d_optimizer.apply_gradients(zip(d_grads, d_vars))
-        refined = unit_to_depth(fake, self.max_depth)
+        refined = tanh_range_to_metres(fake, self.max_depth)
         err = tf.where(valid, tf.square(refined - tf.cast(depth, tf.float32)), 0.0)
         n = tf.reduce_sum(tf.cast(valid, tf.float32), axis=[1, 2, 3])
         rmse = tf.reduce_mean(tf.sqrt(tf.math.divide_no_nan(tf.reduce_sum(err, [1, 2, 3]), n)))
@@ -663,7 +599,8 @@ def predict_depth(stage1: Stage1Net, rgb_uint8, sparse_m, generator: Optional[UR
     coarse = tf.cast(stage1(x, training=False), tf.float32)
     depth = coarse
     if generator is not None:
-        depth = unit_to_depth(generator(depth_to_unit(coarse, max_depth), training=False), max_depth)
+        refined = generator(metres_to_tanh_range(coarse, max_depth), training=False)
+        depth = tanh_range_to_metres(refined, max_depth)
     depth = tf.image.resize(depth, hw, method="bilinear")
     if return_coarse:
         return depth, tf.image.resize(coarse, hw, method="bilinear")

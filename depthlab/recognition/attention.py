@@ -27,7 +27,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from depthlab.recognition.backbones import BN_MOMENTUM
+from depthlab.nets.recognition_backbones import BN_MOMENTUM
 
 _PACKAGE = "depthlab"
 EMBED_ACTIVATIONS = ("tanh", "relu_tanh")

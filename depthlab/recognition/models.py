@@ -39,7 +39,7 @@ from keras import layers
 
 from depthlab.layers import SpatialAttention
 from depthlab.recognition.attention import DepthGuidedAttention, FeatureMapLSTMAttention
-from depthlab.recognition.backbones import BN_MOMENTUM, build_backbone, build_feature_extractor
+from depthlab.nets.recognition_backbones import BN_MOMENTUM, build_backbone, build_feature_extractor
 
 _PACKAGE = "depthlab"
 STREAMS = ("rgb", "depth")

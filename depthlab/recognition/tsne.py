@@ -18,11 +18,12 @@ from typing import Dict, Sequence
 
 import numpy as np
 
+from data_pipelines.conventions import rgb_to_gray3
+
 SKLEARN_HINT = ("Figure 4 (--tsne_png) needs scikit-learn's TSNE, an optional dependency: "
                 "pip install scikit-learn (or pip install -e \".[tsne]\")")
 # RGB colours per modality (gray RGB, D, D~).
 MODALITY_COLOURS = ((90, 90, 90), (31, 119, 180), (214, 39, 40))
-BT601 = (0.299, 0.587, 0.114)
 
 
 def gray_rgb(rgb: np.ndarray) -> np.ndarray:
@@ -30,8 +31,7 @@ def gray_rgb(rgb: np.ndarray) -> np.ndarray:
     rgb = np.asarray(rgb, np.float32)
     if rgb.ndim != 4 or rgb.shape[-1] != 3:
         raise ValueError(f"gray_rgb: expected (N, H, W, 3), got {rgb.shape}")
-    y = rgb @ np.asarray(BT601, np.float32)
-    return np.repeat(y[..., None], 3, axis=-1)
+    return rgb_to_gray3(rgb).numpy()
 
 
 def tsne_2d(features: np.ndarray, perplexity: float = 30.0, seed: int = 0) -> np.ndarray:

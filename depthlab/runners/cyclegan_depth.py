@@ -40,12 +40,12 @@ import numpy as np
 import tensorflow as tf
 
 from data_pipelines import sources
+from data_pipelines.conventions import rgb_to_gray3, tanh_depth_to_unit
 from data_pipelines.paired import tsgan_depth_to_unit
 from data_pipelines.unpaired import make_unpaired_dataset, zip_streams
 from depthlab import collapse, metrics, training
 from depthlab.models.cyclegan_depth import (CycleGANDepth, CycleGANDepthConfig,
-                                            cyclegan_depth_config, depth_to_unit,
-                                            deployable_generator, rgb_to_gray3)
+                                            cyclegan_depth_config, deployable_generator)
 from depthlab.runners.tsgan import latest_sample_grid  # noqa: F401  (re-exported)
 
 NYU = "nyu_depth_v2"
@@ -179,7 +179,8 @@ def image_metrics(pred_uint8: np.ndarray, gt_uint8: np.ndarray) -> Dict[str, flo
 
 def predict_uint8(generator: keras.Model, test: DomainArrays, batch_size: int = 8) -> np.ndarray:
     """G1 on the test images -> 8-bit depth images (N, S, S)."""
-    out = [unit_to_uint8(depth_to_unit(generator(b["image"], training=False)).numpy()[..., 0])
+    out = [unit_to_uint8(tanh_depth_to_unit(generator(b["image"], training=False),
+                                            clip=True).numpy()[..., 0])
            for b in make_eval_dataset(test, batch_size)]
     return np.concatenate(out)
 
@@ -251,7 +252,8 @@ def collapse_probe(test: DomainArrays, n: int = 8):
     target = batch["depth"].numpy().astype(np.float64) / 255.0
 
     def probe(model):
-        return depth_to_unit(model.g1(batch["image"], training=False)).numpy()[..., 0], target, None
+        pred = tanh_depth_to_unit(model.g1(batch["image"], training=False), clip=True)
+        return pred.numpy()[..., 0], target, None
     return probe
 
 

@@ -1,7 +1,8 @@
 """Cross-task distillation DSR (Sun et al., CVPR 2021): train / evaluate / export as library calls.
 
 Layout of a ``model_dir``:
-  config.json              model config + run options (checked on resume)
+  config.json              trainer, model config + run options (the resume rule of
+                           depthlab.core.run; older runs' records lack ``trainer``)
   checkpoints/             all networks, the three optimizers, the stage variable, epoch
   tensorboard/             losses per step, ``role/dsr_is_teacher`` every step, sample grids
   samples/                 PNG grids: RGB | HR | bicubic | DSRNet | DENet (held-out data)
@@ -11,7 +12,10 @@ Layout of a ``model_dir``:
   dsrnet.keras             DSRNet after the last epoch
   metrics_final.json       held-out RMSE (see :func:`evaluate_examples`)
 
-Datasets: ``middlebury_sample`` (embedded: scikit-image's Middlebury 2014 Motorcycle,
+Training goes through the one run lifecycle (``depthlab.core.run``) with the hooks of
+:class:`DSRExperiment` (registered as ``dsr_distill``); options: ``depthlab.runners.dsr_options``.
+
+Datasets (the ``rgbd_records`` readers of ``data_pipelines.registry``): ``middlebury_sample`` (embedded: scikit-image's Middlebury 2014 Motorcycle,
 cropped to 496x736; training patches come from columns 0-527, evaluation is the held-out
 columns 544-735), ``nyu_depth_v2`` (the labeled .mat at full 480x640; first 1000 train, last
 449 test) and ``middlebury`` (a folder of scenes in the 2005/2006/2014 layouts; the last
@@ -23,71 +27,28 @@ from __future__ import annotations
 import csv
 import dataclasses
 import os
-import tempfile
 from typing import Dict, List, Optional, Tuple
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from data_pipelines import depth_sr, middlebury
+from data_pipelines import depth_sr
+from data_pipelines import registry as datasets
 from depthlab import export as export_lib
-from depthlab import collapse, metrics, training
-from depthlab.models.dsr_distill import (CrossTaskDistiller, DSRConfig, DSRNet, PRESETS, SCALES,
-                                         TEACHER_MODES, build_dsrnet, dsr_config, normalize_depth,
-                                         from_normalized)
+from depthlab import metrics, training
+from depthlab.core import options as options_lib
+from depthlab.core import registry
+from depthlab.core import run as run_lib
+from depthlab.core.experiment import Experiment
+from depthlab.models.dsr_distill import (CrossTaskDistiller, DSRConfig, DSRNet, build_dsrnet,
+                                         dsr_config, from_normalized, normalize_depth)
+from depthlab.runners.dsr_options import DATA_VIEW, DSROptions
 
-DATASETS = ("middlebury_sample", "nyu_depth_v2", "middlebury")
+#: the former name of the options class (callers that built ``RunOptions(...)``)
+RunOptions = DSROptions
 CM_PER_M = 100.0
 _CROP_MULTIPLE = 16                    # every HR image is cropped to a multiple of the largest scale
-SAMPLE_HW = (496, 736)
-SAMPLE_TRAIN_COLS = slice(0, 528)
-SAMPLE_TEST_COLS = slice(544, 736)
-
-
-@dataclasses.dataclass
-class RunOptions:
-    model_dir: str
-    dataset: str = "middlebury_sample"
-    data_dir: Optional[str] = None
-    scale: int = 4
-    preset: str = "demo"
-    epochs: int = 20
-    stage1_epochs: int = 10
-    steps_per_epoch: int = 100
-    batch_size: int = 8
-    patch_size: int = 64
-    teacher_mode: str = "frozen"
-    seed: int = 0
-    mixed_precision: str = "float32"
-    train_limit: Optional[int] = None
-    eval_limit: Optional[int] = None
-    log_every: int = 10
-    eval_every: int = 0          # held-out RMSE every N epochs (0: only at the end)
-    strategy: str = "default"    # training.STRATEGIES; batch_size is global
-    collapse_guard: str = "warn"  # collapse.MODES
-
-    def __post_init__(self):
-        collapse.check_mode(self.collapse_guard)
-        if self.strategy not in training.STRATEGIES:
-            raise ValueError(f"--strategy={self.strategy!r} is not one of {training.STRATEGIES}")
-        if self.dataset not in DATASETS:
-            raise ValueError(f"--dataset={self.dataset!r} is not one of {DATASETS}")
-        if self.scale not in SCALES:
-            raise ValueError(f"--scale={self.scale} is not one of {SCALES}")
-        if self.preset not in PRESETS:
-            raise ValueError(f"--preset={self.preset!r} is not one of {PRESETS}")
-        if self.teacher_mode not in TEACHER_MODES:
-            raise ValueError(f"--teacher_mode={self.teacher_mode!r} is not one of {TEACHER_MODES}")
-        for name in ("epochs", "steps_per_epoch", "batch_size", "stage1_epochs", "patch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
-        if self.stage1_epochs > self.epochs:
-            raise ValueError(f"--stage1_epochs={self.stage1_epochs} exceeds --epochs={self.epochs}")
-        if self.patch_size % self.scale:
-            raise ValueError(f"--patch_size={self.patch_size} is not divisible by --scale={self.scale}")
-        if self.dataset != "middlebury_sample" and not self.data_dir:
-            raise ValueError(f"--dataset={self.dataset} needs --data_dir")
 
 
 # ----------------------------------------------------------------------------------------
@@ -101,39 +62,11 @@ def units_of(dataset: str) -> str:
 
 def _rgbd_records(dataset: str, split: str, data_dir: Optional[str],
                   limit: Optional[int] = None) -> List[Tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
-    """(name, rgb, depth metres, valid) of a split, cropped to a multiple of 16."""
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    records = []
-    if dataset == "middlebury_sample":
-        scene = middlebury.motorcycle_sample()
-        h, w = SAMPLE_HW
-        cols = SAMPLE_TRAIN_COLS if split == "train" else SAMPLE_TEST_COLS
-        records.append((f"motorcycle_{split}", scene.rgb[:h, cols], scene.depth[:h, cols],
-                        scene.valid[:h, cols]))
-    elif dataset == "nyu_depth_v2":
-        from data_pipelines import nyu_depth_v2 as nyu
-
-        for i, rgb, depth in nyu.iter_labeled(data_dir, split, image_size=None):
-            if limit is not None and len(records) >= limit:
-                break
-            records.append((f"nyu_{i:04d}", rgb, depth, np.isfinite(depth) & (depth > 0)))
-    else:
-        scenes = middlebury.read_all(data_dir)
-        if len(scenes) == 1:
-            s = scenes[0]
-            w = s.depth.shape[1]
-            cut = (w * 3 // 4) // _CROP_MULTIPLE * _CROP_MULTIPLE
-            cols = slice(0, cut - _CROP_MULTIPLE) if split == "train" else slice(cut, w)
-            records.append((f"{s.name}_{split}", s.rgb[:, cols], s.depth[:, cols], s.valid[:, cols]))
-        else:
-            n_test = max(1, len(scenes) // 4)
-            chosen = scenes[:-n_test] if split == "train" else scenes[-n_test:]
-            records += [(s.name, s.rgb, s.depth, s.valid) for s in chosen]
-    out = []
-    for name, rgb, depth, valid in records[:limit]:
-        crop = lambda a: depth_sr.crop_to_multiple(a, _CROP_MULTIPLE)  # noqa: E731
-        out.append((name, crop(rgb), crop(depth), crop(valid)))
+    """(name, rgb, depth metres, valid) of a split (the dataset's 'rgbd_records' reader in
+    data_pipelines.registry), cropped to a multiple of 16."""
+    records = datasets.read(dataset, DATA_VIEW, split=split, data_dir=data_dir, limit=limit)
+    crop = lambda a: depth_sr.crop_to_multiple(a, _CROP_MULTIPLE)  # noqa: E731
+    out = [(name, crop(rgb), crop(depth), crop(valid)) for name, rgb, depth, valid in records]
     if not out:
         raise ValueError(f"--dataset={dataset}: split {split!r} is empty")
     return out
@@ -149,11 +82,6 @@ def load_examples(dataset: str, split: str, scale: int, data_dir: Optional[str] 
 # Model, checkpoint, callbacks
 # ----------------------------------------------------------------------------------------
 
-def _config(opts: RunOptions, overrides: Optional[dict]) -> DSRConfig:
-    return dsr_config(opts.preset, scale=opts.scale, teacher_mode=opts.teacher_mode,
-                      **(overrides or {}))
-
-
 def build_model(cfg: DSRConfig) -> CrossTaskDistiller:
     model = CrossTaskDistiller(cfg)
     adam = lambda name: keras.optimizers.Adam(cfg.learning_rate, beta_1=cfg.beta_1,  # noqa: E731
@@ -166,24 +94,17 @@ def build_model(cfg: DSRConfig) -> CrossTaskDistiller:
 NETWORKS = ("dsrnet", "denet", "dsr_heads", "de_heads", "spnet")
 
 
+def checkpoint_objects(model: CrossTaskDistiller) -> Dict[str, object]:
+    """The whole training state under the names every run's checkpoints use."""
+    return dict(dsrnet=model.dsrnet, denet=model.denet, dsr_heads=model.dsr_heads,
+                de_heads=model.de_heads, spnet=model.spnet, stage=model.stage,
+                dsr_optimizer=model.dsr_optimizer, de_optimizer=model.de_optimizer,
+                sp_optimizer=model.sp_optimizer)
+
+
 def checkpoint_state(model: CrossTaskDistiller, model_dir: str) -> training.ResumableCheckpoint:
-    return training.ResumableCheckpoint(
-        os.path.join(model_dir, "checkpoints"), dsrnet=model.dsrnet, denet=model.denet,
-        dsr_heads=model.dsr_heads, de_heads=model.de_heads, spnet=model.spnet, stage=model.stage,
-        dsr_optimizer=model.dsr_optimizer, de_optimizer=model.de_optimizer,
-        sp_optimizer=model.sp_optimizer)
-
-
-def _save_weights_atomic(net: keras.Model, path: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_", suffix=".weights.h5")
-    os.close(fd)
-    try:
-        net.save_weights(tmp, overwrite=True)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    return training.ResumableCheckpoint(os.path.join(model_dir, "checkpoints"),
+                                        **checkpoint_objects(model))
 
 
 class StageSchedule(keras.callbacks.Callback):
@@ -199,13 +120,13 @@ class StageSchedule(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         stage = 1 if epoch < self.stage1_epochs else 2
         if int(self.model.stage.numpy()) != stage:
-            self.log(f"[dsr] epoch {epoch + 1}: stage {stage}"
+            self.log(f"epoch {epoch + 1}: stage {stage}"
                      + (" (role exchange)" if stage == 2 else ""))
         self.model.stage.assign(stage)
 
     def on_epoch_end(self, epoch, logs=None):
         if epoch + 1 == self.stage1_epochs and self.chief:
-            _save_weights_atomic(self.model.dsrnet, self.snapshot_path)
+            training.save_weights_atomic(self.model.dsrnet, self.snapshot_path)
 
 
 class RoleLogger(keras.callbacks.Callback):
@@ -264,7 +185,7 @@ class HeldOutRMSE(keras.callbacks.Callback):
             return
         rmse = evaluate_examples(self.examples, self.model.dsrnet, units=self.units)["rmse"]
         stage = int(self.model.stage.numpy())
-        self.log(f"[dsr] epoch {epoch + 1} (stage {stage}): held-out RMSE {rmse:.4f} "
+        self.log(f"epoch {epoch + 1} (stage {stage}): held-out RMSE {rmse:.4f} "
                  f"{self.units} (bicubic {self.bicubic:.4f})")
         new = not os.path.exists(self.path)
         with open(self.path, "a") as f:
@@ -350,98 +271,149 @@ def _preview_rows(model: CrossTaskDistiller, examples: List[depth_sr.DSRExample]
 
 
 # ----------------------------------------------------------------------------------------
-# Train
+# The experiment (hooks of depthlab.core.run: seeds, strategy, resume, checkpoints, fit)
 # ----------------------------------------------------------------------------------------
 
-def _check_resume_config(model_dir: str, record: dict) -> None:
-    training.check_resume_config(model_dir, record, (
-        "model", "dataset", "scale", "seed", "stage1_epochs", "patch_size", "batch_size",
-        "steps_per_epoch"))
+@dataclasses.dataclass
+class DSRData:
+    """Training and held-out examples of a run (HR, its bicubic LR, RGB, valid mask)."""
+
+    train: List[depth_sr.DSRExample]
+    test: List[depth_sr.DSRExample]
 
 
-def train(opts: RunOptions, overrides: Optional[dict] = None,
+#: the smallest networks (tests): one block of width 4, a 4x4 affinity grid
+TINY_OVERRIDES = ("filters=4", "n_blocks=1", "spnet_filters=4", "spnet_layers=1",
+                  "affinity_grid=4")
+
+
+@registry.experiment("dsr_distill")
+class DSRExperiment(Experiment):
+    """Stage 1 (DSRNet and DENet independently) for ``stage1_epochs``, then stage 2 (role
+    exchange, SPNet) to ``epochs``; the stage is switched by :class:`StageSchedule`."""
+
+    Options = DSROptions
+    tag = "[dsr]"
+    collapse_name = "DSRNet"
+    preview_labels = ("RGB", "HR", "bicubic", "DSRNet", "DENet")
+    #: config.json keys that records of older runs may lack, with the value those runs used
+    legacy_defaults = {"mixed_precision": "float32", "teacher_mode": "frozen",
+                       "train_limit": None}
+    tiny_changed_field = ("patch_size", 32)
+
+    # -- configuration ------------------------------------------------------------------------
+    def preset_config(self, opts: DSROptions) -> DSRConfig:
+        return dsr_config(opts.preset)
+
+    def config(self, opts: DSROptions) -> DSRConfig:
+        cfg = dsr_config(opts.preset, scale=opts.scale, teacher_mode=opts.teacher_mode)
+        return options_lib.apply_overrides(cfg, opts.config_override)
+
+    # -- data and model -----------------------------------------------------------------------
+    def build_data(self, run) -> DSRData:
+        opts, cfg = run.opts, run.config
+        run.log(f"dataset={opts.dataset} x{opts.scale} preset={cfg.preset} (width "
+                f"{cfg.filters}, N={cfg.n_blocks}) epochs={opts.epochs} (stage 1: "
+                f"{opts.stage1_epochs}) teacher_mode={cfg.teacher_mode}")
+        train_ex = load_examples(opts.dataset, "train", opts.scale, opts.data_dir,
+                                 opts.train_limit)
+        test_ex = load_examples(opts.dataset, "test", opts.scale, opts.data_dir, opts.eval_limit)
+        run.log(f"{len(train_ex)} training image(s) -> {opts.patch_size}px patches, "
+                f"{len(test_ex)} held-out image(s) {test_ex[0].hr.shape}")
+        return DSRData(train_ex, test_ex)
+
+    def build_model(self, run, data: DSRData) -> CrossTaskDistiller:
+        return build_model(run.config)
+
+    def checkpoint_objects(self, run, model: CrossTaskDistiller) -> Dict[str, object]:
+        return checkpoint_objects(model)
+
+    def train_dataset(self, run, data: DSRData, phase, first_epoch: int) -> tf.data.Dataset:
+        """The endless patch stream from the patch an uninterrupted run is at."""
+        opts = run.opts
+        return depth_sr.make_patch_dataset(
+            data.train, opts.patch_size, opts.scale, run.batch_size, seed=opts.seed,
+            start_index=first_epoch * phase.steps_per_epoch * run.batch_size)
+
+    def callbacks(self, run, model, data: DSRData) -> List[keras.callbacks.Callback]:
+        steps = self.steps_per_epoch(run, data)
+        out = [StageSchedule(run.opts.stage1_epochs, run.path("dsrnet_stage1.weights.h5"),
+                             run.log, run.chief)]
+        if run.chief:                          # every write on the chief only
+            tb = run.path("tensorboard")
+            out.append(RoleLogger(run.path("roles.csv"), os.path.join(tb, "roles"),
+                                  initial_step=run.initial_epoch * steps))
+            if run.opts.eval_every:
+                out.append(HeldOutRMSE(data.test, os.path.join(tb, "heldout"),
+                                       run.path("heldout.csv"), units_of(run.opts.dataset),
+                                       run.opts.eval_every, run.log))
+        return out
+
+    def preview_rows(self, run, model, data: DSRData):
+        return _preview_rows(model, data.test)
+
+    def collapse_probe(self, run, data: DSRData):
+        return collapse_probe(data.test)
+
+    # -- after training -----------------------------------------------------------------------
+    def plain_copy(self, run, model: CrossTaskDistiller) -> CrossTaskDistiller:
+        plain = training.single_device_copy(model, lambda: CrossTaskDistiller(run.config),
+                                            NETWORKS)
+        plain.stage.assign(model.stage.numpy())
+        return plain
+
+    def save(self, run, model: CrossTaskDistiller) -> None:
+        model.dsrnet.save(run.path("dsrnet.keras"))
+
+    def evaluate(self, run, model: CrossTaskDistiller, data: DSRData) -> Dict[str, object]:
+        stage1 = load_stage1_dsrnet(run.model_dir, run.config)
+        final = evaluate_examples(data.test, model.dsrnet, stage1, units_of(run.opts.dataset))
+        final["dataset"] = run.opts.dataset
+        return final
+
+    def export(self, run, model: CrossTaskDistiller, export_dir: str) -> str:
+        return export_dsrnet(model.dsrnet, export_dir)
+
+    def summary_lines(self, run, final: Dict[str, object]) -> List[str]:
+        from depthlab import reporting
+
+        rows = {"bicubic": {"rmse": final["rmse_bicubic"]}}
+        if "rmse_dsrnet_only" in final:
+            rows["DSRNet only (stage 1)"] = {"rmse": final["rmse_dsrnet_only"]}
+        rows["DSRNet distilled (stage 2)"] = {"rmse": final["rmse"]}
+        return ([f"Held-out RMSE ({final['units']}, x{final['scale']}, valid pixels, mean over "
+                 f"{final['num_images']} image(s)):"]
+                + reporting.metrics_table(rows, ("rmse",)).splitlines())
+
+    # -- tests --------------------------------------------------------------------------------
+    def tiny_options(self, model_dir: str, **changes) -> DSROptions:
+        """Stage 1 only (one step of 2 patches of 16 px) with the smallest networks; epochs=2
+        reaches stage 2."""
+        base = dict(model_dir=model_dir, scale=4, preset="demo", epochs=1, stage1_epochs=1,
+                    steps_per_epoch=1, batch_size=2, patch_size=16, seed=4, log_every=1000,
+                    eval_every=0, config_override=TINY_OVERRIDES)
+        return DSROptions(**{**base, **changes})
+
+
+def _override_text(key: str, value) -> str:
+    if isinstance(value, (tuple, list)):
+        value = ",".join(str(v) for v in value)
+    return f"{key}={value}"
+
+
+def train(opts: DSROptions, overrides: Optional[dict] = None,
           extra_callbacks: Optional[List[keras.callbacks.Callback]] = None,
           verbose: bool = True) -> Dict[str, object]:
-    """Trains (or resumes) stage 1 then stage 2; returns held-out RMSE and the model."""
-    training.set_precision(opts.mixed_precision)
-    training.set_seeds(opts.seed)
-    strategy = training.get_strategy(opts.strategy)
-    training.check_global_batch(opts.batch_size, strategy)
-    chief, distributed = training.is_chief(strategy), training.is_distributed(strategy)
-    cfg = _config(opts, overrides)
-    record = {"model": cfg.to_dict(), **dataclasses.asdict(opts)}
-    _check_resume_config(opts.model_dir, record)
-    os.makedirs(opts.model_dir, exist_ok=True)
-    if chief:
-        training.write_json(os.path.join(opts.model_dir, "config.json"), record)
-    log = print if verbose and chief else (lambda *a, **k: None)
-
-    log(f"[dsr] dataset={opts.dataset} x{opts.scale} preset={cfg.preset} (width {cfg.filters}, "
-        f"N={cfg.n_blocks}) epochs={opts.epochs} (stage 1: {opts.stage1_epochs}) "
-        f"teacher_mode={cfg.teacher_mode}")
-    train_ex = load_examples(opts.dataset, "train", opts.scale, opts.data_dir, opts.train_limit)
-    test_ex = load_examples(opts.dataset, "test", opts.scale, opts.data_dir, opts.eval_limit)
-    log(f"[dsr] {len(train_ex)} training image(s) -> {opts.patch_size}px patches, "
-        f"{len(test_ex)} held-out image(s) {test_ex[0].hr.shape}; strategy={opts.strategy} "
-        f"({strategy.num_replicas_in_sync} replica(s) in sync)")
-
-    with strategy.scope():
-        model = build_model(cfg)
-        state = checkpoint_state(model, opts.model_dir)
-    initial_epoch = state.restore_latest()
-    steps = opts.steps_per_epoch
-    if initial_epoch >= opts.epochs:
-        log(f"[dsr] {opts.model_dir} already holds {initial_epoch} epochs; nothing to train")
-    elif initial_epoch:
-        log(f"[dsr] resuming from epoch {initial_epoch} ({state.manager.latest_checkpoint})")
-    stream = depth_sr.make_patch_dataset(train_ex, opts.patch_size, opts.scale, opts.batch_size,
-                                         seed=opts.seed,
-                                         start_index=initial_epoch * steps * opts.batch_size)
-    snapshot = os.path.join(opts.model_dir, "dsrnet_stage1.weights.h5")
-    tb = os.path.join(opts.model_dir, "tensorboard")
-    callbacks = [StageSchedule(opts.stage1_epochs, snapshot, log, chief)]
-    callbacks += [] if not chief else [        # every write on the chief only
-        RoleLogger(os.path.join(opts.model_dir, "roles.csv"), os.path.join(tb, "roles"),
-                   initial_step=initial_epoch * steps),
-        training.CheckpointCallback(state),
-        keras.callbacks.TensorBoard(tb, update_freq=max(1, opts.log_every), write_graph=False),
-        training.ImageGridCallback(lambda m: _preview_rows(m, test_ex),
-                                   os.path.join(opts.model_dir, "samples"),
-                                   os.path.join(tb, "images"),
-                                   every=max(1, opts.epochs // 5),
-                                   labels=("RGB", "HR", "bicubic", "DSRNet", "DENet")),
-    ]
-    if opts.eval_every and chief:
-        callbacks.append(HeldOutRMSE(test_ex, os.path.join(tb, "heldout"),
-                                     os.path.join(opts.model_dir, "heldout.csv"),
-                                     units_of(opts.dataset), opts.eval_every, log))
-    if verbose and chief:
-        progress = training.ProgressPrinter(opts.epochs * steps, opts.batch_size,
-                                            every=opts.log_every)
-        progress.set_initial_step(initial_epoch * steps)
-        callbacks.append(progress)
-    guards = collapse.guard_callbacks(
-        opts.collapse_guard, collapse_probe(test_ex), name="DSRNet", every=opts.log_every,
-        model_dir=opts.model_dir, chief=chief,
-        initial_step=initial_epoch * steps, initial_epoch=initial_epoch)
-    callbacks += guards + list(extra_callbacks or [])
-    if initial_epoch < opts.epochs:
-        training.fit(model, stream, epochs=opts.epochs, steps_per_epoch=steps,
-                     initial_epoch=initial_epoch, callbacks=callbacks, strategy=strategy)
-    if distributed:          # evaluation and saving on a default-strategy copy
-        trained = model
-        model = training.single_device_copy(trained, lambda: CrossTaskDistiller(cfg), NETWORKS)
-        model.stage.assign(trained.stage.numpy())
-    if chief:
-        model.dsrnet.save(os.path.join(opts.model_dir, "dsrnet.keras"))
-    stage1 = load_stage1_dsrnet(opts.model_dir, cfg)
-    final = evaluate_examples(test_ex, model.dsrnet, stage1, units_of(opts.dataset))
-    final["dataset"] = opts.dataset
-    collapse.mark(final, guards)
-    if chief:
-        training.write_json(os.path.join(opts.model_dir, "metrics_final.json"), final)
-    return {"final": final, "model": model, "config": cfg, "test_examples": test_ex,
-            "chief": chief}
+    """Trains (or resumes) stage 1 then stage 2 through the one lifecycle
+    (``depthlab.core.run``). ``overrides``: model-config fields (added to
+    ``opts.config_override``). Returns run()'s dict (``final``: held-out RMSE, ``model``,
+    ``config``, ``history``, ``run``, ``batch_history``) with ``chief``."""
+    if overrides:
+        opts = dataclasses.replace(opts, config_override=tuple(opts.config_override) + tuple(
+            _override_text(k, v) for k, v in overrides.items()))
+    result = run_lib.run(DSRExperiment(), opts, extra_callbacks, verbose)
+    result["chief"] = result["run"].chief
+    return result
 
 
 # ----------------------------------------------------------------------------------------
@@ -476,8 +448,8 @@ def evaluate(model_dir: str, dataset: Optional[str] = None, data_dir: Optional[s
     """Held-out RMSE of the trained DSRNet, the bicubic baseline and the stage-1 DSRNet."""
     model, record = load_trained(model_dir)
     dataset = dataset or record["dataset"]
-    if dataset not in DATASETS:
-        raise ValueError(f"--dataset={dataset!r} is not one of {DATASETS}")
+    if dataset not in datasets.names(view=DATA_VIEW):
+        raise ValueError(f"--dataset={dataset!r} is not one of {datasets.names(view=DATA_VIEW)}")
     data_dir = data_dir or (record.get("data_dir") if dataset == record["dataset"] else None)
     cfg = model.config
     examples = load_examples(dataset, "test", cfg.scale, data_dir, limit)

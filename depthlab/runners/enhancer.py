@@ -8,9 +8,10 @@ epoch) is also checkpointed every epoch under ``checkpoints/``. DL-Delta trains 
 three interleaved degradation variants; ``init_from`` starts from an earlier model's best
 weights (Delta-2/3/4: ``--repeat``).
 
-``strategy`` ('default', 'mirrored', 'multi_worker'; ``training.get_strategy``): the model and
-its optimizer are built inside ``strategy.scope()`` and trained by ``training.fit``; the batch
-is global. Keras' own ``train_step`` scales the compiled loss (``FaceAreaLoss``: per-image
+The run lifecycle (seeds, strategy, resume rule, config.json, callbacks, fit, chief-only
+writes) is ``depthlab.core.run``; this module is the enhancer's hooks (:class:`EnhancerExperiment`,
+registered as 'enhancer'), one ``Phase`` per chunk. Under a distributed strategy the batch is
+global. Keras' own ``train_step`` scales the compiled loss (``FaceAreaLoss``: per-image
 values, averaged over the replica's share) by 1 / ``num_replicas_in_sync`` and the optimizer
 sums the replicas' gradients, so with an evenly split batch the update is the one-device
 update on the global batch (``tests/test_distributed_training.py``). Only the chief writes
@@ -25,73 +26,26 @@ to a saturated output of 0; ``output_bias_init='zeros'`` restores the old start)
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import tempfile
 from typing import Dict, List, Optional
 
 import keras
 import numpy as np
 
 from data_pipelines import face_enhancement as fe
-from depthlab import collapse, training
+from data_pipelines.conventions import UNIT_HOLE
+from depthlab import training
+from depthlab.core import registry
+from depthlab.core import run as run_lib
+from depthlab.core.experiment import Experiment, Phase
 from depthlab.losses import FaceAreaLoss
 from depthlab.models.enhancers import build_enhancer, init_output_bias
+from depthlab.runners.enhancer_options import (LOSSES, OUTPUT_BIAS_INITS,  # noqa: F401
+                                               VARIANTS, EnhancerOptions)
 
-VARIANTS = ("alpha", "beta", "gamma", "delta")
-#: 'mse'/'l1' over all pixels; 'face_mse'/'face_l1' over the ground truth's non-hole pixels.
-LOSSES = ("face_mse", "face_l1", "mse", "l1")
 TEST_IDENTITY_OFFSET = 100_000
-#: config.json fields a resumed run must share with the run that wrote it.
-RESUME_KEYS = ("variant", "ground_truths", "chunk_size", "seed", "helper", "loss")
-#: Start of the sigmoid head's bias: 'face_mean' = logit of the training targets' mean face
-#: depth (issue 21: prevents the saturated-sigmoid collapse), 'zeros' = Keras' default.
-OUTPUT_BIAS_INITS = ("face_mean", "zeros")
-
-
-@dataclasses.dataclass
-class EnhancerRunOptions:
-    model_dir: str
-    variant: str = "delta"
-    ground_truths: int = 600           # paper: 240,000 (Alpha/Beta/Gamma), 60,000 (Delta)
-    chunk_size: int = 200              # paper: 30,000 pairs (Delta: 10,000 GTs x 3 variants)
-    epochs_per_chunk: int = 10         # paper: 10
-    batch_size: int = 8
-    learning_rate: float = 1e-3
-    lr_decay_per_chunk: float = 0.5
-    loss: str = "face_mse"
-    helper: Optional[str] = None       # None: 'random' for alpha/beta/gamma; delta mixes all 3
-    init_from: Optional[str] = None    # a model_dir whose best weights start this run
-    seed: int = 0
-    image_size: int = 256
-    mixed_precision: str = "float32"
-    steps_per_epoch: Optional[int] = None   # default: one pass over the chunk's pairs
-    strategy: str = "default"               # training.STRATEGIES
-    collapse_guard: str = "warn"            # collapse.MODES (depthlab/collapse.py)
-    output_bias_init: str = "face_mean"     # OUTPUT_BIAS_INITS; 'zeros' = before issue 21
-
-    def __post_init__(self):
-        collapse.check_mode(self.collapse_guard)
-        if self.variant not in VARIANTS:
-            raise ValueError(f"--variant={self.variant!r} is not one of {VARIANTS}")
-        if self.loss not in LOSSES:
-            raise ValueError(f"--loss={self.loss!r} is not one of {LOSSES}")
-        if self.output_bias_init not in OUTPUT_BIAS_INITS:
-            raise ValueError(f"--output_bias_init={self.output_bias_init!r} is not one of "
-                             f"{OUTPUT_BIAS_INITS}")
-        if self.strategy not in training.STRATEGIES:
-            raise ValueError(f"--strategy={self.strategy!r} is not one of {training.STRATEGIES}")
-        for name in ("ground_truths", "chunk_size", "epochs_per_chunk", "batch_size"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"--{name} must be > 0, got {getattr(self, name)}")
-        if self.helper is not None and self.helper not in fe.HELPER_VARIANTS:
-            raise ValueError(f"--helper={self.helper!r} is not one of {fe.HELPER_VARIANTS}")
-
-    @property
-    def variants(self):
-        if self.variant == "delta":
-            return fe.DELTA_VARIANTS
-        return (self.helper or "random",)
+#: the options' former name (tests, notebooks)
+EnhancerRunOptions = EnhancerOptions
 
 
 class _BestWeights(keras.callbacks.Callback):
@@ -106,10 +60,7 @@ class _BestWeights(keras.callbacks.Callback):
         loss = float((logs or {}).get("loss", np.inf))
         if loss < self.best and training.is_chief(self.model.distribute_strategy):
             self.best = loss
-            fd, tmp = tempfile.mkstemp(dir=self.model_dir, suffix=".weights.h5")
-            os.close(fd)
-            self.model.save_weights(tmp, overwrite=True)
-            os.replace(tmp, self.path)
+            training.save_weights_atomic(self.model, self.path)
             training.write_json(os.path.join(self.model_dir, "best.json"),
                                 {"loss": loss, "epoch": epoch + 1})
 
@@ -119,11 +70,11 @@ def _best_loss(model_dir: str) -> float:
     return training.read_json(path)["loss"] if os.path.exists(path) else float("inf")
 
 
-def build_and_compile(opts: EnhancerRunOptions, lr: float) -> keras.Model:
+def build_and_compile(opts: EnhancerOptions, lr: float) -> keras.Model:
     model = build_enhancer(opts.variant, image_size=opts.image_size)
     loss = {"mse": keras.losses.MeanSquaredError, "l1": keras.losses.MeanAbsoluteError,
-            "face_mse": lambda: FaceAreaLoss("mse", hole_value=fe.HOLE_VALUE),
-            "face_l1": lambda: FaceAreaLoss("l1", hole_value=fe.HOLE_VALUE)}[opts.loss]()
+            "face_mse": lambda: FaceAreaLoss("mse", hole_value=UNIT_HOLE),
+            "face_l1": lambda: FaceAreaLoss("l1", hole_value=UNIT_HOLE)}[opts.loss]()
     model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss)
     model.optimizer.build(model.trainable_variables)
     return model
@@ -138,109 +89,140 @@ def collapse_probe(gt: fe.FaceDepthSet, variants, seed: int, n: int = 8):
         fe.FaceDepthSet(gt.depth_mm[:count]), n, seed=seed, training=False,
         variants=variants, repeat=False)))
     target = y.numpy()
-    mask = target < fe.HOLE_VALUE
+    mask = target < UNIT_HOLE
 
     def probe(model):
         return model(x, training=False).numpy(), target, mask
     return probe
 
 
-def train(opts: EnhancerRunOptions, gt: Optional[fe.FaceDepthSet] = None,
+@registry.experiment("enhancer")
+class EnhancerExperiment(Experiment):
+    """DL-Alpha..Delta with the paper's chunked schedule: one phase per chunk of
+    ``chunk_size`` ground truths, ``epochs_per_chunk`` epochs each, lr x ``lr_decay_per_chunk``
+    per chunk; ``best.weights.h5`` only when the epoch loss improves."""
+
+    Options = EnhancerOptions
+    tag = "[enhancer]"
+    legacy_defaults = {"output_bias_init": "zeros"}   # runs from before issue 21's fix
+    tiny_changed_field = ("learning_rate", 2e-3)
+    tiny_is_slow = True            # the 256 px U-Net: ~40 s per tiny run on 2 cores
+
+    def __init__(self, gt: Optional[fe.FaceDepthSet] = None):
+        self.gt = gt                     # tests pass their own ground truths
+        self.best = None
+
+    @property
+    def collapse_name(self):
+        return "DL enhancer"
+
+    def epochs(self, opts, config) -> int:
+        return fe.chunk_schedule(opts.ground_truths, opts.chunk_size, opts.epochs_per_chunk)[1]
+
+    def build_data(self, run) -> fe.FaceDepthSet:
+        opts = run.opts
+        if self.gt is not None:
+            return self.gt
+        run.log(f"rendering {opts.ground_truths} ground-truth faces at {opts.image_size}px")
+        return fe.synthetic_ground_truth(opts.ground_truths, seed=opts.seed,
+                                         image_size=opts.image_size)
+
+    def build_model(self, run, gt):
+        return build_and_compile(run.opts, run.opts.learning_rate)
+
+    def phases(self, run, gt) -> List[Phase]:
+        opts, n_var = run.opts, len(run.opts.variants)
+        chunks, _ = fe.chunk_schedule(len(gt), opts.chunk_size, opts.epochs_per_chunk)
+        out = []
+        for chunk in range(chunks):
+            part = fe.FaceDepthSet(gt.depth_mm[chunk * opts.chunk_size:
+                                               (chunk + 1) * opts.chunk_size])
+            steps = opts.steps_per_epoch or max(1, len(part) * n_var // opts.batch_size)
+            out.append(Phase(chunk * opts.epochs_per_chunk, (chunk + 1) * opts.epochs_per_chunk,
+                             steps, name=f"chunk {chunk + 1}/{chunks}",
+                             info={"chunk": chunk, "part": part,
+                                   "lr": opts.learning_rate * opts.lr_decay_per_chunk ** chunk}))
+        return out
+
+    def on_fresh_start(self, run, model, gt) -> None:
+        opts = run.opts
+        if opts.init_from:
+            src = os.path.join(opts.init_from, "best.weights.h5")
+            if not os.path.exists(src):
+                raise FileNotFoundError(f"--init_from: {src} does not exist")
+            model.load_weights(src)
+            run.log(f"initialised from {src} (repeat training)")
+        elif opts.output_bias_init == "face_mean":
+            # issue 21: the sigmoid head's bias starts at logit(mean target) of the first
+            # chunk (face pixels for the face losses, all pixels with holes 1.0 otherwise)
+            mean = fe.mean_face_target(fe.FaceDepthSet(gt.depth_mm[:opts.chunk_size]),
+                                       face_only=opts.loss.startswith("face_"))
+            with run.strategy.scope():
+                bias = init_output_bias(model, mean)
+            run.log(f"head bias logit({mean:.4f}) = {bias:.3f} (mean target)")
+
+    def on_phase_begin(self, run, model, phase: Phase) -> None:
+        model.optimizer.learning_rate.assign(phase.info["lr"])
+        run.log(f"{phase.name}: {len(phase.info['part'])} ground truths x "
+                f"{len(run.opts.variants)} variant(s), epochs "
+                f"{max(run.initial_epoch, phase.first_epoch) + 1}-{phase.last_epoch}, "
+                f"lr {phase.info['lr']:.2e}")
+
+    def train_dataset(self, run, gt, phase: Phase, first_epoch: int):
+        opts = run.opts
+        return fe.make_enhancer_dataset(
+            phase.info["part"], opts.batch_size, seed=opts.seed * 1000 + phase.info["chunk"],
+            variants=opts.variants,
+            start_index=(first_epoch - phase.first_epoch) * phase.steps_per_epoch * opts.batch_size)
+
+    def callbacks(self, run, model, gt):
+        self.best = _BestWeights(run.model_dir, _best_loss(run.model_dir))
+        return [self.best, keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: run.log(
+            f"epoch {epoch + 1}/{run.epochs}: loss {logs['loss']:.6f}"))]
+
+    def collapse_probe(self, run, gt):
+        return collapse_probe(gt, run.opts.variants, run.opts.seed + 99)
+
+    def collapse_kwargs(self, run):
+        opts = run.opts
+        steps0 = opts.steps_per_epoch or max(
+            1, min(opts.chunk_size, opts.ground_truths) * len(opts.variants) // opts.batch_size)
+        return {"name": f"DL-{opts.variant.capitalize()} enhancer", "every": max(1, steps0 // 4)}
+
+    def plain_copy(self, run, model):
+        return training.single_device_copy(model, lambda: build_enhancer(
+            run.opts.variant, image_size=run.opts.image_size))
+
+    def evaluate(self, run, model, gt) -> Dict[str, object]:
+        best = self.best.best if self.best is not None else _best_loss(run.model_dir)
+        return {"best_loss": best, "epochs": run.epochs}
+
+    def summary_lines(self, run, final):
+        return [f"best training loss {final['best_loss']:.6f}; weights: "
+                f"{run.path('best.weights.h5')}"]
+
+    def export(self, run, model, export_dir: str) -> str:
+        from depthlab.export import export_enhancer
+
+        return export_enhancer(load_enhancer(run.model_dir), export_dir)
+
+    def tiny_options(self, model_dir: str, **changes) -> EnhancerOptions:
+        kwargs = dict(model_dir=model_dir, variant="alpha", ground_truths=2, chunk_size=2,
+                      epochs_per_chunk=1, steps_per_epoch=1, batch_size=2)
+        kwargs.update(changes)
+        return EnhancerOptions(**kwargs)
+
+
+def train(opts: EnhancerOptions, gt: Optional[fe.FaceDepthSet] = None,
           extra_callbacks: Optional[List[keras.callbacks.Callback]] = None,
           verbose: bool = True) -> Dict[str, object]:
-    """Trains (or resumes) one enhancer with the chunked schedule. Returns a summary."""
-    training.set_precision(opts.mixed_precision)
-    training.set_seeds(opts.seed)
-    strategy = training.get_strategy(opts.strategy)
-    chief = training.is_chief(strategy)
-    training.check_global_batch(opts.batch_size, strategy)
-    log = print if verbose and chief else (lambda *a, **k: None)
-    record = dataclasses.asdict(opts)
-    training.check_resume_config(opts.model_dir, record, RESUME_KEYS)
-    os.makedirs(opts.model_dir, exist_ok=True)
-    if chief:
-        training.write_json(os.path.join(opts.model_dir, "config.json"), record)
-
-    if gt is None:
-        log(f"[enhancer] rendering {opts.ground_truths} ground-truth faces at {opts.image_size}px")
-        gt = fe.synthetic_ground_truth(opts.ground_truths, seed=opts.seed, image_size=opts.image_size)
-    chunks, total_epochs = fe.chunk_schedule(len(gt), opts.chunk_size, opts.epochs_per_chunk)
-    log(f"[enhancer] strategy={opts.strategy} ({strategy.num_replicas_in_sync} replica(s) in "
-        f"sync), global batch {opts.batch_size}")
-    with strategy.scope():
-        model = build_and_compile(opts, opts.learning_rate)
-        state = training.ResumableCheckpoint(os.path.join(opts.model_dir, "checkpoints"),
-                                             model=model, optimizer=model.optimizer)
-    done = state.restore_latest()
-    if done == 0 and opts.init_from:
-        src = os.path.join(opts.init_from, "best.weights.h5")
-        if not os.path.exists(src):
-            raise FileNotFoundError(f"--init_from: {src} does not exist")
-        model.load_weights(src)
-        log(f"[enhancer] initialised from {src} (repeat training)")
-    elif done:
-        log(f"[enhancer] resuming after epoch {done}/{total_epochs}")
-    else:
-        _init_head(model, opts, gt, strategy, log)
-
-    n_var = len(opts.variants)
-    history: List[Dict[str, float]] = []
-    recorder = training.BatchLossRecorder()
-    best_cb = _BestWeights(opts.model_dir, _best_loss(opts.model_dir))
-    steps0 = opts.steps_per_epoch or max(1, min(opts.chunk_size, len(gt)) * n_var // opts.batch_size)
-    guards = collapse.guard_callbacks(
-        opts.collapse_guard, collapse_probe(gt, opts.variants, opts.seed + 99),
-        name=f"DL-{opts.variant.capitalize()} enhancer", every=max(1, steps0 // 4),
-        model_dir=opts.model_dir, chief=chief, initial_epoch=done)
-    for chunk in range(done // opts.epochs_per_chunk, chunks):
-        part = fe.FaceDepthSet(gt.depth_mm[chunk * opts.chunk_size:(chunk + 1) * opts.chunk_size])
-        steps = opts.steps_per_epoch or max(1, len(part) * n_var // opts.batch_size)
-        first = chunk * opts.epochs_per_chunk
-        start_epoch = max(done, first)
-        lr = opts.learning_rate * opts.lr_decay_per_chunk ** chunk
-        model.optimizer.learning_rate.assign(lr)
-        ds = fe.make_enhancer_dataset(part, opts.batch_size, seed=opts.seed * 1000 + chunk,
-                                      variants=opts.variants,
-                                      start_index=(start_epoch - first) * steps * opts.batch_size)
-        log(f"[enhancer] chunk {chunk + 1}/{chunks}: {len(part)} ground truths x {n_var} "
-            f"variant(s), epochs {start_epoch + 1}-{first + opts.epochs_per_chunk}, lr {lr:.2e}")
-        callbacks = [training.CheckpointCallback(state), best_cb, recorder]   # chief writes
-        if chief:
-            callbacks.append(keras.callbacks.TensorBoard(
-                os.path.join(opts.model_dir, "tensorboard"), write_graph=False))
-        callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: log(
-            f"[enhancer] epoch {epoch + 1}/{total_epochs}: loss {logs['loss']:.6f}")))
-        callbacks += guards + list(extra_callbacks or [])
-        # fit's epoch counter is global, so checkpoint numbers and TensorBoard steps line up.
-        h = training.fit(model, ds, epochs=first + opts.epochs_per_chunk,
-                         initial_epoch=start_epoch, steps_per_epoch=steps, callbacks=callbacks,
-                         strategy=strategy)
-        history += [{"loss": v} for v in h.history.get("loss", [])]
-    if training.is_distributed(strategy):
-        model = _single_device_copy(model, opts.variant)
-    return collapse.mark({"model": model, "history": history, "best_loss": best_cb.best,
-                          "epochs": total_epochs}, guards)
-
-
-def _init_head(model, opts: EnhancerRunOptions, gt: fe.FaceDepthSet, strategy, log) -> None:
-    """Fresh runs: the head's bias starts at logit(mean target) of the first chunk, over the
-    face pixels for the face losses, over all pixels (holes 1.0) for 'mse'/'l1'
-    (``output_bias_init='face_mean'``; issue 21, ``enhancers.init_output_bias``)."""
-    if opts.output_bias_init != "face_mean":
-        return
-    mean = fe.mean_face_target(fe.FaceDepthSet(gt.depth_mm[:opts.chunk_size]),
-                               face_only=opts.loss.startswith("face_"))
-    with strategy.scope():
-        bias = init_output_bias(model, mean)
-    log(f"[enhancer] head bias logit({mean:.4f}) = {bias:.3f} (mean target)")
-
-
-def _single_device_copy(model: keras.Model, variant: str) -> keras.Model:
-    """A default-strategy enhancer with ``model``'s weights (call it outside any
-    ``strategy.scope()``): Keras' predict/evaluate do not run under MultiWorkerMirrored."""
-    plain = build_enhancer(variant, image_size=model.input_shape[1])
-    plain.set_weights(model.get_weights())
-    return plain
+    """Trains (or resumes) one enhancer with the chunked schedule (``depthlab.core.run``).
+    Returns ``{"model", "history", "best_loss", "epochs", "collapsed", "collapse_reason"}``."""
+    out = run_lib.run(EnhancerExperiment(gt), opts, extra_callbacks, verbose)
+    final = out["final"]
+    return {"model": out["model"], "history": [{"loss": h["loss"]} for h in out["history"]],
+            "best_loss": final["best_loss"], "epochs": final["epochs"],
+            "collapsed": final.get("collapsed"), "collapse_reason": final.get("collapse_reason")}
 
 
 def load_enhancer(model_dir: str) -> keras.Model:

@@ -25,10 +25,10 @@ import tensorflow as tf
 from data_pipelines import degradation as deg
 from data_pipelines import face_enhancement as fe
 from data_pipelines import occlusion
+from data_pipelines.conventions import UNIT_HOLE as HOLE
 from depthlab import face_eval, handcrafted, training
 
 Enhancer = Callable[[np.ndarray, np.ndarray], np.ndarray]
-HOLE = 1.0
 PC = 0.5          # synthetic_faces puts pixel centres at i + 0.5
 
 

@@ -38,6 +38,7 @@ import tensorflow as tf
 from data_pipelines import recognition_protocols as rp
 from data_pipelines import registry as datasets
 from data_pipelines import sources
+from data_pipelines.conventions import tanh_depth_to_unit
 from data_pipelines.paired import PairedArrays, make_paired_dataset, tsgan_depth_to_unit
 from data_pipelines.unpaired import make_unpaired_dataset, zip_streams
 from depthlab import metrics, reporting, training
@@ -47,7 +48,7 @@ from depthlab.core import registry
 from depthlab.core import run as run_lib
 from depthlab.core.experiment import Experiment
 from depthlab.models import tsgan_baselines as baselines
-from depthlab.models.tsgan import TSGAN, depth_to_unit
+from depthlab.models.tsgan import TSGAN
 from depthlab.runners.tsgan_options import (PAIRED_VIEW, TARGET_PROTOCOLS, TARGET_VIEW,  # noqa: F401
                                             TSGANOptions)
 from depthlab.schedules import CompoundEpochDecay, LinearDecay, StepDecay
@@ -111,7 +112,7 @@ def build_optimizers(cfg: TSGANConfig,
     order, which adds 'd_rgb'. ``disc_lr='component'`` (paper l. 551-552: one learning rate
     for the teacher component, G_A2B + D_depth, one for the student, G_B2A + D_RGB) gives
     D_depth the teacher's lr and schedule and D_RGB the student's; 'own' uses ``lr_disc``
-    and ``decay_epoch_disc`` (code, reference notes 1.8).
+    and ``decay_epoch_disc`` (the authors' ``train_tsgan.py``).
     """
     total = cfg.epochs * steps_per_epoch
 
@@ -249,8 +250,8 @@ def _preview_rows(model: TSGAN, arrays: PairedArrays, target: Optional[np.ndarra
     from depthlab import visualize
 
     batch = next(iter(make_paired_dataset(arrays, n, training=False, repeat=False)))
-    pred = depth_to_unit(model.g_a2b(batch["rgb"], training=False)).numpy()
-    gt = depth_to_unit(batch["depth"]).numpy()
+    pred = tanh_depth_to_unit(model.g_a2b(batch["rgb"], training=False)).numpy()
+    gt = tanh_depth_to_unit(batch["depth"]).numpy()
     rows = []
     for i in range(min(n, len(gt))):
         mask = batch["mask"][i, ..., 0].numpy() > 0
@@ -267,11 +268,11 @@ def collapse_probe(arrays: PairedArrays, n: int = 8):
     over the valid pixels."""
     batch = next(iter(make_paired_dataset(arrays, min(n, len(arrays)), training=False,
                                           repeat=False)))
-    target = depth_to_unit(batch["depth"]).numpy()
+    target = tanh_depth_to_unit(batch["depth"]).numpy()
     mask = batch["mask"].numpy() > 0
 
     def probe(model):
-        return depth_to_unit(model.g_a2b(batch["rgb"], training=False)).numpy(), target, mask
+        return tanh_depth_to_unit(model.g_a2b(batch["rgb"], training=False)).numpy(), target, mask
     return probe
 
 
@@ -494,8 +495,8 @@ def paper_protocol_metrics(model: TSGAN, test: PairedArrays,
     every pixel of every held-out image, at the run's image size."""
     acc = metrics.PaperTable1Accumulator()
     for batch in make_eval_dataset(test, batch_size):
-        pred = depth_to_unit(model.g_a2b(tf.cast(batch["rgb"], tf.float32), training=False))
-        acc.update(pred.numpy(), depth_to_unit(batch["depth"]).numpy())
+        pred = tanh_depth_to_unit(model.g_a2b(tf.cast(batch["rgb"], tf.float32), training=False))
+        acc.update(pred.numpy(), tanh_depth_to_unit(batch["depth"]).numpy())
     return acc.result()
 
 
@@ -520,8 +521,9 @@ def evaluate(model_dir: str, split: Optional[str] = None, limit: Optional[int] =
         ds = make_eval_dataset(test, batch_size)
         real, fake = [], []
         for batch in ds:
-            real.append(np.repeat(depth_to_unit(batch["depth"]).numpy(), 3, axis=-1))
-            fake.append(np.repeat(depth_to_unit(model.g_a2b(batch["rgb"])).numpy(), 3, axis=-1))
+            real.append(np.repeat(tanh_depth_to_unit(batch["depth"]).numpy(), 3, axis=-1))
+            fake.append(np.repeat(tanh_depth_to_unit(model.g_a2b(batch["rgb"])).numpy(), 3,
+                                  axis=-1))
         result["fid"] = metrics.FIDCalculator(extractor).distance(
             np.concatenate(real), np.concatenate(fake))
     result["num_images"] = len(test)
@@ -531,20 +533,27 @@ def evaluate(model_dir: str, split: Optional[str] = None, limit: Optional[int] =
 
 def evaluate_runs(model_dirs: List[str], split: Optional[str] = None, limit: Optional[int] = None,
                   fid_weights: Optional[str] = None, batch_size: int = 16,
-                  protocol: str = "paper") -> Dict[str, Dict[str, float]]:
-    """{method: metrics} of several train_tsgan runs, each run's method from its config.json
-    (our paper Table 1). Every directory is checked before any is evaluated; two runs of one
-    method are an error naming both."""
-    methods: Dict[str, str] = {}
-    for model_dir in model_dirs:
+                  protocol: str = "paper",
+                  labels: Optional[List[Optional[str]]] = None) -> Dict[str, Dict[str, float]]:
+    """{label: metrics} of several train_tsgan runs (our paper Table 1); a run's label is its
+    entry of ``labels`` or, when that is None, its method from its config.json. Every directory
+    is checked before any is evaluated; two runs with one label (e.g. two unlabelled runs of
+    one method) are an error naming both."""
+    labels = list(labels) if labels is not None else [None] * len(model_dirs)
+    if len(labels) != len(model_dirs):
+        raise ValueError(f"{len(labels)} labels for {len(model_dirs)} model_dirs")
+    runs: Dict[str, str] = {}
+    for label, model_dir in zip(labels, model_dirs):
         method = read_run_config(model_dir)["method"]
-        if method in methods:
-            raise ValueError(f"--model_dirs: {methods[method]} and {model_dir} are both "
-                             f"method {method!r}; pass one run per method")
-        methods[method] = model_dir
-    return {method: evaluate(model_dir, split=split, limit=limit, fid_weights=fid_weights,
-                             batch_size=batch_size, protocol=protocol)
-            for method, model_dir in methods.items()}
+        key = label or method
+        if key in runs:
+            what = f"method {key!r}; pass one run per method" if not label else f"label {key!r}"
+            raise ValueError(f"--model_dirs: {runs[key]} and {model_dir} are both {what} "
+                             "(or label them: label=dir)")
+        runs[key] = model_dir
+    return {key: evaluate(model_dir, split=split, limit=limit, fid_weights=fid_weights,
+                          batch_size=batch_size, protocol=protocol)
+            for key, model_dir in runs.items()}
 
 
 def summary_rows(model_dir: str, final: Dict[str, float],

@@ -108,7 +108,7 @@ def dsr(tmp):
 
     def train(model_dir, strategy, epochs, callbacks):
         # epoch 1 is stage 1 (independent), epoch 2 stage 2 (role exchange, SPNet).
-        opts = runner.RunOptions(model_dir=model_dir, scale=4, preset="demo", epochs=epochs,
+        opts = runner.DSROptions(model_dir=model_dir, scale=4, preset="demo", epochs=epochs,
                                  stage1_epochs=1, steps_per_epoch=1, batch_size=4,
                                  patch_size=16, seed=4, log_every=1000, eval_every=0,
                                  strategy=strategy)
