@@ -119,6 +119,15 @@ class TSGANConfig:
         return cls(**d)
 
 
+#: TS-GAN's Table 5 ablations (``depthlab.models.tsgan.ABLATIONS``; here, TF-free, for the
+#: binary's flags): 'teacher_only' (no student) or 'a2b_only' (G_A2B + pixel loss, no D).
+TSGAN_ABLATIONS = ("none", "teacher_only", "a2b_only")
+#: train_tsgan --method: TS-GAN (Algorithm 1) or a paper Table 1 baseline
+#: (``depthlab.models.tsgan_baselines.METHODS``).
+TSGAN_METHODS = ("tsgan", "fcn", "cgan", "cyclegan")
+#: Labels of paper Table 1's columns, per method.
+TSGAN_METHOD_LABELS = {"fcn": "FCN", "cgan": "cGAN", "cyclegan": "CycleGAN", "tsgan": "TS-GAN"}
+
 TSGAN_PRESETS: Dict[str, TSGANConfig] = {
     # The public repository's defaults (train_tsgan.py + module.py, commit 8605b4e).
     "code": TSGANConfig(preset="code"),

@@ -2,6 +2,8 @@
 numbers: which optimizer moves which network, the order of the four sub-steps, the real and
 fake inputs of each discriminator, the 1/2 LSGAN factors and the per-epoch decay."""
 
+import os
+
 import numpy as np
 import pytest
 import keras
@@ -244,7 +246,12 @@ def test_paper_config_and_compile_checks():
 def test_runner_checkpoint_holds_the_d_rgb_optimizer(tmp_path):
     """The runner's checkpoint saves all four optimizers of the paper order: a restored copy
     takes the same next step (losses and all four networks)."""
-    from depthlab.runners.tsgan import build_model, checkpoint_state
+    from depthlab import training
+    from depthlab.runners.tsgan import build_model, checkpoint_objects
+
+    def checkpoint_state(model, model_dir):
+        return training.ResumableCheckpoint(os.path.join(model_dir, "checkpoints"),
+                                            **checkpoint_objects(model))
 
     cfg = _cfg()
     keras.utils.set_random_seed(0)

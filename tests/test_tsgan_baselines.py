@@ -144,7 +144,7 @@ def _opts(model_dir, method, **kw):
                 synthetic_images_per_identity=3, seed=3, log_every=1000, epochs=1,
                 steps_per_epoch=2, eval_limit=8, method=method)
     base.update(kw)
-    return runner.RunOptions(**base)
+    return runner.TSGANOptions(**base)
 
 
 def _run_binary(*args):
@@ -240,11 +240,11 @@ def test_binaries_name_an_unknown_method_and_a_foreign_directory(tmp_path):
 
 def test_run_options_validate_method_and_protocol(tmp_path):
     with pytest.raises(ValueError, match="--method='unet'"):
-        runner.RunOptions(model_dir=str(tmp_path), method="unet")
+        runner.TSGANOptions(model_dir=str(tmp_path), method="unet")
     with pytest.raises(ValueError, match="--ablation=teacher_only"):
-        runner.RunOptions(model_dir=str(tmp_path), method="fcn", ablation="teacher_only")
+        runner.TSGANOptions(model_dir=str(tmp_path), method="fcn", ablation="teacher_only")
     with pytest.raises(ValueError, match="--curtin_protocol=paper_47_5 needs --dataset=curtinfaces"):
-        runner.RunOptions(model_dir=str(tmp_path), curtin_protocol="paper_47_5")
+        runner.TSGANOptions(model_dir=str(tmp_path), curtin_protocol="paper_47_5")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ def _opts(model_dir, **kw):
     base = dict(model_dir=str(model_dir), batch_size=4, synthetic_identities=8,
                 synthetic_images_per_identity=5, seed=3, log_every=1000)
     base.update(kw)
-    return runner.RunOptions(**base)
+    return runner.TSGANOptions(**base)
 
 
 @pytest.mark.slow
@@ -74,9 +74,19 @@ def test_resume_after_kill_gives_the_same_next_step_losses(tmp_path):
 def test_resume_refuses_a_different_config(tmp_path):
     runner.train(_opts(tmp_path, epochs=1, steps_per_epoch=1), preset="demo", overrides=TINY,
                  verbose=False)
-    with pytest.raises(ValueError, match="config.json"):
+    with pytest.raises(ValueError, match="--seed: 3 -> 9"):
         runner.train(_opts(tmp_path, epochs=1, steps_per_epoch=1, seed=9), preset="demo",
                      overrides=TINY, verbose=False)
+    # the one rule: a field that changes the trained result is refused by name, the budget
+    # flags included (train_tsgan used to accept these and rewrite config.json)
+    for field, value in (("steps_per_epoch", 2), ("synthetic_identities", 9)):
+        with pytest.raises(ValueError, match=f"--{field}: "):
+            runner.train(_opts(tmp_path, **dict(dict(epochs=1, steps_per_epoch=1),
+                                                **{field: value})),
+                         preset="demo", overrides=TINY, verbose=False)
+    with pytest.raises(ValueError, match="model config lambda_cycle: "):
+        runner.train(_opts(tmp_path, epochs=1, steps_per_epoch=1), preset="demo",
+                     overrides=dict(TINY, lambda_cycle=7.0), verbose=False)
 
 
 def test_export_round_trip_in_a_fresh_process(tmp_path):
@@ -133,8 +143,8 @@ def _independent_paper_metrics(model_dir, limit):
     """Table 1 on the paper's scale recomputed with plain NumPy from the trained generator's
     predictions on the same held-out images (BUILD_NOTES.md, issue 16 section 2)."""
     model, record = runner.load_trained(str(model_dir))
-    fields = {f.name for f in dataclasses.fields(runner.RunOptions)}
-    opts = runner.RunOptions(**{k: v for k, v in record.items() if k in fields})
+    fields = {f.name for f in dataclasses.fields(runner.TSGANOptions)}
+    opts = runner.TSGANOptions(**{k: v for k, v in record.items() if k in fields})
     test = runner.load_source(opts, model.config, opts.eval_split, limit=limit)
     preds, gts = [], []
     for batch in runner.make_eval_dataset(test, 4):

@@ -10,6 +10,7 @@ their identity code in the red channel (tests/fixtures/make_face_fixtures.py), s
 student images are also recomputed from the codes, independently of the split builders.
 """
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -72,8 +73,9 @@ def _recognition_split(name, data_dir, fold=None, seed=0):
 
 
 def _student(name, data_dir, **kw):
-    opts = runner.RunOptions(model_dir="unused", target_dataset=name, data_dir=data_dir, **kw)
-    cfg = runner._effective_config("demo", opts, TINY)
+    opts = runner.TSGANOptions(model_dir="unused", target_dataset=name, data_dir=data_dir, **kw)
+    cfg = runner.TSGANExperiment().config(dataclasses.replace(
+        opts, preset="demo", config_override=runner._override_strings(TINY)))
     return opts, runner.load_target(opts, cfg)
 
 
@@ -141,10 +143,11 @@ def test_target_split_seed_follows_the_recognition_seed(data_dir):
 
 
 def test_synthetic_target_is_unchanged():
-    opts = runner.RunOptions(model_dir="unused", synthetic_identities=3,
+    opts = runner.TSGANOptions(model_dir="unused", synthetic_identities=3,
                              synthetic_images_per_identity=2)
     assert opts.target_protocol == "all" and opts.target_fold is None
-    cfg = runner._effective_config("demo", opts, TINY)
+    cfg = runner.TSGANExperiment().config(dataclasses.replace(
+        opts, preset="demo", config_override=runner._override_strings(TINY)))
     want = sources.load_rgb(sources.SYNTHETIC_TARGET, "train", SIZE, seed=0,
                             synthetic_size=sources.SyntheticSize(3, 2))
     np.testing.assert_array_equal(runner.load_target(opts, cfg), want)
@@ -162,7 +165,7 @@ def test_synthetic_target_is_unchanged():
 ])
 def test_bad_target_protocol_or_fold_names_the_flag(kw, flag):
     with pytest.raises(ValueError, match=flag):
-        runner.RunOptions(model_dir="unused", **kw)
+        runner.TSGANOptions(model_dir="unused", **kw)
 
 
 def test_protocol_functions_reject_bad_input(data_dir):
@@ -187,7 +190,7 @@ def test_train_records_the_protocol_and_feeds_only_training_images(data_dir, tmp
 
     monkeypatch.setattr(runner, "make_unpaired_dataset", spy)
     model_dir = tmp_path / "run"
-    opts = runner.RunOptions(model_dir=str(model_dir), target_dataset="eurecom_kinectfacedb",
+    opts = runner.TSGANOptions(model_dir=str(model_dir), target_dataset="eurecom_kinectfacedb",
                              data_dir=data_dir, epochs=1, steps_per_epoch=1, batch_size=2,
                              synthetic_identities=2, synthetic_images_per_identity=2,
                              log_every=1000, target_split_seed=1)
@@ -198,16 +201,16 @@ def test_train_records_the_protocol_and_feeds_only_training_images(data_dir, tmp
     assert len(seen) == 1 and len(seen[0]) == 6
     faces, split = _recognition_split("eurecom_kinectfacedb", data_dir, seed=1)
     assert not _hashes(seen[0]) & _hashes(faces.rgb[split.tests["test"]], True)
-    # another split seed is another student set: refused in the same model_dir
-    with pytest.raises(ValueError, match="target_split_seed"):
-        runner.train(runner.RunOptions(**dict(vars(opts), target_split_seed=0)), preset="demo",
+    # another split seed is another student set: refused in the same model_dir, by name
+    with pytest.raises(ValueError, match="--target_split_seed: 1 -> 0"):
+        runner.train(runner.TSGANOptions(**dict(vars(opts), target_split_seed=0)), preset="demo",
                      overrides=TINY, verbose=False)
     # a config.json without the new keys (an older run) reads as 'all' and is not resumed
     for key in ("target_protocol", "target_fold", "target_split_seed"):
         record.pop(key)
     (model_dir / "config.json").write_text(json.dumps(record))
     assert runner.read_run_config(str(model_dir))["target_protocol"] == "all"
-    with pytest.raises(ValueError, match="target_protocol"):
+    with pytest.raises(ValueError, match="--target_protocol: 'all' -> 'paper'"):
         runner.train(opts, preset="demo", overrides=TINY, verbose=False)
 
 

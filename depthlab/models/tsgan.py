@@ -58,7 +58,7 @@ def build_discriminator(preset="code", input_channels: int = 3, image_size: Opti
 
 
 PRESETS = ("code", "paper", "demo")
-ABLATIONS = ("none", "teacher_only", "a2b_only")
+from depthlab.configs import TSGAN_ABLATIONS as ABLATIONS  # noqa: E402 (TF-free, for the flags)
 
 _LOSS_NAMES = ("teacher_g_loss", "teacher_pixel_loss", "student_g_loss", "cycle_loss",
                "disc_loss", "d_depth_loss", "d_rgb_loss")

@@ -43,11 +43,11 @@ from depthlab.models.tsgan import (TSGAN, _EVAL_NAMES, build_discriminator, buil
 
 _PACKAGE = "depthlab"
 
-METHODS = ("tsgan", "fcn", "cgan", "cyclegan")
+from depthlab.configs import TSGAN_METHODS as METHODS  # noqa: E402 (TF-free, for the flags)
 BASELINES = METHODS[1:]
 GAN_LOSSES = ("bce", "lsgan")
 # Labels of paper Table 1's columns.
-PAPER_LABELS = {"fcn": "FCN", "cgan": "cGAN", "cyclegan": "CycleGAN", "tsgan": "TS-GAN"}
+from depthlab.configs import TSGAN_METHOD_LABELS as PAPER_LABELS  # noqa: E402
 
 
 def _config(config) -> TSGANConfig:

@@ -1,45 +1,56 @@
-"""TS-GAN train / evaluate / export as library calls (the binaries only parse flags).
+"""TS-GAN's experiment on the one run lifecycle (``depthlab.core.run``), and evaluate / export
+as library calls (the binaries only parse flags).
 
 Layout of a ``model_dir``:
-  config.json            trainer, method, model preset + run options (checked on resume)
+  config.json            trainer 'tsgan', the model config (its 'epochs' aside: --epochs may
+                         grow on resume) + run options (the resume rule compares them)
   checkpoints/           tf.train.CheckpointManager: networks, 3-4 optimizers, pools, epoch
   tensorboard/           scalars per step, colourised sample grids per epoch
   samples/               the same grids as PNG
   g_a2b.keras            the shared generator after the last epoch
   metrics_step0.json     held-out metrics before training, with the mean-depth baselines
+  metrics_final.json     held-out metrics after training, with the collapse guard's verdict
 
-``RunOptions.method`` picks the trained model: 'tsgan' (Algorithm 1) or one of the paper's
-Table 1 baselines 'fcn', 'cgan', 'cyclegan' (``depthlab.models.tsgan_baselines``), trained on the
-same data with the same budget flags; every method checkpoints its generator as ``g_a2b``, so
-evaluation and export read all four the same way.
+``TSGANOptions.method`` (``depthlab.runners.tsgan_options``) picks the trained model: 'tsgan'
+(Algorithm 1) or one of the paper's Table 1 baselines 'fcn', 'cgan', 'cyclegan'
+(``depthlab.models.tsgan_baselines``), trained on the same data with the same budget flags;
+every method checkpoints its generator as ``g_a2b``, so evaluation and export read all four
+the same way.
 
-``RunOptions.target_protocol`` decides the student's target RGB: 'paper' (the default for a real
-face target, IIIT-D / EURECOM / LFW) keeps only the images outside the recognition protocol's
-test sets (``recognition_protocols.student_indices``; paper lines 595-607 and 617-619), IIIT-D
-for fold ``target_fold``; 'all' reads the whole ``target_split`` (the default for the embedded
-``synthetic_faces_target``, whose identities are disjoint from the recognition ones, and for
-datasets without a recognition protocol).
+``TSGANOptions.target_protocol`` decides the student's target RGB: 'paper' (the default for a
+real face target, IIIT-D / EURECOM / LFW) keeps only the images outside the recognition
+protocol's test sets (``recognition_protocols.student_indices``; paper lines 595-607 and
+617-619), IIIT-D for fold ``target_fold``; 'all' reads the whole ``target_split`` (the default
+for the embedded ``synthetic_faces_target``, whose identities are disjoint from the
+recognition ones, and for datasets without a recognition protocol).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from data_pipelines import recognition_protocols as rp
+from data_pipelines import registry as datasets
 from data_pipelines import sources
 from data_pipelines.conventions import tanh_depth_to_unit
 from data_pipelines.paired import PairedArrays, make_paired_dataset, tsgan_depth_to_unit
 from data_pipelines.unpaired import make_unpaired_dataset, zip_streams
-from depthlab import collapse, metrics, training
+from depthlab import metrics, reporting, training
 from depthlab.configs import TSGANConfig, tsgan_config
+from depthlab.core import options as options_lib
+from depthlab.core import registry
+from depthlab.core import run as run_lib
+from depthlab.core.experiment import Experiment
 from depthlab.models import tsgan_baselines as baselines
-from depthlab.models.tsgan import ABLATIONS, TSGAN
+from depthlab.models.tsgan import TSGAN
+from depthlab.runners.tsgan_options import (PAIRED_VIEW, TARGET_PROTOCOLS, TARGET_VIEW,  # noqa: F401
+                                            TSGANOptions)
 from depthlab.schedules import CompoundEpochDecay, LinearDecay, StepDecay
 
 EVAL_KEYS = ("abs_diff", "l1", "l2", "rmse", "delta1", "delta2", "delta3")
@@ -48,106 +59,39 @@ EVAL_KEYS = ("abs_diff", "l1", "l2", "rmse", "delta1", "delta2", "delta3")
 #: ones training logs: sums for l1/l2, delta as fractions).
 PROTOCOLS = ("paper", "valid_pixels")
 PROTOCOL_KEYS = {"paper": metrics.PAPER_TABLE1_KEYS, "valid_pixels": EVAL_KEYS}
-TRAINER = "experiments.train_tsgan"   # written to config.json; eval_tsgan checks it
-#: --target_protocol: 'paper' = the recognition protocol's training images only; 'all' = the
-#: whole target split (what every run before this option read)
-TARGET_PROTOCOLS = ("paper", "all")
+#: the experiment's registry name, written to config.json as 'trainer'; eval_tsgan checks it
+TRAINER = "tsgan"
+#: what config.json's 'trainer' said before the lifecycle (runs written then still load)
+LEGACY_TRAINER = "experiments.train_tsgan"
 
 
-@dataclasses.dataclass
-class RunOptions:
-    """Everything about a run that is not a model hyper-parameter."""
-
-    model_dir: str
-    dataset: str = sources.SYNTHETIC
-    target_dataset: str = sources.SYNTHETIC_TARGET
-    data_dir: Optional[str] = None
-    target_data_dir: Optional[str] = None
-    train_split: str = "train"
-    target_split: str = "train"
-    eval_split: str = "test"
-    epochs: Optional[int] = None              # None: the preset's
-    steps_per_epoch: Optional[int] = None     # None: one pass over the source data
-    batch_size: Optional[int] = None          # None: the preset's
-    ablation: str = "none"
-    mixed_precision: str = "float32"
-    seed: int = 0
-    synthetic_identities: int = 20
-    synthetic_images_per_identity: int = 10
-    eval_limit: Optional[int] = None
-    log_every: int = 10
-    jit_compile: bool = False
-    strategy: str = "default"                 # training.STRATEGIES
-    method: str = "tsgan"                     # baselines.METHODS (paper Table 1 columns)
-    curtin_protocol: Optional[str] = None     # curtinfaces.PROTOCOLS, e.g. 'paper_47_5'
-    target_protocol: Optional[str] = None     # TARGET_PROTOCOLS; None: 'paper' for a real face
-    target_fold: Optional[int] = None         # IIIT-D target: the recognition fold (1-5)
-    target_split_seed: int = 0                # the recognition run's --seed (EURECOM/LFW draws)
-    collapse_guard: str = "warn"              # collapse.MODES
-
-    def __post_init__(self):
-        collapse.check_mode(self.collapse_guard)
-        self._check_target_protocol()
-        if self.strategy not in training.STRATEGIES:
-            raise ValueError(f"--strategy={self.strategy!r} is not one of {training.STRATEGIES}")
-        if self.ablation not in ABLATIONS:
-            raise ValueError(f"--ablation={self.ablation!r} is not one of {ABLATIONS}")
-        if self.method not in baselines.METHODS:
-            raise ValueError(f"--method={self.method!r} is not one of {list(baselines.METHODS)}")
-        if self.method != "tsgan" and self.ablation != "none":
-            raise ValueError(f"--ablation={self.ablation} is a TS-GAN ablation; --method="
-                             f"{self.method} takes none")
-        if self.curtin_protocol is not None and self.dataset.split("/")[0] != "curtinfaces":
-            raise ValueError(f"--curtin_protocol={self.curtin_protocol} needs "
-                             f"--dataset=curtinfaces, got {self.dataset!r}")
-        for name in ("epochs", "steps_per_epoch", "batch_size"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise ValueError(f"--{name} must be > 0, got {value}")
-
-    def _check_target_protocol(self):
-        """Resolves ``target_protocol`` (None -> 'paper' for IIIT-D / EURECOM / LFW targets,
-        else 'all') and checks it with ``target_fold`` (paper lines 595-607)."""
-        base = self.target_dataset.split("/")[0]
-        if self.target_protocol is None:
-            self.target_protocol = "paper" if base in rp.STUDENT_PROTOCOLS else "all"
-        if self.target_protocol not in TARGET_PROTOCOLS:
-            raise ValueError(f"--target_protocol={self.target_protocol!r} is not one of "
-                             f"{list(TARGET_PROTOCOLS)}")
-        paper = self.target_protocol == "paper"
-        if paper and base not in rp.STUDENT_PROTOCOLS:
-            raise ValueError(f"--target_protocol=paper needs a --target_dataset with a "
-                             f"recognition protocol ({', '.join(rp.STUDENT_PROTOCOLS)}), got "
-                             f"{self.target_dataset!r}; use --target_protocol=all")
-        if paper and base == "iiitd_rgbd":
-            if self.target_fold not in rp.IIITD_FOLDS:
-                raise ValueError(f"--target_fold must be one of {list(rp.IIITD_FOLDS)} with "
-                                 f"--target_dataset=iiitd_rgbd --target_protocol=paper (the "
-                                 f"recognition fold whose training images the student sees), "
-                                 f"got {self.target_fold}")
-        elif self.target_fold is not None:
-            raise ValueError(f"--target_fold={self.target_fold} applies only to "
-                             f"--target_dataset=iiitd_rgbd with --target_protocol=paper "
-                             f"(got --target_dataset={self.target_dataset} "
-                             f"--target_protocol={self.target_protocol})")
-        if paper and self.target_split != "train":
-            raise ValueError(f"target_split={self.target_split!r}: with --target_protocol=paper "
-                             "the recognition protocol picks the student's images")
+#: the options of a TS-GAN run (``depthlab.runners.tsgan_options``; the old name kept for
+#: callers that built ``RunOptions`` directly)
+RunOptions = TSGANOptions
 
 
-def _synthetic_size(opts: RunOptions, split: str) -> sources.SyntheticSize:
+def _synthetic_size(opts: TSGANOptions, split: str) -> sources.SyntheticSize:
     ids = opts.synthetic_identities if split == "train" else max(4, opts.synthetic_identities // 4)
     return sources.SyntheticSize(ids, opts.synthetic_images_per_identity)
 
 
-def load_source(opts: RunOptions, cfg: TSGANConfig, split: str,
+def _read(name: str, view: str, split: str, image_size: int, **kwargs):
+    """``name``'s ``view`` reader from ``data_pipelines.registry`` (the face readers take the
+    dataset name first: ``sources.load_paired`` / ``load_rgb``), after its data_dir check."""
+    datasets.check_data_dir(name, kwargs.get("data_dir"))
+    return datasets.get(name).reader(view)(name, split, image_size, **kwargs)
+
+
+def load_source(opts: TSGANOptions, cfg: TSGANConfig, split: str,
                 limit: Optional[int] = None) -> PairedArrays:
-    return sources.load_paired(opts.dataset, split, cfg.image_size, seed=opts.seed,
-                               data_dir=opts.data_dir, synthetic_size=_synthetic_size(opts, split),
-                               limit=limit, protocol=opts.curtin_protocol)
+    """Paired RGB-D faces of ``opts.dataset`` (``data_pipelines.registry``, view
+    'paired_faces')."""
+    return _read(opts.dataset, PAIRED_VIEW, split, cfg.image_size, seed=opts.seed,
+                 data_dir=opts.data_dir, synthetic_size=_synthetic_size(opts, split),
+                 limit=limit, protocol=opts.curtin_protocol)
 
 
-def load_target(opts: RunOptions, cfg: TSGANConfig) -> np.ndarray:
+def load_target(opts: TSGANOptions, cfg: TSGANConfig) -> np.ndarray:
     """The student's unpaired target RGB (uint8): under ``target_protocol='paper'`` only the
     recognition training images (``rp.load_student_faces``, paper lines 595-607), else the
     whole ``target_split``."""
@@ -155,9 +99,9 @@ def load_target(opts: RunOptions, cfg: TSGANConfig) -> np.ndarray:
         return rp.load_student_faces(opts.target_dataset.split("/")[0], cfg.image_size,
                                      data_dir=opts.target_data_dir or opts.data_dir,
                                      fold=opts.target_fold, seed=opts.target_split_seed).rgb
-    return sources.load_rgb(opts.target_dataset, opts.target_split, cfg.image_size,
-                            seed=opts.seed, data_dir=opts.target_data_dir or opts.data_dir,
-                            synthetic_size=_synthetic_size(opts, "train"))
+    return _read(opts.target_dataset, TARGET_VIEW, opts.target_split, cfg.image_size,
+                 seed=opts.seed, data_dir=opts.target_data_dir or opts.data_dir,
+                 synthetic_size=_synthetic_size(opts, "train"))
 
 
 def build_optimizers(cfg: TSGANConfig,
@@ -194,28 +138,9 @@ def build_optimizers(cfg: TSGANConfig,
     return out
 
 
-def _effective_config(preset: str, opts: RunOptions, overrides: Optional[dict]) -> TSGANConfig:
-    changes = dict(overrides or {})
-    if opts.epochs is not None:
-        changes["epochs"] = opts.epochs
-    if opts.batch_size is not None:
-        changes["batch_size"] = opts.batch_size
-    return tsgan_config(preset, **changes)
-
-
-_RESUME_KEYS = ("model", "ablation", "dataset", "target_dataset", "seed", "method",
-                "curtin_protocol", "target_protocol", "target_fold", "target_split_seed")
 #: config.json keys added after runs were recorded, with what those runs did
 _LEGACY_DEFAULTS = {"method": "tsgan", "target_protocol": "all", "target_fold": None,
                     "target_split_seed": 0}
-
-
-def _check_resume_config(model_dir: str, record: dict) -> None:
-    """Refuses to resume a run whose config.json differs in ``_RESUME_KEYS`` (or that another
-    trainer wrote); runs from before 'method' / 'curtin_protocol' / 'target_protocol' read as
-    tsgan / None / 'all' (so an old run on a real target, which read every image, is not resumed
-    under the default 'paper')."""
-    training.check_resume_config(model_dir, record, _RESUME_KEYS, read=read_run_config)
 
 
 def read_run_config(model_dir: str) -> dict:
@@ -250,7 +175,7 @@ def read_run_config(model_dir: str) -> dict:
         if problem is not None:
             raise ValueError(f"{model_dir}: config.json is not from experiments.train_tsgan: "
                              f"found {problem}")
-    elif trainer != TRAINER:
+    elif trainer not in (TRAINER, LEGACY_TRAINER):
         raise ValueError(f"{model_dir}: config.json was written by trainer {trainer!r}, not "
                          f"{TRAINER!r}")
     record = dict(record, **{k: record.get(k, v) for k, v in _LEGACY_DEFAULTS.items()})
@@ -275,30 +200,18 @@ def build_model(cfg: TSGANConfig, ablation: str, seed: int, steps_per_epoch: int
     return model
 
 
-def checkpoint_state(model: keras.Model, model_dir: str) -> training.ResumableCheckpoint:
+def checkpoint_objects(model: keras.Model) -> Dict[str, object]:
+    """The whole training state of a TS-GAN (networks, image pools, 3-4 optimizers) or of a
+    baseline (its own list), by checkpoint name."""
     if not isinstance(model, TSGAN):   # a baseline lists its own state
-        objects = {k: v for k, v in model.checkpoint_objects().items() if v is not None}
-        return training.ResumableCheckpoint(os.path.join(model_dir, "checkpoints"), **objects)
+        return {k: v for k, v in model.checkpoint_objects().items() if v is not None}
     objects = dict(g_a2b=model.g_a2b, g_b2a=model.g_b2a, d_depth=model.d_depth, d_rgb=model.d_rgb,
                    teacher_pool=model.teacher_pool, student_pool=model.student_pool,
                    rec_pool=model.rec_pool, teacher_optimizer=model.teacher_optimizer)
-    if model.student_optimizer is not None:
-        objects["student_optimizer"] = model.student_optimizer
-    if model.disc_optimizer is not None:
-        objects["disc_optimizer"] = model.disc_optimizer
-    if model.d_rgb_optimizer is not None:
-        objects["d_rgb_optimizer"] = model.d_rgb_optimizer
-    return training.ResumableCheckpoint(os.path.join(model_dir, "checkpoints"), **objects)
-
-
-def single_device_copy(model: TSGAN, cfg: TSGANConfig, ablation: str, seed: int) -> TSGAN:
-    """A default-strategy TSGAN holding ``model``'s G_A2B weights (call it outside any
-    ``strategy.scope()``): evaluation and saving after a distributed run, since Keras'
-    ``evaluate`` does not run under MultiWorkerMirroredStrategy."""
-    plain = TSGAN(cfg, ablation=ablation, seed=seed)
-    plain.g_a2b.set_weights(model.g_a2b.get_weights())
-    plain.compile()
-    return plain
+    for name in ("student_optimizer", "disc_optimizer", "d_rgb_optimizer"):
+        if getattr(model, name) is not None:
+            objects[name] = getattr(model, name)
+    return objects
 
 
 def make_eval_dataset(arrays: PairedArrays, batch_size: int = 16) -> tf.data.Dataset:
@@ -363,92 +276,195 @@ def collapse_probe(arrays: PairedArrays, n: int = 8):
     return probe
 
 
-def train(opts: RunOptions, preset: str = "code", overrides: Optional[dict] = None,
+@dataclasses.dataclass
+class TSGANData:
+    """What ``build_data`` loads: paired source, the student's target RGB (None without a
+    student), the held-out paired arrays and the steps per epoch."""
+
+    source: PairedArrays
+    target: Optional[np.ndarray]
+    test: PairedArrays
+    steps: int
+
+
+def _override_strings(overrides: Optional[Dict[str, Any]]) -> tuple:
+    """``{'lambda_cycle': 10, 'disc_filters': (8, 16)}`` -> ``('lambda_cycle=10',
+    'disc_filters=8,16')``: a config dict as ``--config_override`` values."""
+    def text(value):
+        if value is None:
+            return "none"
+        if isinstance(value, (tuple, list)):
+            return ",".join(str(v) for v in value)
+        return repr(value) if isinstance(value, float) else str(value)
+    return tuple(f"{k}={text(v)}" for k, v in (overrides or {}).items())
+
+
+@registry.experiment("tsgan")
+class TSGANExperiment(Experiment):
+    """TS-GAN (Algorithm 1) or a paper Table 1 baseline (``--method``) on the one lifecycle."""
+
+    Options = TSGANOptions
+    tag = "[tsgan]"
+    collapse_name = "TS-GAN G_A2B"
+    preview_labels = ("RGB", "GT", "predicted")
+    preview_near_is_small = False          # TS-GAN depth is near-is-bright
+    preview_count = 10 ** 9                # a sample grid every epoch
+    legacy_defaults = dict(_LEGACY_DEFAULTS)
+    tiny_changed_field = ("synthetic_identities", 3)
+    #: steps per epoch of the last ``build_data`` (``train``'s summary)
+    steps: Optional[int] = None
+
+    # -- configuration --------------------------------------------------------------------
+    def preset_config(self, opts: TSGANOptions) -> TSGANConfig:
+        return tsgan_config(opts.preset)
+
+    def config(self, opts: TSGANOptions) -> TSGANConfig:
+        """The preset, then the flag-backed fields (--epochs, --batch_size), then
+        ``--config_override``."""
+        changes = {k: getattr(opts, k) for k in ("epochs", "batch_size")
+                   if getattr(opts, k) is not None}
+        cfg = tsgan_config(opts.preset, **changes)
+        return options_lib.apply_overrides(cfg, opts.config_override)
+
+    def epochs(self, opts, config: TSGANConfig) -> int:
+        return int(config.epochs)
+
+    def batch_size(self, opts, config: TSGANConfig) -> int:
+        return int(config.batch_size)
+
+    def record(self, opts, config: TSGANConfig) -> Dict[str, Any]:
+        """config.json; the model config without 'epochs' (the extendable --epochs is a run
+        option: a finished run trains further with a larger --epochs)."""
+        out = super().record(opts, config)
+        out["model"] = {k: v for k, v in out["model"].items() if k != "epochs"}
+        return out
+
+    # -- data and model -------------------------------------------------------------------
+    def build_data(self, run) -> TSGANData:
+        opts, cfg = run.opts, run.config
+        run.log(f"method={opts.method} preset={cfg.preset} ablation={opts.ablation} "
+                f"image={cfg.image_size} batch={cfg.batch_size} epochs={cfg.epochs} "
+                f"precision={opts.mixed_precision}")
+        run.log(f"loading data: source={opts.dataset} target={opts.target_dataset} "
+                f"(target_protocol={opts.target_protocol}"
+                + (f", fold {opts.target_fold}" if opts.target_fold is not None else "") + ")")
+        source = load_source(opts, cfg, opts.train_split)
+        needs_target = opts.method == "tsgan" and opts.ablation == "none"   # the student's domain
+        target = load_target(opts, cfg) if needs_target else None
+        test = load_source(opts, cfg, opts.eval_split, limit=opts.eval_limit)
+        steps = opts.steps_per_epoch or max(1, len(source) // cfg.batch_size)
+        run.log(f"{len(source)} paired, {0 if target is None else len(target)} target, "
+                f"{len(test)} held-out examples; {steps} steps/epoch")
+        self.steps = steps
+        return TSGANData(source, target, test, steps)
+
+    def steps_per_epoch(self, run, data: TSGANData) -> int:
+        return data.steps
+
+    def build_model(self, run, data: TSGANData) -> keras.Model:
+        opts = run.opts
+        return build_model(run.config, opts.ablation, opts.seed, data.steps, opts.jit_compile,
+                           opts.method)
+
+    def checkpoint_objects(self, run, model) -> Dict[str, Any]:
+        return checkpoint_objects(model)
+
+    def train_dataset(self, run, data: TSGANData, phase, first_epoch: int) -> tf.data.Dataset:
+        """The paired stream (and the target stream zipped to it) from where an uninterrupted
+        run is after ``first_epoch`` epochs."""
+        cfg, seed = run.config, run.opts.seed
+        start = first_epoch * phase.steps_per_epoch * cfg.batch_size
+        stream = make_paired_dataset(data.source, cfg.batch_size, seed=seed, training=True,
+                                     start_index=start,
+                                     reproduce_flip_bug=cfg.reproduce_flip_bug)
+        if data.target is not None:
+            stream = zip_streams(stream, make_unpaired_dataset(
+                data.target, cfg.batch_size, seed=seed, start_index=start))
+        return stream
+
+    def on_fresh_start(self, run, model, data: TSGANData) -> None:
+        """metrics_step0.json: the untrained generator and the mean-depth baselines."""
+        if not run.chief:
+            return
+        plain = self.plain_copy(run, model) if run.distributed else model
+        step0 = evaluate_model(plain, data.test)
+        step0.update(mean_depth_baselines(data.source, data.test))
+        training.write_json(run.path("metrics_step0.json"), step0)
+
+    # -- monitoring -----------------------------------------------------------------------
+    def preview_rows(self, run, model, data: TSGANData):
+        return _preview_rows(model, data.test, data.target)
+
+    def collapse_probe(self, run, data: TSGANData):
+        return collapse_probe(data.test)
+
+    # -- after training -------------------------------------------------------------------
+    def plain_copy(self, run, model):
+        """A one-device model of the run's method holding G_A2B's weights (evaluation and
+        saving after a distributed run)."""
+        opts, cfg = run.opts, run.config
+
+        def build():
+            if opts.method == "tsgan":
+                return TSGAN(cfg, ablation=opts.ablation, seed=opts.seed)
+            return baselines.build_baseline(opts.method, cfg, seed=opts.seed)
+        plain = training.single_device_copy(model, build, parts=("g_a2b",))
+        plain.compile()
+        return plain
+
+    def save(self, run, model) -> None:
+        model.g_a2b.save(run.path("g_a2b.keras"))
+
+    def evaluate(self, run, model, data: TSGANData) -> Dict[str, Any]:
+        return evaluate_model(model, data.test)
+
+    def export(self, run, model, export_dir: str) -> str:
+        from depthlab.export import export_depth_generator
+
+        return export_depth_generator(model.g_a2b, export_dir, run.config.image_size)
+
+    def summary_lines(self, run, final: Dict[str, Any]) -> List[str]:
+        """The end-of-training table: mean-depth baselines, step 0 and the trained model."""
+        rows = summary_rows(run.model_dir, final, baselines.PAPER_LABELS[run.opts.method])
+        table = reporting.metrics_table(rows, ("rmse", "abs_diff", "l1", "l2", "delta1",
+                                               "delta2", "delta3"))
+        return ["held-out depth metrics ([0,1] depth, valid pixels, mean over images):",
+                *table.splitlines()]
+
+    # -- tests ----------------------------------------------------------------------------
+    def tiny_options(self, model_dir: str, **changes) -> TSGANOptions:
+        base = dict(model_dir=model_dir, preset="demo", config_override=_override_strings(TINY),
+                    batch_size=4, synthetic_identities=4, synthetic_images_per_identity=3,
+                    epochs=1, steps_per_epoch=2, eval_limit=8, seed=3, log_every=1000)
+        base.update(changes)
+        return TSGANOptions(**base)
+
+
+#: the smallest TS-GAN (tests, ``tiny_options``): 32x32, 8 generator filters, 2 blocks
+TINY = dict(image_size=32, gen_filters=8, gen_blocks=2, disc_filters=(8, 16, 32),
+            disc_strides=(2, 2, 1), pool_size=8)
+
+
+def train(opts: TSGANOptions, preset: Optional[str] = None,
+          overrides: Optional[Dict[str, Any]] = None,
           extra_callbacks: Optional[List[keras.callbacks.Callback]] = None,
           verbose: bool = True) -> Dict[str, object]:
-    """Trains (or resumes) TS-GAN; returns a summary with the held-out metrics."""
-    training.set_precision(opts.mixed_precision)
-    training.set_seeds(opts.seed)
-    strategy = training.get_strategy(opts.strategy)
-    chief = training.is_chief(strategy)
-    distributed = training.is_distributed(strategy)
-    cfg = _effective_config(preset, opts, overrides)
-    record = {"trainer": TRAINER, "model": cfg.to_dict(), **dataclasses.asdict(opts)}
-    _check_resume_config(opts.model_dir, record)
-    os.makedirs(opts.model_dir, exist_ok=True)
-    if chief:
-        training.write_json(os.path.join(opts.model_dir, "config.json"), record)
-
-    log = print if verbose and chief else (lambda *a, **k: None)
-    log(f"[tsgan] method={opts.method} preset={cfg.preset} ablation={opts.ablation} "
-        f"image={cfg.image_size} "
-        f"batch={cfg.batch_size} epochs={cfg.epochs} precision={opts.mixed_precision}")
-    log(f"[tsgan] loading data: source={opts.dataset} target={opts.target_dataset} "
-        f"(target_protocol={opts.target_protocol}"
-        + (f", fold {opts.target_fold}" if opts.target_fold is not None else "") + ")")
-    source = load_source(opts, cfg, opts.train_split)
-    needs_target = opts.method == "tsgan" and opts.ablation == "none"   # the student's domain
-    target = load_target(opts, cfg) if needs_target else None
-    test = load_source(opts, cfg, opts.eval_split, limit=opts.eval_limit)
-    steps = opts.steps_per_epoch or max(1, len(source) // cfg.batch_size)
-    log(f"[tsgan] {len(source)} paired, {0 if target is None else len(target)} target, "
-        f"{len(test)} held-out examples; {steps} steps/epoch; strategy={opts.strategy} "
-        f"({strategy.num_replicas_in_sync} replica(s) in sync)")
-
-    with strategy.scope():
-        model = build_model(cfg, opts.ablation, opts.seed, steps, opts.jit_compile, opts.method)
-        state = checkpoint_state(model, opts.model_dir)
-    initial_epoch = state.restore_latest()
-
-    def evaluation_model():
-        if not distributed:
-            return model
-        return single_device_copy(model, cfg, opts.ablation, opts.seed)
-
-    if initial_epoch >= cfg.epochs:
-        log(f"[tsgan] {opts.model_dir} already holds {initial_epoch} epochs; nothing to train")
-    elif initial_epoch:
-        log(f"[tsgan] resuming from epoch {initial_epoch} ({state.manager.latest_checkpoint})")
-    elif chief:
-        step0 = evaluate_model(evaluation_model(), test)
-        step0.update(mean_depth_baselines(source, test))
-        training.write_json(os.path.join(opts.model_dir, "metrics_step0.json"), step0)
-
-    start = initial_epoch * steps * cfg.batch_size
-    stream = make_paired_dataset(source, cfg.batch_size, seed=opts.seed, training=True,
-                                 start_index=start, reproduce_flip_bug=cfg.reproduce_flip_bug)
-    if target is not None:
-        stream = zip_streams(stream, make_unpaired_dataset(target, cfg.batch_size, seed=opts.seed,
-                                                           start_index=start))
-    progress = training.ProgressPrinter(cfg.epochs * steps, cfg.batch_size, every=opts.log_every)
-    progress.set_initial_step(initial_epoch * steps)
-    callbacks = [training.CheckpointCallback(state)]   # writes on the chief only
-    callbacks += [] if not chief else [
-        keras.callbacks.TensorBoard(os.path.join(opts.model_dir, "tensorboard"),
-                                    update_freq=max(1, opts.log_every), write_graph=False),
-        training.ImageGridCallback(lambda m: _preview_rows(m, test, target),
-                                   os.path.join(opts.model_dir, "samples"),
-                                   os.path.join(opts.model_dir, "tensorboard", "images"),
-                                   labels=("RGB", "GT", "predicted"),
-                                   near_is_small=False),   # TS-GAN depth is near-is-bright
-    ]
-    if verbose and chief:
-        callbacks.append(progress)
-    guards = collapse.guard_callbacks(
-        opts.collapse_guard, collapse_probe(test), name="TS-GAN G_A2B", every=opts.log_every,
-        model_dir=opts.model_dir, chief=chief,
-        initial_step=initial_epoch * steps, initial_epoch=initial_epoch)
-    callbacks += guards + list(extra_callbacks or [])
-    if initial_epoch < cfg.epochs:
-        training.fit(model, stream, epochs=cfg.epochs, steps_per_epoch=steps,
-                     initial_epoch=initial_epoch, callbacks=callbacks, strategy=strategy)
-    final_model = evaluation_model()
-    final = collapse.mark(evaluate_model(final_model, test), guards)
-    if chief:
-        final_model.g_a2b.save(os.path.join(opts.model_dir, "g_a2b.keras"))
-        training.write_json(os.path.join(opts.model_dir, "metrics_final.json"), final)
-    return {"final": final, "model": final_model, "epochs_done": cfg.epochs,
-            "steps_per_epoch": steps, "config": cfg}
+    """Trains (or resumes) ``opts.model_dir`` through ``depthlab.core.run``. ``preset`` and
+    ``overrides`` (a config dict) replace ``opts.preset`` and extend
+    ``opts.config_override``. Returns the lifecycle's dict (final, model, history, config,
+    run, batch_history) with ``epochs_done`` and ``steps_per_epoch``."""
+    changes: Dict[str, Any] = {}
+    if preset is not None:
+        changes["preset"] = preset
+    if overrides:
+        changes["config_override"] = tuple(opts.config_override) + _override_strings(overrides)
+    if changes:
+        opts = dataclasses.replace(opts, **changes)
+    experiment = TSGANExperiment()
+    out = run_lib.run(experiment, opts, extra_callbacks, verbose)
+    out["epochs_done"] = out["run"].epochs
+    out["steps_per_epoch"] = experiment.steps
+    return out
 
 
 def load_trained(model_dir: str):
@@ -492,8 +508,8 @@ def evaluate(model_dir: str, split: Optional[str] = None, limit: Optional[int] =
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol={protocol!r} is not one of {PROTOCOLS}")
     model, record = load_trained(model_dir)
-    opts = RunOptions(**{k: v for k, v in record.items()
-                         if k in {f.name for f in dataclasses.fields(RunOptions)}})
+    opts = TSGANOptions(**{k: v for k, v in record.items()
+                         if k in {f.name for f in dataclasses.fields(TSGANOptions)}})
     test = load_source(opts, model.config, split or opts.eval_split, limit=limit)
     if protocol == "paper":
         result = paper_protocol_metrics(model, test, batch_size)

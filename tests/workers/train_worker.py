@@ -48,7 +48,7 @@ def main():
     if args.model == "tsgan":
         from depthlab.runners import tsgan as runner
 
-        opts = runner.RunOptions(model_dir=args.model_dir, batch_size=4, epochs=args.epochs,
+        opts = runner.TSGANOptions(model_dir=args.model_dir, batch_size=4, epochs=args.epochs,
                                  steps_per_epoch=args.steps, synthetic_identities=8,
                                  synthetic_images_per_identity=5, seed=3, log_every=1000,
                                  strategy=args.strategy)
