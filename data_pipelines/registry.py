@@ -122,10 +122,11 @@ def check_data_dir(name: str, data_dir: Optional[str], flag: str = "--data_dir")
         raise ValueError(f"--dataset={name} needs {flag}: {spec.layout or 'its directory'}")
 
 
-def read(name: str, view: str, **kwargs) -> Any:
-    """``get(name).reader(view)(**kwargs)`` after the data_dir check."""
+def read(name: str, view: str, /, *args, **kwargs) -> Any:
+    """``get(name).reader(view)(*args, **kwargs)`` after the data_dir check (``name`` and
+    ``view`` are positional-only, so a reader may take ``name`` itself)."""
     check_data_dir(name, kwargs.get("data_dir"))
-    return get(name).reader(view)(**kwargs)
+    return get(name).reader(view)(*args, **kwargs)
 
 
 # -- the datasets --------------------------------------------------------------------------

@@ -291,3 +291,21 @@ def test_non_finite_loss_stops_the_run_before_its_checkpoint(toy, tmp_path):
                                       learning_rate=1e30), verbose=False)
     assert not run_lib.has_checkpoint(str(d))                  # no all-NaN model saved
     assert not (d / run_lib.LOCK_FILE).exists()                # lock released
+
+
+def test_resume_accepts_older_trainer_names_and_config_fields_added_later(tmp_path):
+    d = tmp_path / "run"
+    (d / "checkpoints").mkdir(parents=True)
+    (d / "checkpoints" / "checkpoint").write_text('model_checkpoint_path: "ckpt-3"\n')
+    (d / "config.json").write_text(json.dumps(
+        {"trainer": "experiments.old_name", "seed": 1, "model": {"a": 1, "gone": 2}}))
+    new = {"trainer": "toy", "seed": 1, "model": {"a": 1, "added": 5}}
+    keys = ["trainer", "model", "seed"]
+    with pytest.raises(run_lib.ResumeError, match="written by trainer 'experiments.old_name'"):
+        run_lib.check_resume(str(d), new, keys)
+    assert run_lib.check_resume(str(d), new, keys,
+                                trainer_aliases=("experiments.old_name",)) == "resume"
+    with pytest.raises(run_lib.ResumeError, match="model config a: 1 -> 2"):
+        run_lib.check_resume(str(d), dict(new, model={"a": 2}), keys,
+                             trainer_aliases=("experiments.old_name",))
+    assert run_lib.finished_epochs(str(d)) == 3

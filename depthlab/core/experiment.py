@@ -63,8 +63,12 @@ class Experiment:
     preview_near_is_small: bool = True
     #: sample grids per run (every epochs // preview_count epochs)
     preview_count: int = 5
+    #: sample grid every N epochs (None: ``preview_count`` grids per run)
+    preview_every: Optional[int] = None
     #: config.json keys of older runs' records with the value those runs used
     legacy_defaults: Dict[str, Any] = {}
+    #: names older runs recorded as their ``trainer`` (they resume as this experiment)
+    legacy_trainers: Sequence[str] = ()
 
     # -- configuration ------------------------------------------------------------------------
     def config(self, opts) -> Any:

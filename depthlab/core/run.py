@@ -49,7 +49,8 @@ def has_checkpoint(model_dir: str) -> bool:
 
 
 def check_resume(model_dir: str, record: Dict[str, Any], keys: List[str],
-                 legacy_defaults: Optional[Dict[str, Any]] = None) -> str:
+                 legacy_defaults: Optional[Dict[str, Any]] = None,
+                 trainer_aliases: tuple = ()) -> str:
     """The one resume rule. Returns 'new' (no config.json), 'restart' (config.json but no
     checkpoint: a failed start, replaced) or 'resume'; raises :class:`ResumeError` naming every
     differing field (``--flag: stored -> requested``; model-config fields as
@@ -66,6 +67,8 @@ def check_resume(model_dir: str, record: Dict[str, Any], keys: List[str],
     for key, value in (legacy_defaults or {}).items():
         old.setdefault(key, value)
     new = _normalise(record)
+    if old.get("trainer") in trainer_aliases:       # a run recorded under an older name
+        old["trainer"] = new.get("trainer")
     if "trainer" in keys and old.get("trainer", new.get("trainer")) != new.get("trainer"):
         raise ResumeError(f"{path} was written by trainer {old.get('trainer')!r}, not "
                           f"{new.get('trainer')!r}; use a new --model_dir")
@@ -75,8 +78,10 @@ def check_resume(model_dir: str, record: Dict[str, Any], keys: List[str],
             continue
         if key == "model" and isinstance(old.get(key), dict) and isinstance(new.get(key), dict):
             o, n = old["model"], new["model"]
-            problems += [f"model config {k}: {o.get(k)!r} -> {n.get(k)!r}"
-                         for k in sorted(set(o) | set(n)) if o.get(k) != n.get(k)]
+            # fields added to or removed from a config since the run was recorded are not
+            # compared (a new field defaults to the behaviour older runs had)
+            problems += [f"model config {k}: {o[k]!r} -> {n[k]!r}"
+                         for k in sorted(set(o) & set(n)) if o[k] != n[k]]
         else:
             problems.append(f"--{key}: {old.get(key)!r} -> {new.get(key)!r}")
     if problems:
@@ -231,7 +236,7 @@ def run(experiment: Experiment, opts, extra_callbacks: Optional[List[Any]] = Non
 
     record = experiment.record(opts, config)
     status = check_resume(opts.model_dir, record, experiment.resume_keys(opts),
-                          experiment.legacy_defaults)
+                          experiment.legacy_defaults, tuple(experiment.legacy_trainers))
     if opts.export_dir and os.path.exists(opts.export_dir):
         done = finished_epochs(opts.model_dir) if status == "resume" else 0
         final_path = os.path.join(opts.model_dir, "metrics_final.json")
@@ -331,7 +336,8 @@ def _run_locked(run_: Run, record, extra_callbacks, verbose, keras, collapse, tr
             callbacks.append(training.ImageGridCallback(
                 lambda m: experiment.preview_rows(run_, m, data), run_.path("samples"),
                 os.path.join(tb, "images"),
-                every=max(1, run_.epochs // max(1, experiment.preview_count)),
+                every=experiment.preview_every or max(
+                    1, run_.epochs // max(1, experiment.preview_count)),
                 labels=experiment.preview_labels,
                 near_is_small=experiment.preview_near_is_small))
         if verbose:

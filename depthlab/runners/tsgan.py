@@ -78,8 +78,7 @@ def _synthetic_size(opts: TSGANOptions, split: str) -> sources.SyntheticSize:
 def _read(name: str, view: str, split: str, image_size: int, **kwargs):
     """``name``'s ``view`` reader from ``data_pipelines.registry`` (the face readers take the
     dataset name first: ``sources.load_paired`` / ``load_rgb``), after its data_dir check."""
-    datasets.check_data_dir(name, kwargs.get("data_dir"))
-    return datasets.get(name).reader(view)(name, split, image_size, **kwargs)
+    return datasets.read(name, view, name, split, image_size, **kwargs)
 
 
 def load_source(opts: TSGANOptions, cfg: TSGANConfig, split: str,
@@ -308,7 +307,8 @@ class TSGANExperiment(Experiment):
     collapse_name = "TS-GAN G_A2B"
     preview_labels = ("RGB", "GT", "predicted")
     preview_near_is_small = False          # TS-GAN depth is near-is-bright
-    preview_count = 10 ** 9                # a sample grid every epoch
+    preview_every = 1                      # a sample grid every epoch
+    legacy_trainers = ("experiments.train_tsgan",)   # runs recorded before the lifecycle
     legacy_defaults = dict(_LEGACY_DEFAULTS)
     tiny_changed_field = ("synthetic_identities", 3)
     #: steps per epoch of the last ``build_data`` (``train``'s summary)
