@@ -161,3 +161,9 @@ register(DatasetSpec(
     "scenes held out, or one scene's right quarter)", needs_data_dir=True,
     views={"rgbd_records": "data_pipelines.middlebury:folder_rgbd_records"},
     layout="a folder of scenes in the 2005/2006/2014 layouts"))
+
+
+# -- CycleGAN depth synthesis: the 'unpaired_depth' view (data_pipelines/unpaired_depth.py) ---
+# (issue 17; the view is added to the specs registered above)
+for _name in ("synthetic_faces", "nyu_depth_v2"):
+    get(_name).views["unpaired_depth"] = f"data_pipelines.unpaired_depth:{_name}"
