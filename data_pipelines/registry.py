@@ -203,3 +203,7 @@ add_views("nyu_depth_v2", "NYU Depth v2 labeled set (1449 frames: 1000 train, 44
           {"depth_completion_arrays": f"{_DC}:nyu_depth_v2_arrays",
            "depth_completion_crop": f"{_DC}:full_frame_crop"},
           layout="the labeled .mat (nyu_depth_v2_labeled.mat) or its folder")
+
+# -- CycleGAN depth synthesis: the 'unpaired_depth' view (data_pipelines/unpaired_depth.py) ---
+for _name in ("synthetic_faces", "nyu_depth_v2"):
+    add_views(_name, "", False, {"unpaired_depth": f"data_pipelines.unpaired_depth:{_name}"})

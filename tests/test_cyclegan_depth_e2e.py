@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from data_pipelines import nyu_depth_v2 as nyu
 from depthlab import training
+from depthlab.core import run as run_lib
 from depthlab.models.cyclegan_depth import cyclegan_depth_config
 from depthlab.runners import cyclegan_depth as runner
 
@@ -126,8 +127,12 @@ def test_resume_after_kill_gives_the_same_next_epoch_losses(tmp_path):
         for key in want:
             assert np.isfinite(got[key])
             assert got[key] == pytest.approx(want[key], rel=1e-5, abs=1e-6), key
-    with pytest.raises(ValueError, match="config.json"):
+    with pytest.raises(run_lib.ResumeError, match="--seed: 5 -> 9"):
         runner.train(_opts(tmp_path / "b", seed=9, **kw), cfg, verbose=False)
+    # a model-config change is refused by the effective config's field
+    other = cyclegan_depth_config("demo", variant="suarez", pool_size=3, **TINY)
+    with pytest.raises(run_lib.ResumeError, match="model config pool_size: 2 -> 3"):
+        runner.train(_opts(tmp_path / "b", **kw), other, verbose=False)
 
 
 def _run_binary(*args):
@@ -156,7 +161,7 @@ def test_train_eval_export_binaries_end_to_end(tmp_path):
     result = json.loads(out.read_text())
     assert np.isfinite(result["psnr"]) and 0 < result["ssim"] <= 1
     assert result["data_range"] == 255 and result["num_images"] == 4
-    assert "17.98" in res.stdout                   # the paper's row beside ours
+    assert "17.9773" in res.stdout                 # the paper's row beside ours
     final = training.read_json(str(run / "metrics_final.json"))
     assert result["psnr"] == pytest.approx(final["psnr"], rel=1e-6)
 

@@ -40,8 +40,8 @@ from depthlab.nets.resnet_gan import PatchDiscriminator, ResnetGenerator
 
 _PACKAGE = "depthlab"
 
-VARIANTS = ("cyclegan", "cut", "fastcut", "suarez")
-LAMBDA_NAMES = ("lambda_gan", "lambda_nce_x", "lambda_nce_y", "lambda_identity", "lambda_cycle")
+# the names the trainer's flags offer, defined once in the TF-free options module
+from depthlab.runners.cyclegan_depth_options import LAMBDA_NAMES, VARIANTS  # noqa: E402
 
 # Default loss weights per variant (BUILD_NOTES.md, "CycleGAN depth synthesis").
 VARIANT_LAMBDAS: Dict[str, Dict[str, float]] = {

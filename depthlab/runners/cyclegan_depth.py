@@ -19,8 +19,14 @@ quantised to 8 bits (round(255 u)), compared with the paired 8-bit ground truth 
 pixels with ``depthlab.metrics.psnr/ssim`` at **data range 255** (SSIM: 11x11 Gaussian window,
 sigma 1.5), per image, then averaged over the test images.
 
+The run lifecycle (seeds, precision, strategy, the resume rule, config.json, checkpoints,
+TensorBoard, sample grids, the collapse guard, fit, chief-only writes) is ``depthlab.core.run``;
+this module is CycleGAN depth synthesis' hooks (:class:`CycleGANDepthExperiment`, registered
+as 'cyclegan_depth'), its data, metrics, evaluation and export. The datasets are read through
+``data_pipelines.registry`` (view 'unpaired_depth', ``data_pipelines/unpaired_depth.py``).
+
 Layout of a ``model_dir``:
-  config.json            model config + run options (checked on resume)
+  config.json            trainer, model config + run options (checked on resume)
   checkpoints/           G1, G2, D_Y, D_X, NCE heads, image pools, both optimizers, epoch
   tensorboard/           losses per step, sample grids per epoch
   samples/               the grids as PNG (image / ground truth / G1(image))
@@ -39,68 +45,24 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from data_pipelines import sources
+from data_pipelines import registry as datasets
 from data_pipelines.conventions import rgb_to_gray3, tanh_depth_to_unit
-from data_pipelines.paired import tsgan_depth_to_unit
 from data_pipelines.unpaired import make_unpaired_dataset, zip_streams
-from depthlab import collapse, metrics, training
-from depthlab.models.cyclegan_depth import (CycleGANDepth, CycleGANDepthConfig,
+from depthlab import metrics, training
+from depthlab.core import options as options_lib
+from depthlab.core import registry
+from depthlab.core import run as run_lib
+from depthlab.core.experiment import Experiment, Phase
+from depthlab.models.cyclegan_depth import (PRESETS, CycleGANDepth, CycleGANDepthConfig,
                                             cyclegan_depth_config, deployable_generator)
+from depthlab.runners.cyclegan_depth_options import (CONFIG_FLAGS, DATA_VIEW,  # noqa: F401
+                                                     INPUT_MODES, CycleGANDepthOptions)
 from depthlab.runners.tsgan import latest_sample_grid  # noqa: F401  (re-exported)
 
-NYU = "nyu_depth_v2"
-DATASETS = (sources.SYNTHETIC, NYU)
-INPUT_MODES = ("gray", "rgb")
 DATA_RANGE = 255.0
 EVAL_KEYS = ("psnr", "ssim")
-
-
-@dataclasses.dataclass
-class RunOptions:
-    """Everything about a run that is not a model hyper-parameter."""
-
-    model_dir: str
-    dataset: str = sources.SYNTHETIC
-    data_dir: Optional[str] = None        # NYU: the .mat file or the folder holding it
-    input_mode: str = "gray"
-    epochs: int = 200
-    steps_per_epoch: Optional[int] = None  # None: one pass over the training images
-    batch_size: int = 1
-    learning_rate: float = 2e-4
-    beta_1: float = 0.5
-    mixed_precision: str = "float32"
-    seed: int = 0
-    synthetic_identities: int = 20
-    synthetic_images_per_identity: int = 10
-    eval_limit: Optional[int] = None
-    log_every: int = 50
-    jit_compile: bool = False
-    run_eagerly: bool = False              # debugging, and tests that run a handful of steps
-    strategy: str = "default"              # training.STRATEGIES; batch_size is global
-    collapse_guard: str = "warn"           # collapse.MODES
-
-    def __post_init__(self):
-        collapse.check_mode(self.collapse_guard)
-        if self.strategy not in training.STRATEGIES:
-            raise ValueError(f"--strategy={self.strategy!r} is not one of {training.STRATEGIES}")
-        if self.dataset not in DATASETS:
-            raise ValueError(f"--dataset={self.dataset!r} is not one of {list(DATASETS)}")
-        if self.input_mode not in INPUT_MODES:
-            raise ValueError(f"--input_mode={self.input_mode!r} is not one of {list(INPUT_MODES)}")
-        if self.dataset == NYU and not self.data_dir:
-            raise ValueError("--dataset=nyu_depth_v2 needs --data_dir (nyu_depth_v2_labeled.mat "
-                             "or the folder that holds it)")
-        for name in ("epochs", "batch_size", "synthetic_identities",
-                     "synthetic_images_per_identity", "log_every"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"--{name} must be > 0, got {getattr(self, name)}")
-        for name in ("steps_per_epoch", "eval_limit"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise ValueError(f"--{name} must be > 0, got {value}")
-        if not self.learning_rate > 0 or not 0 <= self.beta_1 < 1:
-            raise ValueError(f"--learning_rate must be > 0 and --beta_1 in [0, 1), got "
-                             f"{self.learning_rate}, {self.beta_1}")
+#: the options' former name (tests, notebooks)
+RunOptions = CycleGANDepthOptions
 
 
 @dataclasses.dataclass
@@ -120,23 +82,22 @@ def to_gray3_uint8(rgb: np.ndarray) -> np.ndarray:
     return np.round(rgb_to_gray3(rgb).numpy()).clip(0, 255).astype(np.uint8)
 
 
-def load_domains(opts: RunOptions, split: str, image_size: int,
+def load_domains(opts: CycleGANDepthOptions, split: str, image_size: int,
                  limit: Optional[int] = None) -> DomainArrays:
-    """The ``split`` of the run's dataset as paired (image, 8-bit depth) arrays."""
-    if opts.dataset == sources.SYNTHETIC:
-        ids = opts.synthetic_identities if split == "train" else max(4, opts.synthetic_identities // 4)
-        paired = sources.load_paired(sources.SYNTHETIC, split, image_size, seed=opts.seed,
-                                     synthetic_size=sources.SyntheticSize(
-                                         ids, opts.synthetic_images_per_identity), limit=limit)
-        unit, _ = tsgan_depth_to_unit(paired.depth, paired.depth_bits)
-        rgb, depth8 = paired.rgb, np.round(unit.numpy() * 255.0).astype(np.uint8)
-    else:
-        from data_pipelines import nyu_depth_v2 as nyu
-
-        frames = nyu.read_labeled(opts.data_dir, split, image_size, limit=limit)
-        rgb, depth8 = frames.rgb, nyu.depth_to_uint8(frames.depth)
+    """The ``split`` of the run's dataset (``data_pipelines.registry``, view 'unpaired_depth')
+    as paired (image, 8-bit depth) arrays, the image converted to ``opts.input_mode``."""
+    rgb, depth8 = datasets.read(opts.dataset, DATA_VIEW, split=split, image_size=image_size,
+                                data_dir=opts.data_dir, limit=limit, seed=opts.seed,
+                                synthetic_identities=opts.synthetic_identities,
+                                synthetic_images_per_identity=opts.synthetic_images_per_identity)
     image = to_gray3_uint8(rgb) if opts.input_mode == "gray" else rgb
     return DomainArrays(image, depth8)
+
+
+def near_is_small(dataset: str) -> bool:
+    """The 8-bit depth convention of ``dataset`` (its reader's ``near_is_small``: NYU small =
+    near; the faces near = bright)."""
+    return bool(getattr(datasets.get(dataset).reader(DATA_VIEW), "near_is_small", True))
 
 
 def make_train_dataset(train: DomainArrays, batch_size: int, seed: int,
@@ -204,7 +165,7 @@ def mean_baselines(train: DomainArrays, test: DomainArrays) -> Dict[str, float]:
 
 
 # -- model, checkpoints ------------------------------------------------------------------------
-def build_model(cfg: CycleGANDepthConfig, opts: RunOptions) -> CycleGANDepth:
+def build_model(cfg: CycleGANDepthConfig, opts: CycleGANDepthOptions) -> CycleGANDepth:
     """The trainer compiled with Adam(lr, beta_1) for the generator side and for D (paper: 2e-4,
     0.5)."""
     model = CycleGANDepth(cfg, seed=opts.seed)
@@ -218,7 +179,9 @@ def build_model(cfg: CycleGANDepthConfig, opts: RunOptions) -> CycleGANDepth:
     return model
 
 
-def checkpoint_state(model: CycleGANDepth, model_dir: str) -> training.ResumableCheckpoint:
+def checkpoint_objects(model: CycleGANDepth) -> Dict[str, object]:
+    """The whole training state: G1, D_Y, both optimizers and, where the variant has them, G2,
+    D_X, the image pools and the NCE heads (the checkpoint's names, kept across versions)."""
     objects = dict(g1=model.g1, d_y=model.d_y, g_optimizer=model.g_optimizer,
                    d_optimizer=model.d_optimizer)
     for name in ("g2", "d_x", "pool_x", "pool_y"):
@@ -226,13 +189,7 @@ def checkpoint_state(model: CycleGANDepth, model_dir: str) -> training.Resumable
             objects[name] = getattr(model, name)
     for i, head in enumerate(model.nce_heads):
         objects[f"nce_head_{i}"] = head
-    return training.ResumableCheckpoint(os.path.join(model_dir, "checkpoints"), **objects)
-
-
-def _check_resume_config(model_dir: str, record: dict) -> None:
-    training.check_resume_config(model_dir, record, (
-        "model", "dataset", "input_mode", "seed", "batch_size", "steps_per_epoch",
-        "learning_rate", "beta_1"))
+    return objects
 
 
 def _preview_rows(generator: keras.Model, test: DomainArrays, near_is_small: bool, n: int = 4):
@@ -257,93 +214,165 @@ def collapse_probe(test: DomainArrays, n: int = 8):
     return probe
 
 
-def train(opts: RunOptions, cfg: Optional[CycleGANDepthConfig] = None,
+# -- the experiment (hooks of depthlab.core.run) ------------------------------------------------
+@dataclasses.dataclass
+class CycleGANDepthData:
+    """The run's data: unpaired training domains, paired held-out set, steps per epoch."""
+
+    train: DomainArrays
+    test: DomainArrays
+    steps: int
+
+
+def _override_text(value) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, (tuple, list)):
+        return ",".join(str(v) for v in value)
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def options_for_config(opts: CycleGANDepthOptions,
+                       cfg: CycleGANDepthConfig) -> CycleGANDepthOptions:
+    """``opts`` whose effective model config is ``cfg`` (``train(opts, cfg)``): the variant,
+    the nearest preset and ``--config_override`` for every other field that differs."""
+    def diffs(preset):
+        base = PRESETS[preset]
+        return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)
+                if f.name != "variant" and getattr(cfg, f.name) != getattr(base, f.name)}
+    preset = min(sorted(PRESETS), key=lambda name: (len(diffs(name)), name != opts.preset))
+    out = dataclasses.replace(
+        opts, variant=cfg.variant, preset=preset, **{k: None for k in CONFIG_FLAGS},
+        config_override=tuple(f"{k}={_override_text(v)}" for k, v in diffs(preset).items()))
+    if CycleGANDepthExperiment().config(out) != cfg:        # pragma: no cover - a bug here
+        raise ValueError(f"options_for_config: {out.config_override} does not give {cfg}")
+    return out
+
+
+@registry.experiment("cyclegan_depth")
+class CycleGANDepthExperiment(Experiment):
+    """One variant of ``CycleGANDepth`` (cyclegan / cut / fastcut / suarez) on the unpaired
+    domains of the run's dataset; held-out PSNR/SSIM at step 0 (metrics_step0.json, with the
+    mean baselines) and after training (metrics_final.json)."""
+
+    Options = CycleGANDepthOptions
+    tag = "[cyclegan_depth]"
+    collapse_name = "CycleGAN-depth G1"
+    preview_labels = ("image", "GT depth", "G1(image)")
+    tiny_changed_field = ("learning_rate", 1e-3)
+
+    def __init__(self):
+        self.steps: Optional[int] = None       # steps per epoch, once the data is read
+
+    # -- configuration -----------------------------------------------------------------------
+    def config(self, opts: CycleGANDepthOptions) -> CycleGANDepthConfig:
+        """The preset, the variant and the flag-backed fields, then ``--config_override``."""
+        cfg = cyclegan_depth_config(opts.preset, variant=opts.variant, **opts.config_flags())
+        return options_lib.apply_overrides(cfg, opts.config_override)
+
+    def preset_config(self, opts: CycleGANDepthOptions) -> CycleGANDepthConfig:
+        return PRESETS[opts.preset]
+
+    # -- hooks ---------------------------------------------------------------------------------
+    def build_data(self, run) -> CycleGANDepthData:
+        opts, cfg = run.opts, run.config
+        run.log(f"variant={cfg.variant} lambdas={cfg.lambdas} image={cfg.image_size} "
+                f"batch={opts.batch_size} epochs={run.epochs} data={opts.dataset}/"
+                f"{opts.input_mode}")
+        train = load_domains(opts, "train", cfg.image_size)
+        test = load_domains(opts, "test", cfg.image_size, limit=opts.eval_limit)
+        steps = opts.steps_per_epoch or max(1, len(train) // opts.batch_size)
+        run.log(f"{len(train)} training images (unpaired), {len(test)} held-out pairs; "
+                f"{steps} steps/epoch")
+        self.steps = steps
+        return CycleGANDepthData(train, test, steps)
+
+    def steps_per_epoch(self, run, data: CycleGANDepthData) -> int:
+        return data.steps
+
+    def build_model(self, run, data) -> CycleGANDepth:
+        return build_model(run.config, run.opts)
+
+    def checkpoint_objects(self, run, model) -> Dict[str, object]:
+        return checkpoint_objects(model)
+
+    def on_fresh_start(self, run, model, data: CycleGANDepthData) -> None:
+        if not run.chief:
+            return
+        plain = self.plain_copy(run, model) if run.distributed else model
+        step0 = evaluate_generator(plain.g1, data.test)
+        step0.update(mean_baselines(data.train, data.test))
+        training.write_json(run.path("metrics_step0.json"), step0)
+
+    def train_dataset(self, run, data: CycleGANDepthData, phase: Phase, first_epoch: int):
+        opts = run.opts
+        return make_train_dataset(data.train, opts.batch_size, opts.seed,
+                                  start_index=first_epoch * phase.steps_per_epoch * opts.batch_size)
+
+    def preview_rows(self, run, model, data: CycleGANDepthData):
+        return _preview_rows(model.g1, data.test, near_is_small(run.opts.dataset))
+
+    def collapse_probe(self, run, data: CycleGANDepthData):
+        return collapse_probe(data.test)
+
+    def plain_copy(self, run, model) -> CycleGANDepth:
+        return training.single_device_copy(
+            model, lambda: CycleGANDepth(run.config, seed=run.opts.seed), ("g1",))
+
+    def save(self, run, model) -> None:
+        model.g1.save(run.path("g1.keras"))
+
+    def evaluate(self, run, model, data: CycleGANDepthData) -> Dict[str, object]:
+        return evaluate_generator(model.g1, data.test)
+
+    def summary_lines(self, run, final) -> List[str]:
+        return [f"held-out {final['num_images']} images: PSNR {final['psnr']:.4f} dB, "
+                f"SSIM {final['ssim']:.4f} (8-bit depth, data range 255); G1: "
+                f"{run.path('g1.keras')}"]
+
+    def export(self, run, model, export_dir: str) -> str:
+        return export(model, export_dir, run.opts.input_mode)
+
+    # -- tests ---------------------------------------------------------------------------------
+    def tiny_options(self, model_dir: str, **changes) -> CycleGANDepthOptions:
+        kwargs = dict(model_dir=model_dir, variant="fastcut", preset="demo", image_size=16,
+                      num_patches=8, config_override=(
+                          "gen_filters=4", "gen_downsamplings=1", "gen_blocks=1",
+                          "disc_filters=4,8", "disc_strides=2,1", "nce_units=8"),
+                      epochs=1, steps_per_epoch=1, batch_size=1, synthetic_identities=2,
+                      synthetic_images_per_identity=2, eval_limit=2, log_every=1000,
+                      run_eagerly=True)
+        kwargs.update(changes)
+        return CycleGANDepthOptions(**kwargs)
+
+
+def train(opts: CycleGANDepthOptions, cfg: Optional[CycleGANDepthConfig] = None,
           extra_callbacks: Optional[List[keras.callbacks.Callback]] = None,
           verbose: bool = True) -> Dict[str, object]:
-    """Trains (or resumes) the variant of ``cfg``; returns a summary with held-out metrics."""
-    cfg = cfg or cyclegan_depth_config("paper")
-    training.set_precision(opts.mixed_precision)
-    training.set_seeds(opts.seed)
-    strategy = training.get_strategy(opts.strategy)
-    training.check_global_batch(opts.batch_size, strategy)
-    chief, distributed = training.is_chief(strategy), training.is_distributed(strategy)
-    record = {"model": cfg.to_dict(), **dataclasses.asdict(opts)}
-    _check_resume_config(opts.model_dir, record)
-    os.makedirs(opts.model_dir, exist_ok=True)
-    if chief:
-        training.write_json(os.path.join(opts.model_dir, "config.json"), record)
-
-    log = print if verbose and chief else (lambda *a, **k: None)
-    log(f"[cyclegan_depth] variant={cfg.variant} lambdas={cfg.lambdas} image={cfg.image_size} "
-        f"batch={opts.batch_size} epochs={opts.epochs} data={opts.dataset}/{opts.input_mode}")
-    train_arrays = load_domains(opts, "train", cfg.image_size)
-    test = load_domains(opts, "test", cfg.image_size, limit=opts.eval_limit)
-    steps = opts.steps_per_epoch or max(1, len(train_arrays) // opts.batch_size)
-    log(f"[cyclegan_depth] {len(train_arrays)} training images (unpaired), {len(test)} "
-        f"held-out pairs; {steps} steps/epoch; strategy={opts.strategy} "
-        f"({strategy.num_replicas_in_sync} replica(s) in sync)")
-
-    with strategy.scope():
-        model = build_model(cfg, opts)
-        state = checkpoint_state(model, opts.model_dir)
-    initial_epoch = state.restore_latest()
-
-    def plain_model():     # evaluation and saving: a default-strategy copy after a distributed run
-        if not distributed:
-            return model
-        return training.single_device_copy(model, lambda: CycleGANDepth(cfg, seed=opts.seed),
-                                           ("g1",))
-
-    if initial_epoch >= opts.epochs:
-        log(f"[cyclegan_depth] {opts.model_dir} already holds {initial_epoch} epochs")
-    elif initial_epoch:
-        log(f"[cyclegan_depth] resuming from epoch {initial_epoch} "
-            f"({state.manager.latest_checkpoint})")
-    elif chief:
-        step0 = evaluate_generator(plain_model().g1, test)
-        step0.update(mean_baselines(train_arrays, test))
-        training.write_json(os.path.join(opts.model_dir, "metrics_step0.json"), step0)
-
-    stream = make_train_dataset(train_arrays, opts.batch_size, opts.seed,
-                                start_index=initial_epoch * steps * opts.batch_size)
-    near_is_small = opts.dataset == NYU        # NYU 8-bit depth: small = near; faces: bright
-    callbacks = [] if not chief else [        # every write on the chief only
-        training.CheckpointCallback(state),
-        keras.callbacks.TensorBoard(os.path.join(opts.model_dir, "tensorboard"),
-                                    update_freq=opts.log_every, write_graph=False),
-        training.ImageGridCallback(lambda m: _preview_rows(m.g1, test, near_is_small),
-                                   os.path.join(opts.model_dir, "samples"),
-                                   os.path.join(opts.model_dir, "tensorboard", "images"),
-                                   labels=("image", "GT depth", "G1(image)")),
-    ]
-    if verbose and chief:
-        progress = training.ProgressPrinter(opts.epochs * steps, opts.batch_size,
-                                            every=opts.log_every)
-        progress.set_initial_step(initial_epoch * steps)
-        callbacks.append(progress)
-    guards = collapse.guard_callbacks(
-        opts.collapse_guard, collapse_probe(test), name="CycleGAN-depth G1", every=opts.log_every,
-        model_dir=opts.model_dir, chief=chief,
-        initial_step=initial_epoch * steps, initial_epoch=initial_epoch)
-    callbacks += guards + list(extra_callbacks or [])
-    if initial_epoch < opts.epochs:
-        training.fit(model, stream, epochs=opts.epochs, steps_per_epoch=steps,
-                     initial_epoch=initial_epoch, callbacks=callbacks, strategy=strategy)
-    final_model = plain_model()
-    final = collapse.mark(evaluate_generator(final_model.g1, test), guards)
-    if chief:
-        final_model.g1.save(os.path.join(opts.model_dir, "g1.keras"))
-        training.write_json(os.path.join(opts.model_dir, "metrics_final.json"), final)
-    return {"final": final, "model": final_model, "config": cfg, "steps_per_epoch": steps,
-            "chief": chief}
+    """Trains (or resumes) ``opts.model_dir`` (``depthlab.core.run``). ``cfg``, if given,
+    replaces the options' model config (``options_for_config``). Returns ``{"final", "model",
+    "config", "steps_per_epoch", "chief", "history", "batch_history", "run"}``."""
+    if cfg is not None:
+        opts = options_for_config(opts, cfg)
+    experiment = CycleGANDepthExperiment()
+    out = run_lib.run(experiment, opts, extra_callbacks, verbose)
+    out.update(steps_per_epoch=experiment.steps, chief=out["run"].chief)
+    return out
 
 
-def load_trained(model_dir: str) -> Tuple[CycleGANDepth, RunOptions]:
-    """(model, run options) with G1 restored from ``model_dir``'s latest checkpoint."""
+def load_trained(model_dir: str) -> Tuple[CycleGANDepth, CycleGANDepthOptions]:
+    """(model, run options) with G1 restored from ``model_dir``'s latest checkpoint. Reads the
+    records of older runs too (no 'trainer' key, no model-config flags: their defaults)."""
     record = training.read_json(os.path.join(model_dir, "config.json"))
+    trainer = record.get("trainer", CycleGANDepthExperiment.name)
+    if trainer != CycleGANDepthExperiment.name or "model" not in record:
+        raise ValueError(f"{model_dir}: config.json was written by trainer {trainer!r}, not "
+                         f"{CycleGANDepthExperiment.name!r} (experiments.train_cyclegan_depth)")
     cfg = CycleGANDepthConfig.from_dict(record["model"])
-    opts = RunOptions(**{k: v for k, v in record.items()
-                         if k in {f.name for f in dataclasses.fields(RunOptions)}})
+    names = {f.name for f in dataclasses.fields(CycleGANDepthOptions)}
+    kwargs = {k: v for k, v in record.items() if k in names}
+    kwargs["config_override"] = tuple(kwargs.get("config_override") or ())
+    opts = CycleGANDepthOptions(**kwargs)
     model = CycleGANDepth(cfg, seed=opts.seed)
     ckpt_dir = os.path.join(model_dir, "checkpoints")
     latest = tf.train.latest_checkpoint(ckpt_dir)
