@@ -300,6 +300,33 @@ class CycleGANDepth(keras.Model):
     then one discriminator update (D_Y and D_X, one optimizer) on pooled fakes generated before
     the G update. LSGAN discriminator loss ``0.5 * (mean((D(real) - 1)^2) + mean(D(fake)^2))``
     as in CycleGAN/CUT.
+
+    DCLGAN / SimDCL / HnegSRC: where Suarez et al. (who only name them, "trained with the same
+    dataset and experimental configurations"), the method papers and their code differ or are
+    silent, we chose (*code* = the authors' repository):
+
+    - LSGAN for all three (Suarez eqs. 4-5 and the *code* default ``gan_mode=lsgan``; the
+      DCLGAN paper, sec. 4.1, says hinge). D loss 0.5 (real + fake) per discriminator, no image
+      pool (*code*: ``pool_size=0``).
+    - Weights: the *code*'s effective ones (``VARIANT_LAMBDAS``): DCLGAN's code halves the
+      paper's eq. 8 sum except SimDCL's lambda_SIM 10 term; HnegSRC's horse2zebra script
+      (lambda_HDCE 0.1 averaged over x and identity, lambda_SRC 0.05, gamma 50 -> 10).
+    - One Adam for G1, G2, every head and SimDCL's light networks, the runner's lr/betas (the
+      *code* gives the heads their own Adam with the same settings, DCLGAN's with PyTorch's
+      defaults lr 1e-3, betas 0.9/0.999). Keras default initialisers (*code*: N(0, 0.02)).
+      Constant learning rate, no flip-equivariance (as the other rows here).
+    - PatchNCE negatives: the other patches of the same image (``losses.patch_nce_loss``);
+      DCLGAN's code pools every patch of the batch as negatives, the same at its batch 1.
+      SRC/hDCE relations per image (HnegSRC's code: one matrix over the batch; same at batch 1).
+    - DCLGAN layers: ``nce_layers=4,8,12,16`` (no padded input); HnegSRC: CUT's 0,4,8,12,16.
+    - SimDCL eq. 6: mean |.| over the 64 entries (*code*: ``L1Loss('sum')`` is a mean; the paper
+      writes a sum); light networks as the *code*'s ``MappingF``; fake stacks at fresh patch
+      locations, real stacks = the NCE keys, both with gradients; per-image vectors.
+    - hDCE's reported value is the objective itself (the *code* logs the plain PatchNCE CE
+      with the hDCE gradient). The gamma curriculum runs over ``hdce_curriculum_steps``
+      generator steps (*code*: over epochs); 0 keeps gamma at ``hdce_gamma``.
+    - Identity pair of HnegSRC at the x pair's patch locations (*code* reuses them); DCLGAN's
+      Y-side NCE at independent ones (*code* samples per call).
     """
 
     def __init__(self, config: CycleGANDepthConfig | dict | None = None, seed: int = 0,
