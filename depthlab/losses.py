@@ -15,6 +15,10 @@ selects nothing gives 0 (not NaN), with a zero gradient.
 | identity_loss | masked mean abs | CycleGAN identity term (weight 0 in TS-GAN) |
 | l2_loss | masked mean (pred - target)^2 | sparse-to-dense ``-criterion l2`` |
 | berhu_loss | reverse Huber, c = 0.2 max abs(x) | sparse-to-dense ``criteria/BerHuCriterion.lua`` |
+| patch_nce_loss | CE of [q.k+, q.k-] / tau, in-image negatives | CUT eqs. 2-3; Suarez eq. 6; DCLGAN eqs. 4-5 |
+| dcl_similarity_loss | mean abs(H_r(real) - H_f(fake)) | SimDCL eq. 6 (mean, as its code) |
+| semantic_relation_consistency_loss | JSD of patch-relation softmaxes, summed over rows | HnegSRC SRC |
+| hard_negative_weights / hard_negative_dce_loss | vMF-like negative weights; decoupled CE | HnegSRC hDCE |
 | FaceAreaLoss | per image: mean over the target's non-hole pixels of (p - t)^2 or abs | face enhancement Table IV's pixel set (our choice) |
 """
 
@@ -321,6 +325,111 @@ def patch_nce_loss(feat_q, feat_k, temperature: float = 0.07) -> tf.Tensor:
 
 
 __all__ += ["patch_nce_loss"]
+
+
+# ----------------------------------------------------------------------------------------
+# Contrastive-translation comparison rows of Suarez et al. Table 1: SimDCL (Han et al.,
+# CVPRW 2021) and HnegSRC (Jung et al., CVPR 2022, arXiv 2203.01532). The PatchNCE term they
+# share is ``patch_nce_loss`` above.
+# ----------------------------------------------------------------------------------------
+
+def _unit(x, eps: float = 1e-7):
+    """x / (||x||_2 + eps) over the last axis (the ``Normalize`` of the HnegSRC code)."""
+    return x / (tf.norm(x, axis=-1, keepdims=True) + eps)
+
+
+def dcl_similarity_loss(real_embedding, fake_embedding) -> tf.Tensor:
+    """One bracket of SimDCL's similarity loss (Han et al. 2021, eq. 6):
+    ||H_r(real stack) - H_f(fake stack)||_1 between two (B, D) embeddings of one domain.
+
+    The paper writes a sum over the D = 64 entries; its code builds the criterion as
+    ``torch.nn.L1Loss('sum')``, which passes 'sum' to the deprecated ``size_average``
+    argument and therefore reduces by the *mean*. We follow the code: mean absolute
+    difference over the batch and the D entries (the paper's sum is D times this).
+    Both sides carry gradients (as in the code).
+    """
+    return l1_loss(fake_embedding, real_embedding)
+
+
+def semantic_relation_consistency_loss(feat_q, feat_k) -> tf.Tensor:
+    """SRC loss of HnegSRC (Jung et al. 2022, "SRC" regularisation; formulas from the
+    authors' code jcy132/Hneg_SRC, ``SRC_Loss``).
+
+    ``feat_q`` (B, P, C): embeddings of P patches of the output G(x); ``feat_k``: the same P
+    locations of the input x (no gradient). Both are L2-normalised (x / (||x|| + 1e-7)). Per
+    image the patch relation distributions are rows of softmax(F F^T) (temperature 1, the
+    self-pair kept, as in the code: its column-softmax of the symmetric matrix is the same
+    set of distributions); the loss is the Jensen-Shannon divergence
+    JSD(p_q || p_k) = 0.5 KL(p_q || m) + 0.5 KL(p_k || m), m = (p_q + p_k) / 2, *summed* over
+    the P rows (the code's ``KLDivLoss(reduction='sum')``) and averaged over the batch
+    (the code stacks the whole batch into one relation matrix; with its batch 1 the two agree).
+    """
+    q = _unit(_f32(feat_q))
+    k = _unit(tf.stop_gradient(_f32(feat_k)))
+    _check_same_shape(q, k, "semantic_relation_consistency_loss")
+    if q.shape.rank != 3:
+        raise ValueError(f"semantic_relation_consistency_loss: features must be (B, P, C), "
+                         f"got {q.shape}")
+    log_pq = tf.nn.log_softmax(tf.matmul(q, q, transpose_b=True), axis=-1)
+    log_pk = tf.nn.log_softmax(tf.matmul(k, k, transpose_b=True), axis=-1)
+    pq, pk = tf.exp(log_pq), tf.exp(log_pk)
+    log_m = tf.math.log(0.5 * (pq + pk))
+    jsd = 0.5 * (tf.reduce_sum(pq * (log_pq - log_m), axis=[1, 2])
+                 + tf.reduce_sum(pk * (log_pk - log_m), axis=[1, 2]))
+    return tf.reduce_mean(jsd)
+
+
+def hard_negative_weights(feat_k, gamma) -> tf.Tensor:
+    """Negative weights of HnegSRC's hDCE (Jung et al. 2022, hard negative mining; the
+    code's ``SRC_Loss`` with ``only_weight``): per image, w_ij = softmax_j(k_i . k_j / gamma)
+    with the self-pair set to -10 before dividing, then each row divided by its maximum (so the hardest
+    negative, the most similar source patch, gets 1). (B, P, C) -> (B, P, P), no gradient.
+    Large ``gamma`` gives near-uniform weights (plain DCE); the code anneals gamma from 50 to
+    10 over training (``--use_curriculum``).
+    """
+    k = _unit(tf.stop_gradient(_f32(feat_k)))
+    if k.shape.rank != 3:
+        raise ValueError(f"hard_negative_weights: features must be (B, P, C), got {k.shape}")
+    sim = tf.matmul(k, k, transpose_b=True)
+    diagonal = tf.eye(tf.shape(k)[1], dtype=tf.bool)[None]
+    sim = tf.where(diagonal, tf.constant(-10.0, tf.float32), sim)
+    w = tf.nn.softmax(sim / tf.cast(gamma, tf.float32), axis=-1)
+    return tf.stop_gradient(w / tf.reduce_max(w, axis=-1, keepdims=True))
+
+
+def hard_negative_dce_loss(feat_q, feat_k, weights=None, temperature: float = 0.07) -> tf.Tensor:
+    """hDCE: PatchNCE with decoupled positives and weighted (hard) negatives
+    (Jung et al. 2022, hDCE; the code's ``PatchHDCELoss``).
+
+    ``feat_q``, ``feat_k`` (B, P, C) L2-normalised, keys without gradient, negatives = the
+    other patches of the same image (CUT's default). For query i:
+    l_i = log sum_{j != i} exp((w_ij q_i.k_j - q_i.k_i) / tau)
+        = -q_i.k_i / tau + log sum_{j != i} exp(w_ij q_i.k_j / tau)
+    (the decoupled contrastive loss: the positive is not in the denominator). As in the code
+    the self-pair is set to -10 after weighting and stays in the sum (it adds
+    exp((-10 - q_i.k_i)/tau), negligible). Returns mean_i l_i over B * P queries.
+
+    The code returns ``exp(v - v.detach()) - 1 + CE.detach()``: the gradient of mean(v) with
+    the *value* of the plain PatchNCE cross-entropy (for its logs). We return the value of
+    the objective itself (same gradient); it can be negative.
+    """
+    q = _f32(feat_q)
+    k = tf.stop_gradient(_f32(feat_k))
+    _check_same_shape(q, k, "hard_negative_dce_loss")
+    if q.shape.rank != 3:
+        raise ValueError(f"hard_negative_dce_loss: features must be (B, P, C), got {q.shape}")
+    l_pos = tf.reduce_sum(q * k, axis=-1, keepdims=True)                 # (B, P, 1)
+    l_neg = tf.matmul(q, k, transpose_b=True)                            # (B, P, P)
+    if weights is not None:
+        l_neg = l_neg * tf.stop_gradient(_f32(weights))
+    diagonal = tf.eye(tf.shape(q)[1], dtype=tf.bool)[None]
+    l_neg = tf.where(diagonal, tf.constant(-10.0, tf.float32), l_neg)
+    logits = (l_neg - l_pos) / float(temperature)
+    return tf.reduce_mean(tf.reduce_logsumexp(logits, axis=-1))
+
+
+__all__ += ["dcl_similarity_loss", "semantic_relation_consistency_loss",
+            "hard_negative_weights", "hard_negative_dce_loss"]
 
 
 @keras.saving.register_keras_serializable(package="depthlab")

@@ -10,7 +10,7 @@ import tensorflow as tf
 from depthlab import losses
 from depthlab.configs import ConfigError
 from depthlab.layers import PatchNCEHead
-from depthlab.models.cyclegan_depth import (VARIANTS, CycleGANDepth, CycleGANDepthConfig,
+from depthlab.models.cyclegan_depth import (CycleGANDepth, CycleGANDepthConfig,
                                             build_cyclegan_depth)
 
 TINY = dict(image_size=16, gen_filters=8, gen_blocks=2, disc_filters=(8, 16),
@@ -99,7 +99,8 @@ def test_patch_nce_falls_on_a_fixed_batch():
     assert np.isfinite(first) and last < 0.7 * first, (first, last)
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+# The four original rows (the contrastive rows dclgan/simdcl/hnegsrc: test_cyclegan_variants.py).
+@pytest.mark.parametrize("variant", ("cyclegan", "cut", "fastcut", "suarez"))
 def test_each_variant_trains_two_steps(variant):
     keras.utils.set_random_seed(0)
     model = build_cyclegan_depth(variant, seed=1, **TINY)
@@ -134,7 +135,7 @@ def test_variant_lambdas_and_overrides():
     suarez = CycleGANDepthConfig(variant="suarez", lambda_cycle=3.0)
     assert suarez.lambdas["lambda_cycle"] == 3.0 and suarez.lambdas["lambda_identity"] == 5.0
     with pytest.raises(ConfigError, match="variant"):
-        CycleGANDepthConfig(variant="dclgan")
+        CycleGANDepthConfig(variant="pix2pix")
     with pytest.raises(ConfigError, match="lambda_cycle"):
         CycleGANDepthConfig(variant="cut", lambda_cycle=1.0)
     with pytest.raises(ConfigError, match="image_size"):

@@ -180,16 +180,9 @@ def build_model(cfg: CycleGANDepthConfig, opts: CycleGANDepthOptions) -> CycleGA
 
 
 def checkpoint_objects(model: CycleGANDepth) -> Dict[str, object]:
-    """The whole training state: G1, D_Y, both optimizers and, where the variant has them, G2,
-    D_X, the image pools and the NCE heads (the checkpoint's names, kept across versions)."""
-    objects = dict(g1=model.g1, d_y=model.d_y, g_optimizer=model.g_optimizer,
-                   d_optimizer=model.d_optimizer)
-    for name in ("g2", "d_x", "pool_x", "pool_y"):
-        if getattr(model, name) is not None:
-            objects[name] = getattr(model, name)
-    for i, head in enumerate(model.nce_heads):
-        objects[f"nce_head_{i}"] = head
-    return objects
+    """The whole training state (``CycleGANDepth.checkpoint_objects``: the names the first four
+    variants always wrote, plus DCLGAN/SimDCL's H_Y heads and SimDCL's projectors)."""
+    return model.checkpoint_objects()
 
 
 def _preview_rows(generator: keras.Model, test: DomainArrays, near_is_small: bool, n: int = 4):

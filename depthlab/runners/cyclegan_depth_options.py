@@ -13,9 +13,12 @@ from depthlab.core.options import (CommonOptions, OptionsError, config_override_
                                    option)
 
 #: the paper's comparison rows, one code path (depthlab.models.cyclegan_depth)
-VARIANTS = ("cyclegan", "cut", "fastcut", "suarez")
+VARIANTS = ("cyclegan", "cut", "fastcut", "suarez", "dclgan", "simdcl", "hnegsrc")
 #: lambda1..lambda5 of eq. 6
 LAMBDA_NAMES = ("lambda_gan", "lambda_nce_x", "lambda_nce_y", "lambda_identity", "lambda_cycle")
+#: weights of the terms only the contrastive rows have (SimDCL's similarity loss, HnegSRC's
+#: semantic relation consistency); set with --config_override=lambda_sim=... / lambda_src=...
+EXTRA_LAMBDA_NAMES = ("lambda_sim", "lambda_src")
 #: names of depthlab.models.cyclegan_depth.PRESETS
 PRESET_NAMES = ("demo", "paper")
 #: domain X: the gray image (BT.601 luma, 3 channels) or the RGB image
