@@ -12,6 +12,17 @@ convention (face window codes, 65535 = hole) in and out.
 LiteRT (TFLite) flatbuffers through ``tf.lite.TFLiteConverter`` with builtin ops only, at a
 fixed shape (batch 1, the model's resolution): LiteRT graphs are static, so the generator's
 resize-to-S step stays outside (give S x S RGB). ``run_litert`` runs one in the interpreter.
+
+Input contracts of the SavedModel signatures, checked in the graph (:func:`check_image_batch`,
+``tf.debugging`` asserts, so TF Serving and C++ callers get them too; the loaded signatures
+themselves do not enforce the TensorSpec's sizes). A violation raises
+``tf.errors.InvalidArgumentError`` whose message names the signature input:
+
+- generator ``rgb``: rank 4, N >= 1 (an empty batch is an error), H, W >= 1, 3 channels.
+- enhancer ``depth_uint16``: rank 4, N >= 1, exactly S x S (the model's resolution; no
+  silent resize), 1 channel. An image that is all holes (every code 65535) has nothing to
+  enhance: its output is all holes (``depth`` 1.0, ``depth_uint16`` 65535) and a warning
+  naming the batch indices is printed to stderr; the other images are unaffected.
 """
 
 from __future__ import annotations
@@ -20,6 +31,7 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 
 import keras
@@ -73,6 +85,30 @@ def write_export_archive(archive: keras.export.ExportArchive, export_dir: str) -
     return export_dir
 
 
+def check_image_batch(x, name: str, channels: int, size=None):
+    """``x`` with in-graph asserts: rank 4, N >= 1, H and W >= 1 (== ``size`` when given),
+    ``channels`` channels. Messages start with ``name`` (the signature input)."""
+    rank = tf.debugging.assert_equal(
+        tf.rank(x), 4, message=f"{name}: expected a 4-D batch (N, H, W, {channels})")
+    with tf.control_dependencies([rank]):
+        shape = tf.shape(tf.identity(x))
+    checks = [
+        tf.debugging.assert_positive(
+            shape[0], message=f"{name}: empty batch (N = 0); give at least one image"),
+        tf.debugging.assert_positive(
+            shape[1:3], message=f"{name}: zero-size image (H or W = 0)"),
+        tf.debugging.assert_equal(
+            shape[3], channels, message=f"{name}: expected {channels} channel(s)"),
+    ]
+    if size is not None:
+        checks.append(tf.debugging.assert_equal(
+            shape[1:3], tf.constant([size, size]),
+            message=f"{name}: expected {size}x{size} images (the model's resolution; "
+                    f"resize or crop before calling)"))
+    with tf.control_dependencies(checks):
+        return tf.identity(x)
+
+
 def export_depth_generator(generator: keras.Model, export_dir: str, image_size: int) -> str:
     """Writes the SavedModel to ``export_dir`` atomically (a temp dir, then a rename)."""
     check_new_export_dir(export_dir)
@@ -80,6 +116,7 @@ def export_depth_generator(generator: keras.Model, export_dir: str, image_size: 
     archive.track(generator)
 
     def serve(rgb):
+        rgb = check_image_batch(rgb, "serving_default input 'rgb'", 3)
         depth, depth16 = generator_output_to_depth(
             generator(rgb_uint8_to_generator_input(rgb, image_size), training=False))
         return {"depth": depth, "depth_uint16": depth16}
@@ -107,6 +144,8 @@ def export_enhancer(model: keras.Model, export_dir: str) -> str:
     ``serving_default(depth_uint16: uint16 (N, S, S, 1))`` with the paper's 16-bit codes
     (the face window mapped to 0..65534, holes 65535; S = the model's 256) ->
     ``{'depth': float32 [0, 1], 'depth_uint16': uint16}``, both (N, S, S, 1).
+    Checked in the graph (module docstring): N >= 1, S x S, one channel; an all-hole image
+    gives an all-hole output and a warning on stderr.
     """
     check_new_export_dir(export_dir)
     size = _enhancer_size(model)
@@ -114,14 +153,33 @@ def export_enhancer(model: keras.Model, export_dir: str) -> str:
     archive.track(model)
 
     def serve(depth_uint16):
+        depth_uint16 = check_image_batch(depth_uint16, "serving_default input 'depth_uint16'",
+                                         1, size)
+        all_hole = tf.reduce_all(tf.equal(depth_uint16, PAPER_HOLE_CODE), axis=[1, 2, 3])
+        warn = tf.cond(
+            tf.reduce_any(all_hole),
+            lambda: _warn_all_holes(all_hole),
+            lambda: tf.constant(True))
         x = tf.cast(depth_uint16, tf.float32) / float(PAPER_HOLE_CODE)
-        unit, codes = enhancer_output_to_uint16(model(x, training=False))
+        with tf.control_dependencies([warn]):
+            unit, _ = enhancer_output_to_uint16(model(x, training=False))
+        unit = tf.where(all_hole[:, None, None, None], tf.ones_like(unit), unit)
+        codes = tf.cast(tf.round(unit * float(PAPER_HOLE_CODE)), tf.uint16)
         return {"depth": unit, "depth_uint16": codes}
 
     archive.add_endpoint(
         "serving_default", serve,
         input_signature=[tf.TensorSpec([None, size, size, 1], tf.uint16, name="depth_uint16")])
     return write_export_archive(archive, export_dir)
+
+
+def _warn_all_holes(all_hole):
+    indices = tf.reshape(tf.where(all_hole), [-1])
+    op = tf.print("WARNING: serving_default input 'depth_uint16': image(s)", indices,
+                  "are all holes (65535); their output is all holes (depth 1.0, "
+                  "depth_uint16 65535)", output_stream=sys.stderr)
+    with tf.control_dependencies([op]):
+        return tf.constant(True)
 
 
 # -- LiteRT (TFLite flatbuffers) --------------------------------------------------------

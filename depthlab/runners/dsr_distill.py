@@ -466,20 +466,49 @@ def export_dsrnet(dsrnet: DSRNet, export_dir: str) -> str:
       (N, h*s, w*s, 1);
     - ``serve_uint16``: ``depth_mm`` uint16 millimetres -> ``depth_mm`` uint16 millimetres
       (rounded, clipped to [0, 65535]).
-    The LR input must be hole-free (the per-image normalisation uses its min and max).
+
+    Input contract, checked in the graph (``tf.debugging`` asserts; a violation raises
+    ``tf.errors.InvalidArgumentError`` whose message starts with the endpoint and the input
+    name): N >= 1 (an empty batch is an error, not an empty output), h, w >= 1, one channel,
+    every value finite and > 0 (hole-free depth: the per-image normalisation uses the LR
+    image's min and max, so one NaN/inf, hole (0) or negative pixel would corrupt the whole
+    output image). Fill holes before calling.
     """
     export_lib.check_new_export_dir(export_dir)
     archive = keras.export.ExportArchive()
     archive.track(dsrnet)
+
+    def check(depth, where: str, finite: bool):
+        shape = tf.shape(depth)
+        checks = [
+            tf.debugging.assert_equal(
+                tf.rank(depth), 4, message=f"{where}: expected a (N, h, w, 1) batch"),
+            tf.debugging.assert_positive(
+                shape[0], message=f"{where}: empty batch (N = 0); give at least one image"),
+            tf.debugging.assert_positive(
+                shape[1:3], message=f"{where}: zero-size image (h or w = 0)"),
+            tf.debugging.assert_equal(
+                shape[3], 1, message=f"{where}: expected 1 channel (depth), got another count"),
+        ]
+        with tf.control_dependencies(checks):
+            x = tf.identity(depth)
+        if finite:
+            x = tf.debugging.assert_all_finite(
+                x, message=f"{where} holds NaN or inf; the LR depth must be finite metres")
+        with tf.control_dependencies([tf.debugging.assert_positive(
+                x, message=f"{where} holds a value <= 0 (a hole or negative depth); the LR "
+                           f"depth must be hole-free and positive: fill holes first")]):
+            return tf.identity(x)
 
     def metres(depth):
         x, lo, hi = normalize_depth(depth)
         return from_normalized(dsrnet(x, training=False)["depth"], lo, hi)
 
     def serve(depth):
-        return {"depth": metres(depth)}
+        return {"depth": metres(check(depth, "serving_default input 'depth'", True))}
 
     def serve_uint16(depth_mm):
+        depth_mm = check(depth_mm, "serve_uint16 input 'depth_mm'", False)
         hr = metres(tf.cast(depth_mm, tf.float32) / 1000.0) * 1000.0
         return {"depth_mm": tf.cast(tf.round(tf.clip_by_value(hr, 0.0, 65535.0)), tf.uint16)}
 
