@@ -116,7 +116,7 @@ def export_depth_generator(generator: keras.Model, export_dir: str, image_size: 
     archive.track(generator)
 
     def serve(rgb):
-        rgb = check_image_batch(rgb, "serving_default input 'rgb'", 3)
+        rgb = check_image_batch(rgb, "serving_default input rgb", 3)
         depth, depth16 = generator_output_to_depth(
             generator(rgb_uint8_to_generator_input(rgb, image_size), training=False))
         return {"depth": depth, "depth_uint16": depth16}
@@ -153,7 +153,7 @@ def export_enhancer(model: keras.Model, export_dir: str) -> str:
     archive.track(model)
 
     def serve(depth_uint16):
-        depth_uint16 = check_image_batch(depth_uint16, "serving_default input 'depth_uint16'",
+        depth_uint16 = check_image_batch(depth_uint16, "serving_default input depth_uint16",
                                          1, size)
         all_hole = tf.reduce_all(tf.equal(depth_uint16, PAPER_HOLE_CODE), axis=[1, 2, 3])
         warn = tf.cond(
@@ -175,7 +175,7 @@ def export_enhancer(model: keras.Model, export_dir: str) -> str:
 
 def _warn_all_holes(all_hole):
     indices = tf.reshape(tf.where(all_hole), [-1])
-    op = tf.print("WARNING: serving_default input 'depth_uint16': image(s)", indices,
+    op = tf.print("WARNING: serving_default input depth_uint16: image(s)", indices,
                   "are all holes (65535); their output is all holes (depth 1.0, "
                   "depth_uint16 65535)", output_stream=sys.stderr)
     with tf.control_dependencies([op]):

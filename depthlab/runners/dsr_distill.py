@@ -505,10 +505,10 @@ def export_dsrnet(dsrnet: DSRNet, export_dir: str) -> str:
         return from_normalized(dsrnet(x, training=False)["depth"], lo, hi)
 
     def serve(depth):
-        return {"depth": metres(check(depth, "serving_default input 'depth'", True))}
+        return {"depth": metres(check(depth, "serving_default input depth", True))}
 
     def serve_uint16(depth_mm):
-        depth_mm = check(depth_mm, "serve_uint16 input 'depth_mm'", False)
+        depth_mm = check(depth_mm, "serve_uint16 input depth_mm", False)
         hr = metres(tf.cast(depth_mm, tf.float32) / 1000.0) * 1000.0
         return {"depth_mm": tf.cast(tf.round(tf.clip_by_value(hr, 0.0, 65535.0)), tf.uint16)}
 
