@@ -87,26 +87,35 @@ def write_export_archive(archive: keras.export.ExportArchive, export_dir: str) -
 
 def check_image_batch(x, name: str, channels: int, size=None):
     """``x`` with in-graph asserts: rank 4, N >= 1, H and W >= 1 (== ``size`` when given),
-    ``channels`` channels. Messages start with ``name`` (the signature input)."""
-    rank = tf.debugging.assert_equal(
-        tf.rank(x), 4, message=f"{name}: expected a 4-D batch (N, H, W, {channels})")
-    with tf.control_dependencies([rank]):
-        shape = tf.shape(tf.identity(x))
-    checks = [
-        tf.debugging.assert_positive(
-            shape[0], message=f"{name}: empty batch (N = 0); give at least one image"),
-        tf.debugging.assert_positive(
-            shape[1:3], message=f"{name}: zero-size image (H or W = 0)"),
-        tf.debugging.assert_equal(
-            shape[3], channels, message=f"{name}: expected {channels} channel(s)"),
+    ``channels`` channels; returned with the static shape (None, size, size, channels).
+    Messages start with ``name`` (the signature input).
+
+    The signatures that call this declare an unknown rank (``TensorSpec(None, dtype)``): a
+    loaded SavedModel signature does not enforce its TensorSpec's shape, and a declared rank
+    or size would let the graph fold these checks away at trace time, so they are done here,
+    at run time, for every caller (Python, TF Serving, C++)."""
+    shape = tf.shape(x)
+    rank = tf.size(shape)
+    padded = tf.concat([shape, tf.fill([4], -1)], 0)[:4]     # safe to index whatever the rank
+    hw = padded[1:3]
+    problems = [
+        (tf.not_equal(rank, 4), f"expected a 4-D batch (N, H, W, {channels})"),
+        (tf.equal(padded[0], 0), "empty batch (N = 0); give at least one image"),
+        (tf.reduce_any(hw <= 0), "zero-size image (H or W = 0)"),
+        (tf.not_equal(padded[3], channels), f"expected {channels} channel(s)"),
     ]
     if size is not None:
-        checks.append(tf.debugging.assert_equal(
-            shape[1:3], tf.constant([size, size]),
-            message=f"{name}: expected {size}x{size} images (the model's resolution; "
-                    f"resize or crop before calling)"))
-    with tf.control_dependencies(checks):
-        return tf.identity(x)
+        problems.append((tf.reduce_any(tf.not_equal(hw, size)),
+                         f"expected {size}x{size} images (the model resolution; resize or crop "
+                         f"before calling)"))
+    failed = tf.stack([c for c, _ in problems])
+    reason = tf.gather(tf.constant([m for _, m in problems]),
+                       tf.argmax(tf.cast(failed, tf.int32)))     # the first failed condition
+    check = tf.debugging.Assert(tf.logical_not(tf.reduce_any(failed)),
+                                [f"{name}:", reason, "; got shape", shape], summarize=8)
+    with tf.control_dependencies([check]):
+        x = tf.identity(x)
+    return tf.ensure_shape(x, [None, size, size, channels])
 
 
 def export_depth_generator(generator: keras.Model, export_dir: str, image_size: int) -> str:
@@ -123,7 +132,7 @@ def export_depth_generator(generator: keras.Model, export_dir: str, image_size: 
 
     archive.add_endpoint(
         "serving_default", serve,
-        input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="rgb")])
+        input_signature=[tf.TensorSpec(None, tf.uint8, name="rgb")])   # (N, H, W, 3), checked
     return write_export_archive(archive, export_dir)
 
 
@@ -169,7 +178,8 @@ def export_enhancer(model: keras.Model, export_dir: str) -> str:
 
     archive.add_endpoint(
         "serving_default", serve,
-        input_signature=[tf.TensorSpec([None, size, size, 1], tf.uint16, name="depth_uint16")])
+        # (N, S, S, 1), checked in the graph (check_image_batch)
+        input_signature=[tf.TensorSpec(None, tf.uint16, name="depth_uint16")])
     return write_export_archive(archive, export_dir)
 
 

@@ -108,7 +108,7 @@ def test_dsr_export_refuses_non_finite_and_non_positive_depth(dsr_export, value,
 
 
 def test_dsr_export_empty_batch_and_hole_mm_are_clear_errors(dsr_export):
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"input depth: empty batch"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"input depth:\] \[empty batch"):
         dsr_export.signatures["serving_default"](depth=tf.zeros((0, 8, 8, 1)))
     serve16 = dsr_export.signatures["serve_uint16"]
     mm = np.full((1, 8, 8, 1), 1500, U16)
@@ -116,7 +116,7 @@ def test_dsr_export_empty_batch_and_hole_mm_are_clear_errors(dsr_export):
     mm[0, 2, 2, 0] = 0
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"input depth_mm holds a value <= 0"):
         serve16(depth_mm=tf.constant(mm))
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"input depth_mm: empty batch"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"input depth_mm:\] \[empty batch"):
         serve16(depth_mm=tf.zeros((0, 8, 8, 1), tf.uint16))
 
 
@@ -264,10 +264,12 @@ def test_enhancer_export_refuses_other_sizes_channels_and_empty_batches(enhancer
     for x, message in (
             (np.zeros((1, 16, 16, 1), U16), r"expected 32x32 images"),
             (np.zeros((1, 32, 32, 3), U16), r"expected 1 channel"),
-            (np.zeros((0, 32, 32, 1), U16), r"empty batch")):
+            (np.zeros((0, 32, 32, 1), U16), r"empty batch"),
+            (np.zeros((32, 32, 1), U16), r"expected a 4-D batch"),
+            (np.zeros((1, 0, 32, 1), U16), r"zero-size image")):
         with pytest.raises(tf.errors.InvalidArgumentError, match=message) as e:
             serve(depth_uint16=tf.constant(x))
-        assert "input depth_uint16" in str(e.value)
+        assert "input depth_uint16:" in str(e.value) and "got shape" in str(e.value)
 
 
 def test_enhancer_export_all_hole_image_gives_documented_output_and_warning(enhancer_export,
@@ -298,7 +300,7 @@ def test_generator_export_empty_batch_wrong_channels_zero_size_are_named(generat
     ok = generator_export(rgb=tf.zeros((2, 20, 24, 3), tf.uint8))
     assert ok["depth"].shape == (2, 32, 32, 1)
     for shape, message in (((0, 32, 32, 3), "empty batch"), ((1, 32, 32, 1), "expected 3 channel"),
-                           ((1, 0, 32, 3), "zero-size image")):
+                           ((1, 0, 32, 3), "zero-size image"), ((32, 32, 3), "expected a 4-D")):
         with pytest.raises(tf.errors.InvalidArgumentError, match=message) as e:
             generator_export(rgb=tf.zeros(shape, tf.uint8))
-        assert "input rgb" in str(e.value)
+        assert "input rgb:" in str(e.value) and "got shape" in str(e.value)

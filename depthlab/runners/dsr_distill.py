@@ -469,7 +469,7 @@ def export_dsrnet(dsrnet: DSRNet, export_dir: str) -> str:
 
     Input contract, checked in the graph (``tf.debugging`` asserts; a violation raises
     ``tf.errors.InvalidArgumentError`` whose message starts with the endpoint and the input
-    name): N >= 1 (an empty batch is an error, not an empty output), h, w >= 1, one channel,
+    name): rank 4, N >= 1 (an empty batch is an error, not an empty output), h, w >= 1, one channel,
     every value finite and > 0 (hole-free depth: the per-image normalisation uses the LR
     image's min and max, so one NaN/inf, hole (0) or negative pixel would corrupt the whole
     output image). Fill holes before calling.
@@ -479,19 +479,7 @@ def export_dsrnet(dsrnet: DSRNet, export_dir: str) -> str:
     archive.track(dsrnet)
 
     def check(depth, where: str, finite: bool):
-        shape = tf.shape(depth)
-        checks = [
-            tf.debugging.assert_equal(
-                tf.rank(depth), 4, message=f"{where}: expected a (N, h, w, 1) batch"),
-            tf.debugging.assert_positive(
-                shape[0], message=f"{where}: empty batch (N = 0); give at least one image"),
-            tf.debugging.assert_positive(
-                shape[1:3], message=f"{where}: zero-size image (h or w = 0)"),
-            tf.debugging.assert_equal(
-                shape[3], 1, message=f"{where}: expected 1 channel (depth), got another count"),
-        ]
-        with tf.control_dependencies(checks):
-            x = tf.identity(depth)
+        x = export_lib.check_image_batch(depth, where, 1)
         if finite:
             x = tf.debugging.assert_all_finite(
                 x, message=f"{where} holds NaN or inf; the LR depth must be finite metres")
@@ -512,12 +500,12 @@ def export_dsrnet(dsrnet: DSRNet, export_dir: str) -> str:
         hr = metres(tf.cast(depth_mm, tf.float32) / 1000.0) * 1000.0
         return {"depth_mm": tf.cast(tf.round(tf.clip_by_value(hr, 0.0, 65535.0)), tf.uint16)}
 
+    # (N, h, w, 1) each, checked in the graph (export_lib.check_image_batch: a declared shape
+    # would let the rank check be folded away, and loaded signatures do not enforce it)
     archive.add_endpoint("serving_default", serve,
-                         input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32,
-                                                        name="depth")])
+                         input_signature=[tf.TensorSpec(None, tf.float32, name="depth")])
     archive.add_endpoint("serve_uint16", serve_uint16,
-                         input_signature=[tf.TensorSpec([None, None, None, 1], tf.uint16,
-                                                        name="depth_mm")])
+                         input_signature=[tf.TensorSpec(None, tf.uint16, name="depth_mm")])
     return export_lib.write_export_archive(archive, export_dir)
 
 
