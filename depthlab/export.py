@@ -102,7 +102,8 @@ def check_image_batch(x, name: str, channels: int, size=None):
         (tf.not_equal(rank, 4), f"expected a 4-D batch (N, H, W, {channels})"),
         (tf.equal(padded[0], 0), "empty batch (N = 0); give at least one image"),
         (tf.reduce_any(hw <= 0), "zero-size image (H or W = 0)"),
-        (tf.not_equal(padded[3], channels), f"expected {channels} channel(s)"),
+        (tf.not_equal(padded[3], channels),
+         f"expected {channels} channel(s) in a 4-D (N, H, W, {channels}) batch"),
     ]
     if size is not None:
         problems.append((tf.reduce_any(tf.not_equal(hw, size)),
@@ -132,7 +133,10 @@ def export_depth_generator(generator: keras.Model, export_dir: str, image_size: 
 
     archive.add_endpoint(
         "serving_default", serve,
-        input_signature=[tf.TensorSpec(None, tf.uint8, name="rgb")])   # (N, H, W, 3), checked
+        # rank 4 and 3 channels declared (consumers such as recognition's generator loader read
+        # the spec); the graph checks them again (check_image_batch) since a loaded signature
+        # does not enforce its spec
+        input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="rgb")])
     return write_export_archive(archive, export_dir)
 
 
