@@ -95,11 +95,13 @@ def check_image_batch(x, name: str, channels: int, size=None):
     or size would let the graph fold these checks away at trace time, so they are done here,
     at run time, for every caller (Python, TF Serving, C++)."""
     shape = tf.shape(x)
-    rank = tf.size(shape)
-    padded = tf.concat([shape, tf.fill([4], -1)], 0)[:4]     # safe to index whatever the rank
+    # The rank is read from the shape padded with -1 (not tf.rank, which a declared rank-4
+    # spec turns into a constant): dims 0-3 present and no 5th dim.
+    padded = tf.concat([shape, tf.fill([5], -1)], 0)[:5]
     hw = padded[1:3]
     problems = [
-        (tf.not_equal(rank, 4), f"expected a 4-D batch (N, H, W, {channels})"),
+        (tf.reduce_any(tf.equal(padded[:4], -1)) | tf.not_equal(padded[4], -1),
+         f"expected a 4-D batch (N, H, W, {channels})"),
         (tf.equal(padded[0], 0), "empty batch (N = 0); give at least one image"),
         (tf.reduce_any(hw <= 0), "zero-size image (H or W = 0)"),
         (tf.not_equal(padded[3], channels),
