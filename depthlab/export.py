@@ -90,10 +90,10 @@ def check_image_batch(x, name: str, channels: int, size=None):
     ``channels`` channels; returned with the static shape (None, size, size, channels).
     Messages start with ``name`` (the signature input).
 
-    The signatures that call this declare an unknown rank (``TensorSpec(None, dtype)``): a
-    loaded SavedModel signature does not enforce its TensorSpec's shape, and a declared rank
-    or size would let the graph fold these checks away at trace time, so they are done here,
-    at run time, for every caller (Python, TF Serving, C++)."""
+    A loaded SavedModel signature does not enforce its TensorSpec's shape (a 128x128 batch
+    reaches a graph declared 256x256), so these checks run in the graph for every caller
+    (Python, TF Serving, C++). They read the shape padded with -1 rather than ``tf.rank``,
+    which a declared rank would turn into a constant and fold away."""
     shape = tf.shape(x)
     # The rank is read from the shape padded with -1 (not tf.rank, which a declared rank-4
     # spec turns into a constant): dims 0-3 present and no 5th dim.
@@ -135,9 +135,8 @@ def export_depth_generator(generator: keras.Model, export_dir: str, image_size: 
 
     archive.add_endpoint(
         "serving_default", serve,
-        # rank 4 and 3 channels declared (consumers such as recognition's generator loader read
-        # the spec); the graph checks them again (check_image_batch) since a loaded signature
-        # does not enforce its spec
+        # declared (N, H, W, 3) (recognition's generator loader reads the spec); enforced in the
+        # graph (check_image_batch), since a loaded signature does not enforce its spec
         input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="rgb")])
     return write_export_archive(archive, export_dir)
 
@@ -184,8 +183,8 @@ def export_enhancer(model: keras.Model, export_dir: str) -> str:
 
     archive.add_endpoint(
         "serving_default", serve,
-        # (N, S, S, 1), checked in the graph (check_image_batch)
-        input_signature=[tf.TensorSpec(None, tf.uint16, name="depth_uint16")])
+        # declared (N, S, S, 1); enforced in the graph (check_image_batch)
+        input_signature=[tf.TensorSpec([None, size, size, 1], tf.uint16, name="depth_uint16")])
     return write_export_archive(archive, export_dir)
 
 

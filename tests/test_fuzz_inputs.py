@@ -604,11 +604,7 @@ def _bad_shape(kind, n, hw, pick, good_c, size=None):
             "zero-size image"
     shape = [(h, w, good_c), (n, h, w, good_c, 1), (h, w), (n, 1, h, w, good_c), (h * w,),
              (1, n, h, w, good_c)][pick]
-    # a declared rank-4 spec (generator) lets the graph fold the rank test: a 5-D batch whose
-    # 4th axis is right is then stopped by the final ensure_shape, whose message names the
-    # input with the found and expected shapes
-    return shape, ("expected a 4-D batch", f"expected {good_c} channel",
-                   "not compatible with expected shape")
+    return shape, "expected a 4-D batch"
 
 
 def _check_enhancer(case, exported):
@@ -648,8 +644,7 @@ def _check_generator(case, serve):
     if kind in SHAPE_PROBLEMS:
         shape, msg = _bad_shape(kind, n, hw, pick, 3)
         _expect(lambda: serve(rgb=tf.zeros(shape, tf.uint8)), tf.errors.InvalidArgumentError,
-                ("serving_default input rgb:", "tensor rgb"), msg,
-                ("got shape", "not compatible with expected shape"))
+                "serving_default input rgb:", msg, "got shape")
     elif kind == "dtype":
         _expect(lambda: serve(rgb=tf.zeros((n, hw, hw, 3), tf.float32)),
                 tf.errors.InvalidArgumentError, "expected to be a uint8 tensor")

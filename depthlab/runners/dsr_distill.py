@@ -500,12 +500,14 @@ def export_dsrnet(dsrnet: DSRNet, export_dir: str) -> str:
         hr = metres(tf.cast(depth_mm, tf.float32) / 1000.0) * 1000.0
         return {"depth_mm": tf.cast(tf.round(tf.clip_by_value(hr, 0.0, 65535.0)), tf.uint16)}
 
-    # (N, h, w, 1) each, checked in the graph (export_lib.check_image_batch: a declared shape
-    # would let the rank check be folded away, and loaded signatures do not enforce it)
+    # declared (N, h, w, 1); enforced in the graph (export_lib.check_image_batch), since a
+    # loaded signature does not enforce its spec
     archive.add_endpoint("serving_default", serve,
-                         input_signature=[tf.TensorSpec(None, tf.float32, name="depth")])
+                         input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32,
+                                                        name="depth")])
     archive.add_endpoint("serve_uint16", serve_uint16,
-                         input_signature=[tf.TensorSpec(None, tf.uint16, name="depth_mm")])
+                         input_signature=[tf.TensorSpec([None, None, None, 1], tf.uint16,
+                                                        name="depth_mm")])
     return export_lib.write_export_archive(archive, export_dir)
 
 
