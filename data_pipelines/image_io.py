@@ -83,7 +83,7 @@ def read_depth(path, expected_bits: Optional[int] = 16) -> np.ndarray:
       expected_bits: 16 or 8 to require that bit depth (a mismatch raises
         ``ValueError("expected 16-bit depth, got 8-bit: <path>")``); None returns the file's own.
     """
-    if expected_bits not in (8, 16, None):
+    if isinstance(expected_bits, bool) or expected_bits not in (8, 16, None):
         raise ValueError(f"read_depth: expected_bits must be 8, 16 or None, got {expected_bits!r}")
     image = _imread_unchanged(path)
     bits = _bits_of(image, path)
@@ -123,7 +123,15 @@ def read_depth_xyz_txt(path, shape: Tuple[int, int], origin: Tuple[int, int] = (
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"depth text file does not exist: {path}")
-    height, width = int(shape[0]), int(shape[1])
+    try:
+        height, width = (int(v) for v in shape)
+        x0, y0 = (int(v) for v in origin)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"read_depth_xyz_txt: shape must be (H, W) and origin (x0, y0) "
+                         f"integers, got shape={shape!r}, origin={origin!r}: {path}") from e
+    if height <= 0 or width <= 0 or (height, width) != tuple(shape):
+        raise ValueError(f"read_depth_xyz_txt: shape must be positive integers (H, W), got "
+                         f"{shape!r}: {path}")
     with open(path, "r", encoding="ascii", errors="strict") as f:
         try:
             values = np.array(f.read().split(), dtype=np.float64)
@@ -136,8 +144,8 @@ def read_depth_xyz_txt(path, shape: Tuple[int, int], origin: Tuple[int, int] = (
     triples = values.reshape(-1, 3)
     if not np.all(np.isfinite(triples)) or np.any(triples != np.round(triples)):
         raise ValueError(f"depth text file holds non-integer values: {path}")
-    x = triples[:, 0].astype(np.int64) - int(origin[0])
-    y = triples[:, 1].astype(np.int64) - int(origin[1])
+    x = triples[:, 0].astype(np.int64) - x0
+    y = triples[:, 1].astype(np.int64) - y0
     d = triples[:, 2]
     outside = (x < 0) | (x >= width) | (y < 0) | (y >= height)
     if np.any(outside):

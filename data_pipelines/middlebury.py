@@ -19,7 +19,10 @@ Layouts (one folder per scene; :func:`find_scenes` walks a root for them):
 2005 / 2006 (``<Scene>/``; the "2views" zips, or the full multi-view download)::
 
     view1.png view5.png    RGB (or Illum{1,2,3}/Exp{0,1,2}/view{0..6}.png; Illum2/Exp1 preferred)
-    disp1.png disp5.png    8-bit disparity of views 1 and 5 (intensity = disparity, 0 = unknown)
+    disp1.png disp5.png    8-bit disparity of views 1 and 5 (intensity = disparity, 0 = unknown);
+                           the 2005/2006 pages define 8-bit disparity PNGs only, so a 16-bit
+                           (or float, or colour with differing channels) disp1.png is refused
+                           with the file, what was found and what was expected
     dmin.txt               the integer disparity offset of the crop (added to d)
 
 The 2005/2006 folders hold no focal length or baseline. We use f = 3740 px and B = 160 mm at
@@ -28,6 +31,12 @@ verified here), divided by the size factor round(1390 / width) (1 full, 2 half, 
 The PNG intensity is read as disparity at the image's own resolution and ``dmin.txt`` as an
 offset at that same resolution (also unverified; ``png_disparity_scale`` and the calibration
 arguments override them). BUILD_NOTES.md lists these as open items.
+
+Validation at the edge (DESIGN.md): ``calib.txt`` must give a finite, positive baseline and
+cam0 focal length and a finite ``doffs``; a 2005/2006 ``dmin.txt`` must be a finite number; the
+calibration arguments of :func:`read_scene_0506` (``focal_px``, ``baseline_mm``,
+``png_disparity_scale``) must be finite and > 0. Anything else raises ``ValueError`` naming the
+file (or the argument), the value found and what was expected; nothing is guessed.
 
 :func:`motorcycle_sample` is the embedded default: the Middlebury 2014 Motorcycle left view
 and disparity that scikit-image ships (``skimage.data.stereo_motorcycle``, down-sampled x4),
@@ -164,7 +173,32 @@ def parse_calib(path) -> Dict[str, object]:
     for key in ("cam0", "doffs", "baseline"):
         if key not in out:
             raise ValueError(f"{path}: calib.txt lacks {key!r} (found {sorted(out)})")
+    _check_positive(out["baseline"], f"{path}: baseline", "mm")
+    cam0 = out["cam0"]
+    if not np.all(np.isfinite(cam0)):
+        raise ValueError(f"{path}: cam0 holds a non-finite value ({cam0.tolist()})")
+    _check_positive(cam0[0, 0], f"{path}: cam0 focal length (cam0[0][0])", "px")
+    _check_positive(cam0[1, 1], f"{path}: cam0 focal length (cam0[1][1])", "px")
+    if "cam1" in out:
+        _check_positive(out["cam1"][0, 0], f"{path}: cam1 focal length (cam1[0][0])", "px")
+    if not np.isfinite(out["doffs"]):
+        raise ValueError(f"{path}: doffs={out['doffs']} is not a finite number")
+    for key in ("width", "height"):
+        if key in out and out[key] <= 0:
+            raise ValueError(f"{path}: {key}={out[key]}, expected a positive pixel count")
     return out
+
+
+def _check_positive(value, what: str, unit: str) -> float:
+    """``value`` as a float, or ValueError('<what> is <value>, expected a finite value > 0')."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{what} is {value!r}, expected a number > 0 ({unit})") from e
+    if not (np.isfinite(v) and v > 0):
+        raise ValueError(f"{what} is {v}, expected a finite value > 0 ({unit}); a negative or "
+                         f"zero value would give negative or infinite depth")
+    return v
 
 
 # ----------------------------------------------------------------------------------------
@@ -198,10 +232,30 @@ def _read_rgb(path) -> np.ndarray:
 
 
 def _read_png_disparity(path) -> np.ndarray:
-    img = cv2.imread(os.fspath(path), cv2.IMREAD_UNCHANGED)
+    """A 2005/2006 disparity PNG -> float32 (H, W). The dataset defines 8-bit disparities
+    (intensity = disparity in pixels, 0 = unknown): any other bit depth is refused, since
+    reading a 16-bit file's values as disparity (or dividing them by 256) would be a guess."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path} does not exist")
+    img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if img is None:
         raise ValueError(f"{path}: cannot be read as an image")
+    if img.size == 0:
+        raise ValueError(f"{path}: empty image (shape {img.shape})")
+    if img.dtype != np.uint8:
+        bits = img.dtype.itemsize * 8
+        raise ValueError(
+            f"{path}: disparity PNG is {bits}-bit ({img.dtype}, values {int(img.min())}.."
+            f"{int(img.max())}); the Middlebury 2005/2006 layout defines 8-bit disparity "
+            f"(intensity = disparity in pixels, 0 = unknown). Convert it to the dataset's 8-bit "
+            f"file, or use the 2014 layout (disp0.pfm) for float disparities")
     if img.ndim == 3:
+        channels = img[..., :3] if img.shape[2] >= 3 else img
+        if channels.shape[2] > 1 and not all(np.array_equal(channels[..., 0], channels[..., c])
+                                             for c in range(1, channels.shape[2])):
+            raise ValueError(f"{path}: disparity PNG has {img.shape[2]} channels that differ; "
+                             f"expected a single-channel (grey) 8-bit disparity image")
         img = img[..., 0]
     return img.astype(np.float32)
 
@@ -270,6 +324,11 @@ def read_scene_0506(folder, focal_px: Optional[float] = None,
                     png_disparity_scale: float = 1.0) -> Scene:
     """A 2005/2006 scene (view 1). ``focal_px`` defaults to 3740 / round(1390 / width)."""
     folder = os.fspath(folder)
+    if focal_px is not None:
+        focal_px = _check_positive(focal_px, f"read_scene_0506({folder}): focal_px", "px")
+    baseline_mm = _check_positive(baseline_mm, f"read_scene_0506({folder}): baseline_mm", "mm")
+    png_disparity_scale = _check_positive(
+        png_disparity_scale, f"read_scene_0506({folder}): png_disparity_scale", "grey levels/px")
     rgb = _read_rgb(_view1_path(folder))
     disp = _read_png_disparity(os.path.join(folder, "disp1.png")) / float(png_disparity_scale)
     _check_sizes(folder, rgb, disp)
@@ -282,6 +341,8 @@ def read_scene_0506(folder, focal_px: Optional[float] = None,
         dmin = float(text.split()[0])
     except (ValueError, IndexError) as e:
         raise ValueError(f"{dmin_path}: expected one number, got {text[:40]!r}") from e
+    if not np.isfinite(dmin):
+        raise ValueError(f"{dmin_path}: dmin is {dmin}, expected a finite disparity offset")
     if focal_px is None:
         factor = max(1, int(round(MIDDLEBURY_0506_FULL_WIDTH / disp.shape[1])))
         focal_px = MIDDLEBURY_0506_FOCAL_PX / factor

@@ -12,6 +12,17 @@ convention (face window codes, 65535 = hole) in and out.
 LiteRT (TFLite) flatbuffers through ``tf.lite.TFLiteConverter`` with builtin ops only, at a
 fixed shape (batch 1, the model's resolution): LiteRT graphs are static, so the generator's
 resize-to-S step stays outside (give S x S RGB). ``run_litert`` runs one in the interpreter.
+
+Input contracts of the SavedModel signatures, checked in the graph (:func:`check_image_batch`,
+``tf.debugging`` asserts, so TF Serving and C++ callers get them too; the loaded signatures
+themselves do not enforce the TensorSpec's sizes). A violation raises
+``tf.errors.InvalidArgumentError`` whose message names the signature input:
+
+- generator ``rgb``: rank 4, N >= 1 (an empty batch is an error), H, W >= 1, 3 channels.
+- enhancer ``depth_uint16``: rank 4, N >= 1, exactly S x S (the model's resolution; no
+  silent resize), 1 channel. An image that is all holes (every code 65535) has nothing to
+  enhance: its output is all holes (``depth`` 1.0, ``depth_uint16`` 65535) and a warning
+  naming the batch indices is printed to stderr; the other images are unaffected.
 """
 
 from __future__ import annotations
@@ -20,6 +31,7 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 
 import keras
@@ -73,6 +85,42 @@ def write_export_archive(archive: keras.export.ExportArchive, export_dir: str) -
     return export_dir
 
 
+def check_image_batch(x, name: str, channels: int, size=None):
+    """``x`` with in-graph asserts: rank 4, N >= 1, H and W >= 1 (== ``size`` when given),
+    ``channels`` channels; returned with the static shape (None, size, size, channels).
+    Messages start with ``name`` (the signature input).
+
+    A loaded SavedModel signature does not enforce its TensorSpec's shape (a 128x128 batch
+    reaches a graph declared 256x256), so these checks run in the graph for every caller
+    (Python, TF Serving, C++). They read the shape padded with -1 rather than ``tf.rank``,
+    which a declared rank would turn into a constant and fold away."""
+    shape = tf.shape(x)
+    # The rank is read from the shape padded with -1 (not tf.rank, which a declared rank-4
+    # spec turns into a constant): dims 0-3 present and no 5th dim.
+    padded = tf.concat([shape, tf.fill([5], -1)], 0)[:5]
+    hw = padded[1:3]
+    problems = [
+        (tf.reduce_any(tf.equal(padded[:4], -1)) | tf.not_equal(padded[4], -1),
+         f"expected a 4-D batch (N, H, W, {channels})"),
+        (tf.equal(padded[0], 0), "empty batch (N = 0); give at least one image"),
+        (tf.reduce_any(hw <= 0), "zero-size image (H or W = 0)"),
+        (tf.not_equal(padded[3], channels),
+         f"expected {channels} channel(s) in a 4-D (N, H, W, {channels}) batch"),
+    ]
+    if size is not None:
+        problems.append((tf.reduce_any(tf.not_equal(hw, size)),
+                         f"expected {size}x{size} images (the model resolution; resize or crop "
+                         f"before calling)"))
+    failed = tf.stack([c for c, _ in problems])
+    reason = tf.gather(tf.constant([m for _, m in problems]),
+                       tf.argmax(tf.cast(failed, tf.int32)))     # the first failed condition
+    check = tf.debugging.Assert(tf.logical_not(tf.reduce_any(failed)),
+                                [f"{name}:", reason, "; got shape", shape], summarize=8)
+    with tf.control_dependencies([check]):
+        x = tf.identity(x)
+    return tf.ensure_shape(x, [None, size, size, channels])
+
+
 def export_depth_generator(generator: keras.Model, export_dir: str, image_size: int) -> str:
     """Writes the SavedModel to ``export_dir`` atomically (a temp dir, then a rename)."""
     check_new_export_dir(export_dir)
@@ -80,12 +128,15 @@ def export_depth_generator(generator: keras.Model, export_dir: str, image_size: 
     archive.track(generator)
 
     def serve(rgb):
+        rgb = check_image_batch(rgb, "serving_default input rgb", 3)
         depth, depth16 = generator_output_to_depth(
             generator(rgb_uint8_to_generator_input(rgb, image_size), training=False))
         return {"depth": depth, "depth_uint16": depth16}
 
     archive.add_endpoint(
         "serving_default", serve,
+        # declared (N, H, W, 3) (recognition's generator loader reads the spec); enforced in the
+        # graph (check_image_batch), since a loaded signature does not enforce its spec
         input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="rgb")])
     return write_export_archive(archive, export_dir)
 
@@ -107,6 +158,8 @@ def export_enhancer(model: keras.Model, export_dir: str) -> str:
     ``serving_default(depth_uint16: uint16 (N, S, S, 1))`` with the paper's 16-bit codes
     (the face window mapped to 0..65534, holes 65535; S = the model's 256) ->
     ``{'depth': float32 [0, 1], 'depth_uint16': uint16}``, both (N, S, S, 1).
+    Checked in the graph (module docstring): N >= 1, S x S, one channel; an all-hole image
+    gives an all-hole output and a warning on stderr.
     """
     check_new_export_dir(export_dir)
     size = _enhancer_size(model)
@@ -114,14 +167,34 @@ def export_enhancer(model: keras.Model, export_dir: str) -> str:
     archive.track(model)
 
     def serve(depth_uint16):
+        depth_uint16 = check_image_batch(depth_uint16, "serving_default input depth_uint16",
+                                         1, size)
+        all_hole = tf.reduce_all(tf.equal(depth_uint16, PAPER_HOLE_CODE), axis=[1, 2, 3])
+        warn = tf.cond(
+            tf.reduce_any(all_hole),
+            lambda: _warn_all_holes(all_hole),
+            lambda: tf.constant(True))
         x = tf.cast(depth_uint16, tf.float32) / float(PAPER_HOLE_CODE)
-        unit, codes = enhancer_output_to_uint16(model(x, training=False))
+        with tf.control_dependencies([warn]):
+            unit, _ = enhancer_output_to_uint16(model(x, training=False))
+        unit = tf.where(all_hole[:, None, None, None], tf.ones_like(unit), unit)
+        codes = tf.cast(tf.round(unit * float(PAPER_HOLE_CODE)), tf.uint16)
         return {"depth": unit, "depth_uint16": codes}
 
     archive.add_endpoint(
         "serving_default", serve,
+        # declared (N, S, S, 1); enforced in the graph (check_image_batch)
         input_signature=[tf.TensorSpec([None, size, size, 1], tf.uint16, name="depth_uint16")])
     return write_export_archive(archive, export_dir)
+
+
+def _warn_all_holes(all_hole):
+    indices = tf.reshape(tf.where(all_hole), [-1])
+    op = tf.print("WARNING: serving_default input depth_uint16: image(s)", indices,
+                  "are all holes (65535); their output is all holes (depth 1.0, "
+                  "depth_uint16 65535)", output_stream=sys.stderr)
+    with tf.control_dependencies([op]):
+        return tf.constant(True)
 
 
 # -- LiteRT (TFLite flatbuffers) --------------------------------------------------------

@@ -10,6 +10,15 @@ float64 and returns Python floats. Depth may be float (e.g. normalised to [0, 1]
 no function guesses the hole convention: holes are named by an explicit boolean ``valid``
 mask (True = measured depth) or an explicit ``hole_value``.
 
+Input contract and NaN policy (as ``depthlab.metrics``): a non-numeric or boolean depth is a
+``TypeError``, a non-boolean mask a ``TypeError``, a wrong shape, an empty image or an empty
+pixel set a ``ValueError`` naming the argument. A non-finite value (NaN/inf) among the pixels
+an RMSE evaluates (``face_area_rmse``: ``pred`` and ``gt`` on the used pixels;
+``falsification_rmse``: ``input_depth`` and ``output_depth`` on the used pixels) raises
+``ValueError`` naming the argument and the count, never a NaN result. The hole measures
+(``roughness_map``, ``roughness``, ``hole_percentage``, ``landmark_hole_rate``, PAD) treat a
+non-finite depth value as a hole, as documented on each.
+
 | function | paper | value | pixels used |
 |---|---|---|---|
 | face_area_rmse | Table IV | sqrt(mean((p - g)^2)), depth units | g's non-hole pixels (n = their count) |
@@ -77,6 +86,13 @@ def _mask(m, shape, name: str, fn: str) -> np.ndarray:
     if a.shape != tuple(shape):
         raise ValueError(f"{fn}: {name} has shape {a.shape}, expected {tuple(shape)}")
     return a
+
+
+def _check_finite(values: np.ndarray, name: str, fn: str) -> None:
+    bad = int(np.count_nonzero(~np.isfinite(values)))
+    if bad:
+        raise ValueError(f"{fn}: {name} holds {bad} non-finite value(s) (NaN/inf) among the "
+                         f"{values.size} evaluated pixels")
 
 
 def _same_shape(a, b, na, nb, fn):
@@ -161,6 +177,8 @@ def face_area_rmse(pred, gt, gt_valid, *, pred_valid=None, pred_holes: str = "as
         raise ValueError(f"{fn}: the ground truth's valid mask selects no pixels (shape "
                          f"{g.shape})" + ("" if pred_holes != "exclude" else
                                           " once pred holes are excluded"))
+    _check_finite(p[use], "pred", fn)
+    _check_finite(g[use], "gt", fn)
     d = p[use] - g[use]
     return float(np.sqrt(np.mean(d * d)))
 
@@ -277,6 +295,8 @@ def falsification_rmse(input_depth, output_depth, face_mask, input_valid) -> flo
     if not use.any():
         raise ValueError(f"{fn}: face_mask & input_valid selects no pixels (face_mask has "
                          f"{int(m.sum())}, shape {a.shape})")
+    _check_finite(a[use], "input_depth", fn)
+    _check_finite(b[use], "output_depth", fn)
     d = b[use] - a[use]
     return float(np.sqrt(np.mean(d * d)))
 

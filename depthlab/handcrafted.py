@@ -38,6 +38,21 @@ over one axis and are vectorised across the other axis and the batch.
 
 The paper's own images store holes as 65535 (section IV-J): :func:`paper_holes_to_sdk` and
 :func:`sdk_holes_to_paper` convert. :data:`PAPER_ENHANCERS` holds the seven Table II baselines.
+
+Input contract (every filter; DESIGN.md "validated where they enter"):
+
+- dtype uint16, else ``TypeError`` naming the function and the dtype.
+- ``layout`` says how to read the array; nothing is guessed from the shape:
+  ``None`` (default): ``(H, W)`` is one image and ``(N, H, W)`` a batch, but a 3-D array whose
+  last axis is 1, 3 or 4 is refused with ``ValueError`` (it looks like a channel-last image,
+  e.g. a grey-replicated (H, W, 3) depth, which would otherwise be filtered as H images of
+  width 3); ``"NHW"``: a 3-D array is a batch whatever its width; ``"HW1"``: one (H, W, 1)
+  image, returned as (H', W', 1). Anything else (other ranks, zero-size or too small
+  images) is a ``ValueError`` naming the shape.
+- 0 = hole. A pixel at 65535 (``PAPER_HOLE_CODE``: the paper's hole, and at 1 mm per unit
+  65.5 m, which no RealSense camera reports) means the image is in the paper's convention:
+  ``ValueError`` telling to convert with :func:`paper_holes_to_sdk` first, instead of
+  spreading 65535 into the neighbours. ``allow_max_code=True`` accepts such pixels as depth.
 """
 
 from __future__ import annotations
@@ -60,25 +75,58 @@ SPATIAL_HOLES_FILL_RADIUS = {0: 0, 1: 2, 2: 4, 3: 8, 4: 16, 5: 255}   # SDK opti
 # ---------------------------------------------------------------------------------------------
 # input checks and hole conventions
 # ---------------------------------------------------------------------------------------------
-def _as_batch(depth, fn: str, min_hw=(1, 1)):
-    """(N, H, W) uint16 view of ``depth`` and whether the input was a single (H, W) image."""
+LAYOUTS = (None, "NHW", "HW1")
+
+
+def _as_batch(depth, fn: str, min_hw=(1, 1), layout=None, allow_max_code: bool = False):
+    """(N, H, W) uint16 view of ``depth`` and how to give the result back (None: a batch,
+    "HW": one (H, W) image, "HW1": one (H, W, 1) image). See the module's input contract."""
     d = np.asarray(depth)
     if d.dtype != np.uint16:
         hint = (" (float depth: convert millimetres with np.round(d).astype(np.uint16), holes 0)"
                 if np.issubdtype(d.dtype, np.floating) else "")
         raise TypeError(f"handcrafted.{fn}: depth must be uint16 with 0 = hole (the RealSense "
                         f"SDK's Z16 format), got dtype {d.dtype}{hint}")
-    if d.ndim not in (2, 3):
-        raise ValueError(f"handcrafted.{fn}: depth must be (H, W) or (N, H, W), got shape {d.shape}")
-    single = d.ndim == 2
-    d = d[None] if single else d
+    if layout not in LAYOUTS:
+        raise ValueError(f"handcrafted.{fn}: layout must be one of {LAYOUTS}, got {layout!r}")
+    if layout == "HW1":
+        if d.ndim != 3 or d.shape[-1] != 1:
+            raise ValueError(f"handcrafted.{fn}: layout='HW1' needs one (H, W, 1) image, got "
+                             f"shape {d.shape}")
+        single, d = "HW1", d[None, :, :, 0]
+    elif d.ndim == 2:
+        single, d = "HW", d[None]
+    elif d.ndim == 3:
+        if layout is None and d.shape[-1] in (1, 3, 4):
+            raise ValueError(
+                f"handcrafted.{fn}: depth of shape {d.shape} looks like one channel-last image "
+                f"(H, W, {d.shape[-1]}), not a batch of {d.shape[0]} images {d.shape[1]} x "
+                f"{d.shape[2]} pixels; depth has one channel: pass depth[..., 0] (after "
+                f"checking a grey-replicated image's channels are equal), layout='HW1' for one "
+                f"(H, W, 1) image, or layout='NHW' if it really is a batch")
+        single = None
+    else:
+        raise ValueError(f"handcrafted.{fn}: depth must be (H, W) or (N, H, W) (or (H, W, 1) "
+                         f"with layout='HW1'), got shape {d.shape}")
+    if d.shape[0] == 0:
+        raise ValueError(f"handcrafted.{fn}: empty batch (shape {np.shape(depth)})")
     if d.shape[1] < min_hw[0] or d.shape[2] < min_hw[1]:
         raise ValueError(f"handcrafted.{fn}: image {d.shape[1]}x{d.shape[2]} is too small "
                          f"(needs at least {min_hw[0]}x{min_hw[1]})")
+    if not allow_max_code:
+        at_max = int(np.count_nonzero(d == PAPER_HOLE_CODE))
+        if at_max:
+            raise ValueError(
+                f"handcrafted.{fn}: depth holds {at_max} pixel(s) at {PAPER_HOLE_CODE}, the "
+                f"paper's hole code; these filters take 0 = hole (the SDK's convention): convert "
+                f"with handcrafted.paper_holes_to_sdk(depth) first (or pass "
+                f"allow_max_code=True if {PAPER_HOLE_CODE} is real depth)")
     return d, single
 
 
-def _unbatch(d: np.ndarray, single: bool) -> np.ndarray:
+def _unbatch(d: np.ndarray, single) -> np.ndarray:
+    if single == "HW1":
+        return d[0][..., None]
     return d[0] if single else d
 
 
@@ -99,7 +147,8 @@ def sdk_holes_to_paper(depth) -> np.ndarray:
 
 
 def _check_int_option(value, name: str, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or int(value) != value or not lo <= value <= hi:
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not ok or not np.isfinite(value) or int(value) != value or not lo <= value <= hi:
         raise ValueError(f"{name} must be an integer in [{lo}, {hi}] (the SDK's range), got {value!r}")
     return int(value)
 
@@ -113,10 +162,12 @@ def decimation_output_size(height: int, width: int, magnitude: int):
     return (rh + 3) // 4 * 4, (rw + 3) // 4 * 4, rh, rw
 
 
-def decimation(depth, magnitude: int = 2) -> np.ndarray:
-    """RealSense decimation filter (``rs2::decimation_filter``, option filter_magnitude)."""
+def decimation(depth, magnitude: int = 2, *, layout=None,
+               allow_max_code: bool = False) -> np.ndarray:
+    """RealSense decimation filter (``rs2::decimation_filter``, option filter_magnitude).
+    ``layout``, ``allow_max_code``: the module's input contract."""
     m = _check_int_option(magnitude, "decimation magnitude", *DECIMATION_RANGE)
-    d, single = _as_batch(depth, "decimation", (m, m))
+    d, single = _as_batch(depth, "decimation", (m, m), layout, allow_max_code)
     n, h, w = d.shape
     ph, pw, rh, rw = decimation_output_size(h, w, m)
     blocks = d[:, :rh * m, :rw * m].reshape(n, rh, m, rw, m).transpose(0, 1, 3, 2, 4)
@@ -183,15 +234,17 @@ def _fill_around(d: np.ndarray, farthest: bool) -> np.ndarray:
     return out.astype(np.uint16)
 
 
-def hole_filling(depth, mode: int = 1) -> np.ndarray:
+def hole_filling(depth, mode: int = 1, *, layout=None,
+                 allow_max_code: bool = False) -> np.ndarray:
     """RealSense hole-filling filter (``rs2::hole_filling_filter``, option holes_fill).
 
     ``mode``: 0 fill_from_left, 1 farest_from_around (the SDK default), 2 nearest_from_around;
-    the names in :data:`HOLE_FILLING_MODES` are accepted too.
+    the names in :data:`HOLE_FILLING_MODES` are accepted too. ``layout``,
+    ``allow_max_code``: the module's input contract.
     """
     mode = HOLE_FILLING_MODES.get(mode, mode) if isinstance(mode, str) else mode
     mode = _check_int_option(mode, "hole_filling mode", 0, 2)
-    d, single = _as_batch(depth, "hole_filling", (1, 2))
+    d, single = _as_batch(depth, "hole_filling", (1, 2), layout, allow_max_code)
     out = _fill_from_left(d) if mode == 0 else _fill_around(d, farthest=(mode == 1))
     return _unbatch(out, single)
 
@@ -262,20 +315,22 @@ def _vertical(x: np.ndarray, blend: _Blend, delta: int) -> None:
 
 
 def spatial(depth, magnitude: int = 2, alpha: float = 0.5, delta: int = 20,
-            holes_fill: int = 0) -> np.ndarray:
+            holes_fill: int = 0, *, layout=None, allow_max_code: bool = False) -> np.ndarray:
     """RealSense spatial edge-preserving filter (``rs2::spatial_filter``), SDK defaults.
 
     ``magnitude`` iterations [1, 5], smooth ``alpha`` [0.25, 1], smooth ``delta`` [1, 50] (depth
     units, an integer as the SDK's uint8 option), ``holes_fill`` [0, 5]: 0 off, 1-4 radius
-    2/4/8/16 px, 5 unlimited (radius 255).
+    2/4/8/16 px, 5 unlimited (radius 255). ``layout``, ``allow_max_code``: the module's
+    input contract.
     """
     magnitude = _check_int_option(magnitude, "spatial magnitude", *SPATIAL_MAGNITUDE_RANGE)
     delta = _check_int_option(delta, "spatial delta", *SPATIAL_DELTA_RANGE)
     holes_fill = _check_int_option(holes_fill, "spatial holes_fill", 0, 5)
     lo, hi = SPATIAL_ALPHA_RANGE
-    if not lo <= float(alpha) <= hi:
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.number)) \
+            or not lo <= float(alpha) <= hi:
         raise ValueError(f"spatial alpha must be in [{lo}, {hi}] (the SDK's range), got {alpha!r}")
-    d, single = _as_batch(depth, "spatial", (2, 3))
+    d, single = _as_batch(depth, "spatial", (2, 3), layout, allow_max_code)
     n, h, w = d.shape
     blend = _Blend(float(alpha))
     radius = SPATIAL_HOLES_FILL_RADIUS[holes_fill]
@@ -293,15 +348,17 @@ def spatial(depth, magnitude: int = 2, alpha: float = 0.5, delta: int = 20,
 # ---------------------------------------------------------------------------------------------
 # the paper's Table II enhancers
 # ---------------------------------------------------------------------------------------------
-def decimate_and_upscale(depth, magnitude: int) -> np.ndarray:
+def decimate_and_upscale(depth, magnitude: int, *, layout=None,
+                         allow_max_code: bool = False) -> np.ndarray:
     """Decimation, padding removed, then bilinear (OpenCV, half-pixel centres) back to (H, W).
 
     Holes (0) take part in the interpolation as zeros, as when the decimated SDK frame is simply
-    resized; pixels whose four neighbours are all holes stay 0.
+    resized; pixels whose four neighbours are all holes stay 0. ``layout``,
+    ``allow_max_code``: the module's input contract.
     """
-    d, single = _as_batch(depth, "decimate_and_upscale")
+    d, single = _as_batch(depth, "decimate_and_upscale", (1, 1), layout, allow_max_code)
     _, h, w = d.shape
-    small = decimation(d, magnitude)
+    small = decimation(d, magnitude, layout="NHW", allow_max_code=allow_max_code)
     _, _, rh, rw = decimation_output_size(h, w, magnitude)
     out = np.stack([cv2.resize(s[:rh, :rw], (w, h), interpolation=cv2.INTER_LINEAR) for s in small])
     return _unbatch(out.astype(np.uint16), single)

@@ -31,6 +31,19 @@ in 8-bit grey levels, Abs. Diff. = |mean(p) - mean(g)|, delta in percent over gr
 > 0. The reasoning, and which parts stay a guess, is in BUILD_NOTES.md ("TS-GAN Table 1
 metrics on the paper's scale").
 
+NaN policy (one rule for every scalar metric here: rmse, mae, abs_diff, l1_norm, l2_norm,
+abs_rel, log10_error, delta_accuracy, psnr, ssim, mean_depth_metrics and the ``paper_*``
+functions): a non-finite value (NaN, +inf or -inf) among the EVALUATED pixels (those the mask
+selects; all pixels for ssim, the paper protocol and psnr without a mask) raises
+``ValueError`` naming the argument (``pred`` = the prediction, ``gt`` = the target) and the
+count, e.g. ``"rmse: pred (prediction) holds 1 non-finite value(s) (NaN/inf) among the 4096
+evaluated pixels"``. Nothing returns NaN for a NaN input and no NaN pixel is counted as a miss.
+Pixels outside the mask are not looked at, so the default mask (gt > 0 and finite) leaves
+non-finite ground-truth holes out. A non-numeric dtype raises ``TypeError``; a wrong shape or
+an empty mask ``ValueError``. The graph version ``batch_depth_metrics`` cannot raise per image
+inside ``test_step``: an image with a non-finite evaluated value gets NaN in EVERY metric
+(delta included), never a number.
+
 Per-image values are averaged over images by the callers (sparse-to-dense's batch-1
 protocol). ``batch_depth_metrics`` is the graph-friendly batched version for
 ``keras.Model.test_step``; ``frechet_distance`` / ``FIDCalculator`` compute FID from an
@@ -68,9 +81,31 @@ def _to_numpy(x, name: str) -> np.ndarray:
         x = tf.cast(x, tf.float64) if x.dtype != tf.bool else x
         x = x.numpy()
     x = np.asarray(x)
-    if x.dtype == object:
-        raise TypeError(f"{name}: expected a numeric array or tensor, got dtype object")
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool) \
+            or np.issubdtype(x.dtype, np.complexfloating):
+        raise TypeError(f"{name}: expected a real numeric array or tensor, got dtype {x.dtype}")
     return x
+
+
+def _check_finite(values: np.ndarray, name: str) -> None:
+    """The NaN policy (module docstring): non-finite evaluated values raise ValueError."""
+    bad = int(np.count_nonzero(~np.isfinite(values)))
+    if bad:
+        raise ValueError(f"{name} holds {bad} non-finite value(s) (NaN/inf) among the "
+                         f"{values.size} evaluated pixels")
+
+
+def _check_scalar(value, name: str, lower: float, strict: bool = True) -> float:
+    """A finite real number > ``lower`` (>= when not strict), else ValueError naming it."""
+    a = value.numpy() if tf.is_tensor(value) else np.asarray(value)
+    if isinstance(value, (bool, np.bool_)) or a.ndim != 0 or not (
+            np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    v = float(a)
+    if not np.isfinite(v) or (v <= lower if strict else v < lower):
+        raise ValueError(f"{name} must be {'>' if strict else '>='} {lower:g} (a finite "
+                         f"number), got {value!r}")
+    return v
 
 
 def _image(x, name: str) -> np.ndarray:
@@ -104,7 +139,10 @@ def _pair(pred, gt, mask, fn: str, default_all: bool = False):
         m = _mask(mask, g.shape, f"{fn}: mask")
     if not m.any():
         raise ValueError(f"{fn}: the mask selects no pixels (image shape {g.shape})")
-    return p[m], g[m]
+    p, g = p[m], g[m]
+    _check_finite(p, f"{fn}: pred (prediction)")
+    _check_finite(g, f"{fn}: gt (target)")
+    return p, g
 
 
 # ----------------------------------------------------------------------------------------
@@ -166,8 +204,7 @@ def delta_accuracy(pred, gt, threshold: float = 1.25, mask=None) -> float:
     Use threshold 1.25, 1.25**2, 1.25**3 for delta_1..3 (Eigen et al. 2014). Strict "<" as
     the sparse-to-dense PyTorch code (its Torch version uses "<="). p, g clipped to EPS.
     """
-    if not threshold > 1.0:
-        raise ValueError(f"delta_accuracy: threshold must be > 1, got {threshold}")
+    _check_scalar(threshold, "delta_accuracy: threshold", 1.0)
     p, g = _pair(pred, gt, mask, "delta_accuracy")
     p, g = np.maximum(p, EPS), np.maximum(g, EPS)
     return float(np.mean(np.maximum(p / g, g / p) < threshold))
@@ -184,8 +221,7 @@ def psnr(pred, gt, max_val: float, mask=None) -> float:
     for [0, 1] depth, 255 for 8-bit, 65535 for 16-bit). Equals skimage's
     ``peak_signal_noise_ratio(gt, pred, data_range=max_val)``.
     """
-    if not max_val > 0:
-        raise ValueError(f"psnr: max_val must be > 0, got {max_val}")
+    max_val = _check_scalar(max_val, "psnr: max_val", 0.0)
     p, g = _pair(pred, gt, mask, "psnr", default_all=True)
     mse = float(np.mean((p - g) ** 2))
     if mse == 0.0:
@@ -219,14 +255,19 @@ def ssim(pred, gt, max_val: float, win_size: int = 11, sigma: float = 1.5,
     but then crops 5 pixels from every border before averaging, so both use the same
     positions and agree to float precision (tested). Needs H, W >= win_size.
     """
-    if not max_val > 0:
-        raise ValueError(f"ssim: max_val must be > 0, got {max_val}")
+    max_val = _check_scalar(max_val, "ssim: max_val", 0.0)
+    if isinstance(win_size, bool) or not isinstance(win_size, (int, np.integer)) \
+            or win_size < 1 or win_size % 2 == 0:
+        raise ValueError(f"ssim: win_size must be a positive odd integer, got {win_size!r}")
+    sigma = _check_scalar(sigma, "ssim: sigma", 0.0)
     p, g = _image(pred, "ssim: pred"), _image(gt, "ssim: gt")
     if p.shape != g.shape:
         raise ValueError(f"ssim: pred shape {p.shape} != gt shape {g.shape}")
     if min(p.shape) < win_size:
         raise ValueError(f"ssim: image shape {p.shape} is smaller than the {win_size}x"
                          f"{win_size} window")
+    _check_finite(p, "ssim: pred (prediction)")
+    _check_finite(g, "ssim: gt (target)")
     w = _gaussian_1d(win_size, sigma)
     mu_p, mu_g = _filter_valid(p, w), _filter_valid(g, w)
     var_p = _filter_valid(p * p, w) - mu_p ** 2
@@ -254,7 +295,8 @@ def batch_depth_metrics(pred, gt, mask=None) -> Dict[str, tf.Tensor]:
     log10`` (each equals the scalar function of the same meaning on that image: abs_diff,
     l1_norm, l2_norm, rmse, delta_accuracy at 1.25^i, abs_rel, log10_error), plus
     ``valid_pixels`` (the per-image mask count, float32). An image whose mask is empty gets
-    NaN in every metric (use ``valid_pixels > 0`` as a sample weight). Works under
+    NaN in every metric (use ``valid_pixels > 0`` as a sample weight), and so does an image
+    with a non-finite pred or gt value inside its mask (the NaN policy). Works under
     ``tf.function`` and with bfloat16/float16 inputs (computed in float32).
     """
     pred = tf.cast(pred, tf.float32)
@@ -299,7 +341,9 @@ def batch_depth_metrics(pred, gt, mask=None) -> Dict[str, tf.Tensor]:
     }
     for i in (1, 2, 3):
         out[f"delta{i}"] = mmean(tf.cast(ratio < np.float32(1.25 ** i), tf.float32))
-    return out
+    finite = tf.math.is_finite(pred) & tf.math.is_finite(gt)
+    bad = tf.reduce_any(mask & ~finite, axis=[1, 2])   # the NaN policy: NaN in every metric
+    return {k: (v if k == "valid_pixels" else tf.where(bad, nan, v)) for k, v in out.items()}
 
 
 # ----------------------------------------------------------------------------------------
@@ -578,9 +622,8 @@ def _all_pixels(pred, gt, fn: str):
         raise ValueError(f"{fn}: pred shape {p.shape} != gt shape {g.shape}")
     if p.size == 0:
         raise ValueError(f"{fn}: empty image")
-    if not (np.isfinite(p).all() and np.isfinite(g).all()):
-        raise ValueError(f"{fn}: pred and gt must be finite everywhere (the paper protocol "
-                         f"uses every pixel)")
+    _check_finite(p, f"{fn}: pred (prediction)")   # the paper protocol uses every pixel
+    _check_finite(g, f"{fn}: gt (target)")
     return p, g
 
 
@@ -636,8 +679,7 @@ def paper_delta(pred, gt, threshold: float = 1.25) -> float:
     failure (its ratio is infinite). An image with no ground-truth pixel > 0 raises
     ``ValueError``. Thresholds 1.25, 1.25^2, 1.25^3 as the paper (lines 634-635, 713-715).
     """
-    if not threshold > 1.0:
-        raise ValueError(f"paper_delta: threshold must be > 1, got {threshold}")
+    _check_scalar(threshold, "paper_delta: threshold", 1.0)
     p, g = _all_pixels(pred, gt, "paper_delta")
     valid = g > 0
     if not valid.any():

@@ -466,23 +466,42 @@ def export_dsrnet(dsrnet: DSRNet, export_dir: str) -> str:
       (N, h*s, w*s, 1);
     - ``serve_uint16``: ``depth_mm`` uint16 millimetres -> ``depth_mm`` uint16 millimetres
       (rounded, clipped to [0, 65535]).
-    The LR input must be hole-free (the per-image normalisation uses its min and max).
+
+    Input contract, checked in the graph (``tf.debugging`` asserts; a violation raises
+    ``tf.errors.InvalidArgumentError`` whose message starts with the endpoint and the input
+    name): rank 4, N >= 1 (an empty batch is an error, not an empty output), h, w >= 1, one channel,
+    every value finite and > 0 (hole-free depth: the per-image normalisation uses the LR
+    image's min and max, so one NaN/inf, hole (0) or negative pixel would corrupt the whole
+    output image). Fill holes before calling.
     """
     export_lib.check_new_export_dir(export_dir)
     archive = keras.export.ExportArchive()
     archive.track(dsrnet)
+
+    def check(depth, where: str, finite: bool):
+        x = export_lib.check_image_batch(depth, where, 1)
+        if finite:
+            x = tf.debugging.assert_all_finite(
+                x, message=f"{where} holds NaN or inf; the LR depth must be finite metres")
+        with tf.control_dependencies([tf.debugging.assert_positive(
+                x, message=f"{where} holds a value <= 0 (a hole or negative depth); the LR "
+                           f"depth must be hole-free and positive: fill holes first")]):
+            return tf.identity(x)
 
     def metres(depth):
         x, lo, hi = normalize_depth(depth)
         return from_normalized(dsrnet(x, training=False)["depth"], lo, hi)
 
     def serve(depth):
-        return {"depth": metres(depth)}
+        return {"depth": metres(check(depth, "serving_default input depth", True))}
 
     def serve_uint16(depth_mm):
+        depth_mm = check(depth_mm, "serve_uint16 input depth_mm", False)
         hr = metres(tf.cast(depth_mm, tf.float32) / 1000.0) * 1000.0
         return {"depth_mm": tf.cast(tf.round(tf.clip_by_value(hr, 0.0, 65535.0)), tf.uint16)}
 
+    # declared (N, h, w, 1); enforced in the graph (export_lib.check_image_batch), since a
+    # loaded signature does not enforce its spec
     archive.add_endpoint("serving_default", serve,
                          input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32,
                                                         name="depth")])
