@@ -16,9 +16,8 @@ at least ``MINIMUM[target]`` cases (their sum is >= 200) and prints the count (v
 ``-s``); ``test_zz_summary`` prints the table of this process. Examples are derandomised, so
 the counts and cases are the same on every run.
 
-Known gaps (outside this change's files): the degradation stages accept NaN/inf and negative
-depth without a word and fail on zero-size images with a raw TF error; they are listed in
-``test_degradation_known_gaps`` as strict xfails so they flip when fixed.
+The degradation stages refuse NaN/inf and negative depth and zero-size images in eager calls
+(``test_degradation_refuses_bad_values_and_zero_sizes``).
 """
 
 import collections
@@ -381,9 +380,9 @@ def test_fuzz_degradation():
 
 
 @pytest.mark.parametrize("case", ["nan_blur", "inf_noise", "negative_degrade", "zero_size"])
-@pytest.mark.xfail(strict=True, reason="issue 19 gap outside this change: data_pipelines/"
-                                       "degradation does not validate values or zero sizes")
-def test_degradation_known_gaps(case):
+def test_degradation_refuses_bad_values_and_zero_sizes(case):
+    """Formerly known gaps: NaN spread by the blur, inf kept by the noise, negative depth
+    turned into holes, a raw StridedSlice error on a zero-size image."""
     d = np.full((8, 8), 600.0, np.float32)
     if case == "nan_blur":
         d[2, 2] = np.nan

@@ -36,6 +36,12 @@ def _as_batch(depth, name="depth"):
     if not x.dtype.is_floating:
         raise TypeError(f"{name} must be a floating tensor (float32 depth), got {x.dtype.name} "
                         f"with shape {shape}; cast it first, e.g. tf.cast({name}, tf.float32)")
+    if rank in (2, 3, 4):
+        height_width = shape[:2] if rank == 2 else shape[1:3]
+        if 0 in height_width:
+            raise ValueError(f"{name} has a zero-size image: shape {shape}")
+    if tf.executing_eagerly() and rank in (2, 3, 4):
+        _check_values(x, name, shape)
     if rank == 2:
         return tf.cast(x, tf.float32)[None], (lambda y: y[0]), True
     if rank == 3:
@@ -43,6 +49,22 @@ def _as_batch(depth, name="depth"):
     if rank == 4 and x.shape[-1] == 1:
         return tf.cast(x[..., 0], tf.float32), (lambda y: y[..., None]), False
     raise ValueError(f"{name} must have shape (H, W), (B, H, W) or (B, H, W, 1), got {shape}")
+
+
+def _check_values(x, name, shape) -> None:
+    """Eager calls (the public entry points): depth must be finite and >= 0 (0 = hole) - NaN
+    would spread through the blur, inf survive the noise, negative depth turn into holes
+    silently. In graphs (the tf.data pipeline, fed by the renderer) no check is made: XLA has no
+    Assert op."""
+    values = tf.cast(x, tf.float32)
+    bad = int(tf.reduce_sum(tf.cast(~tf.math.is_finite(values), tf.int32)))
+    if bad:
+        raise ValueError(f"{name} holds {bad} non-finite value(s) (NaN/inf) in shape {shape}; "
+                         "depth must be finite millimetres with 0 = hole")
+    negative = int(tf.reduce_sum(tf.cast(values < 0, tf.int32)))
+    if negative:
+        raise ValueError(f"{name} holds {negative} negative value(s) in shape {shape}; depth "
+                         "must be >= 0 millimetres (0 = hole)")
 
 
 def _spatial(x):
