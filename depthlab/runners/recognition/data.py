@@ -9,7 +9,7 @@ depth replicated to three channels.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Optional
 
 import numpy as np
 import tensorflow as tf

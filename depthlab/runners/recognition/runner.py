@@ -27,7 +27,7 @@ import keras
 import tensorflow as tf
 
 from data_pipelines import recognition_protocols as rp
-from depthlab import collapse, training
+from depthlab import training
 from depthlab.core import registry
 from depthlab.core import run as run_lib
 from depthlab.core.experiment import Experiment, Phase
@@ -249,6 +249,7 @@ class RecognitionExperiment(Experiment):
     def save(self, run, model):
         """``<fold>/<role>/model.keras`` per trained model, ``samples/inputs.png``."""
         for key, role in self._data.roles.items():
+            os.makedirs(run.path(fold_name(role.fold), role.role_dir), exist_ok=True)
             model.role_models[key].save(run.path(fold_name(role.fold), role.role_dir,
                                                  "model.keras"))
         first = self._data.folds[0]
