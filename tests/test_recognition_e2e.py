@@ -167,7 +167,7 @@ def test_options_are_declared_once_and_help_imports_no_tensorflow():
                          cwd=REPO, capture_output=True, text=True, env=env)
     text = out.stdout + out.stderr
     for f in dataclasses.fields(RecognitionOptions):
-        assert f"--{f.name}" in text, f.name
+        assert f"--{f.name}:" in text or f"--[no]{f.name}:" in text, f.name
     probe = subprocess.run(
         [sys.executable, "-c", "import sys, experiments.train_recognition; "
          "import depthlab.runners.recognition_options; print('tensorflow' in sys.modules)"],
