@@ -37,12 +37,11 @@ import numpy as np
 
 from data_pipelines.paired import resize_depth, resize_rgb
 
-PROTOCOLS = ("synthetic_faces", "iiitd_rgbd", "eurecom_kinectfacedb", "lfw_faces")
-RGB_ONLY_PROTOCOLS = ("lfw_faces",)
+from data_pipelines.recognition_protocol_names import (  # noqa: E402 (TF-free names)
+    IIITD_FOLDS, PROTOCOLS, RGB_ONLY_PROTOCOLS)
 TFDS_NAMES = {"iiitd_rgbd": "iiitd_rgbd", "eurecom_kinectfacedb": "eurecom_kinectfacedb",
               "lfw_faces": "lfw_faces"}
 RECOGNITION_IDENTITY_OFFSET = 200_000
-IIITD_FOLDS = (1, 2, 3, 4, 5)
 EURECOM_TEST_SETS = {"left_pose": ("LeftProfile",), "right_pose": ("RightProfile",),
                      "occlusion": ("OcclusionEyes", "OcclusionMouth", "OcclusionPaper")}
 #: real datasets whose recognition protocol decides the TS-GAN student's images (lines 595-606)

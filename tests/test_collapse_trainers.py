@@ -158,7 +158,7 @@ def test_recognition_guard_verdict_matches_the_saved_classifier(tmp_path):
         d = str(tmp_path / f"s{seed}")
         result = runner.train(runner.RunOptions(model_dir=d, seed=seed, **tiny), verbose=False)
         records = runner.collapse_records(d)
-        assert [r["role_dir"] for r in records] == ["all/rgb"]
+        assert [r["role_dir"] for r in records] == ["."]     # the run's guard (core.run)
         record = records[0]
         assert record["kind"] == "classifier" and record["checks"] >= 4
         assert result["collapsed"] is record["collapsed"]

@@ -79,13 +79,14 @@ def test_feature_fusion_run_resumes_exactly_and_reevaluates(tmp_path):
     assert len(resumed.history) == 2                             # only epoch 2 ran
     for got, want in zip(resumed.history, straight.history[2:]):
         assert got["loss"] == pytest.approx(want["loss"], rel=1e-4, abs=1e-6)
-    ckpt = tf.train.latest_checkpoint(str(tmp_path / "b" / "all" / "fused" / "checkpoints"))
+    # one checkpoint of the run (depthlab.core.run): one role ('fused'), 2 epochs
+    ckpt = tf.train.latest_checkpoint(str(tmp_path / "b" / "checkpoints"))
     assert ckpt.endswith("-2")
     acc = result["folds"]["all"]["test"]["rank1"]
     assert result["folds"]["all"]["test"]["num_images"] == 6 and 0.0 <= acc <= 1.0
     assert runner.evaluate(str(tmp_path / "b"))["mean"]["test"] == pytest.approx(acc)
     assert os.path.exists(tmp_path / "b" / "samples" / "inputs.png")
-    with pytest.raises(ValueError, match="config.json"):
+    with pytest.raises(ValueError, match="--seed: 0 -> 5"):
         runner.train(runner.RunOptions(model_dir=str(tmp_path / "b"), epochs=2,
                                        **dict(opts, seed=5)), verbose=False)
 
@@ -95,9 +96,12 @@ def test_frozen_feature_fusion_run_trains_members_then_the_fusion_classifier(tmp
     opts = runner.RunOptions(model_dir=str(tmp_path), inputs="rgbd", fusion="feature_frozen",
                              epochs=1, **RUN_TINY)
     result = runner.train(opts, verbose=False)
+    # the roles rgb, depth, fused, one epoch each, one after another in the run's checkpoint
+    ckpt = tf.train.latest_checkpoint(str(tmp_path / "checkpoints"))
+    assert ckpt is not None and ckpt.endswith("-3")
     for role in ("rgb", "depth", "fused"):
-        ckpt = tf.train.latest_checkpoint(str(tmp_path / "all" / role / "checkpoints"))
-        assert ckpt is not None and ckpt.endswith("-1"), role
+        assert tf.train.load_checkpoint(ckpt).get_tensor(
+            f"all_{role}_epochs/.ATTRIBUTES/VARIABLE_VALUE") == 1, role
     test = result["folds"]["all"]["test"]
     assert {"rank1", "rank1_rgb_stream", "rank1_depth_stream"} <= set(test)
     assert result["column"] == "rgbd_feature_frozen"
@@ -115,8 +119,11 @@ def test_validated_score_fusion_chooses_the_weight_on_held_out_training_images(t
                              **tiny)
     result = runner.train(opts, verbose=False)
     assert result["column"] == "rgbd_score_validated" and result["score_rule"] == "product"
+    ckpt = tf.train.latest_checkpoint(str(tmp_path / "val" / "checkpoints"))
+    assert ckpt.endswith("-4")                  # four roles, one epoch each
     for role in ("rgb", "depth", "rgb_val", "depth_val"):
-        assert tf.train.latest_checkpoint(str(tmp_path / "val" / "all" / role / "checkpoints"))
+        assert tf.train.load_checkpoint(ckpt).get_tensor(
+            f"all_{role}_epochs/.ATTRIBUTES/VARIABLE_VALUE") == 1, role
     test = result["folds"]["all"]["test"]
     # the weight: recomputed from the saved validation members on the held-out images
     # (the last training image of each identity: sample 2)
@@ -146,6 +153,48 @@ def test_validated_score_fusion_chooses_the_weight_on_held_out_training_images(t
     with pytest.raises(ValueError, match="score_validation_per_identity applies to --fusion=score"):
         runner.RunOptions(model_dir=str(tmp_path / "x"), inputs="rgbd", fusion="feature",
                           score_validation_per_identity=1)
+
+
+def test_options_are_declared_once_and_help_imports_no_tensorflow():
+    """Every field of RecognitionOptions is a flag of the binary (--help lists it), and neither
+    --help nor importing the binary imports TensorFlow."""
+    import dataclasses
+
+    from depthlab.runners.recognition_options import RecognitionOptions
+
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
+    out = subprocess.run([sys.executable, "-m", "experiments.train_recognition", "--help"],
+                         cwd=REPO, capture_output=True, text=True, env=env)
+    text = out.stdout + out.stderr
+    for f in dataclasses.fields(RecognitionOptions):
+        assert f"--{f.name}:" in text or f"--[no]{f.name}:" in text, f.name
+    probe = subprocess.run(
+        [sys.executable, "-c", "import sys, experiments.train_recognition; "
+         "import depthlab.runners.recognition_options; print('tensorflow' in sys.modules)"],
+        cwd=REPO, capture_output=True, text=True, env=env)
+    assert probe.stdout.strip() == "False", probe.stderr[-2000:]
+
+
+def test_resume_across_roles_continues_each_role_where_it_stopped(tmp_path):
+    """Phases of the lifecycle = the run's roles in order; a larger --epochs trains every role
+    further, each role's data continuing at its own epoch."""
+    from depthlab.core.experiment import Phase
+    from depthlab.runners.recognition.runner import RecognitionExperiment
+
+    exp = RecognitionExperiment()
+    opts = exp.tiny_options(str(tmp_path), inputs="rgbd", fusion="score", epochs=3)
+    assert exp.epochs(opts, None) == 6
+    progress = {"all_rgb": tf.Variable(2, dtype=tf.int64),
+                "all_depth": tf.Variable(2, dtype=tf.int64)}
+    roles = {k: type("R", (), {"steps": 2})() for k in progress}
+    data = type("D", (), {"roles": roles, "progress": progress})()
+    run = type("Run", (), {"opts": opts, "initial_epoch": 4})()
+    phases = exp.phases(run, data)                  # was --epochs=2: 4 epochs done
+    assert [(p.name, p.first_epoch, p.last_epoch) for p in phases] == [
+        ("all_rgb", 4, 5), ("all_depth", 5, 6)]
+    assert all(isinstance(p, Phase) for p in phases)
+    # core epoch 5 is the depth role's epoch 2 (its third)
+    assert 5 + phases[1].info["offset"] == 2
 
 
 def _run(*args):

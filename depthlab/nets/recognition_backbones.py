@@ -38,7 +38,8 @@ from keras import layers
 from depthlab import training
 from depthlab.layers import SqueezeExcite
 
-BACKBONES = ("vgg16", "resnet50", "se_resnet50", "inception")
+# the names, TF-free, for the recognition trainer's --help
+from depthlab.runners.recognition_options import BACKBONES  # noqa: E402,F401
 BN_MOMENTUM = 0.9
 _PACKAGE = "depthlab"
 # ImageNet channel means (RGB order, 0-255) of the caffe-style VGG/ResNet weights.

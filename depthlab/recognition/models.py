@@ -40,6 +40,8 @@ from keras import layers
 from depthlab.layers import SpatialAttention
 from depthlab.recognition.attention import DepthGuidedAttention, FeatureMapLSTMAttention
 from depthlab.nets.recognition_backbones import BN_MOMENTUM, build_backbone, build_feature_extractor
+from depthlab.runners.recognition_options import (  # noqa: F401 (TF-free choices)
+    ATTENTION_FUSION_NAMES, FUSIONS, INPUTS, SCORE_RULES)
 
 _PACKAGE = "depthlab"
 STREAMS = ("rgb", "depth")
@@ -50,7 +52,6 @@ def _spec(backbone: str, image_size: int, embedding_dim: int, width: float) -> d
             "embedding_dim": int(embedding_dim), "width": float(width)}
 
 
-SCORE_RULES = ("mean", "product")
 SCORE_WEIGHT_GRID = tuple(i / 20 for i in range(21))     # 0, 0.05, ..., 1
 
 
@@ -549,5 +550,4 @@ def build_classifier(inputs: str, fusion: str, num_classes: int, backbone: str,
     raise ValueError(f"--fusion={fusion!r} is not one of {FUSIONS}")
 
 
-INPUTS = ("rgb", "depth", "depth_hallucinated", "rgbd", "rgbd_hallucinated")
-FUSIONS = ("feature", "score", "feature_frozen", *ATTENTION_FUSIONS)
+assert tuple(ATTENTION_FUSIONS) == ATTENTION_FUSION_NAMES, "recognition_options is stale"

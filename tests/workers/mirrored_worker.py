@@ -152,7 +152,9 @@ def _recognition(out_dir, fusion, **extra):
 
     class InitialWeights(keras.callbacks.Callback):       # one fit per role, in TRAIN_ORDER
         def on_train_begin(self, logs=None):
-            fit_starts.setdefault(strategy, []).append(_flat(self.model.get_weights()))
+            # the lifecycle fits runner.RoleModels: the role being trained is its .role
+            model = getattr(self.model, "role", self.model)
+            fit_starts.setdefault(strategy, []).append(_flat(model.get_weights()))
 
     def _flat(weights):
         return np.concatenate([np.ravel(w) for w in weights])

@@ -2,12 +2,14 @@
 
 One run = one (backbone, inputs, fusion, protocol). Layout of a ``model_dir``::
 
-  config.json                 run options (checked on resume)
+  config.json                 run options (checked on resume: depthlab.core.run)
   samples/inputs.png          RGB | ground-truth D | hallucinated D~ of a few test images
-  <fold>/<role>/checkpoints/  model + optimizer per epoch (role: rgb, depth or fused)
-  <fold>/<role>/tensorboard/  loss / accuracy scalars
+  checkpoints/                every role's model + optimizer + finished epochs, per epoch
+                              (runs before depthlab.core: <fold>/<role>/checkpoints/)
+  tensorboard/                loss / accuracy scalars (all roles, one after another)
   <fold>/<role>/model.keras   the trained classifier
   results.json                rank-1 accuracy per fold and test set, and the fold mean
+  metrics_final.json          the same (the lifecycle's final record)
 
 Score-level fusion trains the RGB and the depth classifiers separately (roles 'rgb' and
 'depth') and averages their softmax scores with ``score_weight`` on RGB (or pools them with
@@ -31,10 +33,11 @@ Hallucinated depth D~ comes from a generator SavedModel (``experiments/export_sa
 {'depth': float32 [0, 1] (N, S, S, 1)}, near = bright, the same convention as the ground truth
 here (``data_pipelines.paired.tsgan_depth_to_unit``).
 
-Modules (this package re-exports their public names): ``options`` (RunOptions, table columns),
+Modules (this package re-exports their public names): ``options`` (RecognitionOptions, declared TF-free in
+``depthlab.runners.recognition_options``; table columns),
 ``savedmodel_inputs`` (the generator SavedModel), ``data`` (faces, splits, tf.data),
 ``roles`` (the roles' models), ``scores`` (score fusion and its validated weight),
-``runner`` (``train``: the run lifecycle), ``evaluation`` (``evaluate``, tables, McNemar),
+``runner`` (``RecognitionExperiment``: the hooks of ``depthlab.core.run``; ``train``), ``evaluation`` (``evaluate``, tables, McNemar),
 ``figures`` (t-SNE Figure 4, input samples).
 """
 
@@ -44,14 +47,15 @@ from .data import depth_streams, make_dataset
 from .evaluation import (evaluate, evaluate_split, mcnemar_against_rgb, paper_layout_rows,
                          per_image_correct, summarize)
 from .figures import TSNE_MODALITIES, tsne_figure
-from .options import COLUMN_LABELS, COLUMNS, RunOptions, load_options
+from .options import COLUMN_LABELS, COLUMNS, RecognitionOptions, RunOptions, load_options
 from .roles import collapse_records
-from .runner import train
+from .runner import RecognitionExperiment, RoleModels, train
 from .savedmodel_inputs import GENERATOR_SIGNATURE, load_depth_generator
 from .scores import SCORE_WEIGHT_FILE
 
 __all__ = ["COLUMNS", "COLUMN_LABELS", "GENERATOR_SIGNATURE", "SCORE_WEIGHT_FILE",
-           "TSNE_MODALITIES", "RunOptions", "collapse_records", "depth_streams", "evaluate",
+           "TSNE_MODALITIES", "RecognitionExperiment", "RecognitionOptions", "RoleModels",
+           "RunOptions", "collapse_records", "depth_streams", "evaluate",
            "evaluate_split", "load_depth_generator", "load_options", "make_dataset",
            "mcnemar_against_rgb", "paper_layout_rows", "per_image_correct", "summarize",
            "train", "tsne_figure"]

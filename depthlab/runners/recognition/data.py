@@ -9,7 +9,7 @@ depth replicated to three channels.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -17,7 +17,7 @@ import tensorflow as tf
 from data_pipelines import recognition_protocols as rp
 from data_pipelines.paired import epoch_index_stream, tsgan_depth_to_unit
 
-from .options import RunOptions
+from .options import RunOptions, fold_name, folds
 
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -72,10 +72,7 @@ def make_dataset(rgb: np.ndarray, depth: Optional[np.ndarray], labels: np.ndarra
     return ds.batch(batch_size).prefetch(AUTOTUNE)
 
 
-def _folds(opts: RunOptions) -> List[Optional[int]]:
-    if opts.protocol == "iiitd_rgbd":
-        return [opts.fold] if opts.fold is not None else list(rp.IIITD_FOLDS)
-    return [None]
+_folds = folds
 
 
 def _faces_and_split(opts: RunOptions, fold: Optional[int]):
@@ -100,5 +97,4 @@ def _load_fold(opts: RunOptions, fold: Optional[int], hallucinate):
     return faces, split, depth, depths
 
 
-def _fold_name(fold: Optional[int]) -> str:
-    return "all" if fold is None else f"fold{fold}"
+_fold_name = fold_name

@@ -45,9 +45,10 @@ def _optimizer(opts: RunOptions, role: str = "") -> keras.optimizers.Optimizer:
     return keras.optimizers.Adam(opts.learning_rate)
 
 
-def _state(model, optimizer, role_dir: str) -> training.ResumableCheckpoint:
-    return training.ResumableCheckpoint(os.path.join(role_dir, "checkpoints"), max_to_keep=2,
-                                        model=model, optimizer=optimizer)
+def checkpoint_key(fold: Optional[int], role_dir: str) -> str:
+    """Name of a role's model in the run's checkpoint (``<model_dir>/checkpoints``, written by
+    ``depthlab.core.run``): ``<fold>_<role>`` (``all_rgb``, ``fold3_depth_val``)."""
+    return f"{_fold_name(fold)}_{role_dir}"
 
 
 def _compile(model: keras.Model, opts: RunOptions, with_depth: bool, role: str = ""
@@ -85,26 +86,37 @@ def collapse_records(model_dir: str) -> List[dict]:
 
 def _single_device_copies(models: Dict[str, keras.Model], opts: RunOptions, num_classes: int,
                           with_depth: bool) -> Dict[str, keras.Model]:
-    """Default-strategy copies of a distributed run's models (call outside any scope): Keras'
-    saving and inference are not run under MultiWorkerMirrored; the copies' BN layers are
-    the plain (unsynchronised) ones."""
+    """Default-strategy copies of a distributed run's models of one fold and role set (call
+    outside any scope; ``training.single_device_copy``): Keras' saving and inference are not
+    run under MultiWorkerMirrored; the copies' BN layers are the plain (unsynchronised) ones.
+    The roles are built together (the frozen-stream fusion shares its members)."""
     copies = _models(opts, num_classes, weights=False)
-    for role, model in copies.items():
-        _build(model, opts, with_depth)
-        model.set_weights(models[role].get_weights())
-    return copies
+
+    def built(role):
+        _build(copies[role], opts, with_depth)
+        return copies[role]
+    return {role: training.single_device_copy(models[role], lambda role=role: built(role))
+            for role in copies}
 
 
 def _restore_models(model_dir: str, opts: RunOptions, fold: Optional[int],
                     num_classes: int) -> Dict[str, keras.Model]:
-    """The run's models by role, weights from each role's newest checkpoint."""
+    """The run's models by role, weights from the run's newest checkpoint
+    (``<model_dir>/checkpoints``, one for all roles), or, in runs written before the run
+    lifecycle (``depthlab.core.run``), from each role's own ``<fold>/<role>/checkpoints``."""
     models = _models(opts, num_classes, weights=False)
+    run_ckpt = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
     for role, model in models.items():
+        _build(model, opts, opts.inputs != "rgb")
         ckpt_dir = os.path.join(model_dir, _fold_name(fold), role, "checkpoints")
         latest = tf.train.latest_checkpoint(ckpt_dir)
-        if latest is None:
-            raise FileNotFoundError(f"no checkpoint in {ckpt_dir}; train first with "
-                                    f"experiments.train_recognition --model_dir={model_dir}")
-        _build(model, opts, opts.inputs != "rgb")
-        tf.train.Checkpoint(model=model).restore(latest).expect_partial()
+        if run_ckpt is not None:
+            tf.train.Checkpoint(**{checkpoint_key(fold, role): model}).restore(
+                run_ckpt).expect_partial()
+        elif latest is not None:             # a run from before depthlab.core
+            tf.train.Checkpoint(model=model).restore(latest).expect_partial()
+        else:
+            raise FileNotFoundError(f"no checkpoint in {model_dir}/checkpoints (nor {ckpt_dir}); "
+                                    "train first with experiments.train_recognition "
+                                    f"--model_dir={model_dir}")
     return models

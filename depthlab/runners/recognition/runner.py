@@ -1,182 +1,314 @@
-"""Training one TS-GAN recognition run (paper sections 4.2 and 5.2, Tables 2-5): the run
-lifecycle (seeds, precision, strategy, resume check, config record, callbacks, fit, chief-only
-writes) and the phases of the training roles; writes ``results.json``.
+"""Training one TS-GAN recognition run (paper sections 4.2 and 5.2, Tables 2-5) on the one
+run lifecycle (``depthlab.core.run``): :class:`RecognitionExperiment`, registered as
+'recognition', is the paper's hooks; ``train`` runs it and returns ``results.json``'s content.
+
+A run trains several models one after another (``recognition_options.role_names``): per fold
+(IIIT-D: five) the run's roles ('rgb', 'depth' or 'fused'; score and frozen-stream fusion two
+or three), then, for the validated score weight, 'rgb_val' and 'depth_val'. They map onto the
+lifecycle as one ``Phase`` per (fold, role): the lifecycle's epoch counter runs over the roles
+in that order, ``--epochs`` epochs each, and the model the lifecycle fits is :class:`RoleModels`,
+a container whose ``train_step`` is the current role's own (its compiled loss, optimizer and
+metrics). Each role's data stream is the one a separate ``fit`` of that role would see, so the
+numbers are those of training the roles one by one. The run's checkpoint
+(``<model_dir>/checkpoints``) holds every role's model and optimizer and the epochs each role
+has finished, so an interrupted run resumes inside the role it was training, and a larger
+``--epochs`` trains every role further (in role order).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import os
-from typing import Dict
+import types
+from typing import Dict, List, Optional
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from data_pipelines import recognition_protocols as rp
-from depthlab import collapse, training
+from depthlab import training
+from depthlab.core import registry
+from depthlab.core import run as run_lib
+from depthlab.core.experiment import Experiment, Phase
 
-from .data import _fold_name, _folds, _load_fold, make_dataset
+from .data import _load_fold, make_dataset
 from .evaluation import evaluate_split, summarize
 from .figures import _write_samples
-from .options import RunOptions
-from .roles import (_collapse_probe, _compile, _models, _single_device_copies, _state,
+from .options import (COLUMN_LABELS, RecognitionOptions, fold_name, folds, model_roles,
+                      role_names)
+from .roles import (_collapse_probe, _compile, _models, _single_device_copies, checkpoint_key,
                     collapse_records)
 from .savedmodel_inputs import load_depth_generator
 from .scores import SCORE_WEIGHT_FILE, _choose_weight
 
 
-def _check_resume_config(model_dir: str, record: dict) -> None:
-    training.check_resume_config(model_dir, record, (
-        "backbone", "inputs", "fusion", "protocol", "fold", "image_size", "width",
-        "embedding_dim", "seed", "synthetic_identities", "synthetic_images_per_identity",
-        "synthetic_domain", "train_per_identity", "protocol_file", "generator",
-        "score_validation_per_identity"))
+class RoleModels(keras.Model):
+    """The run's models by checkpoint key (``<fold>_<role>``); ``train_step`` and ``call`` are
+    those of the current role (:meth:`use`), whose own metrics the fit loop resets per epoch."""
+
+    def __init__(self, models: Dict[str, keras.Model], run_eagerly: bool = False):
+        super().__init__(name="recognition_roles")
+        self.role_models = dict(models)
+        self.current = next(iter(self.role_models))
+        self.compile(optimizer=None, run_eagerly=run_eagerly)
+
+    def use(self, key: str) -> None:
+        if key != self.current:
+            self.current = key
+            self.train_function = None       # retrace for the new role's train_step
+
+    @property
+    def role(self) -> keras.Model:
+        return self.role_models[self.current]
+
+    @property
+    def metrics(self):
+        return self.role.metrics
+
+    def call(self, x, training=False):
+        return self.role(x, training=training)
+
+    def train_step(self, data):
+        return self.role.train_step(data)
 
 
-def _fit(model: keras.Model, role: str, role_dir: str, opts: RunOptions, rgb, depth, labels,
-         extra_callbacks, log, strategy: tf.distribute.Strategy) -> None:
-    """Trains one compiled role model (built in ``strategy.scope()``) from its latest
-    checkpoint to ``opts.epochs``."""
-    state = _state(model, model.optimizer, role_dir)
-    initial = state.restore_latest()
-    steps = max(1, math.ceil(len(labels) / opts.batch_size))
-    if initial >= opts.epochs:
-        log(f"[recognition] {role}: {initial} epochs already done in {role_dir}")
-        return
-    if initial:
-        log(f"[recognition] {role}: resuming from epoch {initial}")
-    elif role == "fused" and opts.fusion == "feature_frozen":
-        log(f"[recognition] {role}: training the classifier on the frozen rgb and depth "
-            "classifiers' embeddings")
-    elif opts.backbone_weights is None:
-        log(f"[recognition] {role}: no --backbone_weights: training {opts.backbone} FROM SCRATCH "
-            "(ImageNet weights cannot be downloaded here)")
-    ds = make_dataset(rgb, depth, labels, opts.batch_size, seed=opts.seed, training=True,
-                      start_index=initial * steps * opts.batch_size)
-    progress = training.ProgressPrinter(opts.epochs * steps, opts.batch_size, every=opts.log_every)
-    progress.set_initial_step(initial * steps)
-    callbacks = [training.CheckpointCallback(state)]   # writes on the chief only
-    if training.is_chief(strategy):
-        callbacks.append(keras.callbacks.TensorBoard(os.path.join(role_dir, "tensorboard"),
-                                                     update_freq=max(1, opts.log_every),
-                                                     write_graph=False))
-        if opts.log_every < 10 ** 6:
-            callbacks.append(progress)
-    chief = training.is_chief(strategy)
-    callbacks += collapse.guard_callbacks(
-        opts.collapse_guard, _collapse_probe(rgb, depth, labels), kind="classifier",
-        name=f"recognition {role}", every=max(1, opts.log_every), model_dir=role_dir,
-        chief=chief, initial_step=initial * steps,
-        initial_epoch=initial)
-    callbacks += list(extra_callbacks or [])
-    training.fit(model, ds, epochs=opts.epochs, steps_per_epoch=steps, initial_epoch=initial,
-                 callbacks=callbacks, strategy=strategy)
+@dataclasses.dataclass
+class _Role:
+    """One trained model: its fold, role directory name, training images and steps."""
+
+    key: str
+    fold: Optional[int]
+    role_dir: str
+    rgb: object
+    depth: object
+    labels: object
+    steps: int
 
 
-def _train_models(opts: RunOptions, faces: rp.FaceSet, split: rp.Split, depth, fold_dir: str,
-                  strategy: tf.distribute.Strategy, extra_callbacks, log, train_idx: np.ndarray,
-                  role_suffix: str = "") -> Dict[str, keras.Model]:
-    """Builds (in ``strategy.scope()``) and trains or resumes the run's models on the examples
-    ``train_idx``; role directories are ``<fold_dir>/<role><role_suffix>``. Returns them by
-    role, as built under ``strategy`` (``_save_one_device`` makes the copies to use)."""
-    labels = split.labels(faces.meta, train_idx)
-    rgb_train = faces.rgb[train_idx]
-    depth_train = None if depth is None else depth[train_idx]
-    with strategy.scope():
-        models = _models(opts, split.num_classes)
-        for role, model in models.items():
-            _compile(model, opts, depth is not None, role)
-            if opts.sync_batchnorm:
-                training.synchronize_batch_norm(model, strategy)
-    for role, model in models.items():
-        _fit(model, role + role_suffix, os.path.join(fold_dir, role + role_suffix), opts,
-             rgb_train, depth_train, labels, extra_callbacks, log, strategy)
-    return models
+class _RoleProgress(keras.callbacks.Callback):
+    """Counts each role's finished epochs in the checkpointed ``progress`` variables (set at
+    the epoch's start, so the lifecycle's checkpoint at its end holds the finished count)."""
+
+    def __init__(self, data):
+        super().__init__()
+        self.data = data
+
+    def on_epoch_begin(self, epoch, logs=None):
+        phase = self.data.phase
+        self.data.progress[phase.name].assign(epoch + phase.info["offset"] + 1)
 
 
-def _save_one_device(models: Dict[str, keras.Model], opts: RunOptions, split: rp.Split, depth,
-                     fold_dir: str, strategy: tf.distribute.Strategy, role_suffix: str = ""
-                     ) -> Dict[str, keras.Model]:
-    """One-device copies of distributed models (the models themselves otherwise), saved as
-    ``<role><role_suffix>/model.keras`` by the chief. Call it after every phase has trained:
-    building the copies draws initial weights, which would change the next phase's."""
-    if training.is_distributed(strategy):
-        models = _single_device_copies(models, opts, split.num_classes, depth is not None)
-    if training.is_chief(strategy):
-        for role, model in models.items():
-            model.save(os.path.join(fold_dir, role + role_suffix, "model.keras"))
-    return models
+def _with_depth(opts: RecognitionOptions) -> bool:
+    return opts.inputs != "rgb"
 
 
-def train(opts: RunOptions, extra_callbacks=None, verbose: bool = True) -> dict:
-    """Trains (or resumes) every model of the run, evaluates, writes results.json."""
-    training.set_precision(opts.mixed_precision)
-    training.set_seeds(opts.seed)
-    strategy = training.get_strategy(opts.strategy)
-    chief = training.is_chief(strategy)
-    training.check_global_batch(opts.batch_size, strategy)
-    log = print if verbose and chief else (lambda *a, **k: None)
-    record = dataclasses.asdict(opts)
-    _check_resume_config(opts.model_dir, record)
-    os.makedirs(opts.model_dir, exist_ok=True)
-    if chief:
-        training.write_json(os.path.join(opts.model_dir, "config.json"), record)
-    hallucinate = load_depth_generator(opts.generator) if opts.generator else None
-    log(f"[recognition] backbone={opts.backbone} inputs={opts.inputs} "
-        f"fusion={opts.fusion if opts.two_stream else '-'} protocol={opts.protocol} "
-        f"image={opts.image_size} width={opts.width} strategy={opts.strategy} "
-        f"({strategy.num_replicas_in_sync} replica(s) in sync)")
-    per_fold, selections = {}, {}
-    for fold in _folds(opts):
-        faces, split, depth, depths = _load_fold(opts, fold, hallucinate)
-        fold_dir = os.path.join(opts.model_dir, _fold_name(fold))
-        log(f"[recognition] {split.name}: {split.num_classes} identities, {len(split.train)} "
-            f"training images, test sets " +
-            ", ".join(f"{k}={len(v)}" for k, v in split.tests.items()))
-        for difference in rp.paper_size_differences(split):
-            log(f"[recognition] note: {difference}")
-        if fold == _folds(opts)[0] and chief:
-            _write_samples(opts.model_dir, faces, split.tests["test"], depths)
-        fold_opts = opts
-        train_models = functools.partial(_train_models, opts, faces, split, depth, fold_dir,
-                                         strategy, extra_callbacks, log)
-        save = functools.partial(_save_one_device, opts=opts, split=split, depth=depth,
-                                 fold_dir=fold_dir, strategy=strategy)
-        models = train_models(split.train)      # first: the same members as a plain score run
-        if opts.validated_score:
-            fit_idx, val_idx = rp.validation_holdout(split, faces.meta,
-                                                     opts.score_validation_per_identity)
-            log(f"[recognition] choosing the score weight: members trained on {len(fit_idx)} "
-                f"images, validated on {len(val_idx)} held-out training images")
-            val_models = train_models(fit_idx, role_suffix="_val")
-        models = save(models)
-        if opts.validated_score:
-            selection = _choose_weight(save(val_models, role_suffix="_val"), opts, faces,
-                                       split, depth, val_idx)
-            if chief:
-                training.write_json(os.path.join(fold_dir, SCORE_WEIGHT_FILE), selection)
-            log(f"[recognition] score weight {selection['weight']:.2f} on RGB (validation "
-                f"rank-1 {100 * max(selection['rank1']):.2f} %, rule {opts.score_rule})")
-            fold_opts = dataclasses.replace(opts, score_weight=selection["weight"])
-            selections[_fold_name(fold)] = selection
-        per_fold[_fold_name(fold)] = evaluate_split(models, fold_opts, faces, split, depth)
-    result = {"column": opts.column, "backbone": opts.backbone, "protocol": opts.protocol,
-              "inputs": opts.inputs, "fusion": opts.fusion if opts.two_stream else None,
-              "score_weight": opts.score_weight if opts.column.endswith("score") else None,
-              "score_rule": opts.score_rule if opts.fusion == "score" and opts.two_stream
-              else None,
-              "from_scratch": opts.backbone_weights is None,
-              "folds": per_fold, "mean": summarize(per_fold)}
-    if selections:
-        result["score_validation"] = selections
-    records = collapse_records(opts.model_dir)
-    hit = [r for r in records if r.get("collapsed")]
-    result.update(collapsed=bool(hit) if records else None,
-                  collapse_reason="; ".join(f"{r['role_dir']}: {r['reason']}" for r in hit)
-                  or (None if records else "--collapse_guard=off"))
-    if chief:
-        training.write_json(os.path.join(opts.model_dir, "results.json"), result)
-    return result
+@registry.experiment("recognition")
+class RecognitionExperiment(Experiment):
+    Options = RecognitionOptions
+    tag = "[recognition]"
+    collapse_name = "recognition"
+    #: old runs' config.json lacked these keys
+    legacy_defaults = {"trainer": "recognition", "export_dir": None}
+    tiny_changed_field = ("embedding_dim", 4)
+
+    def epochs(self, opts, config) -> int:
+        """The lifecycle's epochs: ``--epochs`` for every trained model, one after another."""
+        return len(role_names(opts)) * int(opts.epochs)
+
+    # -- data and models ----------------------------------------------------------------------
+    def build_data(self, run):
+        opts, log = run.opts, run.log
+        hallucinate = load_depth_generator(opts.generator) if opts.generator else None
+        log(f"backbone={opts.backbone} inputs={opts.inputs} "
+            f"fusion={opts.fusion if opts.two_stream else '-'} protocol={opts.protocol} "
+            f"image={opts.image_size} width={opts.width}")
+        data = types.SimpleNamespace(folds=[], roles={}, progress={}, phase=None, groups=[])
+        self._data = data          # the hooks without a data argument read it here
+        for fold in folds(opts):
+            faces, split, depth, depths = _load_fold(opts, fold, hallucinate)
+            log(f"{split.name}: {split.num_classes} identities, {len(split.train)} training "
+                f"images, test sets " + ", ".join(f"{k}={len(v)}" for k, v in split.tests.items()))
+            for difference in rp.paper_size_differences(split):
+                log(f"note: {difference}")
+            sets = {"": split.train}
+            val_idx = None
+            if opts.validated_score:
+                fit_idx, val_idx = rp.validation_holdout(split, faces.meta,
+                                                         opts.score_validation_per_identity)
+                log(f"choosing the score weight: members trained on {len(fit_idx)} images, "
+                    f"validated on {len(val_idx)} held-out training images")
+                sets["_val"] = fit_idx
+            data.folds.append(types.SimpleNamespace(fold=fold, faces=faces, split=split,
+                                                    depth=depth, depths=depths,
+                                                    val_idx=val_idx, sets=sets))
+            for suffix, idx in sets.items():
+                labels = split.labels(faces.meta, idx)
+                for role in model_roles(opts):
+                    key = checkpoint_key(fold, role + suffix)
+                    data.roles[key] = _Role(
+                        key, fold, role + suffix, faces.rgb[idx],
+                        None if depth is None else depth[idx], labels,
+                        max(1, math.ceil(len(labels) / opts.batch_size)))
+        assert [(r.fold, r.role_dir) for r in data.roles.values()] == role_names(opts)
+        return data
+
+    def build_model(self, run, data):
+        """Every role's model and optimizer (in the order the roles train: the same initial
+        weights as building each before its training), compiled, in ``strategy.scope()``."""
+        opts = run.opts
+        models = {}
+        for f in data.folds:
+            for suffix in f.sets:
+                group = _models(opts, f.split.num_classes)
+                for role, model in group.items():
+                    _compile(model, opts, f.depth is not None, role)
+                    if opts.sync_batchnorm:
+                        training.synchronize_batch_norm(model, run.strategy)
+                    models[checkpoint_key(f.fold, role + suffix)] = model
+                data.groups.append((f, suffix, tuple(group)))
+        for key in models:
+            data.progress[key] = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                             name=f"{key}_epochs")
+        return RoleModels(models, run_eagerly=opts.run_eagerly)
+
+    def checkpoint_objects(self, run, model):
+        out = {}
+        for key, m in model.role_models.items():
+            out[key] = m
+            out[f"{key}_optimizer"] = m.optimizer
+            out[f"{key}_epochs"] = self._data.progress[key]
+        return out
+
+    # -- schedule -----------------------------------------------------------------------------
+    def phases(self, run, data) -> List[Phase]:
+        """One phase per role still short of ``--epochs``, in role order, after the epochs the
+        checkpoint holds (a role's epochs continue where its own count stopped)."""
+        out, cursor = [], run.initial_epoch
+        for key, role in data.roles.items():
+            done = int(data.progress[key].numpy())
+            left = int(run.opts.epochs) - done
+            if left <= 0:
+                continue
+            out.append(Phase(cursor, cursor + left, role.steps, name=key,
+                             info={"offset": done - cursor}))
+            cursor += left
+        return out
+
+    def on_phase_begin(self, run, model, phase):
+        opts, data = run.opts, self._data
+        data.phase = phase
+        model.use(phase.name)
+        role = data.roles[phase.name]
+        done = phase.first_epoch + phase.info["offset"]
+        name = role.role_dir
+        if done:
+            run.log(f"{name}: resuming from epoch {done}")
+        elif name == "fused" and opts.fusion == "feature_frozen":
+            run.log(f"{name}: training the classifier on the frozen rgb and depth "
+                    "classifiers' embeddings")
+        elif opts.backbone_weights is None:
+            run.log(f"{name}: no --backbone_weights: training {opts.backbone} FROM SCRATCH "
+                    "(ImageNet weights cannot be downloaded here)")
+
+    def train_dataset(self, run, data, phase, first_epoch):
+        role, opts = data.roles[phase.name], run.opts
+        epoch = first_epoch + phase.info["offset"]
+        return make_dataset(role.rgb, role.depth, role.labels, opts.batch_size, seed=opts.seed,
+                            training=True, start_index=epoch * role.steps * opts.batch_size)
+
+    def callbacks(self, run, model, data):
+        return [_RoleProgress(data)]
+
+    def collapse_probe(self, run, data):
+        """The current role's probe: logits on its first 32 training images, with labels."""
+        probes = {}
+
+        def probe(model):
+            key = model.current
+            if key not in probes:
+                r = data.roles[key]
+                probes[key] = _collapse_probe(r.rgb, r.depth, r.labels)
+            return probes[key](model)
+        return probe
+
+    def collapse_kwargs(self, run):
+        return {"kind": "classifier", "every": max(1, run.opts.log_every)}
+
+    # -- after training -----------------------------------------------------------------------
+    def plain_copy(self, run, model):
+        copies = {}
+        for f, suffix, roles in self._data.groups:
+            group = {role: model.role_models[checkpoint_key(f.fold, role + suffix)]
+                     for role in roles}
+            for role, m in _single_device_copies(group, run.opts, f.split.num_classes,
+                                                 f.depth is not None).items():
+                copies[checkpoint_key(f.fold, role + suffix)] = m
+        return RoleModels(copies, run_eagerly=run.opts.run_eagerly)
+
+    def save(self, run, model):
+        """``<fold>/<role>/model.keras`` per trained model, ``samples/inputs.png``."""
+        for key, role in self._data.roles.items():
+            os.makedirs(run.path(fold_name(role.fold), role.role_dir), exist_ok=True)
+            model.role_models[key].save(run.path(fold_name(role.fold), role.role_dir,
+                                                 "model.keras"))
+        first = self._data.folds[0]
+        _write_samples(run.model_dir, first.faces, first.split.tests["test"], first.depths)
+
+    def evaluate(self, run, model, data):
+        """Rank-1 per fold and test set (the validated score weight chosen first); writes
+        ``results.json`` (the same content as ``metrics_final.json``)."""
+        opts = run.opts
+        per_fold, selections = {}, {}
+        for f in data.folds:
+            name = fold_name(f.fold)
+            members = {role: model.role_models[checkpoint_key(f.fold, role)]
+                       for role in model_roles(opts)}
+            fold_opts = opts
+            if opts.validated_score:
+                val = {role: model.role_models[checkpoint_key(f.fold, role + "_val")]
+                       for role in model_roles(opts)}
+                selection = _choose_weight(val, opts, f.faces, f.split, f.depth, f.val_idx)
+                if run.chief:
+                    training.write_json(run.path(name, SCORE_WEIGHT_FILE), selection)
+                run.log(f"score weight {selection['weight']:.2f} on RGB (validation rank-1 "
+                        f"{100 * max(selection['rank1']):.2f} %, rule {opts.score_rule})")
+                fold_opts = dataclasses.replace(opts, score_weight=selection["weight"])
+                selections[name] = selection
+            per_fold[name] = evaluate_split(members, fold_opts, f.faces, f.split, f.depth)
+        result = {"column": opts.column, "backbone": opts.backbone, "protocol": opts.protocol,
+                  "inputs": opts.inputs, "fusion": opts.fusion if opts.two_stream else None,
+                  "score_weight": opts.score_weight if opts.column.endswith("score") else None,
+                  "score_rule": opts.score_rule if opts.fusion == "score" and opts.two_stream
+                  else None,
+                  "from_scratch": opts.backbone_weights is None,
+                  "folds": per_fold, "mean": summarize(per_fold)}
+        if selections:
+            result["score_validation"] = selections
+        records = collapse_records(opts.model_dir)
+        hit = [r for r in records if r.get("collapsed")]
+        result.update(collapsed=bool(hit) if records else None,
+                      collapse_reason="; ".join(f"{r['role_dir']}: {r['reason']}" for r in hit)
+                      or (None if records else "--collapse_guard=off"))
+        if run.chief:
+            training.write_json(run.path("results.json"), result)
+        return result
+
+    def summary_lines(self, run, final):
+        return [f"rank-1 {test}: {100.0 * v:.2f} % ({COLUMN_LABELS[run.opts.column]}, "
+                f"{run.opts.backbone})" for test, v in final["mean"].items()]
+
+    # -- tests --------------------------------------------------------------------------------
+    def tiny_options(self, model_dir: str, **changes):
+        tiny = dict(model_dir=model_dir, backbone="se_resnet50", width=0.0625, image_size=32,
+                    embedding_dim=8, batch_size=6, synthetic_identities=3,
+                    synthetic_images_per_identity=4, epochs=1, log_every=10 ** 6,
+                    run_eagerly=True, collapse_guard="off")
+        tiny.update(changes)
+        return RecognitionOptions(**tiny)
+
+
+def train(opts: RecognitionOptions, extra_callbacks=None, verbose: bool = True) -> dict:
+    """Trains (or resumes) every model of the run, evaluates, writes results.json; returns its
+    content (``depthlab.core.run``'s ``final``)."""
+    return run_lib.run(RecognitionExperiment(), opts, extra_callbacks, verbose)["final"]

@@ -1,0 +1,6 @@
+"""The TS-GAN recognition protocols' names (``data_pipelines.recognition_protocols``), in a
+TensorFlow-free module so that the trainer's ``--help`` lists them without importing TF."""
+
+PROTOCOLS = ("synthetic_faces", "iiitd_rgbd", "eurecom_kinectfacedb", "lfw_faces")
+RGB_ONLY_PROTOCOLS = ("lfw_faces",)
+IIITD_FOLDS = (1, 2, 3, 4, 5)
