@@ -33,6 +33,7 @@ SERIALIZABLE_MODULES = (
     "depthlab.nets.resnet_gan",
     "depthlab.nets.resnet_encoder",
     "depthlab.nets.recognition_backbones",
+    "depthlab.nets.contrastive",
     "depthlab.losses",
     "depthlab.schedules",
     "depthlab.models.tsgan",

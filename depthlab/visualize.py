@@ -179,3 +179,12 @@ def tf_summary_image_grid(name: str, rows: Sequence[Sequence], step: int,
     tensor = tf.stack([tf.constant(str(width)), tf.constant(str(height)),
                        tf.io.encode_png(tf.constant(grid))])
     return bool(tf.summary.write(name, tensor, step=step, metadata=metadata))
+
+
+def latest_sample_grid(model_dir: str):
+    """The newest PNG under ``<model_dir>/samples/`` (the lifecycle's sample grids), or None."""
+    folder = os.path.join(model_dir, "samples")
+    if not os.path.isdir(folder):
+        return None
+    pngs = sorted(f for f in os.listdir(folder) if f.endswith(".png"))
+    return os.path.join(folder, pngs[-1]) if pngs else None

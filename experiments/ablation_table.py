@@ -16,9 +16,8 @@ import os
 
 from absl import app, flags, logging
 
-from data_pipelines.recognition_protocols import PROTOCOLS
-from depthlab.nets.recognition_backbones import BACKBONES
-from depthlab.recognition.models import FUSIONS
+from data_pipelines.recognition_protocol_names import PROTOCOLS
+from depthlab.runners.recognition_options import BACKBONES, FUSIONS
 from experiments import cli_flags
 
 FLAGS = flags.FLAGS

@@ -34,8 +34,8 @@ def test_options_rules_name_the_flags():
     assert options_lib.extendable_fields(CycleGANDepthOptions(model_dir="x")) == ["epochs"]
     with pytest.raises(options_lib.OptionsError, match="--dataset=nyu_depth_v2 needs --data_dir"):
         CycleGANDepthOptions(model_dir="x", dataset="nyu_depth_v2")
-    with pytest.raises(options_lib.OptionsError, match="--variant='dclgan'"):
-        CycleGANDepthOptions(model_dir="x", variant="dclgan")
+    with pytest.raises(options_lib.OptionsError, match="--variant='pix2pix'"):
+        CycleGANDepthOptions(model_dir="x", variant="pix2pix")
     with pytest.raises(options_lib.OptionsError, match="--learning_rate must be > 0"):
         CycleGANDepthOptions(model_dir="x", learning_rate=0.0)
     with pytest.raises(options_lib.OptionsError, match="--lambda_cycle=-1"):

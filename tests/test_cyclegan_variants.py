@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from depthlab import losses
 from depthlab.configs import ConfigError
-from depthlab.models.contrastive_translation import (SimilarityProjector, hdce_gamma,
+from depthlab.nets.contrastive import (SimilarityProjector, hdce_gamma,
                                                      stack_patch_embeddings)
 from depthlab.models.cyclegan_depth import (VARIANTS, CycleGANDepth, CycleGANDepthConfig,
                                             build_cyclegan_depth)

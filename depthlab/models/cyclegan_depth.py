@@ -49,7 +49,7 @@ from data_pipelines.conventions import rgb_to_gray3, tanh_depth_to_unit
 from depthlab import losses
 from depthlab.configs import ConfigError
 from depthlab.layers import ImagePool, PatchNCEHead, ReflectionPad2D, ResnetBlock
-from depthlab.models.contrastive_translation import (SimilarityProjector, hdce_gamma,
+from depthlab.nets.contrastive import (SimilarityProjector, hdce_gamma,
                                                      stack_patch_embeddings)
 from depthlab.nets.resnet_gan import PatchDiscriminator, ResnetGenerator
 

@@ -10,6 +10,9 @@ another paper's module:
 - ``recognition_backbones``: VGG-16, ResNet-50, SE-ResNet-50, BN-Inception face-recognition
   backbones (``build_backbone``, ``build_feature_extractor``), used by the recognition
   experiments; imported as a submodule (it is not loaded by ``import depthlab.nets``).
+- ``contrastive``: the contrastive image-translation pieces DCLGAN / SimDCL / HnegSRC add to
+  PatchNCE (SimDCL's similarity projectors, stacked patch embeddings, HnegSRC's gamma
+  schedule); used by CycleGAN-depth's Table 1 rows; imported as a submodule.
 
 The DBPN projection units stay in ``depthlab.layers`` (``UpProjection``, ``DownProjection``).
 """

@@ -57,7 +57,7 @@ from depthlab.models.cyclegan_depth import (PRESETS, CycleGANDepth, CycleGANDept
                                             cyclegan_depth_config, deployable_generator)
 from depthlab.runners.cyclegan_depth_options import (CONFIG_FLAGS, DATA_VIEW,  # noqa: F401
                                                      INPUT_MODES, CycleGANDepthOptions)
-from depthlab.runners.tsgan import latest_sample_grid  # noqa: F401  (re-exported)
+from depthlab.visualize import latest_sample_grid  # noqa: F401  (binaries' import path)
 
 DATA_RANGE = 255.0
 EVAL_KEYS = ("psnr", "ssim")

@@ -44,6 +44,7 @@ from depthlab.core.experiment import Experiment
 from depthlab.models.dsr_distill import (CrossTaskDistiller, DSRConfig, DSRNet, build_dsrnet,
                                          dsr_config, from_normalized, normalize_depth)
 from depthlab.runners.dsr_options import DATA_VIEW, DSROptions
+from depthlab.visualize import latest_sample_grid  # noqa: F401 (binaries' import path)
 
 #: the former name of the options class (callers that built ``RunOptions(...)``)
 RunOptions = DSROptions
@@ -509,11 +510,3 @@ def export_dsrnet(dsrnet: DSRNet, export_dir: str) -> str:
                          input_signature=[tf.TensorSpec([None, None, None, 1], tf.uint16,
                                                         name="depth_mm")])
     return export_lib.write_export_archive(archive, export_dir)
-
-
-def latest_sample_grid(model_dir: str) -> Optional[str]:
-    folder = os.path.join(model_dir, "samples")
-    if not os.path.isdir(folder):
-        return None
-    pngs = sorted(f for f in os.listdir(folder) if f.endswith(".png"))
-    return os.path.join(folder, pngs[-1]) if pngs else None

@@ -52,6 +52,7 @@ from depthlab.models.tsgan import TSGAN
 from depthlab.runners.tsgan_options import (PAIRED_VIEW, TARGET_PROTOCOLS, TARGET_VIEW,  # noqa: F401
                                             TSGANOptions)
 from depthlab.schedules import CompoundEpochDecay, LinearDecay, StepDecay
+from depthlab.visualize import latest_sample_grid  # noqa: F401 (binaries' import path)
 
 EVAL_KEYS = ("abs_diff", "l1", "l2", "rmse", "delta1", "delta2", "delta3")
 #: eval_tsgan --protocol: 'paper' = Table 1 on the paper's scale (metrics.PAPER_TABLE1_KEYS,
@@ -568,11 +569,3 @@ def summary_rows(model_dir: str, final: Dict[str, float],
         rows[f"{label}, step 0"] = step0
     rows[f"{label}, trained"] = final
     return rows
-
-
-def latest_sample_grid(model_dir: str) -> Optional[str]:
-    folder = os.path.join(model_dir, "samples")
-    if not os.path.isdir(folder):
-        return None
-    pngs = sorted(f for f in os.listdir(folder) if f.endswith(".png"))
-    return os.path.join(folder, pngs[-1]) if pngs else None

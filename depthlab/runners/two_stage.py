@@ -43,7 +43,7 @@ from depthlab.core import registry
 from depthlab.core import run as run_lib
 from depthlab.core.experiment import Experiment
 from depthlab.models import two_stage as ts
-from depthlab.runners.tsgan import latest_sample_grid  # noqa: F401  (re-exported for the binary)
+from depthlab.visualize import latest_sample_grid  # noqa: F401  (binaries' import path)
 from depthlab.runners.two_stage_options import (DATA_VIEW, EXPERIMENT_STAGE1,
                                                 EXPERIMENT_STAGE2, STREAM_VIEW, Stage1Options,
                                                 Stage2Options)
