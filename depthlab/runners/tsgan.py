@@ -312,6 +312,7 @@ class TSGANExperiment(Experiment):
     legacy_trainers = ("experiments.train_tsgan",)   # runs recorded before the lifecycle
     legacy_defaults = dict(_LEGACY_DEFAULTS)
     tiny_changed_field = ("synthetic_identities", 3)
+    tiny_is_slow = True       # the resume-rule test: 4 tiny runs, ~45 s each on 2 shared cores
     #: steps per epoch of the last ``build_data`` (``train``'s summary)
     steps: Optional[int] = None
 

@@ -199,6 +199,7 @@ class Stage1Experiment(Experiment):
     collapse_name = "two-stage stage 1"
     preview_labels = PREVIEW_LABELS
     tiny_changed_field = ("num_samples", 10)
+    tiny_is_slow = True       # the resume-rule test: ~140 s on 2 shared cores
 
     def config(self, opts):
         cfg = ts.stage1_config(opts.preset, opts.input_channels, input_hw=opts.crop_hw,
@@ -330,6 +331,7 @@ class Stage2Experiment(Experiment):
     collapse_name = "two-stage stage 2 (pix2pix)"
     preview_labels = PREVIEW_LABELS
     tiny_changed_field = ("lambda_l1", 50.0)
+    tiny_is_slow = True
 
     def config(self, opts):
         cfg = ts.stage2_config(opts.stage2_preset, lambda_l1=opts.lambda_l1,

@@ -111,6 +111,7 @@ class RecognitionExperiment(Experiment):
     #: old runs' config.json lacked these keys
     legacy_defaults = {"trainer": "recognition", "export_dir": None}
     tiny_changed_field = ("embedding_dim", 4)
+    tiny_is_slow = True       # the resume-rule test: four tiny runs, ~95 s on 2 shared cores
 
     def epochs(self, opts, config) -> int:
         """The lifecycle's epochs: ``--epochs`` for every trained model, one after another."""
