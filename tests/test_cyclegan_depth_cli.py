@@ -36,7 +36,7 @@ def test_options_rules_name_the_flags():
         CycleGANDepthOptions(model_dir="x", dataset="nyu_depth_v2")
     with pytest.raises(options_lib.OptionsError, match="--variant='pix2pix'"):
         CycleGANDepthOptions(model_dir="x", variant="pix2pix")
-    with pytest.raises(options_lib.OptionsError, match="--learning_rate must be > 0"):
+    with pytest.raises(options_lib.OptionsError, match="--learning_rate=0.0 must be > 0"):
         CycleGANDepthOptions(model_dir="x", learning_rate=0.0)
     with pytest.raises(options_lib.OptionsError, match="--lambda_cycle=-1"):
         CycleGANDepthOptions(model_dir="x", lambda_cycle=-1.0)

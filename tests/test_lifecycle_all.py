@@ -59,3 +59,16 @@ def test_resume_rule(name, tmp_path):
                         verbose=False)
     assert rerun["run"].status == "restart"
     assert json.loads((failed / "config.json").read_text())[field] == value
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_learning_rates_must_be_positive(name, tmp_path):
+    """Issue 19: a learning rate of 0 or below cannot be meant (two-stage used to record and use
+    0.01 for --learning_rate=0, and trained to NaN with -1): refused naming the flag."""
+    experiment = registry.get_experiment(name)()
+    fields = [f for f in experiment.Options.__dataclass_fields__ if "learning_rate" in f]
+    for field in fields:
+        for bad in (0.0, -1.0):
+            with pytest.raises(options_lib.OptionsError, match=f"--{field}={bad} must be > 0"):
+                experiment.tiny_options(str(tmp_path / "run"), **{field: bad})
+    assert not (tmp_path / "run").exists()

@@ -46,16 +46,20 @@ class OptionsError(ValueError):
 
 
 def option(default: Any = dataclasses.MISSING, help: str = "", *, choices: Optional[Sequence] = None,
-           lower: Optional[float] = None, upper: Optional[float] = None, resume: bool = True,
-           flag: bool = True, extends: bool = False) -> Any:
+           lower: Optional[float] = None, upper: Optional[float] = None,
+           above: Optional[float] = None, resume: bool = True, flag: bool = True,
+           extends: bool = False) -> Any:
     """A dataclass field with the metadata the flags, the validation and the resume rule need.
 
     ``resume``: a changed value changes the trained result, so a run directory written with
     another value is not resumed (``depthlab.core.run``). ``extends``: the field may grow on
     resume (``epochs``: train a finished run further). ``flag=False``: no absl flag (set by
     code, e.g. a derived field)."""
+    if above is not None and help:
+        help = f"{help} (> {above:g})"
     meta = {"help": help, "choices": tuple(choices) if choices is not None else None,
-            "lower": lower, "upper": upper, "resume": resume, "flag": flag, "extends": extends}
+            "lower": lower, "upper": upper, "above": above, "resume": resume, "flag": flag,
+            "extends": extends}
     if isinstance(default, (list, dict, set)):
         value = default
         return dataclasses.field(default_factory=lambda: type(value)(value), metadata=meta)
@@ -147,6 +151,8 @@ def validate(opts) -> None:
                     raise OptionsError(f"--{f.name}={v!r} is not one of {list(meta['choices'])}")
         if meta.get("lower") is not None and isinstance(value, (int, float)) and value < meta["lower"]:
             raise OptionsError(f"--{f.name}={value} is below its lower bound {meta['lower']}")
+        if meta.get("above") is not None and isinstance(value, (int, float)) and not value > meta["above"]:
+            raise OptionsError(f"--{f.name}={value} must be > {meta['above']:g}")
         if meta.get("upper") is not None and isinstance(value, (int, float)) and value > meta["upper"]:
             raise OptionsError(f"--{f.name}={value} is above its upper bound {meta['upper']}")
     for name in ("model_dir", "export_dir"):

@@ -79,7 +79,7 @@ class CycleGANDepthOptions(CommonOptions):
     steps_per_epoch: Optional[int] = option(None, "Steps per epoch (default: one pass over the "
                                             "training images).", lower=1)
     batch_size: int = option(1, "Batch size (paper: 1).", lower=1)
-    learning_rate: float = option(2e-4, "Adam learning rate, G and D (paper: 2e-4).", lower=0.0)
+    learning_rate: float = option(2e-4, "Adam learning rate, G and D (paper: 2e-4).", above=0.0)
     beta_1: float = option(0.5, "Adam beta_1 (paper: 0.5).", lower=0.0, upper=0.999)
 
     # -- data --------------------------------------------------------------------------------------
@@ -103,8 +103,6 @@ class CycleGANDepthOptions(CommonOptions):
                                resume=False)
 
     def check(self) -> None:
-        if self.learning_rate <= 0:
-            raise OptionsError(f"--learning_rate must be > 0, got {self.learning_rate}")
         if self.beta_1 >= 1:
             raise OptionsError(f"--beta_1 must be in [0, 1), got {self.beta_1}")
         try:

@@ -34,8 +34,8 @@ class EnhancerOptions(CommonOptions):
     steps_per_epoch: Optional[int] = option(None, "Steps per epoch (default: one pass over the "
                                             "chunk's pairs).", lower=1)
     batch_size: int = option(8, "Batch size (the paper does not say).", lower=1)
-    learning_rate: float = option(1e-3, "Adam learning rate of the first chunk.", lower=0.0)
-    lr_decay_per_chunk: float = option(0.5, "LR factor per chunk.", lower=0.0)
+    learning_rate: float = option(1e-3, "Adam learning rate of the first chunk.", above=0.0)
+    lr_decay_per_chunk: float = option(0.5, "LR factor per chunk.", above=0.0)
     loss: str = option("face_mse", "Training loss (the paper does not say): face_* average over "
                        "the ground truth's non-hole pixels (Table IV's pixel set), mse/l1 over "
                        "all pixels.", choices=LOSSES)

@@ -97,11 +97,11 @@ class RecognitionOptions(CommonOptions):
     epochs: int = option(30, "Epochs (of every trained model; may grow on resume: every model "
                          "is trained further).", lower=1, extends=True)
     batch_size: int = option(32, "Batch size.", lower=1)
-    learning_rate: float = option(1e-3, "Adam learning rate.", lower=0.0)
+    learning_rate: float = option(1e-3, "Adam learning rate.", above=0.0)
     fusion_learning_rate: float = option(
         1e-2, "--fusion=feature_frozen: Adam learning rate of the classifier trained on the "
         "frozen streams' embeddings (a linear layer on fixed features; 10x --learning_rate by "
-        "default).", lower=0.0)
+        "default).", above=0.0)
     score_weight: float = option(
         0.5, "Score fusion: weight of the RGB classifier's softmax (depth gets 1 - w); "
         "replaced by the validated weight when --score_validation_per_identity > 0.",

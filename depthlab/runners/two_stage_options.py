@@ -57,10 +57,10 @@ class Stage1Options(CommonOptions):
     epochs: int = option(20, _EPOCHS_HELP, lower=1, extends=True)
     steps_per_epoch: int = option(100, _STEPS_HELP, lower=1)
     batch_size: int = option(10, _BATCH_HELP, lower=1)
-    learning_rate: float = option(0.01, _LR_HELP, lower=0.0)
+    learning_rate: float = option(0.01, _LR_HELP, above=0.0)
     lr_decay_every: int = option(5, "Stage 1: multiply the LR by --lr_decay every N epochs.",
                                  lower=1)
-    lr_decay: float = option(0.2, "Stage 1 LR factor.")
+    lr_decay: float = option(0.2, "Stage 1 LR factor.", above=0.0)
     momentum: float = option(0.9, "Stage 1 SGD momentum (Nesterov).", lower=0.0)
     weight_decay: float = option(1e-4, "Stage 1 SGD weight decay.", lower=0.0)
     # Our choice (issue 21): sparse-to-dense does not clip; without it batch 2 on 32 px crops
@@ -121,7 +121,7 @@ class Stage2Options(CommonOptions):
     epochs: int = option(20, _EPOCHS_HELP, lower=1, extends=True)
     steps_per_epoch: int = option(100, _STEPS_HELP, lower=1)
     batch_size: int = option(1, _BATCH_HELP, lower=1)
-    learning_rate: float = option(2e-4, _LR_HELP, lower=0.0)
+    learning_rate: float = option(2e-4, _LR_HELP, above=0.0)
     lambda_l1: float = option(100.0, "Stage 2: weight of the L1 term (eq. 2).", lower=0.0)
     max_depth: float = option(10.0, "Stage 2: depth (m) mapped to +1.", lower=1e-3)
     config_override: Tuple[str, ...] = config_override_option()
