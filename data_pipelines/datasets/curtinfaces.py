@@ -37,6 +37,7 @@ from etils import epath
 
 from data_pipelines.datasets import _common
 from data_pipelines.datasets._common import SINGLE_SPLIT, FaceConfig, Record
+from data_pipelines.recognition_protocol_names import CURTIN_PROTOCOLS
 
 LAYOUT = """\
   <manual_dir>/<subject>/<NN>.mat   (e.g. 01/01.mat; optionally inside a folder like CurtinFaces/)
@@ -60,7 +61,7 @@ class CurtinFacesConfig(FaceConfig):
 
 
 # name -> (number of subjects expected, number held out for testing: the last ones).
-PROTOCOLS: Dict[str, Tuple[int, int]] = {"paper_47_5": (52, 5)}
+PROTOCOLS: Dict[str, Tuple[int, int]] = CURTIN_PROTOCOLS     # one owner: the TF-free names module
 
 
 def protocol_subjects(subjects: Iterable[str], protocol: str) -> Dict[str, Tuple[str, ...]]:

@@ -2,7 +2,7 @@
 their validation and the resume rule's fields all come from :class:`TSGANOptions`.
 
 TensorFlow-free (``--help`` must answer at once): the choices come from TF-free modules
-(``depthlab.configs``, ``data_pipelines.registry``, ``data_pipelines.datasets.curtinfaces``).
+(``depthlab.configs``, ``data_pipelines.registry``, ``data_pipelines.recognition_protocol_names``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import dataclasses
 from typing import Optional, Tuple
 
 from data_pipelines import registry as datasets
-from data_pipelines.datasets.curtinfaces import PROTOCOLS as CURTIN_PROTOCOLS
+from data_pipelines.recognition_protocol_names import CURTIN_PROTOCOLS
 from depthlab.configs import TSGAN_ABLATIONS, TSGAN_METHODS, TSGAN_PRESETS
 from depthlab.core.options import CommonOptions, OptionsError, config_override_option, option
 
