@@ -157,33 +157,29 @@ def atomic_write_text(path: str, text: str) -> None:
         raise
 
 
-def save_weights_atomic(model: keras.Model, path: str) -> None:
-    """``model.save_weights(path)`` through a temporary file and ``os.replace`` (a kill during
-    the write leaves the previous file; the orphan ``.tmp_*`` is removed by the next run)."""
+def _save_atomic(save: Callable[[str], None], path: str, suffix: str) -> None:
+    """``save(tmp)`` to a temporary file beside ``path``, then ``os.replace`` (a kill during the
+    write leaves the previous file; the orphan ``.tmp_*`` is removed by the next run)."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=".weights.h5")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=suffix)
     os.close(fd)
     try:
-        model.save_weights(tmp, overwrite=True)
+        save(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def save_weights_atomic(model: keras.Model, path: str) -> None:
+    """``model.save_weights(path)``, atomically."""
+    _save_atomic(lambda tmp: model.save_weights(tmp, overwrite=True), path, ".weights.h5")
 
 
 def save_model_atomic(model: keras.Model, path: str) -> None:
-    """``model.save(path)`` (a ``.keras`` file) through a temporary file and ``os.replace``."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=".keras")
-    os.close(fd)
-    try:
-        model.save(tmp, overwrite=True)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """``model.save(path)`` (a ``.keras`` file), atomically."""
+    _save_atomic(lambda tmp: model.save(tmp, overwrite=True), path, ".keras")
 
 
 class NonFiniteLossError(FloatingPointError):
