@@ -162,8 +162,13 @@ def iter_labeled(mat_path, split: str = "train", image_size: Size = 256,
 def read_labeled(mat_path, split: str = "train", image_size: Size = 256,
                  limit: Optional[int] = None) -> NyuArrays:
     """All frames of ``split`` (at most ``limit``) as arrays; see :func:`iter_labeled`."""
+    return _stack_frames(iter_labeled(mat_path, split, image_size), mat_path, split, limit)
+
+
+def _stack_frames(frames, mat_path, split: str, limit: Optional[int] = None) -> NyuArrays:
+    """(index, rgb, depth) frames (at most ``limit``) stacked into :class:`NyuArrays`."""
     rgbs, depths, idx = [], [], []
-    for i, rgb, depth in iter_labeled(mat_path, split, image_size):
+    for i, rgb, depth in frames:
         if limit is not None and len(idx) >= limit:
             break
         idx.append(i)
@@ -246,14 +251,8 @@ def load_labeled(mat_path, split: str = "train", image_size: Size = 256,
                  limit: Optional[int] = None, tfds_data_dir: Optional[str] = None) -> NyuArrays:
     """:func:`read_labeled` through the TFDS builder (see :func:`iter_labeled_tfds`): the same
     :class:`NyuArrays`, equal array for array."""
-    rgbs, depths, idx = [], [], []
-    for i, rgb, depth in iter_labeled_tfds(mat_path, split, image_size, limit, tfds_data_dir):
-        idx.append(i)
-        rgbs.append(rgb)
-        depths.append(depth)
-    if not idx:
-        raise ValueError(f"NYU Depth v2: split {split!r} of {resolve_mat_path(mat_path)} is empty")
-    return NyuArrays(np.stack(rgbs), np.stack(depths), np.asarray(idx, np.int64))
+    return _stack_frames(iter_labeled_tfds(mat_path, split, image_size, limit, tfds_data_dir),
+                         mat_path, split)
 
 
 def write_labeled_fixture(path, num_frames: int = 6, height: int = 48, width: int = 64,

@@ -44,12 +44,8 @@ def report(result):
             f"{variant}, trained": result["final"]}
     print("\nHeld-out depth (8-bit images, data range 255, mean over images):")
     print(reporting.metrics_table(rows, runner.EVAL_KEYS))
-    grid = runner.latest_sample_grid(run.model_dir)
-    if grid:
-        print(f"\nimage / ground truth / G1 grid: {grid}")
-    if run.opts.export_dir:
-        print(f"SavedModel (serving_default: uint8 RGB -> depth [0,1] and uint16): "
-              f"{run.opts.export_dir}")
+    cli.print_artefacts(run, "image / ground truth / G1",
+                        "serving_default: uint8 RGB -> depth [0,1] and uint16")
 
 
 def main(argv):

@@ -15,7 +15,6 @@ Options: depthlab/runners/dsr_options.py (one declaration per flag); the run lif
 depthlab/core/run.py with the hooks of depthlab.runners.dsr_distill.DSRExperiment.
 """
 
-import os
 
 from absl import app
 
@@ -31,15 +30,10 @@ def _after(result):
     run = result["run"]
     if not run.chief:
         return                              # a non-chief worker: the chief reports
-    samples = run.path("samples")
-    pngs = sorted(f for f in os.listdir(samples) if f.endswith(".png")) if os.path.isdir(
-        samples) else []
-    if pngs:
-        print(f"\nRGB / HR / bicubic / DSRNet / DENet grid: {os.path.join(samples, pngs[-1])}")
     print(f"roles per step: {run.path('roles.csv')}")
-    if run.opts.export_dir:
-        print(f"SavedModel (serving_default: LR depth metres -> HR depth metres; "
-              f"serve_uint16: millimetres): {run.opts.export_dir}")
+    cli.print_artefacts(run, "RGB / HR / bicubic / DSRNet / DENet",
+                        "serving_default: LR depth metres -> HR depth metres; "
+                        "serve_uint16: millimetres")
 
 
 def main(argv):

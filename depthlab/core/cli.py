@@ -64,3 +64,15 @@ def train_main(experiment_name: str, options_cls, argv, flag_values=None,
     if after is not None:
         after(result)
     return result
+
+
+def print_artefacts(run, grid_label: str, export_description: str) -> None:
+    """The end-of-run lines every trainer binary prints: the newest sample grid (labelled by
+    its columns) and, with ``--export_dir``, what the SavedModel serves."""
+    from depthlab.visualize import latest_sample_grid
+
+    grid = latest_sample_grid(run.model_dir)
+    if grid:
+        print(f"\n{grid_label} grid: {grid}")
+    if run.opts.export_dir:
+        print(f"SavedModel ({export_description}): {run.opts.export_dir}")
