@@ -9,8 +9,8 @@ disparity is unknown; ``disparity`` float32 (H, W), NaN where unknown; ``name`` 
 relative to manual_dir); ``layout`` ('2014' or '2005/2006'); ``focal_px``, ``baseline_mm``,
 ``doffs`` (float64, as the reader returns them). ``info.metadata`` records the manual_dir and its
 scene list (for information: :func:`data_pipelines.middlebury.load_scenes` prepares it with
-``data_pipelines.datasets.prepared``, which re-prepares it when the source files change). Every feature is stored losslessly (PNG, zlib float tensors): reading the builder gives
-exactly :func:`data_pipelines.middlebury.read_scene`'s arrays.
+``data_pipelines.datasets.prepared``, which re-prepares it when the source files change).
+Every feature is stored losslessly (PNG, zlib float tensors): reading the builder gives exactly :func:`data_pipelines.middlebury.read_scene`'s arrays.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ Configs: ``256`` and ``128`` (frames resized to S x S as
 :func:`data_pipelines.nyu_depth_v2.iter_labeled` does) and ``full`` (the file's own 480 x 640,
 no resizing). ``info.metadata`` records the .mat path and size (for information:
 :func:`data_pipelines.nyu_depth_v2.load_labeled` prepares it with
-``data_pipelines.datasets.prepared``, which re-prepares it when the file changes). Storage is lossless (PNG, zlib float tensors).
+``data_pipelines.datasets.prepared``, which re-prepares it when the file changes).
+Storage is lossless (PNG, zlib float tensors).
 
 Features: ``rgb`` uint8 (S, S, 3); ``depth`` float32 (S, S) metres; ``depth_uint8`` (S, S, 1)
 PNG, ``round(255 * clip(depth / 10 m, 0, 1))``; ``index`` the frame's 0-based position in the
