@@ -10,7 +10,8 @@ relative to manual_dir); ``layout`` ('2014' or '2005/2006'); ``focal_px``, ``bas
 ``doffs`` (float64, as the reader returns them). ``info.metadata`` records the manual_dir and its
 scene list (for information: :func:`data_pipelines.middlebury.load_scenes` prepares it with
 ``data_pipelines.datasets.prepared``, which re-prepares it when the source files change).
-Every feature is stored losslessly (PNG, zlib float tensors): reading the builder gives exactly :func:`data_pipelines.middlebury.read_scene`'s arrays.
+Every feature is stored losslessly (PNG, zlib float tensors): reading the builder gives exactly
+:func:`data_pipelines.middlebury.read_scene`'s arrays.
 """
 
 from __future__ import annotations
