@@ -10,7 +10,9 @@ what changed, or, with ``on_change='error'`` (or ``DEPTHLAB_TFDS_ON_CHANGE=error
 :class:`SourceChangedError` that says what changed and how to refresh. A copy without a
 fingerprint (prepared by older code or by hand) counts as changed.
 
-The fingerprint reads no file contents (a rewrite that keeps size and mtime is not seen) and
+One process at a time checks and prepares a copy (an ``flock`` on
+``<data_dir>/.<builder>.lock``), so the workers of a run, or a trainer and an evaluation started
+together, do not prepare one copy twice. The fingerprint reads no file contents (a rewrite that keeps size and mtime is not seen) and
 skips hidden names (``.git``, ``.DS_Store``: the builders skip them too).
 
 Where copies go when the caller names no TFDS data dir (:func:`default_data_dir`):
@@ -23,6 +25,7 @@ never share, and never overwrite, one copy.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
@@ -146,7 +149,7 @@ def _on_change(on_change: Optional[str]) -> str:
 
 
 def prepare(name: str, manual_dir, data_dir=None, *, files: Optional[Sequence] = None,
-            on_change: Optional[str] = None, download_config_kwargs: Optional[dict] = None):
+            on_change: Optional[str] = None):
     """The TFDS builder ``name`` (``'builder'`` or ``'builder/config'``, already registered)
     prepared from ``manual_dir`` into ``data_dir`` (None: :func:`default_data_dir` of
     ``manual_dir``), following the sources (module docstring).
@@ -155,11 +158,23 @@ def prepare(name: str, manual_dir, data_dir=None, *, files: Optional[Sequence] =
     ``manual_dir``); ``on_change``: 'reprepare' (default) or 'error' (default from
     ``$DEPTHLAB_TFDS_ON_CHANGE``). Returns the prepared builder.
     """
-    import tensorflow_datasets as tfds
-
     mode = _on_change(on_change)
     manual_dir = os.path.abspath(os.fspath(manual_dir))
     data_dir = os.path.abspath(os.fspath(data_dir or default_data_dir(manual_dir)))
+    os.makedirs(data_dir, exist_ok=True)
+    # one process at a time checks and prepares a copy (workers of one run, train beside eval)
+    lock = os.path.join(data_dir, "." + name.replace("/", "--") + ".lock")
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            return _prepare_locked(name, manual_dir, data_dir, files, mode)
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _prepare_locked(name, manual_dir, data_dir, files, mode):
+    import tensorflow_datasets as tfds
+
     builder = tfds.builder(name, data_dir=data_dir)
     if files is None and not os.path.isdir(manual_dir):
         how = getattr(builder, "MANUAL_DOWNLOAD_INSTRUCTIONS", "") or ""
@@ -185,8 +200,8 @@ def prepare(name: str, manual_dir, data_dir=None, *, files: Optional[Sequence] =
               f"{builder.data_dir} was prepared ({what}); preparing it again", flush=True)
         shutil.rmtree(os.fspath(builder.data_dir))
         builder = tfds.builder(name, data_dir=data_dir)
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-        manual_dir=manual_dir, **(download_config_kwargs or {})))
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
     _write_stamp(stamp, now)      # the sources as they were before preparing
     return builder
 
