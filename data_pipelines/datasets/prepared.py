@@ -12,7 +12,9 @@ fingerprint (prepared by older code or by hand) counts as changed.
 
 One process at a time checks and prepares a copy (an ``flock`` on
 ``<data_dir>/.<builder>.lock``), so the workers of a run, or a trainer and an evaluation started
-together, do not prepare one copy twice. The fingerprint reads no file contents (a rewrite that keeps size and mtime is not seen) and
+together, do not prepare one copy twice.
+
+The fingerprint reads no file contents (a rewrite that keeps size and mtime is not seen) and
 skips hidden names (``.git``, ``.DS_Store``: the builders skip them too).
 
 Where copies go when the caller names no TFDS data dir (:func:`default_data_dir`):
