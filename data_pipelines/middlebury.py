@@ -405,7 +405,8 @@ def load_scenes(data_dir, limit: Optional[int] = None, tfds_data_dir: Optional[s
     import tensorflow_datasets as tfds
 
     from data_pipelines import registry
-    from data_pipelines.datasets import middlebury as _  # noqa: F401  (registers the builder)
+    # importing the builder module registers the builder
+    from data_pipelines.datasets import middlebury as builder_module  # noqa: F401
     from data_pipelines.datasets import prepared
 
     root = os.fspath(data_dir)

@@ -182,7 +182,8 @@ def _tfds_builder(path: str, config: str, tfds_data_dir: Optional[str],
     """The ``nyu_depth_v2_labeled/<config>`` builder prepared from the .mat ``path``
     (``data_pipelines.datasets.prepared``: again whenever the file changes)."""
     from data_pipelines import registry
-    from data_pipelines.datasets import nyu_depth_v2_labeled as _  # noqa: F401 (registers it)
+    # importing the builder module registers the builder
+    from data_pipelines.datasets import nyu_depth_v2_labeled as builder_module  # noqa: F401
     from data_pipelines.datasets import prepared
 
     with _open(path):                              # validates the file with the reader's errors
