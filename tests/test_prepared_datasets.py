@@ -262,3 +262,31 @@ def test_nyu_copy_follows_the_mat_file(tmp_path, capsys):
     assert "1 file modified (size or mtime: nyu_depth_v2_labeled.mat)" in capsys.readouterr().out
     _assert_same([got.rgb, got.depth, got.index],
                  [a for a in vars(nyu.read_labeled(path, "all", None)).values()])
+
+
+# -- dataset names: one owner --------------------------------------------------------------
+
+def test_dataset_names_are_defined_only_in_the_registry():
+    """No module of data_pipelines/ but registry.py binds a dataset or builder name to a
+    module-level or class-level constant (``DATASET = "middlebury"``, ``name = "lfw_faces"``):
+    they import it from the registry."""
+    import ast
+
+    import data_pipelines
+
+    names = set(registry.names()) | {registry.NYU_DEPTH_V2_TFDS}
+    root = os.path.dirname(data_pipelines.__file__)
+    found = []
+    for folder, _, files in os.walk(root):
+        for f in files:
+            path = os.path.join(folder, f)
+            if not f.endswith(".py") or path == registry.__file__:
+                continue
+            tree = ast.parse(open(path).read())
+            bodies = [tree.body] + [n.body for n in tree.body if isinstance(n, ast.ClassDef)]
+            for node in (n for body in bodies for n in body):
+                if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+                        and node.value.value in names):
+                    found.append(f"{os.path.relpath(path, root)}:{node.lineno}")
+    assert found == []
+    assert len(names) >= 12          # the check saw the names it looks for
