@@ -84,7 +84,8 @@ class CycleGANDepthOptions(CommonOptions):
 
     # -- data --------------------------------------------------------------------------------------
     dataset: str = option(
-        "synthetic_faces", "'synthetic_faces' (embedded, generated on the fly) or "
+        datasets.SYNTHETIC_FACES,
+        "'synthetic_faces' (embedded, generated on the fly) or "
         "'nyu_depth_v2' (the labeled .mat, first 1000 frames train, last 449 test).",
         choices=datasets.names(view=DATA_VIEW))
     data_dir: Optional[str] = option(None, "nyu_depth_v2: nyu_depth_v2_labeled.mat or its "

@@ -40,7 +40,8 @@ class Stage1Options(CommonOptions):
     """``--stage=1``: sparse-to-dense ResNet-50 + UpProj on RGB (+ sparse depth)."""
 
     dataset: str = option(
-        "middlebury_sample", "'middlebury_sample' is embedded (scikit-image's Middlebury 2014 "
+        data_registry.MIDDLEBURY_SAMPLE,
+        "'middlebury_sample' is embedded (scikit-image's Middlebury 2014 "
         "Motorcycle, metric depth); the others read --data_dir.",
         choices=data_registry.names(view=DATA_VIEW))
     data_dir: Optional[str] = option(
