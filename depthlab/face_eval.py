@@ -52,7 +52,7 @@ __all__ = [
     "NUM_LANDMARKS", "NOSE_TIP", "CHIN_CENTRE", "JAW", "face_area_rmse", "distribution_stats",
     "roughness_map", "roughness", "hole_percentage", "falsification_rmse", "landmark_pixels",
     "landmark_hole_rate", "pad_landmark_validity", "pad_error", "face_mask_from_landmarks",
-    "sample_stats", "manual_landmarks_from_dlib", "landmark_hole_subset",
+    "sample_stats", "manual_landmarks_from_dlib", "landmark_hole_subset", "subset_stats",
 ]
 
 NUM_LANDMARKS = 68
@@ -457,3 +457,11 @@ def landmark_hole_subset(hole_rates) -> np.ndarray:
         raise ValueError(f"landmark_hole_subset: hole rates must be fractions in [0, 1], got "
                          f"{r.tolist()[:10]}")
     return np.flatnonzero(r > 0)
+
+
+def subset_stats(values, subset) -> Optional[Dict[str, float]]:
+    """:func:`sample_stats` of ``values[subset]`` (e.g. an enhancer's per-image output hole
+    rates on the images :func:`landmark_hole_subset` chose from the inputs); None when the
+    subset is empty (no input image had a landmark hole)."""
+    idx = np.asarray(subset, dtype=np.int64).ravel()
+    return sample_stats(np.asarray(values, dtype=np.float64)[idx]) if idx.size else None

@@ -378,18 +378,24 @@ def decimate_and_upscale(depth, magnitude: int, *, layout=None,
 INPUT_CONVENTIONS = ("paper_codes", "millimetres")
 
 
+#: Valid codes are shifted by this much on the way into the SDK filters (see paper_codes_to_sdk).
+CODE_SHIFT = 2
+
+
 def paper_codes_to_sdk(codes, *, allow_zero_code: bool = False) -> np.ndarray:
     """The paper's codes (valid 0 .. 65534, holes 65535) -> the SDK's 0-hole frame: holes 0,
-    valid codes + 1 (1 .. 65535), so that code 0 (the window's nearest depth, lines 1465-1466)
-    stays a valid pixel. Inverse: :func:`sdk_to_paper_codes`.
+    valid codes + 2 saturated at 65535, so that code 0 (the window's nearest depth, lines
+    1465-1466) stays valid for every filter (the spatial filter's right-to-left pass also takes
+    the value 1 for a hole, an SDK quirk). Inverse: :func:`sdk_to_paper_codes`; codes 65533 and
+    65534 (the far end of the 250 mm window, where depth beyond it is clipped) both come back
+    as 65533, a loss of one code (0.004 mm).
 
     The paper runs the SDK filters on these codes (the hole-filling filter fills "by this
     work's definition pixels with the maximum depth value", lines 801-805; the threshold filter
     is skipped because the images "already have their depth range normalized to the face depth
     range", lines 771-775) but does not say how the 65535 holes reached the SDK's 0-hole code;
-    the shift by one is our choice (exact for decimation and hole filling; the spatial filter's
-    right-to-left pass treats value 1, i.e. code 0, as a hole, an SDK quirk). A uint16 image
-    that looks like 0-hole depth (``depthlab.hole_conventions.refuse_zero_holes``) is refused.
+    the shift is our choice. A uint16 image that looks like 0-hole depth
+    (``depthlab.hole_conventions.refuse_zero_holes``) is refused.
     """
     d = np.asarray(codes)
     if d.dtype != np.uint16:
@@ -398,15 +404,18 @@ def paper_codes_to_sdk(codes, *, allow_zero_code: bool = False) -> np.ndarray:
                       "convert 0-hole depth with handcrafted.sdk_holes_to_paper (after "
                       "normalising it to the face window), or use convention='millimetres'",
                       allow_zero_code)
-    return np.where(d == PAPER_HOLE_CODE, np.uint16(SDK_HOLE_CODE), d + np.uint16(1))
+    shifted = np.minimum(d.astype(np.int32) + CODE_SHIFT, PAPER_HOLE_CODE)
+    return np.where(d == PAPER_HOLE_CODE, SDK_HOLE_CODE, shifted).astype(np.uint16)
 
 
 def sdk_to_paper_codes(depth) -> np.ndarray:
-    """Inverse of :func:`paper_codes_to_sdk`: 0 -> 65535 (hole), any other value v -> v - 1."""
+    """Inverse of :func:`paper_codes_to_sdk`: 0 -> 65535 (hole), any other value v ->
+    v - 2 clipped to 0 .. 65534 (a filter may interpolate down to 1, next to a hole)."""
     d = np.asarray(depth)
     if d.dtype != np.uint16:
         raise TypeError(f"sdk_to_paper_codes: expected uint16, got {d.dtype}")
-    return np.where(d == SDK_HOLE_CODE, np.uint16(PAPER_HOLE_CODE), d - np.uint16(1))
+    valid = np.clip(d.astype(np.int32) - CODE_SHIFT, 0, PAPER_HOLE_CODE - 1)
+    return np.where(d == SDK_HOLE_CODE, PAPER_HOLE_CODE, valid).astype(np.uint16)
 
 
 def paper_enhancer(label: str, convention: str = "paper_codes", *,

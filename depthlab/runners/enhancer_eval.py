@@ -117,7 +117,7 @@ def make_test_set(count: int, seed: int, image_size: int = 256,
 
 def _group_stats(row: dict, key: str, values, subset) -> None:
     """``row[key]``, ``_std``, ``_min``, ``_max`` over ``values[subset]`` (None when empty)."""
-    stats = face_eval.sample_stats(np.asarray(values)[subset]) if len(subset) else None
+    stats = face_eval.subset_stats(values, subset)
     for suffix, stat in (("", "mean"), ("_std", "sd"), ("_min", "min"), ("_max", "max")):
         row[key + suffix] = None if stats is None else stats[stat]
 
