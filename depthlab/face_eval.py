@@ -419,7 +419,8 @@ def face_mask_from_landmarks(landmarks68_xy, shape, *, method: str = "hull",
 def sample_stats(values) -> Dict[str, float]:
     """Tables V-VII's summaries of per-image values: ``mean``, ``sd`` (the *sample* standard
     deviation, n - 1: the Table V and VI captions, "numbers inside brackets the sample
-    standard deviation", lines 1119 and 1191; Table VII's caption, lines 1294-1296), ``min``, ``max``. One value gives sd 0.0.
+    standard deviation", lines 1119 and 1191; Table VII's caption, lines 1294-1296),
+    ``min``, ``max``. One value gives sd 0.0.
     Raises ValueError for no values or non-finite ones."""
     x = np.asarray(values, dtype=np.float64).ravel()
     if x.size == 0:
@@ -451,7 +452,8 @@ def landmark_hole_subset(hole_rates) -> np.ndarray:
     """Table VII's selection: indices of the images whose unenhanced input has at least one
     landmark hole (rate > 0), "the subset of the KinectFaceDB depth images with at least one
     landmark hole depth error" (lines 1273-1276: 77 images for the manual, 245 for the Dlib
-    landmarks; non-Occlusion variants only for Dlib, lines 1276-1277). ``hole_rates``: per-image :func:`landmark_hole_rate` of the inputs."""
+    landmarks; non-Occlusion variants only for Dlib, lines 1276-1277). ``hole_rates``:
+    per-image :func:`landmark_hole_rate` of the inputs."""
     r = np.asarray(hole_rates, dtype=np.float64).ravel()
     if not np.isfinite(r).all() or (r < 0).any() or (r > 1).any():
         raise ValueError(f"landmark_hole_subset: hole rates must be fractions in [0, 1], got "

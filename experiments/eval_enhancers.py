@@ -89,7 +89,8 @@ def main(argv):
         title, _ = ev.TABLES[table]
         size = f"n = {FLAGS.test_faces} synthetic test faces"
         if table == "VII":
-            size += "; selected: " + ", ".join(f"{k} {len(v)}" for k, v in result["subsets"].items())
+            size += "; selected: " + ", ".join(f"{k} {len(v)}"
+                                               for k, v in result["subsets"].items())
         print(f"\n{title}  ({size})")
         print(reporting.markdown_table(ev.table_rows(result["results"], table)))
     if FLAGS.output_json:

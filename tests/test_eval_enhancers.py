@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from depthlab import face_eval, training
+from depthlab import training
 from depthlab.runners import enhancer_eval as ev
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
