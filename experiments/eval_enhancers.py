@@ -93,6 +93,10 @@ def main(argv):
                                                for k, v in result["subsets"].items())
         print(f"\n{title}  ({size})")
         print(reporting.markdown_table(ev.table_rows(result["results"], table)))
+        beside = ev.beside_paper(table, ev.run_json(
+            result, dataset=f"synthetic test faces (n = {FLAGS.test_faces})"))
+        if beside:
+            print(f"\nTable {table} in the paper's layout, ours beside:\n{beside}")
     if FLAGS.output_json:
         ev.write_json(FLAGS.output_json, result, test_faces=FLAGS.test_faces, seed=FLAGS.seed,
                       model_dirs=dict(runs), filter_input=FLAGS.filter_input,

@@ -84,6 +84,10 @@ def test_eval_binary_and_compare_paper(tmp_path):
         cwd=REPO, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "Table IV" in run.stdout and "Table VI" in run.stdout and "DL-untrained" in run.stdout
+    # Table VI also in the paper's layout, ours beside (line 1201's DL-Delta-1 as printed)
+    beside = run.stdout.split("Table VI in the paper's layout, ours beside:")[1]
+    assert "| DL-Delta-1 | 1.51 (0.53) | - | 4.08 (4.80) | - | 2.90 (3.91) | - |" in beside
+    assert any(l.startswith("| DL-untrained | - | ") for l in beside.splitlines())
     data = json.loads(out_json.read_text())
     assert len(data["rows"]) == 9 and data["test_faces"] == 2
     assert data["filter_input"] == "paper_codes" and "SDK baselines fed: --filter_input=" \

@@ -280,10 +280,32 @@ def paper_rows(results: Dict[str, dict]) -> Dict[str, Dict[str, float]]:
             for name, row in results.items()}
 
 
-def write_json(path: str, evaluation: Dict[str, object], **metadata) -> None:
-    """``{"rows": {enhancer: {paper column: value}}, "rmse_per_image": {...}, **metadata}``;
-    ``experiments.compare_paper --run_json`` prints the rows beside the paper's tables."""
+def run_json(evaluation: Dict[str, object], **metadata) -> Dict[str, object]:
+    """``{"rows": {enhancer: {paper column: value}}, "subsets": {group: {"images", "indices"}},
+    "rmse_per_image": {...}, **metadata}``: what ``compare_paper --run_json`` reads."""
     results = evaluation["results"]
     subsets = {k: {"images": len(v), "indices": v} for k, v in evaluation["subsets"].items()}
-    training.write_json(path, dict(metadata, rows=paper_rows(results), subsets=subsets,
-                                   rmse_per_image={n: r["rmse_per_image"] for n, r in results.items()}))
+    return dict(metadata, rows=paper_rows(results), subsets=subsets,
+                rmse_per_image={n: r["rmse_per_image"] for n, r in results.items()})
+
+
+#: the paper-table files of Tables V-VII (printed in the paper's layout beside ours)
+PAPER_TABLE_FILES = {"V": "face_enhancement_table5", "VI": "face_enhancement_table6",
+                     "VII": "face_enhancement_table7"}
+
+
+def beside_paper(table: str, data: Dict[str, object]) -> Optional[str]:
+    """Tables V-VII in the paper's layout (``reporting.format_face_table``) with ``data``
+    (:func:`run_json`) beside it; None for Table IV (``compare_paper`` prints that one)."""
+    from depthlab import reporting
+
+    if table not in PAPER_TABLE_FILES:
+        return None
+    paper = reporting.load_paper_table(PAPER_TABLE_FILES[table])
+    return reporting.format_face_table(paper, {"ours": data})
+
+
+def write_json(path: str, evaluation: Dict[str, object], **metadata) -> None:
+    """:func:`run_json` written to ``path``; ``experiments.compare_paper --run_json`` prints
+    the rows beside the paper's tables."""
+    training.write_json(path, run_json(evaluation, **metadata))
