@@ -366,9 +366,6 @@ def decimate_and_upscale(depth, magnitude: int, *, layout=None,
     return _unbatch(out.astype(np.uint16), single)
 
 
-"""Table II: label -> enhancer on uint16 depth with 0-holes (N, H, W) or (H, W), same size out
-(the SDK's own convention; :func:`paper_enhancer` runs them on the paper's 16-bit codes)."""
-
 
 # ---------------------------------------------------------------------------------------------
 # the paper's input convention: face-window 16-bit codes, 65535 = hole
@@ -438,11 +435,11 @@ def paper_enhancer(label: str, convention: str = "paper_codes", *,
     fn = PAPER_ENHANCERS[label]
     if convention == "millimetres":
         return fn
-    shape_fn = PAPER_ENHANCER_CALLS[label]
+    call = PAPER_ENHANCER_CALLS[label]
 
     def run(codes):
         sdk = paper_codes_to_sdk(codes, allow_zero_code=allow_zero_code)
-        return sdk_to_paper_codes(shape_fn(sdk, allow_max_code=True))
+        return sdk_to_paper_codes(call(sdk, allow_max_code=True))
     return run
 
 
