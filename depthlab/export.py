@@ -22,7 +22,9 @@ themselves do not enforce the TensorSpec's sizes). A violation raises
 - enhancer ``depth_uint16``: rank 4, N >= 1, exactly S x S (the model's resolution; no
   silent resize), 1 channel. An image that is all holes (every code 65535) has nothing to
   enhance: its output is all holes (``depth`` 1.0, ``depth_uint16`` 65535) and a warning
-  naming the batch indices is printed to stderr; the other images are unaffected.
+  naming the batch indices is printed to stderr; the other images are unaffected. An image
+  in the other hole convention (no pixel at 65535, >= 1 % at 0: 0 = hole depth) is refused
+  (``check_paper_holes``; ``export_enhancer(..., allow_zero_code=True)`` accepts it).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import numpy as np
 import tensorflow as tf
 
 from data_pipelines.conventions import PAPER_HOLE_CODE, UINT16_MAX, tanh_depth_to_unit
+from depthlab.hole_conventions import ZERO_HOLE_FRACTION
 
 
 def rgb_uint8_to_generator_input(rgb_uint8, image_size: int):
@@ -152,14 +155,35 @@ def _enhancer_size(model: keras.Model) -> int:
     return int(size)
 
 
-def export_enhancer(model: keras.Model, export_dir: str) -> str:
+def check_paper_holes(depth_uint16, name: str):
+    """In-graph refusal of 0-hole depth where the paper's 65535 = hole codes are expected
+    (``depthlab.hole_conventions``' rule, the same threshold): an image with no pixel at 65535
+    and at least ``ZERO_HOLE_FRACTION`` of its pixels at 0 fails a ``tf.debugging.Assert``
+    whose message starts with ``name`` and lists the batch indices."""
+    is_zero = tf.cast(tf.equal(depth_uint16, 0), tf.float32)
+    has_hole = tf.reduce_any(tf.equal(depth_uint16, PAPER_HOLE_CODE), axis=[1, 2, 3])
+    zero_share = tf.reduce_mean(is_zero, axis=[1, 2, 3])
+    bad = tf.logical_and(tf.logical_not(has_hole), zero_share >= ZERO_HOLE_FRACTION)
+    check = tf.debugging.Assert(
+        tf.logical_not(tf.reduce_any(bad)),
+        [f"{name}: image(s)", tf.reshape(tf.where(bad), [-1]),
+         f"have no pixel at {PAPER_HOLE_CODE} (the paper's hole) but >= "
+         f"{100 * ZERO_HOLE_FRACTION:g} % at 0: this looks like 0 = hole depth where the "
+         f"paper's 16-bit codes with {PAPER_HOLE_CODE} = hole are expected; convert holes to "
+         f"{PAPER_HOLE_CODE} and depth to face-window codes (section IV-J)"], summarize=16)
+    with tf.control_dependencies([check]):
+        return tf.identity(depth_uint16)
+
+
+def export_enhancer(model: keras.Model, export_dir: str, allow_zero_code: bool = False) -> str:
     """Face-depth enhancer SavedModel (Schlett et al. convention, section IV-J).
 
     ``serving_default(depth_uint16: uint16 (N, S, S, 1))`` with the paper's 16-bit codes
     (the face window mapped to 0..65534, holes 65535; S = the model's 256) ->
     ``{'depth': float32 [0, 1], 'depth_uint16': uint16}``, both (N, S, S, 1).
     Checked in the graph (module docstring): N >= 1, S x S, one channel; an all-hole image
-    gives an all-hole output and a warning on stderr.
+    gives an all-hole output and a warning on stderr; an image that looks like 0-hole depth
+    (:func:`check_paper_holes`) is refused unless ``allow_zero_code``.
     """
     check_new_export_dir(export_dir)
     size = _enhancer_size(model)
@@ -169,6 +193,8 @@ def export_enhancer(model: keras.Model, export_dir: str) -> str:
     def serve(depth_uint16):
         depth_uint16 = check_image_batch(depth_uint16, "serving_default input depth_uint16",
                                          1, size)
+        if not allow_zero_code:
+            depth_uint16 = check_paper_holes(depth_uint16, "serving_default input depth_uint16")
         all_hole = tf.reduce_all(tf.equal(depth_uint16, PAPER_HOLE_CODE), axis=[1, 2, 3])
         warn = tf.cond(
             tf.reduce_any(all_hole),
