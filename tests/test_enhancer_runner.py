@@ -94,7 +94,8 @@ def test_default_schedules_are_the_papers():
                        ("pretrain_plain", 60_000, 70_000), ("pretrain_blurred", 0, 30_000),
                        ("pretrain_blurred", 30_000, 60_000)]
                       + [("main", i * 30_000, (i + 1) * 30_000) for i in range(8)])
-    assert [v for _, _, _, v, _, _ in alpha] == [("none",)] * 3 + [("blurred",)] * 2 + [("random",)] * 8
+    assert [v for _, _, _, v, _, _ in alpha] == (
+        [("none",)] * 3 + [("blurred",)] * 2 + [("random",)] * 8)
     assert alpha[-1][5] == 130 and all(e - s == 10 for *_, s, e in alpha)
     for variant in ("beta", "gamma", "gamma_text"):
         plan = _plan(variant=variant)

@@ -48,10 +48,10 @@ uniform over [near, near + 250 mm] (the normalisation window), the blurred helpe
 
 Implementation: batched graph ops only, no per-example loop: the hash generator above, the
 outline's erosion on 16-pixel bit words and two-level counting to pick outline pixels, exact
-row-interval polygon (or ellipse) rasterisation (one scatter of interval marks + a blocked-matmul cumsum for
-all ellipses of the batch), one-hash-per-pixel Box-Muller noise, two-pass shifted-slice box sums
-(int8 counts) for the normalised blur; under XLA four clusters (:func:`.pipeline._stages`).
-Benchmark:
+row-interval polygon (or ellipse) rasterisation (one scatter of interval marks + a
+blocked-matmul cumsum for all holes of the batch), one-hash-per-pixel Box-Muller noise,
+two-pass shifted-slice box sums (int8 counts) for the normalised blur; under XLA four
+clusters (:func:`.pipeline._stages`). Benchmark:
 ``python -m benchmarks.bench_degradation`` (for speed on CPU run TF with
 ``TF_CPU_ALLOCATOR_USE_BFC=true``, as the benchmark does: see BUILD_NOTES, "Speed").
 

@@ -112,14 +112,14 @@ def build_and_compile(opts: EnhancerOptions, lr: float) -> keras.Model:
     return model
 
 
-def collapse_probe(gt: fe.FaceDepthSet, variants, seed: int, n: int = 8):
+def collapse_probe(gt: fe.FaceDepthSet, variants, seed: int, n: int = 8, config=None):
     """The collapse guard's probe: the enhancer on a fixed batch of ``n`` degraded pairs of the
     first ground truths, in the network convention, over the ground truth's face pixels (the
     pixel set of --loss=face_mse)."""
     count = max(1, -(-n // len(variants)))
     x, y = next(iter(fe.make_enhancer_dataset(
         fe.FaceDepthSet(gt.depth_mm[:count]), n, seed=seed, training=False,
-        variants=variants, repeat=False)))
+        variants=variants, repeat=False, config=config)))
     target = y.numpy()
     mask = target < UNIT_HOLE
 
@@ -140,7 +140,9 @@ class EnhancerExperiment(Experiment):
     # sizes were always given; their stages had no pre-training and one running best)
     legacy_defaults = {"output_bias_init": "zeros", "architecture": "paper",
                        "pretrain_ground_truths": [0, 0], "pretrain_data": "shared",
-                       "best_scope": "stage", "stage_start": "best"}
+                       "best_scope": "stage", "stage_start": "best", "hole_shape": "ellipse",
+                       "hole_vertices": [3, 8], "hole_vertex_jitter": 1.0,
+                       "outline_region_width": 1}
     tiny_changed_field = ("learning_rate", 2e-3)
     tiny_is_slow = True            # the 256 px U-Net: ~40 s per tiny run on 2 cores
 
@@ -239,7 +241,7 @@ class EnhancerExperiment(Experiment):
         opts = run.opts
         return fe.make_enhancer_dataset(
             phase.info["part"], opts.batch_size, seed=opts.seed * 1000 + phase.info["chunk"],
-            variants=phase.info["variants"],
+            variants=phase.info["variants"], config=opts.degradation_config(),
             start_index=(first_epoch - phase.first_epoch) * phase.steps_per_epoch * opts.batch_size)
 
     def callbacks(self, run, model, gt):
@@ -250,7 +252,8 @@ class EnhancerExperiment(Experiment):
     def collapse_probe(self, run, gt):
         first = training_plan(run.opts)[0]
         return collapse_probe(fe.FaceDepthSet(gt.depth_mm[first.start:first.stop]),
-                              first.stage.variants, run.opts.seed + 99)
+                              first.stage.variants, run.opts.seed + 99,
+                              config=run.opts.degradation_config())
 
     def collapse_kwargs(self, run):
         opts = run.opts

@@ -59,6 +59,8 @@ STAGE_STARTS = ("best", "last")
 PRETRAIN_DATA = ("shared", "disjoint")
 #: Delta-k's data (--repeat_data): the same pairs as Delta-1 (l. 1072-1074) or fresh ones
 REPEAT_DATA = ("same", "fresh")
+#: hole shapes of the degradation (data_pipelines.degradation.DegradationConfig.hole_shape)
+HOLE_SHAPES = ("polygon", "ellipse")
 
 #: l. 970-972 (240,000 pairs) and l. 990-991 (DL-Delta: 60,000 ground truths)
 PAPER_GROUND_TRUTHS = {"alpha": 240_000, "beta": 240_000, "gamma": 240_000,
@@ -127,6 +129,20 @@ class EnhancerOptions(CommonOptions):
     init_from: Optional[str] = option(None, "model_dir of the previous model to start from "
                                       "(its best.weights.h5).")
     image_size: int = option(256, "Face depth size in pixels (the paper's 256).", lower=16)
+    hole_shape: str = option(
+        "polygon", "Degradation hole shape (Fig. 5: 'Generate Random Hole Vertices', "
+        "'Combine Vertices'): a convex polygon of random vertices on an ellipse of random "
+        "size, aspect and orientation (l. 496-498), or the ellipse itself (before issue 18).",
+        choices=HOLE_SHAPES)
+    hole_vertices: Tuple[int, ...] = option(
+        (3, 8), "Vertices per hole polygon, lo,hi (the text gives no number).", lower=3)
+    hole_vertex_jitter: float = option(
+        1.0, "Random shift of each vertex's angle, as a fraction of the angular step 2 pi / n "
+        "(0 = regular polygons; the text gives no value).", lower=0.0, upper=1.0)
+    outline_region_width: int = option(
+        1, "Width in px of the outline region the outline holes are centred in (Fig. 5: "
+        "'Generate Outline Region'; 1 = the traced outline pixels; the text gives no width).",
+        lower=1)
     output_bias_init: str = option(
         "face_mean", "Start of the sigmoid head's bias: logit of the mean face target "
         "(default; issue 21: with 'zeros', Keras' default, some seeds collapse to a saturated "
@@ -137,6 +153,10 @@ class EnhancerOptions(CommonOptions):
             raise OptionsError("--repeat > 1 needs --init_from=<model_dir of the previous model>")
         if self.init_from and self.repeat == 1:
             raise OptionsError("--init_from needs --repeat > 1")
+        lo_hi = tuple(self.hole_vertices)
+        if len(lo_hi) != 2 or not 3 <= int(lo_hi[0]) <= int(lo_hi[1]):
+            raise OptionsError(f"--hole_vertices={','.join(map(str, lo_hi))}: expected lo,hi "
+                               "with 3 <= lo <= hi")
         if self.pretrain_ground_truths is not None:
             sizes = tuple(self.pretrain_ground_truths)
             if len(sizes) != len(PAPER_PRETRAINING) or any(int(n) < 0 for n in sizes):
@@ -146,6 +166,16 @@ class EnhancerOptions(CommonOptions):
             if self.variant != "alpha" and any(sizes):
                 raise OptionsError(f"--pretrain_ground_truths is DL-Alpha's pre-training "
                                    f"(l. 978-981, 987-988); --variant={self.variant} has none")
+
+    def degradation_config(self):
+        """The degradation's :class:`DegradationConfig` with these options' hole settings
+        (the other values are its documented defaults)."""
+        from data_pipelines.degradation import DegradationConfig
+
+        return DegradationConfig(hole_shape=self.hole_shape,
+                                 vertex_count_range=tuple(int(v) for v in self.hole_vertices),
+                                 vertex_jitter=float(self.hole_vertex_jitter),
+                                 outline_region_width=int(self.outline_region_width))
 
     @property
     def variants(self):
