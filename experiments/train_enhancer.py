@@ -21,7 +21,7 @@ best weights (--init_from) on the same data (--repeat_data). Smaller runs set th
 from absl import app, flags
 
 from depthlab.core import cli
-from depthlab.runners.enhancer_options import REPEAT_SEED_STRIDE, EnhancerOptions
+from depthlab.runners.enhancer_options import EnhancerOptions, repeat_seed
 
 FLAGS = flags.FLAGS
 cli.define_trainer_flags(EnhancerOptions)
@@ -30,9 +30,8 @@ cli.define_trainer_flags(EnhancerOptions)
 def main(argv):
     # Delta-k (k = --repeat) trains on Delta-1's data (the paper, l. 1072-1074), or with
     # --repeat_data=fresh with its own seed, recorded as the run's seed
-    fresh = FLAGS.repeat_data == "fresh"
     cli.train_main("enhancer", EnhancerOptions, argv,
-                   seed=FLAGS.seed + (REPEAT_SEED_STRIDE * (FLAGS.repeat - 1) if fresh else 0))
+                   seed=repeat_seed(FLAGS.seed, FLAGS.repeat, FLAGS.repeat_data))
 
 
 if __name__ == "__main__":

@@ -124,6 +124,12 @@ def test_schedule_options_are_validated():
         enhancer.EnhancerOptions(model_dir="x", variant="alpha", pretrain_ground_truths=(1,))
     with pytest.raises(ValueError, match="--best_scope"):
         enhancer.EnhancerOptions(model_dir="x", best_scope="epoch")
+    # Delta-k: the same data as Delta-1 by default (l. 1072-1074), fresh data as an option
+    from depthlab.runners.enhancer_options import REPEAT_SEED_STRIDE, repeat_seed
+
+    assert [repeat_seed(3, k, "same") for k in (1, 2, 4)] == [3, 3, 3]
+    assert [repeat_seed(3, k, "fresh") for k in (1, 2, 4)] == [
+        3, 3 + REPEAT_SEED_STRIDE, 3 + 3 * REPEAT_SEED_STRIDE]
     # config.json holds the effective sizes, so a changed default is caught by the resume rule
     rec = enhancer.EnhancerExperiment().record(enhancer.EnhancerOptions(
         model_dir="x", variant="alpha"), None)

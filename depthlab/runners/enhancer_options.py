@@ -62,6 +62,16 @@ REPEAT_DATA = ("same", "fresh")
 #: hole shapes of the degradation (data_pipelines.degradation.DegradationConfig.hole_shape)
 HOLE_SHAPES = ("polygon", "ellipse")
 
+
+
+def repeat_seed(seed: int, repeat: int, repeat_data: str) -> int:
+    """The seed Delta-k (k = ``repeat``) trains with: ``seed`` itself for the paper's same data
+    (l. 1072-1074), ``seed + REPEAT_SEED_STRIDE * (k - 1)`` for fresh data."""
+    if repeat_data not in REPEAT_DATA:
+        raise OptionsError(f"--repeat_data={repeat_data!r} is not one of {list(REPEAT_DATA)}")
+    return int(seed) + (REPEAT_SEED_STRIDE * (int(repeat) - 1) if repeat_data == "fresh" else 0)
+
+
 #: l. 970-972 (240,000 pairs) and l. 990-991 (DL-Delta: 60,000 ground truths)
 PAPER_GROUND_TRUTHS = {"alpha": 240_000, "beta": 240_000, "gamma": 240_000,
                        "gamma_text": 240_000, "delta": 60_000}
