@@ -18,6 +18,7 @@ import os
 from absl import app, flags
 
 from experiments import cli_flags
+from depthlab.runners.enhancer_options import HOLE_SHAPES
 
 FLAGS = flags.FLAGS
 #: --table values: the paper's numerals, or the paper-table files of experiments/paper_tables/
@@ -40,6 +41,10 @@ flags.DEFINE_enum("filter_input", "paper_codes", ["paper_codes", "millimetres"],
                   "face-range-normalised 16-bit codes with 65535 = hole (lines 771-775, 801-805, "
                   "1465-1474; SDK delta 20 = 20 codes); millimetres = uint16 mm with 0 = hole "
                   "(delta 20 = 20 mm). DL rows do not depend on it.")
+flags.DEFINE_enum("hole_shape", "polygon", list(HOLE_SHAPES),
+                  "Hole shape of the test faces' degradation: 'polygon' (Fig. 5's random hole "
+                  "vertices, the default since issue 18) or 'ellipse' (the earlier shape; the "
+                  "documented runs before issue 18 used it). train_enhancer has the same flag.")
 flags.DEFINE_enum("pad_subset", "dlib_holes", ["dlib_holes", "all"],
                   "Images of Table VII's PAD error: dlib_holes = those whose input has a hole at "
                   "one of the 68 landmarks (the Dlib landmark-hole subset; the text names no set "
@@ -81,10 +86,14 @@ def main(argv):
         if name in enhancers:
             raise app.UsageError(f"--model_dirs: label {name!r} is a baseline's name")
         enhancers[name] = ev.dl_enhancer(enhancer.load_enhancer(path))
-    gt, degraded, near = ev.make_test_set(FLAGS.test_faces, FLAGS.seed)
+    from data_pipelines import degradation as deg
+    gt, degraded, near = ev.make_test_set(
+        FLAGS.test_faces, FLAGS.seed,
+        config=deg.DegradationConfig(helper="none", hole_shape=FLAGS.hole_shape))
     result = ev.evaluate(enhancers, gt, degraded, near, seed=FLAGS.seed,
                          pad_subset=FLAGS.pad_subset)
-    print(f"SDK baselines fed: --filter_input={FLAGS.filter_input}")
+    print(f"SDK baselines fed: --filter_input={FLAGS.filter_input}; test holes: "
+          f"--hole_shape={FLAGS.hole_shape}")
     for table in tables:
         title, _ = ev.TABLES[table]
         size = f"n = {FLAGS.test_faces} synthetic test faces"
@@ -100,7 +109,7 @@ def main(argv):
     if FLAGS.output_json:
         ev.write_json(FLAGS.output_json, result, test_faces=FLAGS.test_faces, seed=FLAGS.seed,
                       model_dirs=dict(runs), filter_input=FLAGS.filter_input,
-                      pad_subset=FLAGS.pad_subset,
+                      hole_shape=FLAGS.hole_shape, pad_subset=FLAGS.pad_subset,
                       dataset=f"synthetic test faces (n = {FLAGS.test_faces})")
         print(f"\nwrote {FLAGS.output_json}")
     if FLAGS.figure:
