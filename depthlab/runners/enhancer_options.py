@@ -19,6 +19,9 @@ HELPERS = ("none", "random", "blurred")
 OUTPUT_BIAS_INITS = ("face_mean", "zeros")
 #: seed offset of Delta-k's retraining (k = --repeat): seed + REPEAT_SEED_STRIDE * (k - 1)
 REPEAT_SEED_STRIDE = 7919
+#: --image_size must be a multiple of 2**levels of the variant's U-Net (paper preset,
+#: ``depthlab.models.enhancers.get_spec``; a test pins these)
+SIZE_MULTIPLE = {"alpha": 256, "beta": 256, "gamma": 256, "delta": 128}
 
 
 @dataclasses.dataclass
@@ -35,7 +38,8 @@ class EnhancerOptions(CommonOptions):
                                             "chunk's pairs).", lower=1)
     batch_size: int = option(8, "Batch size (the paper does not say).", lower=1)
     learning_rate: float = option(1e-3, "Adam learning rate of the first chunk.", above=0.0)
-    lr_decay_per_chunk: float = option(0.5, "LR factor per chunk.", above=0.0)
+    lr_decay_per_chunk: float = option(0.5, "LR factor per chunk (a decay: at most 1).",
+                                       above=0.0, upper=1.0)
     loss: str = option("face_mse", "Training loss (the paper does not say): face_* average over "
                        "the ground truth's non-hole pixels (Table IV's pixel set), mse/l1 over "
                        "all pixels.", choices=LOSSES)
@@ -47,7 +51,9 @@ class EnhancerOptions(CommonOptions):
                          "as the run's seed.", lower=1, upper=4, resume=False)
     init_from: Optional[str] = option(None, "model_dir of the previous model to start from "
                                       "(its best.weights.h5).")
-    image_size: int = option(256, "Face depth size in pixels (the paper's 256).", lower=16)
+    image_size: int = option(256, "Face depth size in pixels (the paper's 256; alpha, beta and "
+                             "gamma down-sample 8 times, delta 7: a multiple of "
+                             "SIZE_MULTIPLE[variant]).", lower=128, multiple_of=128)
     output_bias_init: str = option(
         "face_mean", "Start of the sigmoid head's bias: logit of the mean face target "
         "(default; issue 21: with 'zeros', Keras' default, some seeds collapse to a saturated "
@@ -58,6 +64,10 @@ class EnhancerOptions(CommonOptions):
             raise OptionsError("--repeat > 1 needs --init_from=<model_dir of the previous model>")
         if self.init_from and self.repeat == 1:
             raise OptionsError("--init_from needs --repeat > 1")
+        if self.image_size % SIZE_MULTIPLE[self.variant]:
+            raise OptionsError(f"--image_size={self.image_size} must be a multiple of "
+                               f"{SIZE_MULTIPLE[self.variant]} for --variant={self.variant} "
+                               "(the U-Net's down-samplings)")
 
     @property
     def variants(self):
