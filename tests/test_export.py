@@ -136,7 +136,8 @@ def test_detect_kind_reads_each_trainers_config(tmp_path):
     with pytest.raises(FileNotFoundError, match="no config.json"):
         exporters.detect_kind(str(tmp_path / "none"))
     rec = str(tmp_path / "recognition")
-    with pytest.raises(ValueError, match="recognition run.*nothing to export"):
+    with pytest.raises(FileNotFoundError, match="model.keras does not exist; the run has not "
+                                                "finished"):
         exporters.export_run(rec, str(tmp_path / "out"))
     with pytest.raises(ValueError, match="--format=litert is not available for "
                                          "--model_kind=dsr"):
