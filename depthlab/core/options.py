@@ -19,6 +19,7 @@ This module imports neither TensorFlow nor Keras, so that a binary's ``--help`` 
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -80,7 +81,7 @@ BOUND_KEYS = ("lower", "upper", "above", "below", "multiple_of")
 
 
 def has_bound(f: dataclasses.Field) -> bool:
-    """Whether ``f`` declares a bound or a choice list (issue 19's audit, tests/test_flag_bounds)."""
+    """Whether ``f`` declares a bound or a choice list (issue 19; tests/test_flag_bounds.py)."""
     return f.metadata.get("choices") is not None or any(
         f.metadata.get(k) is not None for k in BOUND_KEYS)
 
@@ -319,8 +320,6 @@ CONFIG_BOUNDS: Tuple[Tuple[str, Dict[str, float], str], ...] = (
 
 def config_bounds(key: str) -> Optional[Dict[str, float]]:
     """The bounds :data:`CONFIG_BOUNDS` gives the model-config field ``key`` (None: none)."""
-    import re
-
     for pattern, bounds, _ in CONFIG_BOUNDS:
         if re.search(pattern, key):
             return bounds

@@ -2,9 +2,10 @@
 --export_dir`` like every trainer; ``experiments.export_savedmodel --model_kind=recognition``).
 
 One SavedModel per run: ``serving_default``, and for IIIT-D's five folds (or --fold) one
-signature per fold (``fold1`` .. ``fold5``; ``serving_default`` is the first fold's). Each maps a face batch
-to the run's final predictor (paper section 4.2 "Face Recognition": rank-1 identification is
-the argmax of ``scores``), with the inputs the run's models take:
+signature per fold (``fold1`` .. ``fold5``; ``serving_default`` is the first fold's). Each
+maps a face batch to the run's final predictor (paper section 4.2 "Face Recognition";
+tsgan-uppal.txt line 650: rank-1 identification, the argmax of ``scores``), with the inputs
+the run's models take:
 
 - ``rgb``: uint8 (N, S, S, 3), when the run uses RGB (every --inputs but depth / D~ only);
 - ``depth``: float32 [0, 1] (N, S, S, 1), near = bright, when it uses depth: ground-truth D,
