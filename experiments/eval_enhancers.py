@@ -32,7 +32,8 @@ cli_flags.define_model_dirs("DL enhancers (train_enhancer run directories)",
 cli_flags.define_deprecated("models", "model_dirs", kind="list")
 flags.DEFINE_integer("test_faces", 100, "Synthetic test faces (unseen identities; paper: 10,000 "
                      "and 100,000 give the same ranking).", lower_bound=1)
-flags.DEFINE_integer("seed", 12345, "Seed of the test faces and degradations.")
+flags.DEFINE_integer("seed", 12345, "Seed of the test faces and degradations.",
+                     lower_bound=0)
 flags.DEFINE_list("table", list(NUMERALS), "Paper tables to print (comma list): IV, V, VI, VII "
                   "or their files face_enhancement_table4..7.")
 cli_flags.define_deprecated("tables", "table", kind="list")

@@ -61,6 +61,10 @@ PRETRAIN_DATA = ("shared", "disjoint")
 REPEAT_DATA = ("same", "fresh")
 #: hole shapes of the degradation (data_pipelines.degradation.DegradationConfig.hole_shape)
 HOLE_SHAPES = ("polygon", "ellipse")
+#: --image_size must be a multiple of 2**levels of the variant's U-Net (paper preset,
+#: ``depthlab.models.enhancers.get_spec``; a test pins these)
+SIZE_MULTIPLE = {"alpha": 256, "beta": 256, "gamma": 256,
+                 "gamma_text": 256, "delta": 128}
 
 
 
@@ -122,7 +126,8 @@ class EnhancerOptions(CommonOptions):
     batch_size: int = option(8, "Batch size (the paper does not say).", lower=1)
     learning_rate: float = option(1e-3, "Adam learning rate of each stage's first chunk (the "
                                   "paper does not say).", above=0.0)
-    lr_decay_per_chunk: float = option(0.5, "LR factor per chunk within a stage.", above=0.0)
+    lr_decay_per_chunk: float = option(0.5, "LR factor per chunk within a stage (a decay: at "
+                                       "most 1).", above=0.0, upper=1.0)
     loss: str = option("face_mse", "Training loss (the paper does not say): face_* average over "
                        "the ground truth's non-hole pixels (Table IV's pixel set), mse/l1 over "
                        "all pixels.", choices=LOSSES)
@@ -138,7 +143,9 @@ class EnhancerOptions(CommonOptions):
         choices=REPEAT_DATA, resume=False)
     init_from: Optional[str] = option(None, "model_dir of the previous model to start from "
                                       "(its best.weights.h5).")
-    image_size: int = option(256, "Face depth size in pixels (the paper's 256).", lower=16)
+    image_size: int = option(256, "Face depth size in pixels (the paper's 256; alpha, beta and "
+                             "gamma down-sample 8 times, delta 7: a multiple of "
+                             "SIZE_MULTIPLE[variant]).", lower=128, multiple_of=128)
     hole_shape: str = option(
         "polygon", "Degradation hole shape (Fig. 5: 'Generate Random Hole Vertices', "
         "'Combine Vertices'): a convex polygon of random vertices on an ellipse of random "
@@ -176,6 +183,11 @@ class EnhancerOptions(CommonOptions):
             if self.variant != "alpha" and any(sizes):
                 raise OptionsError(f"--pretrain_ground_truths is DL-Alpha's pre-training "
                                    f"(l. 978-981, 987-988); --variant={self.variant} has none")
+
+        if self.image_size % SIZE_MULTIPLE[self.variant]:
+            raise OptionsError(f"--image_size={self.image_size} must be a multiple of "
+                               f"{SIZE_MULTIPLE[self.variant]} for --variant={self.variant} "
+                               "(the U-Net's down-samplings)")
 
     def degradation_config(self):
         """The degradation's :class:`DegradationConfig` with these options' hole settings
