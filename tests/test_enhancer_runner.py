@@ -152,11 +152,11 @@ def test_each_phase_trains_its_stage_chunk_and_variants():
     of 2, and the batches of each phase hold only that chunk's faces in that variant."""
     from types import SimpleNamespace
 
-    gt = _disc_set(4, size=128)            # the default holes are sized for 256 px faces
+    gt = _disc_set(4, size=256)            # alpha needs a multiple of 256 (8 down-samplings)
     opts = enhancer.EnhancerOptions(model_dir="x", variant="alpha", ground_truths=4,
                                     chunk_size=2, epochs_per_chunk=2, batch_size=2,
                                     pretrain_ground_truths=(3, 2), learning_rate=1e-3,
-                                    lr_decay_per_chunk=0.5, image_size=128)
+                                    lr_decay_per_chunk=0.5, image_size=256)
     exp = enhancer.EnhancerExperiment(gt)
     run = SimpleNamespace(opts=opts)
     phases = exp.phases(run, gt)
@@ -245,7 +245,7 @@ def test_a_new_stage_starts_from_the_previous_stages_saved_model(tmp_path):
     model.save_weights(str(tmp_path / "best.weights.h5"))      # the earlier stage's best
     model.set_weights([np.zeros((2, 1), np.float32), np.zeros((1,), np.float32)])
     opts = enhancer.EnhancerOptions(model_dir=str(tmp_path), variant="alpha", ground_truths=2,
-                                    chunk_size=2, pretrain_ground_truths=(2, 0), image_size=32)
+                                    chunk_size=2, pretrain_ground_truths=(2, 0), image_size=256)
     exp = enhancer.EnhancerExperiment(gt)
     lines = []
     run = SimpleNamespace(opts=opts, initial_epoch=0, log=lines.append,
@@ -262,7 +262,7 @@ def test_a_new_stage_starts_from_the_previous_stages_saved_model(tmp_path):
     exp.on_phase_begin(run, model, phases[1])
     assert float(model.get_weights()[1][0]) == 0.0
     last = enhancer.EnhancerOptions(model_dir=str(tmp_path), variant="alpha", ground_truths=2,
-                                    chunk_size=2, pretrain_ground_truths=(2, 0), image_size=32,
+                                    chunk_size=2, pretrain_ground_truths=(2, 0), image_size=256,
                                     stage_start="last")
     run.opts, run.initial_epoch = last, 0
     exp.on_phase_begin(run, model, exp.phases(run, gt)[1])

@@ -103,6 +103,8 @@ def _companions(cls, name, value):
         out = {"target_dataset": "iiitd_rgbd"}
     elif name == "epochs":
         out = {"stage1_epochs": 1}
+    elif name == "pretrain_ground_truths":
+        out = {"variant": "alpha"}             # only DL-Alpha has pre-training stages
     return {k: v for k, v in out.items() if k in cls.__dataclass_fields__}
 
 
