@@ -591,10 +591,20 @@ def export_cases(draw, extra):
             draw(st.integers(0, 2 ** 16)))
 
 
+def _expect_empty(serve, name, shape, dtype, fill=1):
+    """Documented (issue 19): an empty batch gives empty outputs with a one-image call's
+    per-image shape and dtype (``depthlab.export.on_any_batch``)."""
+    empty = serve(**{name: tf.zeros((0,) + tuple(shape), dtype)})
+    one = serve(**{name: tf.fill((1,) + tuple(shape), tf.constant(fill, dtype))})
+    assert sorted(empty) == sorted(one), (sorted(empty), sorted(one))
+    for key in one:
+        assert empty[key].dtype == one[key].dtype, key
+        assert tuple(empty[key].shape) == (0,) + tuple(one[key].shape[1:]), \
+            (key, empty[key].shape, one[key].shape)
+
+
 def _bad_shape(kind, n, hw, pick, good_c, size=None):
     h = w = size or hw
-    if kind == "empty":
-        return (0, h, w, good_c), "empty batch"
     if kind == "channels":
         return (n, h, w, [c for c in (1, 2, 3, 4, 5, 6) if c != good_c][pick]), \
             f"expected {good_c} channel"
@@ -611,7 +621,9 @@ def _check_enhancer(case, exported):
     kind, n, hw, pick, seed = case
     rng = np.random.default_rng(seed)
     name = "serving_default input depth_uint16:"
-    if kind in SHAPE_PROBLEMS:
+    if kind == "empty":
+        _expect_empty(serve, "depth_uint16", (S, S, 1), tf.uint16, fill=30000)
+    elif kind in SHAPE_PROBLEMS:
         shape, msg = _bad_shape(kind, n, hw, pick, 1, S)
         _expect(lambda: serve(depth_uint16=tf.zeros(shape, tf.uint16)),
                 tf.errors.InvalidArgumentError, name, msg, "got shape")
@@ -640,7 +652,9 @@ def test_fuzz_export_enhancer(exports):
 
 def _check_generator(case, serve):
     kind, n, hw, pick, seed = case
-    if kind in SHAPE_PROBLEMS:
+    if kind == "empty":
+        _expect_empty(serve, "rgb", (hw, hw, 3), tf.uint8, fill=128)
+    elif kind in SHAPE_PROBLEMS:
         shape, msg = _bad_shape(kind, n, hw, pick, 3)
         _expect(lambda: serve(rgb=tf.zeros(shape, tf.uint8)), tf.errors.InvalidArgumentError,
                 "serving_default input rgb:", msg, "got shape")
@@ -663,7 +677,9 @@ def _check_dsr(case, serve, serve16):
     kind, n, hw, pick, seed = case
     rng = np.random.default_rng(seed)
     hw = max(hw, 2)
-    if kind in SHAPE_PROBLEMS:
+    if kind == "empty":
+        _expect_empty(serve, "depth", (hw, hw, 1), tf.float32)
+    elif kind in SHAPE_PROBLEMS:
         shape, msg = _bad_shape(kind, n, hw, pick, 1)
         _expect(lambda: serve(depth=tf.ones(shape)), tf.errors.InvalidArgumentError,
                 "serving_default input depth:", msg)
