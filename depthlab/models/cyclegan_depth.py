@@ -4,7 +4,9 @@ One trainer, ``CycleGANDepth``, whose ``variant`` selects the paper's comparison
 
 - ``cyclegan``: G1 (image X -> depth Y), G2 (Y -> X), D_Y, D_X;
   L_G = LSGAN(G1, D_Y) + LSGAN(G2, D_X) + lambda_cycle * cycle (eq. 1, both directions)
-        + lambda_identity * identity (eq. 2, both generators).
+        + lambda_identity * identity (eq. 2, both generators; ``identity_pairing``: 'target'
+        |y - G1(y)| + |x - G2(x)|, the evident intent, or 'source', the equation as printed
+        on line 52 of the text, |x - G1(x)| + |y - G2(y)|; ``losses.eq2_identity_loss``).
 - ``cut``: G1 and D_Y only (no cycle); L_G = LSGAN + lambda_nce_x * PatchNCE(X)
   + lambda_nce_y * PatchNCE(Y) (the identity NCE on G1(y) vs y). CUT's default lambda_NCE = 1
   averaged over the two terms is lambda_nce_x = lambda_nce_y = 0.5.
