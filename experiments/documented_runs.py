@@ -104,7 +104,8 @@ DOCUMENTED_RUNS = {
     },
     # Suarez et al. Table 1, all seven rows with one budget each (issue 18): 5 epochs of 200
     # steps (one pass over the 200 training faces) of the demo preset at 32 px, then one eval
-    # over the seven runs and compare_paper's table (ours beside the paper's seven NYU rows; not comparable numbers)
+    # over the seven runs and compare_paper's table (ours beside the paper's seven NYU rows;
+    # not comparable numbers)
     "cyclegan_depth_table1": {
         "description": "CycleGAN depth, the seven Table 1 rows (cyclegan, cut, fastcut, "
                        "dclgan, simdcl, hnegsrc, suarez), demo preset at 32 px on the embedded "
