@@ -328,6 +328,29 @@ __all__ += ["patch_nce_loss"]
 
 
 # ----------------------------------------------------------------------------------------
+# CycleGAN depth synthesis (Suarez, Carpio, Sappa): the identity term of eq. 2.
+# ----------------------------------------------------------------------------------------
+
+def eq2_identity_loss(x, y, g1, g2, pairing: str = "target") -> tf.Tensor:
+    """Suarez et al. eq. 2 (text line 52) with G1: X (gray image) -> Y (depth) and G2: Y -> X
+    (line 44, eq. 1); ``g1``/``g2`` are callables, each term an L1 mean (``identity_loss``).
+
+    ``pairing='source'``: the equation as printed, ||x - G1(x)||_1 + ||y - G2(y)||_1: each
+    generator is asked to return its *input-domain* sample unchanged, which pulls G1's depth
+    output towards the gray input it translates. ``'target'`` (the default): the evident
+    intent, ||y - G1(y)||_1 + ||x - G2(x)||_1, each generator fed a sample of its *output*
+    domain (CycleGAN's identity loss [20], which eq. 2's wording follows; line 54 speaks of
+    "applying G1 to the real depth map"). DCLGAN's eq. 7 is the 'target' form.
+    """
+    if pairing == "target":
+        return identity_loss(g1(y), y) + identity_loss(g2(x), x)
+    if pairing == "source":
+        return identity_loss(g1(x), x) + identity_loss(g2(y), y)
+    raise ValueError(f"eq2_identity_loss: pairing must be 'target' or 'source', got "
+                     f"{pairing!r}")
+
+
+# ----------------------------------------------------------------------------------------
 # Contrastive-translation comparison rows of Suarez et al. Table 1: SimDCL (Han et al.,
 # CVPRW 2021) and HnegSRC (Jung et al., CVPR 2022, arXiv 2203.01532). The PatchNCE term they
 # share is ``patch_nce_loss`` above.

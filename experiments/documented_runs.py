@@ -17,6 +17,14 @@ run folders moved under ``{work_dir}``, the per-seed folder). Fields:
                  bool, "note": str}``: the report counts the seeds that keep that order.
 """
 
+#: the variant of each Table 1 row of Suarez et al. (experiments/paper_tables/
+#: cyclegan_depth_table1.json's row names), in the paper's order
+CYCLEGAN_TABLE1_ROWS = {
+    "cyclegan": "CycleGAN [20]", "cut": "CUT [10]", "fastcut": "FastCUT [10]",
+    "dclgan": "DCLGAN [3]", "simdcl": "SimDCL [3]", "hnegsrc": "HnegSRC [5]",
+    "suarez": "Suarez et al. (CycleGAN + PatchNCE, eq. 6)",
+}
+
 DOCUMENTED_RUNS = {
     "dl_delta": {
         "description": "DL-Delta-1 on the embedded procedural faces (README's documented CPU "
@@ -96,6 +104,38 @@ DOCUMENTED_RUNS = {
         },
         "orders": [{"better": "psnr", "worse": "psnr, constant mean", "lower_is_better": False,
                     "note": "not a paper row: the trained G1 should beat predicting the mean"}],
+    },
+    # Suarez et al. Table 1, all seven rows with one budget each (issue 18): 5 epochs of 200
+    # steps (one pass over the 200 training faces) of the demo preset at 32 px, then one eval
+    # over the seven runs and compare_paper's table (ours beside the paper's seven NYU rows;
+    # not comparable numbers)
+    "cyclegan_depth_table1": {
+        "description": "CycleGAN depth, the seven Table 1 rows (cyclegan, cut, fastcut, "
+                       "dclgan, simdcl, hnegsrc, suarez), demo preset at 32 px on the embedded "
+                       "faces, 5 epochs x 200 steps each + eval_cyclegan_depth + "
+                       "compare_paper",
+        "source": "BUILD_NOTES.md, 'CycleGAN depth synthesis', Table 1 documented run",
+        "commands": [
+            *[f"{{python}} -m experiments.train_cyclegan_depth --variant={v} --preset=demo "
+              f"--image_size=32 --epochs=5 --seed={{seed}} --log_every=200 "
+              f"--model_dir={{work_dir}}/{v}" for v in CYCLEGAN_TABLE1_ROWS],
+            "{python} -m experiments.eval_cyclegan_depth --model_dirs="
+            + ",".join(f"{{work_dir}}/{v}" for v in CYCLEGAN_TABLE1_ROWS)
+            + " --output_json={work_dir}/table1_eval.json",
+            "{python} -m experiments.compare_paper --table=cyclegan_depth_table1 "
+            "--run_json={work_dir}/table1_eval.json",
+        ],
+        "results": "{work_dir}/table1_eval.json",
+        "model_dirs": [f"{{work_dir}}/{v}" for v in CYCLEGAN_TABLE1_ROWS],
+        "metrics": {
+            f"{v} {c}": {"path": ["rows", v, c],
+                         "paper": {"table": "cyclegan_depth_table1", "row": row, "column": c}}
+            for v, row in CYCLEGAN_TABLE1_ROWS.items() for c in ("psnr", "ssim")}
+        | {f"{c}, constant mean": {"path": ["rows", "suarez", "baselines", "constant_mean", c]}
+           for c in ("psnr", "ssim")},
+        "orders": [{"better": f"suarez {c}", "worse": f"cyclegan {c}", "lower_is_better": False,
+                    "note": f"Table 1: the proposed method above CycleGAN in {c.upper()}"}
+                   for c in ("psnr", "ssim")],
     },
     "two_stage_middlebury": {
         "description": "Two-stage depth on the embedded Middlebury Motorcycle: stage 1 with "

@@ -1,9 +1,14 @@
 r"""Trains the unpaired image -> depth CycleGAN of Suarez, Carpio and Sappa (or a baseline row).
 
-``--variant`` picks the paper's comparison rows from one code path: ``cyclegan`` (LSGAN +
-cycle + identity), ``cut`` (PatchNCE, no cycle), ``fastcut`` (lambda_NCE 10, no identity
-NCE) and ``suarez`` (eq. 6). Each lambda of eq. 6 is a flag; unset, it takes the variant's
-default (BUILD_NOTES.md, "CycleGAN depth synthesis"); the model config's other fields are
+``--variant`` picks one of the seven rows of the paper's Table 1 from one code path:
+``cyclegan`` (LSGAN + cycle + identity), ``cut`` (PatchNCE, no cycle), ``fastcut``
+(lambda_NCE 10, no identity NCE), ``dclgan`` and ``simdcl`` (dual PatchNCE, + similarity
+loss), ``hnegsrc`` (hDCE with the gamma curriculum over the run + SRC) and ``suarez`` (eq. 6).
+``--preset=paper`` (the default) is the text's setting: 256x256 networks, 400 epochs of batch
+1 (line 97) at a constant learning rate (no schedule is stated; ``--lr_decay_epochs`` adds
+CycleGAN/CUT's linear decay); ``--preset=demo`` is a CPU size and length. Each lambda of eq. 6
+is a flag; unset, it takes the variant's default (BUILD_NOTES.md, "CycleGAN depth
+synthesis"); ``--identity_pairing`` picks eq. 2's pairs; the model config's other fields are
 ``--config_override key=value``. Resumes automatically from the newest checkpoint in
 --model_dir; writes TensorBoard scalars and image grids, PNG grids under samples/, and metrics
 JSON files. The flags are made from
@@ -12,8 +17,8 @@ JSON files. The flags are made from
 
   python -m experiments.train_cyclegan_depth --variant=suarez --preset=demo \
       --model_dir=runs/cgd_demo --epochs=10 --steps_per_epoch=200 --seed=0
-  python -m experiments.train_cyclegan_depth --variant=suarez --dataset=nyu_depth_v2 \
-      --data_dir=~/data/nyu --model_dir=runs/cgd_nyu --epochs=200
+  python -m experiments.train_cyclegan_depth --variant=hnegsrc --dataset=nyu_depth_v2 \
+      --data_dir=~/data/nyu --model_dir=runs/hnegsrc_nyu        # the paper's 400 epochs
 """
 
 import os

@@ -1,4 +1,5 @@
-"""CycleGAN depth synthesis (Suarez et al.): PatchNCE loss/head, the four variants, config."""
+"""CycleGAN depth synthesis (Suarez et al.): PatchNCE loss/head, eq. 2, the four original
+variants, config."""
 
 import math
 
@@ -180,6 +181,46 @@ def test_suarez_generator_loss_is_eq6_weighted_sum():
     assert float(terms["cycle_loss"]) == pytest.approx(cyc, rel=1e-5)
     idt = np.mean(np.abs(g1(y).numpy() - y.numpy())) + np.mean(np.abs(g2(x).numpy() - x.numpy()))
     assert float(terms["identity_loss"]) == pytest.approx(idt, rel=1e-5)
+
+
+def test_eq2_identity_loss_hand_worked():
+    """Eq. 2 on 1x1x2 images with G1(t) = 2t and G2(t) = t - 0.5 (G1: X -> Y, G2: Y -> X),
+    each term an L1 mean over the 2 values.
+    x = (0.2, -0.4), y = (0.6, 0.0):
+      'target' |y - G1(y)| + |x - G2(x)|: |(0.6, 0) - (1.2, 0)| -> 0.3; |(0.2, -0.4) -
+        (-0.3, -0.9)| -> 0.5; total 0.8.
+      'source' (line 52 as printed) |x - G1(x)| + |y - G2(y)|: |(0.2, -0.4) - (0.4, -0.8)|
+        -> 0.3; |(0.6, 0) - (0.1, -0.5)| -> 0.5; total 0.8 too.
+    x = (1, 1), y = (0, 0) tells them apart: 'target' |0 - 0| + |1 - 0.5| = 0.5,
+      'source' |1 - 2| + |0 + 0.5| = 1.5."""
+    x = tf.constant([[[[0.2, -0.4]]]])
+    y = tf.constant([[[[0.6, 0.0]]]])
+    g1 = lambda t: 2.0 * t             # noqa: E731
+    g2 = lambda t: t - 0.5             # noqa: E731
+    assert float(losses.eq2_identity_loss(x, y, g1, g2, "target")) == pytest.approx(0.8)
+    assert float(losses.eq2_identity_loss(x, y, g1, g2, "source")) == pytest.approx(0.8)
+    ones, zeros = tf.ones((1, 1, 1, 2)), tf.zeros((1, 1, 1, 2))
+    assert float(losses.eq2_identity_loss(ones, zeros, g1, g2, "target")) == pytest.approx(0.5)
+    assert float(losses.eq2_identity_loss(ones, zeros, g1, g2, "source")) == pytest.approx(1.5)
+    with pytest.raises(ValueError, match="pairing"):
+        losses.eq2_identity_loss(x, y, g1, g2, "both")
+
+
+@pytest.mark.parametrize("pairing", ["target", "source"])
+def test_model_identity_term_follows_the_pairing(pairing):
+    """The trainer's identity_loss is eq. 2 with the configured pairs: G1, G2 applied by hand."""
+    model = build_cyclegan_depth("suarez", seed=5, identity_pairing=pairing, **TINY)
+    x = tf.random.stateless_uniform((2, 16, 16, 3), (21, 22), -1.0, 1.0)
+    y = tf.random.stateless_uniform((2, 16, 16, 3), (23, 24), -1.0, 1.0)
+    terms = model.generator_losses(x, y, tf.constant(0, tf.int64), training=False)
+    g1, g2 = (lambda t: model.g1(t).numpy()), (lambda t: model.g2(t).numpy())
+    xn, yn = x.numpy(), y.numpy()
+    if pairing == "target":
+        want = np.mean(np.abs(yn - g1(y))) + np.mean(np.abs(xn - g2(x)))
+    else:                                   # eq. 2 as printed on line 52
+        want = np.mean(np.abs(xn - g1(x))) + np.mean(np.abs(yn - g2(y)))
+    assert float(terms["identity_loss"]) == pytest.approx(want, rel=1e-5)
+    assert model.config.identity_pairing == pairing
 
 
 def test_deployable_generator_converts_rgb_to_bt601_gray():

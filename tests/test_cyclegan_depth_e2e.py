@@ -16,6 +16,7 @@ from depthlab import training
 from depthlab.core import run as run_lib
 from depthlab.models.cyclegan_depth import cyclegan_depth_config
 from depthlab.runners import cyclegan_depth as runner
+from depthlab.runners.cyclegan_depth_options import VARIANTS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = dict(image_size=16, gen_filters=8, gen_blocks=2, disc_filters=(8, 16),
@@ -140,18 +141,31 @@ def _run_binary(*args):
                           text=True, env=dict(os.environ, CUDA_VISIBLE_DEVICES=""))
 
 
+def _paper_row(variant):
+    from depthlab import reporting
+
+    table = reporting.load_paper_table("cyclegan_depth_table1")
+    return table["rows"][table["variant_rows"][variant][0]]
+
+
 @pytest.mark.slow
-def test_train_eval_export_binaries_end_to_end(tmp_path):
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_train_eval_export_binaries_end_to_end(variant, tmp_path):
+    """Each of Table 1's seven rows: one step of train_cyclegan_depth (tiny networks), then
+    eval_cyclegan_depth printing the paper's row beside ours, and the exported SavedModel."""
     run, export_dir, out = tmp_path / "run", tmp_path / "saved_model", tmp_path / "eval.json"
-    res = _run_binary("experiments.train_cyclegan_depth", "--variant=suarez", "--preset=demo",
-                      "--image_size=16", f"--model_dir={run}", "--epochs=1",
-                      "--steps_per_epoch=2", "--seed=1", "--synthetic_identities=2",
+    res = _run_binary("experiments.train_cyclegan_depth", f"--variant={variant}",
+                      "--preset=demo", "--image_size=16", f"--model_dir={run}", "--epochs=1",
+                      "--steps_per_epoch=1", "--seed=1", "--synthetic_identities=2",
                       "--synthetic_images_per_identity=2", "--eval_limit=4",
-                      f"--export_dir={export_dir}", "--lambda_cycle=4")
+                      "--num_patches=8", "--config_override=gen_blocks=1",
+                      "--config_override=nce_units=16", f"--export_dir={export_dir}",
+                      "--lambda_gan=0.9")
     assert res.returncode == 0, res.stderr[-3000:]
-    assert "suarez, trained" in res.stdout and "predict constant mean" in res.stdout
+    assert f"{variant}, trained" in res.stdout and "predict constant mean" in res.stdout
     record = training.read_json(str(run / "config.json"))
-    assert record["model"]["lambda_cycle"] == 4.0 and record["model"]["variant"] == "suarez"
+    assert record["model"]["lambda_gan"] == 0.9 and record["model"]["variant"] == variant
+    assert (record["epochs"], record["batch_size"]) == (1, 1)
     assert runner.latest_sample_grid(str(run)).endswith(".png")
     assert any(f.startswith("events") for _, _, fs in os.walk(run / "tensorboard") for f in fs)
 
@@ -161,7 +175,7 @@ def test_train_eval_export_binaries_end_to_end(tmp_path):
     result = json.loads(out.read_text())
     assert np.isfinite(result["psnr"]) and 0 < result["ssim"] <= 1
     assert result["data_range"] == 255 and result["num_images"] == 4
-    assert "17.9773" in res.stdout                 # the paper's row beside ours
+    assert f"{_paper_row(variant)['psnr']:.4f}" in res.stdout    # the paper's row beside ours
     final = training.read_json(str(run / "metrics_final.json"))
     assert result["psnr"] == pytest.approx(final["psnr"], rel=1e-6)
 

@@ -167,12 +167,32 @@ def test_similarity_loss_hand_worked():
     assert float(losses.dcl_similarity_loss(a, b)) == pytest.approx(0.5)
 
 
-def test_hdce_gamma_curriculum():
-    assert float(hdce_gamma(0, 50.0, 10.0, 100)) == pytest.approx(50.0)
-    assert float(hdce_gamma(50, 50.0, 10.0, 100)) == pytest.approx(30.0)
-    assert float(hdce_gamma(100, 50.0, 10.0, 100)) == pytest.approx(10.0)
-    assert float(hdce_gamma(400, 50.0, 10.0, 100)) == pytest.approx(10.0)
+def test_hdce_gamma_curriculum_by_hand():
+    """HnegSRC's code: gamma + (gamma_min - gamma) * epoch / E per 1-based epoch, E the run's
+    epochs. By hand for gamma 50 -> 10 over a run of E = 4 epochs of 3 steps (12 steps):
+    epoch 1 (steps 0-2) 50 - 40/4 = 40, epoch 2 (3-5) 30, epoch 3 (6-8) 20, epoch 4 (9-11)
+    10, and 10 after the run (an extended run)."""
+    want = [40.0] * 3 + [30.0] * 3 + [20.0] * 3 + [10.0] * 3 + [10.0] * 2
+    got = [float(hdce_gamma(s, 50.0, 10.0, 12, steps_per_epoch=3)) for s in range(14)]
+    assert got == pytest.approx(want)
+    # one value per step (steps_per_epoch 1) over 4 steps: 40, 30, 20, 10
+    assert [float(hdce_gamma(tf.constant(s, tf.int64), 50.0, 10.0, 4)) for s in range(4)] == \
+        pytest.approx([40.0, 30.0, 20.0, 10.0])
     assert float(hdce_gamma(tf.constant(7, tf.int64), 50.0, 10.0, 0)) == pytest.approx(50.0)
+    with pytest.raises(ValueError, match="curriculum_steps"):
+        hdce_gamma(0, 50.0, 10.0, -1)
+
+
+def test_hdce_curriculum_spans_the_runs_total_steps_by_default():
+    cfg = CycleGANDepthConfig(variant="hnegsrc", **TINY)
+    assert cfg.hdce_curriculum_steps == -1
+    model = CycleGANDepth(cfg, total_steps=12, steps_per_epoch=3)
+    assert model.curriculum_steps == 12
+    assert CycleGANDepth(cfg.replace(hdce_curriculum_steps=5), total_steps=12).curriculum_steps == 5
+    with pytest.raises(ValueError, match="total_steps"):
+        CycleGANDepth(cfg).curriculum_steps
+    restored = CycleGANDepth.from_config(model.get_config())
+    assert (restored.total_steps, restored.steps_per_epoch) == (12, 3)
 
 
 def test_similarity_projector_and_stack():
@@ -213,7 +233,9 @@ def test_new_variant_defaults_and_rules():
     with pytest.raises(ConfigError, match="lambda_identity"):
         CycleGANDepthConfig(variant="hnegsrc", lambda_identity=1.0)
     with pytest.raises(ConfigError, match="hdce_curriculum_steps"):
-        CycleGANDepthConfig(variant="hnegsrc", hdce_curriculum_steps=-1)
+        CycleGANDepthConfig(variant="hnegsrc", hdce_curriculum_steps=-2)
+    with pytest.raises(ConfigError, match="identity_pairing"):
+        CycleGANDepthConfig(variant="suarez", identity_pairing="both")
 
 
 # -- models -----------------------------------------------------------------------------------
@@ -228,7 +250,7 @@ _EXPECTED = {
 @pytest.mark.parametrize("variant", NEW)
 def test_new_variant_one_train_step_and_checkpoint(variant, tmp_path):
     keras.utils.set_random_seed(0)
-    model = build_cyclegan_depth(variant, seed=1, **TINY)
+    model = build_cyclegan_depth(variant, seed=1, total_steps=10, **TINY)
     model.compile(g_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
                   d_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5), run_eagerly=True)
     data = {"image": tf.random.stateless_uniform((2, 16, 16, 3), (3, 4), -1.0, 1.0),
@@ -255,7 +277,7 @@ def test_new_variant_one_train_step_and_checkpoint(variant, tmp_path):
     # checkpoint: every network of the variant restores into a fresh model
     objects = model.checkpoint_objects()
     path = tf.train.Checkpoint(**objects).write(str(tmp_path / "ckpt"))
-    clone = build_cyclegan_depth(variant, seed=1, **TINY)
+    clone = build_cyclegan_depth(variant, seed=1, total_steps=10, **TINY)
     clone.compile(g_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
                   d_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5))
     assert set(clone.checkpoint_objects()) == set(objects)
@@ -310,7 +332,7 @@ def test_hnegsrc_terms_match_numpy_and_curriculum():
                                  hdce_curriculum_steps=10, lambda_src=0.7, **TINY)
     x = tf.random.stateless_uniform((1, 16, 16, 3), (11, 12), -1.0, 1.0)
     y = tf.random.stateless_uniform((1, 16, 16, 3), (13, 14), -1.0, 1.0)
-    step = tf.constant(5, tf.int64)                       # gamma = 2 + (0.5 - 2) * 0.5 = 1.25
+    step = tf.constant(5, tf.int64)               # 6th of 10 steps: 2 + (0.5 - 2) * 0.6 = 1.1
     terms = model.generator_losses(x, y, step, training=False)
     want = (terms["gan_loss"] + 0.05 * terms["hdce_x_loss"] + 0.05 * terms["hdce_y_loss"]
             + 0.7 * terms["src_loss"])
@@ -318,13 +340,13 @@ def test_hnegsrc_terms_match_numpy_and_curriculum():
     enc, heads, g1 = model.encoder, model.nce_heads, model.g1
     k = [e.numpy() for e in model.embed_patches(enc, heads, x, step, False)]
     q = [e.numpy() for e in model.embed_patches(enc, heads, g1(x), step, False)]
-    hdce = np.mean([_np_hdce(a, b, _np_weights(b, 1.25), 0.07) for a, b in zip(q, k)])
+    hdce = np.mean([_np_hdce(a, b, _np_weights(b, 1.1), 0.07) for a, b in zip(q, k)])
     assert float(terms["hdce_x_loss"]) == pytest.approx(hdce, rel=1e-4)
     src = np.mean([_np_src(a, b) for a, b in zip(q, k)])
     assert float(terms["src_loss"]) == pytest.approx(src, rel=1e-4)
     k_y = [e.numpy() for e in model.embed_patches(enc, heads, y, step, False)]
     q_y = [e.numpy() for e in model.embed_patches(enc, heads, g1(y), step, False)]
-    hdce_y = np.mean([_np_hdce(a, b, _np_weights(b, 1.25), 0.07) for a, b in zip(q_y, k_y)])
+    hdce_y = np.mean([_np_hdce(a, b, _np_weights(b, 1.1), 0.07) for a, b in zip(q_y, k_y)])
     assert float(terms["hdce_y_loss"]) == pytest.approx(hdce_y, rel=1e-4)
 
 

@@ -4,7 +4,9 @@ One trainer, ``CycleGANDepth``, whose ``variant`` selects the paper's comparison
 
 - ``cyclegan``: G1 (image X -> depth Y), G2 (Y -> X), D_Y, D_X;
   L_G = LSGAN(G1, D_Y) + LSGAN(G2, D_X) + lambda_cycle * cycle (eq. 1, both directions)
-        + lambda_identity * identity (eq. 2, both generators).
+        + lambda_identity * identity (eq. 2, both generators; ``identity_pairing``: 'target'
+        |y - G1(y)| + |x - G2(x)|, the evident intent, or 'source', the equation as printed
+        on line 52 of the text, |x - G1(x)| + |y - G2(y)|; ``losses.eq2_identity_loss``).
 - ``cut``: G1 and D_Y only (no cycle); L_G = LSGAN + lambda_nce_x * PatchNCE(X)
   + lambda_nce_y * PatchNCE(Y) (the identity NCE on G1(y) vs y). CUT's default lambda_NCE = 1
   averaged over the two terms is lambda_nce_x = lambda_nce_y = 0.5.
@@ -57,7 +59,7 @@ _PACKAGE = "depthlab"
 
 # the names the trainer's flags offer, defined once in the TF-free options module
 from depthlab.runners.cyclegan_depth_options import (  # noqa: E402
-    EXTRA_LAMBDA_NAMES, LAMBDA_NAMES, VARIANTS)
+    EXTRA_LAMBDA_NAMES, IDENTITY_PAIRINGS, LAMBDA_NAMES, VARIANTS)
 
 _ALL_LAMBDAS = LAMBDA_NAMES + EXTRA_LAMBDA_NAMES
 
@@ -119,7 +121,11 @@ class CycleGANDepthConfig:
     sim_units: int = 64               # simdcl: output size of the four light networks
     hdce_gamma: float = 50.0          # hnegsrc: hard-negative weight temperature at step 0
     hdce_gamma_min: float = 10.0      # hnegsrc: ... at the end of the curriculum
-    hdce_curriculum_steps: int = 0    # hnegsrc: steps of the linear anneal; 0 = constant gamma
+    # hnegsrc: generator steps of the anneal gamma -> gamma_min (HnegSRC's --use_curriculum);
+    # -1 = the run's total steps (the model's ``total_steps``), 0 = constant gamma
+    hdce_curriculum_steps: int = -1
+    # eq. 2's pairs (cyclegan, suarez): 'target' |y - G1(y)| + |x - G2(x)|, 'source' as printed
+    identity_pairing: str = "target"
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
@@ -133,9 +139,12 @@ class CycleGANDepthConfig:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
         if self.num_patches < 0:
             raise ConfigError(f"num_patches must be >= 0, got {self.num_patches}")
-        if self.hdce_curriculum_steps < 0:
-            raise ConfigError(f"hdce_curriculum_steps must be >= 0, got "
-                              f"{self.hdce_curriculum_steps}")
+        if self.hdce_curriculum_steps < -1:
+            raise ConfigError(f"hdce_curriculum_steps must be >= -1 (-1: the run's total "
+                              f"steps, 0: constant gamma), got {self.hdce_curriculum_steps}")
+        if self.identity_pairing not in IDENTITY_PAIRINGS:
+            raise ConfigError(f"identity_pairing={self.identity_pairing!r} is not one of "
+                              f"{list(IDENTITY_PAIRINGS)}")
         if len(self.disc_filters) != len(self.disc_strides):
             raise ConfigError("disc_filters and disc_strides must have the same length")
         for name in _ALL_LAMBDAS:
@@ -292,7 +301,7 @@ def to_three_channels(x):
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class CycleGANDepth(keras.Model):
-    """Unpaired image -> depth trainer (see the module docstring for the four variants).
+    """Unpaired image -> depth trainer (see the module docstring for the seven variants).
 
     ``train_step`` takes a dict with ``image`` (x, domain X) and ``depth`` (y, domain Y; an
     unpaired sample). Per step: one generator update (G1, G2 and the NCE heads, one optimizer)
@@ -322,14 +331,21 @@ class CycleGANDepth(keras.Model):
       writes a sum); light networks as the *code*'s ``MappingF``; fake stacks at fresh patch
       locations, real stacks = the NCE keys, both with gradients; per-image vectors.
     - hDCE's reported value is the objective itself (the *code* logs the plain PatchNCE CE
-      with the hDCE gradient). The gamma curriculum runs over ``hdce_curriculum_steps``
-      generator steps (*code*: over epochs); 0 keeps gamma at ``hdce_gamma``.
+      with the hDCE gradient). The gamma curriculum (``nets.contrastive.hdce_gamma``) is the
+      *code*'s ``--use_curriculum``: one gamma per epoch, gamma + (gamma_min - gamma) * e / E
+      for the 1-based epoch e of E = n_epochs + n_epochs_decay, i.e. over the whole run. Here
+      it spans ``hdce_curriculum_steps`` generator steps, by default (-1) the run's total
+      steps (``total_steps``, epochs x ``steps_per_epoch``, given by the runner), one value
+      per epoch of ``steps_per_epoch`` steps; 0 keeps gamma at ``hdce_gamma``. Extending a
+      finished run's ``--epochs`` re-spans the curriculum over the new total.
     - Identity pair of HnegSRC at the x pair's patch locations (*code* reuses them); DCLGAN's
       Y-side NCE at independent ones (*code* samples per call).
     """
 
     def __init__(self, config: CycleGANDepthConfig | dict | None = None, seed: int = 0,
-                 **kwargs):
+                 total_steps: Optional[int] = None, steps_per_epoch: int = 1, **kwargs):
+        """``total_steps``: the run's generator steps (epochs x ``steps_per_epoch``), which
+        HnegSRC's curriculum spans when ``hdce_curriculum_steps`` is -1."""
         super().__init__(**kwargs)
         if config is None:
             config = CycleGANDepthConfig()
@@ -337,6 +353,13 @@ class CycleGANDepth(keras.Model):
             config = CycleGANDepthConfig.from_dict(config)
         self.config = config
         self.seed = int(seed)
+        if total_steps is not None and int(total_steps) < 1:
+            raise ValueError(f"CycleGANDepth: total_steps must be >= 1, got {total_steps}")
+        if int(steps_per_epoch) < 1:
+            raise ValueError(f"CycleGANDepth: steps_per_epoch must be >= 1, got "
+                             f"{steps_per_epoch}")
+        self.total_steps = None if total_steps is None else int(total_steps)
+        self.steps_per_epoch = int(steps_per_epoch)
         cfg = config
         self.lambdas = cfg.lambdas
         g_kwargs, d_kwargs = cfg.generator_kwargs(), cfg.discriminator_kwargs()
@@ -487,14 +510,30 @@ class CycleGANDepth(keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"config": self.config.to_dict(), "seed": self.seed})
+        config.update({"config": self.config.to_dict(), "seed": self.seed,
+                       "total_steps": self.total_steps, "steps_per_epoch": self.steps_per_epoch})
         return config
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
         return cls(config=config.pop("config"), seed=config.pop("seed", 0),
+                   total_steps=config.pop("total_steps", None),
+                   steps_per_epoch=config.pop("steps_per_epoch", 1),
                    **{k: v for k, v in config.items() if k in ("name", "trainable")})
+
+    @property
+    def curriculum_steps(self) -> int:
+        """HnegSRC's anneal span in generator steps (``hdce_curriculum_steps``; -1 resolved to
+        ``total_steps``); 0 = constant gamma."""
+        steps = self.config.hdce_curriculum_steps
+        if steps != -1:
+            return steps
+        if self.total_steps is None:
+            raise ValueError("CycleGANDepth: hdce_curriculum_steps=-1 spans the run's total "
+                             "steps; build the model with total_steps=... (the runner does) "
+                             "or set hdce_curriculum_steps (0: constant gamma)")
+        return self.total_steps
 
     # -- losses -----------------------------------------------------------------------------
     def _sample_ids(self, num_locations: int, layer: int, step):
@@ -595,9 +634,9 @@ class CycleGANDepth(keras.Model):
                                                 proj["yf"](stack_patch_embeddings(fz_y))))
             out["sim_loss"] = sim
             total += lam["lambda_sim"] * sim
-        if lam["lambda_identity"] > 0:
-            idt = (losses.identity_loss(self.g1(y, training=training), y)
-                   + losses.identity_loss(self.g2(x, training=training), x))
+        if lam["lambda_identity"] > 0:         # eq. 7: the 'target' pairs of eq. 2
+            idt = losses.eq2_identity_loss(x, y, lambda t: self.g1(t, training=training),
+                                           lambda t: self.g2(t, training=training), "target")
             out["identity_loss"] = idt
             total += lam["lambda_identity"] * idt
         if lam["lambda_cycle"] > 0:          # not DCLGAN's; allowed as an ablation
@@ -626,7 +665,8 @@ class CycleGANDepth(keras.Model):
         gan = losses.lsgan_generator_loss(self.d_y(fake_y, training=training))
         out["gan_loss"] = gan
         total = lam["lambda_gan"] * gan
-        gamma = hdce_gamma(step, cfg.hdce_gamma, cfg.hdce_gamma_min, cfg.hdce_curriculum_steps)
+        gamma = hdce_gamma(step, cfg.hdce_gamma, cfg.hdce_gamma_min, self.curriculum_steps,
+                           self.steps_per_epoch)
 
         def hdce(q, k):
             return losses.hard_negative_dce_loss(q, k, losses.hard_negative_weights(k, gamma),
@@ -684,15 +724,22 @@ class CycleGANDepth(keras.Model):
             out["nce_x_loss"] = self.patch_nce(x, fake_y, step, training)
             total += lam["lambda_nce_x"] * out["nce_x_loss"]
         idt_y = None
-        if lam["lambda_nce_y"] > 0 or lam["lambda_identity"] > 0:
-            idt_y = self.g1(y, training=training)
         if lam["lambda_nce_y"] > 0:
+            idt_y = self.g1(y, training=training)
             out["nce_y_loss"] = self.patch_nce(y, idt_y, step + 7919, training)
             total += lam["lambda_nce_y"] * out["nce_y_loss"]
         if lam["lambda_identity"] > 0:
-            idt = losses.identity_loss(idt_y, y)
-            if self.g2 is not None:
-                idt += losses.identity_loss(self.g2(x, training=training), x)
+            # eq. 2 (``identity_pairing``), reusing G1(x), G2(y), G1(y) where computed above
+            def g1(t):
+                if t is x:
+                    return fake_y
+                if t is y and idt_y is not None:
+                    return idt_y
+                return self.g1(t, training=training)
+
+            def g2(t):
+                return fake_x if t is y else self.g2(t, training=training)
+            idt = losses.eq2_identity_loss(x, y, g1, g2, self.config.identity_pairing)
             out["identity_loss"] = idt
             total += lam["lambda_identity"] * idt
         if lam["lambda_cycle"] > 0:
@@ -750,6 +797,10 @@ class CycleGANDepth(keras.Model):
         return {n: t.result() for n, t in self.eval_trackers.items()}
 
 
-def build_cyclegan_depth(variant: str = "suarez", seed: int = 0, **overrides) -> CycleGANDepth:
-    """A ``CycleGANDepth`` of ``variant`` with config ``overrides`` (not compiled)."""
-    return CycleGANDepth(CycleGANDepthConfig(variant=variant, **overrides), seed=seed)
+def build_cyclegan_depth(variant: str = "suarez", seed: int = 0,
+                         total_steps: Optional[int] = None, steps_per_epoch: int = 1,
+                         **overrides) -> CycleGANDepth:
+    """A ``CycleGANDepth`` of ``variant`` with config ``overrides`` (not compiled), for a run of
+    ``total_steps`` generator steps (HnegSRC's default curriculum spans them)."""
+    return CycleGANDepth(CycleGANDepthConfig(variant=variant, **overrides), seed=seed,
+                         total_steps=total_steps, steps_per_epoch=steps_per_epoch)

@@ -81,12 +81,23 @@ def stack_patch_embeddings(embeddings: Sequence[tf.Tensor]) -> tf.Tensor:
     return tf.stack([tf.cast(e[:, :p], tf.float32) for e in embeddings], axis=-1)
 
 
-def hdce_gamma(step, gamma: float, gamma_min: float, curriculum_steps: int) -> tf.Tensor:
-    """hDCE weight temperature at generator ``step``: HnegSRC's ``--use_curriculum`` anneals it
-    linearly from ``gamma`` (50) to ``gamma_min`` (10) over training,
-    gamma + (gamma_min - gamma) * epoch / total_epochs; here per step,
-    ``min(step / curriculum_steps, 1)``. ``curriculum_steps`` 0: constant ``gamma``."""
-    if curriculum_steps <= 0:
+def hdce_gamma(step, gamma: float, gamma_min: float, curriculum_steps: int,
+               steps_per_epoch: int = 1) -> tf.Tensor:
+    """hDCE weight temperature at the 0-based generator ``step``.
+
+    HnegSRC's ``--use_curriculum`` (Jung et al.'s code, ``SRC_Loss.forward``, set once per
+    epoch by ``train.py``): gamma + (gamma_min - gamma) * e / E for the 1-based epoch e of
+    E = n_epochs + n_epochs_decay, so the first epoch already uses e = 1 and the last epoch
+    gamma_min. Here E x ``steps_per_epoch`` = ``curriculum_steps``: with e the 1-based epoch of
+    ``step``, gamma + (gamma_min - gamma) * min(e * steps_per_epoch / curriculum_steps, 1)
+    (gamma_min after the curriculum). ``curriculum_steps`` 0: constant ``gamma`` (the code
+    without ``--use_curriculum``)."""
+    if curriculum_steps < 0 or steps_per_epoch < 1:
+        raise ValueError(f"hdce_gamma: need curriculum_steps >= 0 and steps_per_epoch >= 1, "
+                         f"got {curriculum_steps}, {steps_per_epoch}")
+    if curriculum_steps == 0:
         return tf.constant(float(gamma), tf.float32)
-    frac = tf.minimum(tf.cast(step, tf.float32) / float(curriculum_steps), 1.0)
+    epoch = tf.math.floordiv(tf.cast(step, tf.int64), int(steps_per_epoch)) + 1
+    done = tf.cast(epoch * int(steps_per_epoch), tf.float32)
+    frac = tf.minimum(done / float(curriculum_steps), 1.0)
     return float(gamma) + (float(gamma_min) - float(gamma)) * frac

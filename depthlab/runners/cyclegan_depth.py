@@ -165,14 +165,31 @@ def mean_baselines(train: DomainArrays, test: DomainArrays) -> Dict[str, float]:
 
 
 # -- model, checkpoints ------------------------------------------------------------------------
-def build_model(cfg: CycleGANDepthConfig, opts: CycleGANDepthOptions) -> CycleGANDepth:
-    """The trainer compiled with Adam(lr, beta_1) for the generator side and for D (paper: 2e-4,
-    0.5)."""
-    model = CycleGANDepth(cfg, seed=opts.seed)
+def learning_rate(opts: CycleGANDepthOptions, epochs: int, steps_per_epoch: int):
+    """Adam's learning rate: constant ``--learning_rate`` (the paper states no schedule, lines
+    74, 97), or with ``--lr_decay_epochs`` N > 0 constant until the last N epochs, then linear
+    to 0 at the run's last step (``schedules.LinearDecay``; CycleGAN/CUT's code decays over
+    n_epochs_decay, per epoch)."""
+    decay = opts.resolved("lr_decay_epochs")
+    if decay <= 0:
+        return opts.learning_rate
+    from depthlab.schedules import LinearDecay
+
+    total = epochs * steps_per_epoch
+    return LinearDecay(opts.learning_rate, total, total - decay * steps_per_epoch)
+
+
+def build_model(cfg: CycleGANDepthConfig, opts: CycleGANDepthOptions, epochs: int = 1,
+                steps_per_epoch: int = 1) -> CycleGANDepth:
+    """The trainer compiled with Adam(lr, beta_1) for the generator side and for D (paper:
+    beta_1 0.5, line 74; lr 2e-4 as CycleGAN/CUT), for a run of ``epochs`` x
+    ``steps_per_epoch`` generator steps (the span of HnegSRC's curriculum and of the decay)."""
+    model = CycleGANDepth(cfg, seed=opts.seed, total_steps=epochs * steps_per_epoch,
+                          steps_per_epoch=steps_per_epoch)
 
     def adam(name):
-        return keras.optimizers.Adam(opts.learning_rate, beta_1=opts.beta_1, beta_2=0.999,
-                                     name=name)
+        return keras.optimizers.Adam(learning_rate(opts, epochs, steps_per_epoch),
+                                     beta_1=opts.beta_1, beta_2=0.999, name=name)
 
     model.compile(g_optimizer=adam("g_adam"), d_optimizer=adam("d_adam"),
                   jit_compile=opts.jit_compile, run_eagerly=opts.run_eagerly)
@@ -236,6 +253,7 @@ def options_for_config(opts: CycleGANDepthOptions,
     preset = min(sorted(PRESETS), key=lambda name: (len(diffs(name)), name != opts.preset))
     out = dataclasses.replace(
         opts, variant=cfg.variant, preset=preset, **{k: None for k in CONFIG_FLAGS},
+        **{k: opts.resolved(k) for k in ("epochs", "batch_size", "lr_decay_epochs")},
         config_override=tuple(f"{k}={_override_text(v)}" for k, v in diffs(preset).items()))
     if CycleGANDepthExperiment().config(out) != cfg:        # pragma: no cover - a bug here
         raise ValueError(f"options_for_config: {out.config_override} does not give {cfg}")
@@ -244,9 +262,9 @@ def options_for_config(opts: CycleGANDepthOptions,
 
 @registry.experiment("cyclegan_depth")
 class CycleGANDepthExperiment(Experiment):
-    """One variant of ``CycleGANDepth`` (cyclegan / cut / fastcut / suarez) on the unpaired
-    domains of the run's dataset; held-out PSNR/SSIM at step 0 (metrics_step0.json, with the
-    mean baselines) and after training (metrics_final.json)."""
+    """One variant of ``CycleGANDepth`` (one of the seven rows of the paper's Table 1) on the
+    unpaired domains of the run's dataset; held-out PSNR/SSIM at step 0 (metrics_step0.json,
+    with the mean baselines) and after training (metrics_final.json)."""
 
     Options = CycleGANDepthOptions
     tag = "[cyclegan_depth]"
@@ -266,17 +284,42 @@ class CycleGANDepthExperiment(Experiment):
     def preset_config(self, opts: CycleGANDepthOptions) -> CycleGANDepthConfig:
         return PRESETS[opts.preset]
 
+    def epochs(self, opts: CycleGANDepthOptions, config) -> int:
+        """``--epochs``, else the preset's (paper: 400, line 97)."""
+        return opts.resolved("epochs")
+
+    def batch_size(self, opts: CycleGANDepthOptions, config) -> int:
+        """``--batch_size``, else the preset's (paper: 1, line 97)."""
+        return opts.resolved("batch_size")
+
+    def record(self, opts: CycleGANDepthOptions, config) -> Dict[str, object]:
+        """config.json with the preset-resolved epochs, batch size and decay (so that the
+        resume rule compares values, not whether a flag was given)."""
+        out = super().record(opts, config)
+        out.update({k: opts.resolved(k) for k in ("epochs", "batch_size", "lr_decay_epochs")})
+        return out
+
     # -- hooks ---------------------------------------------------------------------------------
     def build_data(self, run) -> CycleGANDepthData:
         opts, cfg = run.opts, run.config
         run.log(f"variant={cfg.variant} lambdas={cfg.lambdas} image={cfg.image_size} "
-                f"batch={opts.batch_size} epochs={run.epochs} data={opts.dataset}/"
+                f"batch={run.batch_size} epochs={run.epochs} data={opts.dataset}/"
                 f"{opts.input_mode}")
         train = load_domains(opts, "train", cfg.image_size)
         test = load_domains(opts, "test", cfg.image_size, limit=opts.eval_limit)
-        steps = opts.steps_per_epoch or max(1, len(train) // opts.batch_size)
+        steps = opts.steps_per_epoch or max(1, len(train) // run.batch_size)
         run.log(f"{len(train)} training images (unpaired), {len(test)} held-out pairs; "
                 f"{steps} steps/epoch")
+        decay = opts.resolved("lr_decay_epochs")
+        run.log(f"learning rate {opts.learning_rate:g} "
+                + (f"constant, then linear to 0 over the last {decay} epochs" if decay
+                   else "constant"))
+        if cfg.variant == "hnegsrc":
+            span = (cfg.hdce_curriculum_steps if cfg.hdce_curriculum_steps != -1
+                    else run.epochs * steps)
+            run.log(f"hDCE gamma {cfg.hdce_gamma:g} -> {cfg.hdce_gamma_min:g} over {span} "
+                    f"steps (one value per epoch of {steps})" if span else
+                    f"hDCE gamma constant {cfg.hdce_gamma:g}")
         self.steps = steps
         return CycleGANDepthData(train, test, steps)
 
@@ -284,7 +327,7 @@ class CycleGANDepthExperiment(Experiment):
         return data.steps
 
     def build_model(self, run, data) -> CycleGANDepth:
-        return build_model(run.config, run.opts)
+        return build_model(run.config, run.opts, run.epochs, data.steps)
 
     def checkpoint_objects(self, run, model) -> Dict[str, object]:
         return checkpoint_objects(model)
@@ -299,8 +342,8 @@ class CycleGANDepthExperiment(Experiment):
 
     def train_dataset(self, run, data: CycleGANDepthData, phase: Phase, first_epoch: int):
         opts = run.opts
-        return make_train_dataset(data.train, opts.batch_size, opts.seed,
-                                  start_index=first_epoch * phase.steps_per_epoch * opts.batch_size)
+        return make_train_dataset(data.train, run.batch_size, opts.seed,
+                                  start_index=first_epoch * phase.steps_per_epoch * run.batch_size)
 
     def preview_rows(self, run, model, data: CycleGANDepthData):
         return _preview_rows(model.g1, data.test, near_is_small(run.opts.dataset))

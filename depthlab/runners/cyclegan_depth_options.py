@@ -19,14 +19,30 @@ LAMBDA_NAMES = ("lambda_gan", "lambda_nce_x", "lambda_nce_y", "lambda_identity",
 #: weights of the terms only the contrastive rows have (SimDCL's similarity loss, HnegSRC's
 #: semantic relation consistency); set with --config_override=lambda_sim=... / lambda_src=...
 EXTRA_LAMBDA_NAMES = ("lambda_sim", "lambda_src")
-#: names of depthlab.models.cyclegan_depth.PRESETS
+#: names of depthlab.models.cyclegan_depth.PRESETS (network size) and of TRAINING_PRESETS
 PRESET_NAMES = ("demo", "paper")
+#: the run length and batch of each preset (``--epochs`` / ``--batch_size`` unset take these).
+#: 'paper': Suarez et al. sec. 3.2, line 97 of the text: "a total of 400 epochs", "a batch size
+#: of 1"; the split is the dataset's (NYU: the first 1000 pairs train, the remaining 449 test,
+#: line 82; ``data_pipelines.nyu_depth_v2.SPLITS``). Learning rate: the text states none and no
+#: schedule (line 74 changes only Adam's beta1 to 0.5; lines 97-101 give the length only), so
+#: the paper preset keeps a constant rate (``lr_decay_epochs`` 0). 'demo': a CPU length, not a
+#: paper setting.
+TRAINING_PRESETS = {
+    "paper": {"epochs": 400, "batch_size": 1, "lr_decay_epochs": 0},
+    "demo": {"epochs": 12, "batch_size": 1, "lr_decay_epochs": 0},
+}
+#: eq. 2's identity pairs: 'target' |y - G1(y)| + |x - G2(x)| (each generator fed its own
+#: output domain, CycleGAN's identity loss and the reading of line 54); 'source' the equation
+#: as printed on line 52, |x - G1(x)| + |y - G2(y)| (each generator fed its own input domain)
+IDENTITY_PAIRINGS = ("target", "source")
 #: domain X: the gray image (BT.601 luma, 3 channels) or the RGB image
 INPUT_MODES = ("gray", "rgb")
 #: the data_pipelines.registry view this trainer reads
 DATA_VIEW = "unpaired_depth"
 #: the model-config fields with a flag of their own (None: the preset's / variant's value)
-CONFIG_FLAGS = LAMBDA_NAMES + ("image_size", "num_patches", "nce_temperature", "pool_size")
+CONFIG_FLAGS = LAMBDA_NAMES + ("image_size", "num_patches", "nce_temperature", "pool_size",
+                               "identity_pairing", "hdce_curriculum_steps")
 
 _LAMBDA_HELP = {
     "lambda_gan": "lambda1 of eq. 6: LSGAN terms (eqs. 4, 5).",
@@ -53,11 +69,13 @@ class CycleGANDepthOptions(CommonOptions):
     # -- model config (the preset + these flags + --config_override) --------------------------
     # Not resume fields themselves: the resume rule compares the effective model config.
     variant: str = option(
-        "suarez", "Which row: 'cyclegan', 'cut', 'fastcut' or 'suarez' (the paper's eq. 6).",
+        "suarez", "Which row of the paper's Table 1: 'cyclegan', 'cut', 'fastcut', 'dclgan', "
+        "'simdcl', 'hnegsrc' or 'suarez' (the proposed method, eq. 6).",
         choices=VARIANTS, resume=False)
     preset: str = option(
-        "paper", "Network size: 'paper' (256x256, ResNet-9 G, 70x70 PatchGAN, 256 patches) or "
-        "'demo' (64x64, small networks, for CPUs; not a paper setting).",
+        "paper", "Network size and run length: 'paper' (256x256, ResNet-9 G, 70x70 PatchGAN, "
+        "256 patches; 400 epochs of batch 1 at a constant learning rate, paper lines 74, 97) "
+        "or 'demo' (64x64, small networks, 12 epochs; for CPUs, not a paper setting).",
         choices=PRESET_NAMES, resume=False)
     image_size: Optional[int] = option(None, "Square training size (default: the preset's).",
                                        lower=4, resume=False)
@@ -72,15 +90,32 @@ class CycleGANDepthOptions(CommonOptions):
                                               above=0.0, resume=False)
     pool_size: Optional[int] = option(None, "Fake-image pool (-1: 50 for cycle variants, 0 for "
                                       "CUT/FastCUT).", lower=-1, resume=False)
+    identity_pairing: Optional[str] = option(
+        None, "Eq. 2's identity pairs (cyclegan, suarez): 'target' (default) |y - G1(y)| + "
+        "|x - G2(x)|, the evident intent (line 54, CycleGAN's identity loss); 'source' the "
+        "equation as printed on line 52, |x - G1(x)| + |y - G2(y)|.",
+        choices=IDENTITY_PAIRINGS, resume=False)
+    hdce_curriculum_steps: Optional[int] = option(
+        None, "hnegsrc: generator steps over which the hDCE gamma anneals 50 -> 10 (HnegSRC's "
+        "--use_curriculum, one value per epoch). Default -1: the run's total steps (epochs x "
+        "steps per epoch), as HnegSRC's code spans n_epochs + n_epochs_decay; 0: constant "
+        "gamma.", lower=-1, resume=False)
     config_override: Tuple[str, ...] = config_override_option()
 
     # -- schedule and optimiser ------------------------------------------------------------------
-    epochs: int = option(200, "Epochs.", lower=1, extends=True)
+    epochs: Optional[int] = option(None, "Epochs (default: the preset's: paper 400, line 97; "
+                                   "demo 12).", lower=1, extends=True)
     steps_per_epoch: Optional[int] = option(None, "Steps per epoch (default: one pass over the "
                                             "training images).", lower=1)
-    batch_size: int = option(1, "Batch size (paper: 1).", lower=1)
-    learning_rate: float = option(2e-4, "Adam learning rate, G and D (paper: 2e-4).", above=0.0)
-    beta_1: float = option(0.5, "Adam beta_1 (paper: 0.5).", lower=0.0, below=1.0)
+    batch_size: Optional[int] = option(None, "Batch size (default: the preset's; paper 1, "
+                                       "line 97).", lower=1)
+    learning_rate: float = option(2e-4, "Adam learning rate, G and D (not stated in the paper; "
+                                  "CycleGAN/CUT's 2e-4).", above=0.0)
+    beta_1: float = option(0.5, "Adam beta_1 (paper: 0.5, line 74).", lower=0.0, below=1.0)
+    lr_decay_epochs: Optional[int] = option(
+        None, "Linear decay of the learning rate to 0 over the last N epochs, constant before "
+        "(CycleGAN/CUT's code: 200 + 200 decay). Default: the preset's, 0 (constant; the paper "
+        "states no schedule, lines 74, 97).", lower=0)
 
     # -- data --------------------------------------------------------------------------------------
     dataset: str = option(
@@ -104,10 +139,19 @@ class CycleGANDepthOptions(CommonOptions):
                                resume=False)
 
     def check(self) -> None:
+        if self.resolved("lr_decay_epochs") > self.resolved("epochs"):
+            raise OptionsError(f"--lr_decay_epochs={self.resolved('lr_decay_epochs')} exceeds "
+                               f"--epochs={self.resolved('epochs')}")
         try:
             datasets.check_data_dir(self.dataset, self.data_dir)
         except ValueError as e:
             raise OptionsError(str(e)) from None
+
+    def resolved(self, name: str) -> int:
+        """``epochs``, ``batch_size`` or ``lr_decay_epochs``: the flag, else the preset's
+        (``TRAINING_PRESETS``)."""
+        value = getattr(self, name)
+        return int(TRAINING_PRESETS[self.preset][name] if value is None else value)
 
     def config_flags(self):
         """The flag-backed model-config fields that are set ({name: value})."""
