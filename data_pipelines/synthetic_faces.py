@@ -510,9 +510,12 @@ class Expression:
 NEUTRAL = Expression()
 
 
-def _mouth_gap(y, p: IdentityParams):
-    """0 above the lips' contact line, 1 below it (a 2 mm ramp the opening stretches)."""
-    t = np.clip((y - p.mouth_y + 0.5) / 2.0, 0.0, 1.0)
+def _mouth_gap(x, y, p: IdentityParams):
+    """0 above the lips' contact line, 1 below it: a 2 mm ramp between the lips (the opening
+    stretches it into the mouth), widening beyond the mouth corners so that the cheeks
+    stretch smoothly instead of creasing."""
+    width = 2.0 + 40.0 * np.clip(np.abs(x) / p.mouth_w - 0.85, 0.0, None)
+    t = np.clip((y - p.mouth_y + 0.5 * width / 2.0) / width, 0.0, 1.0)
     return t * t * (3 - 2 * t)
 
 
@@ -522,7 +525,7 @@ def expression_warp(pts, p: IdentityParams, e: Expression) -> np.ndarray:
     forehead skin move up (or down, frowning)."""
     x, y, z = (pts[:, k].astype(np.float64) for k in range(3))
     ax = np.abs(x)
-    jaw = _mouth_gap(y, p) * np.exp(-0.5 * (x / (1.6 * p.mouth_w)) ** 4) \
+    jaw = _mouth_gap(x, y, p) * np.exp(-0.5 * (x / (1.6 * p.mouth_w)) ** 4) \
         * (y < p.chin_y + 40.0)
     dy = e.mouth_open * jaw
     dz = 0.35 * e.mouth_open * jaw
@@ -695,7 +698,7 @@ def _neutral_head(p: IdentityParams, n_lat: int, n_lon: int) -> dict:
     spec = np.select([part == EYE, part == HAIR, part == MOUTH], [2.0, 0.6, 1.5], 1.0)
     spec = spec * (1.0 + 0.8 * _g(xf, yf, 0.0, -30.0, 25.0, 25.0)
                    + 0.8 * _g(xf, yf, 0.0, 35.0, 8.0, 15.0))
-    gap = _mouth_gap(yf[box], p)
+    gap = _mouth_gap(xf[box], yf[box], p)
     inner = box[(4.0 * gap * (1.0 - gap) > 0.3) & (np.abs(xf[box]) < 0.85 * p.mouth_w)]
     out = dict(verts=verts, albedo=np.clip(a, 0.0, 1.0), parts=part, specular=spec,
                inner=inner, inner_w=4.0 * gap * (1.0 - gap) * (np.abs(xf[box]) < 0.85 * p.mouth_w),
