@@ -18,8 +18,8 @@ in a photograph. LFW's 25x25 crops are taken as the detector's box (they are tig
 crops) and padded with black (a training background) to the same framing. The square crop is
 passed to the SavedModel at ``--input_size`` px (uint8 RGB; the signature resizes it to the
 generator's resolution and returns depth at the input size). Depth is TS-GAN's [0, 1]
-near-is-bright image, coloured with near = warm over each prediction's own range inside the
-crop. Tiles are ``--tile`` px.
+near-is-bright image, coloured with near = warm over ``--window`` below each prediction's
+nearest value (farther, e.g. the background, is the coolest colour). Tiles are ``--tile`` px.
 """
 
 from __future__ import annotations
@@ -42,6 +42,9 @@ flags.DEFINE_integer("calibration_faces", 12, "Procedural faces used to calibrat
                      lower_bound=1)
 flags.DEFINE_integer("input_size", 128, "Crop size (px) given to the SavedModel.", lower_bound=16)
 flags.DEFINE_integer("tile", 128, "Tile size (px) in the grid.", lower_bound=32)
+flags.DEFINE_float("window", 0.4, "Colour range below each prediction's nearest value ([0, 1] "
+                   "depth; 0.4 = 100 mm of TS-GAN's 250 mm window): farther is drawn coolest.",
+                   lower_bound=0.01, upper_bound=1.0)
 flags.DEFINE_integer("columns", 4, "Photographs per grid row (each takes two tiles).",
                      lower_bound=1)
 flags.mark_flag_as_required("saved_model")
@@ -164,11 +167,12 @@ def main(argv):
     for (name, crop), d in zip(crops, depth):
         t = FLAGS.tile
         rgb = cv2.resize(crop, (t, t), interpolation=cv2.INTER_AREA)
-        lo, hi = float(d.min()), float(d.max())
-        col = visualize.colorize_depth(d, mask=np.ones_like(d, bool), vmin=lo,
-                                       vmax=hi if hi > lo else lo + 1e-3, near_is_small=False)
+        hi = float(d.max())
+        lo = min(max(float(d.min()), hi - FLAGS.window), hi - 1e-3)
+        col = visualize.colorize_depth(d, mask=np.ones_like(d, bool), vmin=lo, vmax=hi,
+                                       near_is_small=False)
         col = cv2.resize(col, (t, t), interpolation=cv2.INTER_NEAREST)
-        print(f"{name}: predicted depth range [{lo:.3f}, {hi:.3f}]")
+        print(f"{name}: predicted depth range [{float(d.min()):.3f}, {hi:.3f}]")
         tiles += [rgb, col]
     per_row = 2 * FLAGS.columns
     rows = [tiles[i:i + per_row] for i in range(0, len(tiles), per_row)]
