@@ -4,8 +4,9 @@ r"""Degradation throughput: batched TF graph ops vs a per-image NumPy/OpenCV ref
   python -m benchmarks.bench_degradation --batch_size=32 --image_size=256 --repeats=7
 
 Both implement the same steps of the face depth enhancement paper's degradation (Schlett et al.,
-section III-B) with `DegradationConfig()` defaults: outline holes + random holes (ellipses), 15 mm
-Gaussian noise on non-hole pixels, 5x5 normalised box blur of non-hole pixels.
+section III-B) with `DegradationConfig()` defaults: outline holes + random holes (random convex
+polygons, Fig. 5; `--hole_shape=ellipse` for the ellipses used before issue 18), 15 mm Gaussian
+noise on non-hole pixels, 5x5 normalised box blur of non-hole pixels.
 
 - ours: `data_pipelines.degradation.degrade` on a (B, H, W) batch inside one tf.function, once
   with plain TF kernels and once XLA-compiled in four stages (`jit_compile=True`, the default
@@ -15,8 +16,9 @@ Gaussian noise on non-hole pixels, 5x5 normalised box blur of non-hole pixels.
   input pipeline runs it (two batches in flight keep both cores busy, where one call's XLA
   loops leave part of the second core idle).
 - reference: a straightforward loop over images: cv2.erode for the outline, np.nonzero + random
-  choice of outline pixels, cv2.ellipse (sub-pixel, filled) per hole, `rng.normal` for the
-  valid pixels only, cv2.boxFilter (unnormalised) for the sums of the normalised blur.
+  choice of outline pixels, cv2.fillConvexPoly (sub-pixel) per hole polygon (cv2.ellipse with
+  `--hole_shape=ellipse`), `rng.normal` for the valid pixels only, cv2.boxFilter
+  (unnormalised) for the sums of the normalised blur.
 
 Timings: three rounds over all implementations, each a block of warm-up then timed runs over
 the same batch; the median per implementation, all in this process. The `cores` column is the
@@ -54,6 +56,8 @@ flags.DEFINE_boolean("bfc_allocator", True, "Run TF with its caching BFC allocat
                      "already set): freed buffers are reused (cache-warm, no page faults) instead "
                      "of going back to the OS; the NumPy reference's small per-image arrays are "
                      "reused by malloc anyway.")
+flags.DEFINE_enum("hole_shape", "polygon", ["polygon", "ellipse"], "Hole shape of both sides "
+                  "(DegradationConfig.hole_shape; 'ellipse' = the shapes before issue 18).")
 flags.DEFINE_integer("parallel_calls", 2, "tf.data num_parallel_calls of the stream (batches "
                      "degraded at once; the default is this machine's 2 cores).", lower_bound=1)
 
@@ -116,7 +120,7 @@ def main(argv):
 
     from data_pipelines import degradation as dg
 
-    cfg = dg.DegradationConfig()
+    cfg = dg.DegradationConfig(hole_shape=FLAGS.hole_shape)
     b, s, n_stream = FLAGS.batch_size, FLAGS.image_size, FLAGS.stream_batches
     faces = synthetic_faces(b, s, FLAGS.seed)
     x = tf.constant(faces)

@@ -53,12 +53,26 @@ def reference_degrade(depth, rng, cfg):
     def draw(cx, cy, size_range, count):
         a = rng.uniform(*size_range, count)
         b = a * rng.uniform(*cfg.aspect_range, count)
-        ang = np.degrees(rng.uniform(*cfg.angle_range, count))
+        ang = rng.uniform(*cfg.angle_range, count)
         for i in range(count):   # shift=4: sub-pixel centre and axes (1/16 px)
-            cv2.ellipse(holes, (int(round(cx[i] * 16)), int(round(cy[i] * 16))),
-                        (int(round(a[i] * 16)), int(round(b[i] * 16))), float(ang[i]), 0, 360, 1,
-                        -1, cv2.LINE_8, 4)
+            if cfg.hole_shape == "ellipse":
+                cv2.ellipse(holes, (int(round(cx[i] * 16)), int(round(cy[i] * 16))),
+                            (int(round(a[i] * 16)), int(round(b[i] * 16))),
+                            float(np.degrees(ang[i])), 0, 360, 1, -1, cv2.LINE_8, 4)
+                continue
+            # the random convex polygon on that ellipse (data_pipelines.degradation.vertices)
+            n = rng.integers(cfg.vertex_count_range[0], cfg.vertex_count_range[1] + 1)
+            phi = 2 * np.pi * (np.arange(n) + cfg.vertex_jitter * rng.random(n)) / n
+            u, v = a[i] * np.cos(phi), b[i] * np.sin(phi)
+            c, s = np.cos(ang[i]), np.sin(ang[i])
+            pts = np.stack([cx[i] + u * c - v * s, cy[i] + u * s + v * c], -1)
+            cv2.fillConvexPoly(holes, np.round(pts * 16).astype(np.int32), 1, cv2.LINE_8, 4)
 
+    if cfg.outline_region_width > 1:      # the outline region: a band of that width
+        k = 2 * cfg.outline_region_width + 1
+        eroded = cv2.erode(valid, np.ones((k, k), np.uint8), borderType=cv2.BORDER_CONSTANT,
+                           borderValue=1)
+        ys, xs = np.nonzero(valid & (1 - eroded))
     if cfg.outline_holes and len(ys):
         n = rng.integers(cfg.outline_count_range[0], cfg.outline_count_range[1] + 1)
         pick = rng.integers(0, len(ys), n)

@@ -14,9 +14,10 @@ trainer, ``depthlab/runners/two_stage.py``), one function per dataset and view
 calibration, down-sampled x ``sample_downscale``; the training image is the left part, the
 evaluation tiles (``crop_hw``) cover the held-out right part. ``sparse_to_dense_h5``: the
 ``{train,val}/<scene>/*.h5`` layout resized to 240x320 (test = val). ``nyu_depth_v2``: the
-labeled .mat (first 1000 train, last 449 test) resized to 240x320.
+labeled .mat (first 1000 train, last 449 test) resized to 240x320, read through the TFDS
+builder ``nyu_depth_v2_labeled`` (prepared once into a cache, ``data_pipelines.datasets.prepared``).
 
-TensorFlow-free (NumPy and OpenCV).
+TensorFlow-free (NumPy and OpenCV) except the NYU reader, which goes through TFDS.
 """
 
 from __future__ import annotations
@@ -111,12 +112,13 @@ def sparse_to_dense_h5_frames(split: str, data_dir: Optional[str] = None,
 
 
 def nyu_depth_v2_arrays(split: str, data_dir: Optional[str] = None, crop_hw=None,
-                        sample_downscale: int = 1,
-                        limit: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
-    """The labeled NYU Depth v2 .mat (first 1000 train, last 449 test), resized to 240x320."""
+                        sample_downscale: int = 1, limit: Optional[int] = None,
+                        via_tfds: bool = True) -> Tuple[np.ndarray, np.ndarray]:
+    """The labeled NYU Depth v2 .mat (first 1000 train, last 449 test), resized to 240x320;
+    read through its TFDS builder unless ``via_tfds=False`` (``nyu_depth_v2.frames``)."""
     from data_pipelines import nyu_depth_v2 as nyu
 
     _check_split(split)
-    arrays = nyu.read_labeled(data_dir, split, image_size=None, limit=limit)
+    arrays = nyu.frames(data_dir, split, None, limit, via_tfds)
     pairs = [s2d_h5.resize_frame(r, d, s2d_h5.RESIZE_HW) for r, d in zip(arrays.rgb, arrays.depth)]
     return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])

@@ -67,11 +67,6 @@ MIDDLEBURY_0506_FULL_WIDTH = 1390
 
 LAYOUT_2014, LAYOUT_0506 = "2014", "2005/2006"
 
-#: Dataset names, defined once: the embedded sample (:func:`motorcycle_sample`) and a folder of
-#: scenes (:func:`read_all`, or :func:`load_scenes` through the TFDS builder of the same name).
-SAMPLE_DATASET = "middlebury_sample"
-DATASET = "middlebury"
-
 
 @dataclasses.dataclass
 class Scene:
@@ -395,37 +390,31 @@ def read_all(root, limit: Optional[int] = None, **kwargs) -> List[Scene]:
     return [read_scene(p, **kwargs) for p in scenes[:limit]]
 
 
-def load_scenes(data_dir, limit: Optional[int] = None,
-                tfds_data_dir: Optional[str] = None) -> List[Scene]:
+def load_scenes(data_dir, limit: Optional[int] = None, tfds_data_dir: Optional[str] = None,
+                on_change: Optional[str] = None) -> List[Scene]:
     """:func:`read_all` ``(data_dir, limit)`` through the TFDS builder ``middlebury``.
 
-    Prepares the builder once with ``manual_dir = data_dir`` into ``tfds_data_dir`` (None: TFDS's
-    default, ``~/tensorflow_datasets``; a runner may pass a folder under its model_dir), then
-    reads it. The scenes are equal to :func:`read_all`'s, array for array (lossless storage),
-    in the same natural path order; ``path`` is ``data_dir`` joined with the scene's relative
-    path. Only the default calibration of 2005/2006 scenes is available (``read_all``'s
-    ``**kwargs`` are not). A copy prepared from another folder, or from this folder when its
-    scene list has changed since, is refused with the ``tfds_data_dir`` to clear.
+    Prepares the builder with ``manual_dir = data_dir`` into ``tfds_data_dir`` (None: the cache
+    of ``data_pipelines.datasets.prepared.default_data_dir``) once, and again when the files
+    under ``data_dir`` change (``on_change='error'`` raises instead; see
+    ``data_pipelines.datasets.prepared``), then reads it. The scenes are equal to
+    :func:`read_all`'s, array for array (lossless storage), in the same natural path order;
+    ``path`` is ``data_dir`` joined with the scene's relative path. Only the default
+    calibration of 2005/2006 scenes is available (``read_all``'s ``**kwargs`` are not).
     """
     import tensorflow_datasets as tfds
 
-    from data_pipelines.datasets import middlebury as builder_module   # registers the builder
+    from data_pipelines import registry
+    # importing the builder module registers the builder
+    from data_pipelines.datasets import middlebury as builder_module  # noqa: F401
+    from data_pipelines.datasets import prepared
 
     root = os.fspath(data_dir)
-    scenes_now = find_scenes(root)
-    if not scenes_now:
+    if not find_scenes(root):
         raise FileNotFoundError(
             f"no Middlebury scene under {root}: expected folders holding calib.txt + "
             f"disp0.pfm + im0.png (2014) or view1.png + disp1.png + dmin.txt (2005/2006)")
-    builder = tfds.builder(DATASET, data_dir=tfds_data_dir)
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=root))
-    want = builder_module.source_metadata(root, scenes_now)
-    have = {k: builder.info.metadata.get(k) for k in want}
-    if have != want:
-        raise ValueError(
-            f"middlebury: the TFDS copy in {builder.data_dir} was prepared from "
-            f"{have['manual_dir']} with scenes {have['scenes']}, not from {want['manual_dir']} "
-            f"with scenes {want['scenes']}; delete that folder or pass another tfds_data_dir")
+    builder = prepared.prepare(registry.MIDDLEBURY, root, tfds_data_dir, on_change=on_change)
     out = []
     for ex in tfds.as_numpy(builder.as_dataset(split="train", shuffle_files=False)):
         rel = ex["name"].decode()
@@ -453,7 +442,7 @@ def motorcycle_sample() -> Scene:
     try:
         from skimage import data as skdata
     except ImportError as e:
-        raise ImportError(f"the embedded default {SAMPLE_DATASET!r} needs scikit-image "
+        raise ImportError("the embedded Middlebury sample needs scikit-image "
                           "(pip install scikit-image)") from e
     left, _, disp = skdata.stereo_motorcycle()
     disp = np.asarray(disp, np.float32)
@@ -547,12 +536,17 @@ def sample_rgbd_records(split: str, data_dir=None, limit: Optional[int] = None) 
     return records[:limit]
 
 
-def folder_rgbd_records(split: str, data_dir=None, limit: Optional[int] = None) -> list:
+def folder_rgbd_records(split: str, data_dir=None, limit: Optional[int] = None,
+                        via_tfds: bool = True) -> list:
     """``[(name, rgb, depth metres, valid)]`` of a folder of scenes (2005/2006/2014 layouts):
     the last quarter of the scenes in natural order is held out; with one scene, its right
-    quarter (from a multiple of 16 columns; 16 columns between the parts are unused)."""
+    quarter (from a multiple of 16 columns; 16 columns between the parts are unused).
+
+    The scenes come through the TFDS builder (:func:`load_scenes`, prepared once into the
+    cache), or with ``via_tfds=False`` straight from the files (:func:`read_all`): the same
+    arrays either way."""
     _check_split(split)
-    scenes = read_all(data_dir)
+    scenes = load_scenes(data_dir) if via_tfds else read_all(data_dir)
     if len(scenes) == 1:
         s = scenes[0]
         w = s.depth.shape[1]

@@ -30,11 +30,6 @@ from typing import Iterator, Optional, Sequence, Tuple, Union
 import cv2
 import numpy as np
 
-#: Dataset names, defined once: the runners' name for the labeled set and its TFDS builder's
-#: name (TFDS's catalog already has a different ``nyu_depth_v2``).
-DATASET = "nyu_depth_v2"
-TFDS_NAME = "nyu_depth_v2_labeled"
-
 NUM_LABELED = 1449
 SPLITS = {"train": (0, 1000), "test": (1000, NUM_LABELED), "all": (0, NUM_LABELED)}
 MAX_DEPTH_M = 10.0
@@ -182,48 +177,40 @@ def _stack_frames(frames, mat_path, split: str, limit: Optional[int] = None) -> 
 _TFDS_CONFIGS = {None: "full", (256, 256): "256", (128, 128): "128"}
 
 
-def _tfds_builder(mat_path, image_size: Size, tfds_data_dir: Optional[str]):
-    """The prepared ``nyu_depth_v2_labeled`` builder of ``mat_path`` at ``image_size``."""
-    import tensorflow_datasets as tfds
+def _tfds_builder(path: str, config: str, tfds_data_dir: Optional[str],
+                  on_change: Optional[str]):
+    """The ``nyu_depth_v2_labeled/<config>`` builder prepared from the .mat ``path``
+    (``data_pipelines.datasets.prepared``: again whenever the file changes)."""
+    from data_pipelines import registry
+    # importing the builder module registers the builder
+    from data_pipelines.datasets import nyu_depth_v2_labeled as builder_module  # noqa: F401
+    from data_pipelines.datasets import prepared
 
-    from data_pipelines.datasets import nyu_depth_v2_labeled as builder_module   # registers it
-
-    hw = _hw(image_size)
-    if hw not in _TFDS_CONFIGS:
-        raise ValueError(f"NYU Depth v2: the TFDS builder {TFDS_NAME!r} has configs for "
-                         f"image_size None (480x640), 256 and 128, not {image_size!r}; use "
-                         f"read_labeled for other sizes")
-    path = resolve_mat_path(mat_path)
     with _open(path):                              # validates the file with the reader's errors
         pass
-    builder = tfds.builder(f"{TFDS_NAME}/{_TFDS_CONFIGS[hw]}", data_dir=tfds_data_dir)
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-        manual_dir=os.path.dirname(os.path.abspath(path))))
-    want = builder_module.source_metadata(path)
-    have = {k: builder.info.metadata.get(k) for k in want}
-    if have != want:
-        raise ValueError(
-            f"NYU Depth v2: the TFDS copy in {builder.data_dir} was prepared from "
-            f"{have['mat_path']} ({have['mat_bytes']} bytes), not from {want['mat_path']} "
-            f"({want['mat_bytes']} bytes); delete that folder or pass another tfds_data_dir")
-    return builder
+    return prepared.prepare(f"{registry.NYU_DEPTH_V2_TFDS}/{config}", os.path.dirname(path),
+                            tfds_data_dir, files=[path], on_change=on_change)
 
 
 def iter_labeled_tfds(mat_path, split: str = "train", image_size: Size = 256,
-                      limit: Optional[int] = None, tfds_data_dir: Optional[str] = None
+                      limit: Optional[int] = None, tfds_data_dir: Optional[str] = None,
+                      on_change: Optional[str] = None
                       ) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
     """:func:`iter_labeled` ``(mat_path, split, image_size)`` (its first ``limit`` frames)
     through the TFDS builder ``nyu_depth_v2_labeled``.
 
-    Prepares the builder's config for ``image_size`` (None -> ``full``, 256, 128; others are
-    refused) once, with ``manual_dir`` the folder of ``mat_path``, into ``tfds_data_dir`` (None:
-    TFDS's default, ``~/tensorflow_datasets``; a runner may pass a folder under its model_dir).
-    Yields the same ``(file index, rgb, depth)`` as :func:`iter_labeled`, equal array for array
-    and in file order. ``mat_path`` must be named ``nyu_depth_v2_labeled.mat`` (or be the folder
-    holding it), the name the builder looks for. The frames of the split (at most ``limit``) are
-    read before the first is yielded, to put them in file order (TFDS stores them shuffled).
-    A copy prepared from another file is refused with the ``tfds_data_dir`` to clear.
+    Prepares the builder's config for ``image_size`` (None -> ``full``, 256, 128; any other size
+    reads ``full`` and resizes as :func:`iter_labeled` does) with ``manual_dir`` the folder of
+    ``mat_path``, into ``tfds_data_dir`` (None: the cache of
+    ``data_pipelines.datasets.prepared.default_data_dir``), once and again when the file
+    changes (``on_change='error'`` raises instead). Yields the same ``(file index, rgb,
+    depth)`` as :func:`iter_labeled`, equal array for array and in file order; the frames are
+    chosen by :func:`split_range` as there. ``mat_path`` must be named
+    ``nyu_depth_v2_labeled.mat`` (or be the folder holding it), the name the builder looks
+    for. The frames of the split (at most ``limit``) are read before the first is yielded, to
+    put them in file order (TFDS stores them shuffled).
     """
+    import tensorflow as tf
     import tensorflow_datasets as tfds
 
     if split not in SPLITS:
@@ -232,27 +219,44 @@ def iter_labeled_tfds(mat_path, split: str = "train", image_size: Size = 256,
     if os.path.basename(path) != "nyu_depth_v2_labeled.mat":
         raise ValueError(f"NYU Depth v2: the TFDS builder reads <folder>/nyu_depth_v2_labeled.mat, "
                          f"got {path}; rename the file or use iter_labeled")
-    builder = _tfds_builder(path, image_size, tfds_data_dir)
-    num_frames = sum(builder.info.splits[s].num_examples for s in ("train", "test"))
-    wanted = split_range(split, num_frames)[:limit]
-    frames = {}
-    if len(wanted):
-        tfds_split = {"train": "train", "test": "test", "all": "train+test"}[split]
-        ds = builder.as_dataset(split=tfds_split, shuffle_files=False)
-        ds = ds.filter(lambda e: (e["index"] >= wanted.start) & (e["index"] < wanted.stop))
+    hw = _hw(image_size)
+    config = _TFDS_CONFIGS.get(hw, "full")
+    builder = _tfds_builder(path, config, tfds_data_dir, on_change)
+    n_train, n_test = (builder.info.splits[s].num_examples for s in ("train", "test"))
+    wanted = list(split_range(split, n_train + n_test))[:limit]
+    found = {}
+    # the builder's own splits hold frames [0, n_train) and [n_train, n_train + n_test)
+    parts = [s for s, lo, hi in (("train", 0, n_train), ("test", n_train, n_train + n_test))
+             if any(lo <= i < hi for i in wanted)]
+    if parts:
+        keep = tf.constant(wanted, tf.int64)
+        ds = builder.as_dataset(split="+".join(parts), shuffle_files=False)
+        ds = ds.filter(lambda e: tf.reduce_any(tf.equal(e["index"], keep)))
         for ex in tfds.as_numpy(ds):
-            frames[int(ex["index"])] = (ex["rgb"], ex["depth"])
+            found[int(ex["index"])] = (ex["rgb"], ex["depth"])
     for i in wanted:
-        rgb, depth = frames.pop(i)
+        rgb, depth = found.pop(i)
+        if config == "full":
+            rgb, depth = _resize(rgb, depth, hw)
         yield int(i), rgb, depth
 
 
 def load_labeled(mat_path, split: str = "train", image_size: Size = 256,
-                 limit: Optional[int] = None, tfds_data_dir: Optional[str] = None) -> NyuArrays:
+                 limit: Optional[int] = None, tfds_data_dir: Optional[str] = None,
+                 on_change: Optional[str] = None) -> NyuArrays:
     """:func:`read_labeled` through the TFDS builder (see :func:`iter_labeled_tfds`): the same
     :class:`NyuArrays`, equal array for array."""
-    return _stack_frames(iter_labeled_tfds(mat_path, split, image_size, limit, tfds_data_dir),
-                         mat_path, split)
+    return _stack_frames(iter_labeled_tfds(mat_path, split, image_size, limit, tfds_data_dir,
+                                           on_change), mat_path, split)
+
+
+def frames(data_dir, split: str, image_size: Size, limit: Optional[int] = None,
+           via_tfds: bool = True) -> NyuArrays:
+    """The frames the registry's readers use: through the TFDS builder (:func:`load_labeled`,
+    prepared once into the cache) or, with ``via_tfds=False``, straight from the file
+    (:func:`read_labeled`); the same arrays either way."""
+    read = load_labeled if via_tfds else read_labeled
+    return read(data_dir, split, image_size, limit=limit)
 
 
 def write_labeled_fixture(path, num_frames: int = 6, height: int = 48, width: int = 64,
@@ -283,15 +287,13 @@ def write_labeled_fixture(path, num_frames: int = 6, height: int = 48, width: in
     return os.fspath(path)
 
 
-def rgbd_records(split: str, data_dir=None, limit: Optional[int] = None) -> list:
+def rgbd_records(split: str, data_dir=None, limit: Optional[int] = None,
+                 via_tfds: bool = True) -> list:
     """``[(name, rgb uint8, depth float32 metres, valid)]`` of ``split`` at the native 480x640
-    (the 'rgbd_records' view of data_pipelines.registry; at most ``limit`` frames, read one at
-    a time). ``data_dir``: the labeled .mat or its folder."""
+    (the 'rgbd_records' view of data_pipelines.registry; at most ``limit`` frames; see
+    :func:`frames` for ``via_tfds``). ``data_dir``: the labeled .mat or its folder."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    records = []
-    for i, rgb, depth in iter_labeled(data_dir, split, image_size=None):
-        if limit is not None and len(records) >= limit:
-            break
-        records.append((f"nyu_{i:04d}", rgb, depth, np.isfinite(depth) & (depth > 0)))
-    return records
+    got = frames(data_dir, split, None, limit, via_tfds)
+    return [(f"nyu_{i:04d}", rgb, depth, np.isfinite(depth) & (depth > 0))
+            for i, rgb, depth in zip(got.index, got.rgb, got.depth)]

@@ -26,6 +26,12 @@ Views (the reader's signature is the view's contract):
 ``depth_completion_frames``  ``(split, data_dir=None, limit=None) -> (count, load(k) -> (rgb,
                    depth), frame_hw)``: frames read one at a time (too many to hold).
 ``depth_completion_crop``    ``() -> (H, W)``: the default network input size of a dataset.
+
+Datasets that have a TFDS builder (``middlebury``, ``nyu_depth_v2`` -> ``nyu_depth_v2_labeled``,
+the face datasets) are read through it: the readers prepare the builder from ``--data_dir``
+once and reuse the prepared copy until the source files change
+(``data_pipelines.datasets.prepared``; Middlebury and NYU copies go to ``$DEPTHLAB_TFDS_DIR``,
+default ``~/.cache/depthlab/tfds``). Their raw readers stay as the reference (``via_tfds=False``).
 """
 
 from __future__ import annotations
@@ -129,23 +135,39 @@ def read(name: str, view: str, /, *args, **kwargs) -> Any:
     return get(name).reader(view)(*args, **kwargs)
 
 
+# -- the dataset names, each defined once (other modules import them from here) -------------
+SYNTHETIC_FACES = "synthetic_faces"
+SYNTHETIC_FACES_TARGET = "synthetic_faces_target"
+CURTINFACES = "curtinfaces"
+IIITD_RGBD = "iiitd_rgbd"
+EURECOM_KINECTFACEDB = "eurecom_kinectfacedb"
+LFW_FACES = "lfw_faces"
+TSGAN_FOLDERS = "tsgan_folders"
+MIDDLEBURY_SAMPLE = "middlebury_sample"
+MIDDLEBURY = "middlebury"              # also its TFDS builder's name
+NYU_DEPTH_V2 = "nyu_depth_v2"
+#: the TFDS builder of NYU_DEPTH_V2 (TFDS's catalog already has another ``nyu_depth_v2``)
+NYU_DEPTH_V2_TFDS = "nyu_depth_v2_labeled"
+SPARSE_TO_DENSE_H5 = "sparse_to_dense_h5"
+
+
 # -- the datasets --------------------------------------------------------------------------
 # Face datasets (TS-GAN, recognition): data_pipelines.sources reads them (TFDS builders in
 # data_pipelines/datasets/ for the real ones, procedural faces for the synthetic ones).
 _FACES = "data_pipelines.sources"
 for _name, _desc, _paired, _layout in (
-        ("synthetic_faces", "procedural RGB + depth faces (embedded, no files)", True, ""),
-        ("synthetic_faces_target", "procedural RGB faces of the student's target domain "
+        (SYNTHETIC_FACES, "procedural RGB + depth faces (embedded, no files)", True, ""),
+        (SYNTHETIC_FACES_TARGET, "procedural RGB faces of the student's target domain "
          "(embedded, no files)", False, ""),
-        ("curtinfaces", "CurtinFaces RGB-D (Kinect)", True,
+        (CURTINFACES, "CurtinFaces RGB-D (Kinect)", True,
          "the CurtinFaces folders (data_pipelines/datasets/curtinfaces.py)"),
-        ("iiitd_rgbd", "IIIT-D RGB-D face database", True,
+        (IIITD_RGBD, "IIIT-D RGB-D face database", True,
          "the IIIT-D RGB-D folders (data_pipelines/datasets/iiitd_rgbd.py)"),
-        ("eurecom_kinectfacedb", "EURECOM Kinect Face Dataset", True,
+        (EURECOM_KINECTFACEDB, "EURECOM Kinect Face Dataset", True,
          "the EURECOM KinectFaceDB folders (data_pipelines/datasets/eurecom_kinectfacedb.py)"),
-        ("lfw_faces", "Labeled Faces in the Wild (RGB only)", False,
+        (LFW_FACES, "Labeled Faces in the Wild (RGB only)", False,
          "the LFW folders (data_pipelines/datasets/lfw.py)"),
-        ("tsgan_folders", "TS-GAN's own folder layout (rgb/ and depth/ images)", True,
+        (TSGAN_FOLDERS, "TS-GAN's own folder layout (rgb/ and depth/ images)", True,
          "rgb/ and depth/ folders (data_pipelines/datasets/tsgan_folders.py)")):
     _views = {"rgb_faces": f"{_FACES}:load_rgb"}
     if _paired:
@@ -157,15 +179,15 @@ for _name, _desc, _paired, _layout in (
 # -- RGB-D records at native resolution (view 'rgbd_records': depth super-resolution) --------
 # (issue 17, DSR distillation; another trainer may add views to these specs)
 register(DatasetSpec(
-    "middlebury_sample", "scikit-image's Middlebury 2014 Motorcycle (embedded, no files): "
+    MIDDLEBURY_SAMPLE, "scikit-image's Middlebury 2014 Motorcycle (embedded, no files): "
     "training columns 0-527, held-out columns 544-735", needs_data_dir=False,
     views={"rgbd_records": "data_pipelines.middlebury:sample_rgbd_records"}))
 register(DatasetSpec(
-    "nyu_depth_v2", "NYU Depth v2 labeled set (first 1000 frames train, last 449 test)",
+    NYU_DEPTH_V2, "NYU Depth v2 labeled set (first 1000 frames train, last 449 test)",
     needs_data_dir=True, views={"rgbd_records": "data_pipelines.nyu_depth_v2:rgbd_records"},
     layout="the labeled .mat (nyu_depth_v2_labeled.mat) or its folder"))
 register(DatasetSpec(
-    "middlebury", "Middlebury stereo scenes (2005/2006/2014 layouts; the last quarter of the "
+    MIDDLEBURY, "Middlebury stereo scenes (2005/2006/2014 layouts; the last quarter of the "
     "scenes held out, or one scene's right quarter)", needs_data_dir=True,
     views={"rgbd_records": "data_pipelines.middlebury:folder_rgbd_records"},
     layout="a folder of scenes in the 2005/2006/2014 layouts"))
@@ -190,20 +212,20 @@ def add_views(name: str, description: str, needs_data_dir: bool, views: Dict[str
 
 
 _DC = "data_pipelines.depth_completion"
-add_views("middlebury_sample", "scikit-image's Middlebury 2014 Motorcycle with metric depth "
+add_views(MIDDLEBURY_SAMPLE, "scikit-image's Middlebury 2014 Motorcycle with metric depth "
           "(embedded, no files)", False,
           {"depth_completion_arrays": f"{_DC}:middlebury_sample_arrays",
            "depth_completion_crop": f"{_DC}:middlebury_sample_crop"})
-add_views("sparse_to_dense_h5", "sparse-to-dense's preprocessed NYU Depth v2 .h5 frames", True,
+add_views(SPARSE_TO_DENSE_H5, "sparse-to-dense's preprocessed NYU Depth v2 .h5 frames", True,
           {"depth_completion_arrays": f"{_DC}:sparse_to_dense_h5_arrays",
            "depth_completion_frames": f"{_DC}:sparse_to_dense_h5_frames",
            "depth_completion_crop": f"{_DC}:full_frame_crop"},
           layout="the folder holding train/ and val/ (<split>/<scene>/<frame>.h5)")
-add_views("nyu_depth_v2", "NYU Depth v2 labeled set (1449 frames: 1000 train, 449 test)", True,
+add_views(NYU_DEPTH_V2, "NYU Depth v2 labeled set (1449 frames: 1000 train, 449 test)", True,
           {"depth_completion_arrays": f"{_DC}:nyu_depth_v2_arrays",
            "depth_completion_crop": f"{_DC}:full_frame_crop"},
           layout="the labeled .mat (nyu_depth_v2_labeled.mat) or its folder")
 
 # -- CycleGAN depth synthesis: the 'unpaired_depth' view (data_pipelines/unpaired_depth.py) ---
-for _name in ("synthetic_faces", "nyu_depth_v2"):
+for _name in (SYNTHETIC_FACES, NYU_DEPTH_V2):
     add_views(_name, "", False, {"unpaired_depth": f"data_pipelines.unpaired_depth:{_name}"})

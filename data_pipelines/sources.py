@@ -22,22 +22,24 @@ from typing import Optional
 
 import numpy as np
 
+from data_pipelines import registry
 from data_pipelines.paired import PairedArrays, arrays_from_examples
 from data_pipelines.unpaired import rgb_array_from_examples
 
-SYNTHETIC = "synthetic_faces"
-SYNTHETIC_TARGET = "synthetic_faces_target"
+# the names come from data_pipelines.registry (defined there once)
+SYNTHETIC = registry.SYNTHETIC_FACES
+SYNTHETIC_TARGET = registry.SYNTHETIC_FACES_TARGET
 SYNTHETIC_TEST_IDENTITY_OFFSET = 100_000
 
 # TFDS builders of real data: name -> module that registers it.
 REAL_BUILDERS = {
-    "curtinfaces": "data_pipelines.datasets.curtinfaces",
-    "iiitd_rgbd": "data_pipelines.datasets.iiitd_rgbd",
-    "eurecom_kinectfacedb": "data_pipelines.datasets.eurecom_kinectfacedb",
-    "lfw_faces": "data_pipelines.datasets.lfw",
-    "tsgan_folders": "data_pipelines.datasets.tsgan_folders",
+    registry.CURTINFACES: "data_pipelines.datasets.curtinfaces",
+    registry.IIITD_RGBD: "data_pipelines.datasets.iiitd_rgbd",
+    registry.EURECOM_KINECTFACEDB: "data_pipelines.datasets.eurecom_kinectfacedb",
+    registry.LFW_FACES: "data_pipelines.datasets.lfw",
+    registry.TSGAN_FOLDERS: "data_pipelines.datasets.tsgan_folders",
 }
-PAIRED_SOURCES = (SYNTHETIC,) + tuple(k for k in REAL_BUILDERS if k != "lfw_faces")
+PAIRED_SOURCES = (SYNTHETIC,) + tuple(k for k in REAL_BUILDERS if k != registry.LFW_FACES)
 RGB_SOURCES = (SYNTHETIC_TARGET, SYNTHETIC) + tuple(REAL_BUILDERS)
 
 
@@ -63,15 +65,18 @@ def _synthetic(domain: str, split: str, image_size: int, seed: int, size: Synthe
 
 def _tfds_examples(name: str, split: str, data_dir: Optional[str], manual_dir: Optional[str],
                    protocol: Optional[str] = None):
+    """The examples of a real builder's ``split``, prepared from ``manual_dir`` (default
+    ``<data_dir>/manual/<builder>``) into ``data_dir`` once and again whenever the files under
+    ``manual_dir`` change (``data_pipelines.datasets.prepared``)."""
     import tensorflow_datasets as tfds
+
+    from data_pipelines.datasets import prepared
 
     module = importlib.import_module(REAL_BUILDERS[name.split("/")[0]])
     if data_dir is None:
         raise ValueError(f"--data_dir is required for dataset {name!r}")
-    builder = tfds.builder(name, data_dir=data_dir)
     manual_dir = manual_dir or os.path.join(data_dir, "manual", name.split("/")[0])
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+    builder = prepared.prepare(name, manual_dir, data_dir)
     if protocol is not None:   # a subject split of the single 'all' split (curtinfaces.py)
         examples = tfds.as_numpy(builder.as_dataset(split="all", shuffle_files=False))
         return module.protocol_examples(examples, builder.info.metadata["subjects"], protocol,
@@ -91,12 +96,12 @@ def load_paired(name: str, split: str, image_size: int, seed: int = 0,
     ``protocol`` (CurtinFaces only, e.g. 'paper_47_5'): ``split`` 'train'/'test' are the
     protocol's subject splits (``data_pipelines.datasets.curtinfaces.PROTOCOLS``).
     """
-    if protocol is not None and name.split("/")[0] != "curtinfaces":
+    if protocol is not None and name.split("/")[0] != registry.CURTINFACES:
         raise ValueError(f"--curtin_protocol={protocol!r} only applies to --dataset=curtinfaces, "
                          f"not {name!r}")
     if name == SYNTHETIC:
         examples = _synthetic("source", split, image_size, seed, synthetic_size)
-    elif name.split("/")[0] in REAL_BUILDERS and name.split("/")[0] != "lfw_faces":
+    elif name.split("/")[0] in REAL_BUILDERS and name.split("/")[0] != registry.LFW_FACES:
         examples = _tfds_examples(name, split, data_dir, manual_dir, protocol)
     else:
         raise ValueError(f"--dataset={name!r} is not a paired RGB-D source; choose one of "

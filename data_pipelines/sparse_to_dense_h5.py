@@ -26,9 +26,6 @@ from typing import List, Optional, Tuple
 import cv2
 import numpy as np
 
-#: The dataset's name (the runners' --dataset value), defined once.
-DATASET = "sparse_to_dense_h5"
-
 SPLITS = ("train", "val")
 FRAME_HW = (480, 640)
 RESIZE_HW = (240, 320)

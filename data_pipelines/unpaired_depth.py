@@ -33,12 +33,14 @@ def synthetic_faces(split: str, image_size: int, data_dir: Optional[str] = None,
 
 
 def nyu_depth_v2(split: str, image_size: int, data_dir: Optional[str] = None,
-                 limit: Optional[int] = None, **_unused) -> Tuple[np.ndarray, np.ndarray]:
+                 limit: Optional[int] = None, via_tfds: bool = True,
+                 **_unused) -> Tuple[np.ndarray, np.ndarray]:
     """The labeled .mat (``data_dir``: the file or its folder), first 1000 frames train, the
-    other 449 test; depth as ``round(255 * clip(d / 10 m, 0, 1))``."""
+    other 449 test; depth as ``round(255 * clip(d / 10 m, 0, 1))``. Read through the TFDS
+    builder unless ``via_tfds=False`` (``nyu_depth_v2.frames``)."""
     from data_pipelines import nyu_depth_v2 as nyu
 
-    frames = nyu.read_labeled(data_dir, split, image_size, limit=limit)
+    frames = nyu.frames(data_dir, split, image_size, limit, via_tfds)
     return frames.rgb, nyu.depth_to_uint8(frames.depth)
 
 

@@ -19,11 +19,17 @@ Input contracts of the SavedModel signatures, checked in the graph (:func:`check
 themselves do not enforce the TensorSpec's sizes). A violation raises
 ``tf.errors.InvalidArgumentError`` whose message names the signature input:
 
-- generator ``rgb``: rank 4, N >= 1 (an empty batch is an error), H, W >= 1, 3 channels.
-- enhancer ``depth_uint16``: rank 4, N >= 1, exactly S x S (the model's resolution; no
-  silent resize), 1 channel. An image that is all holes (every code 65535) has nothing to
+- generator ``rgb``: rank 4, H, W >= 1, 3 channels.
+- enhancer ``depth_uint16``: rank 4, exactly S x S (the model's resolution; no silent
+  resize), 1 channel. An image that is all holes (every code 65535) has nothing to
   enhance: its output is all holes (``depth`` 1.0, ``depth_uint16`` 65535) and a warning
-  naming the batch indices is printed to stderr; the other images are unaffected.
+  naming the batch indices is printed to stderr; the other images are unaffected. An image
+  in the other hole convention (no pixel at 65535, >= 1 % at 0: 0 = hole depth) is refused
+  (``check_paper_holes``; ``export_enhancer(..., allow_zero_code=True)`` accepts it).
+
+Any batch size, N = 0 included (issue 19: the signatures promise "any batch"): an empty batch
+that passes the checks gives empty outputs of the shape and dtype a real call has
+(:func:`on_any_batch`; every SavedModel signature of depthlab uses it).
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ import numpy as np
 import tensorflow as tf
 
 from data_pipelines.conventions import PAPER_HOLE_CODE, UINT16_MAX, tanh_depth_to_unit
+from depthlab.hole_conventions import ZERO_HOLE_FRACTION
 
 
 def rgb_uint8_to_generator_input(rgb_uint8, image_size: int):
@@ -86,10 +93,29 @@ def write_export_archive(archive: keras.export.ExportArchive, export_dir: str) -
     return export_dir
 
 
+def on_any_batch(fn, *inputs):
+    """``fn(*inputs)`` (a dict of batched outputs) for any batch size N, N = 0 included.
+
+    Several ops of the networks refuse an empty batch (MirrorPad of the ResNet generators), so
+    when every input has N = 0 ``fn`` runs on one image of ones with the same H, W and C and
+    the first 0 rows of its outputs are returned: empty outputs whose shape (0, ...) and dtype
+    are those of a real call, at the cost of one image's inference. Check the inputs before
+    (:func:`check_image_batch`): ``fn`` sees the stand-in image, not the empty batch."""
+    firsts = tf.stack([tf.concat([tf.shape(x), [-1]], 0)[0] for x in inputs])
+    empty = tf.reduce_all(tf.equal(firsts, 0))
+
+    def one_image(x):
+        return tf.ones(tf.concat([[1], tf.shape(x)[1:]], 0), x.dtype)
+
+    out = fn(*[tf.cond(empty, lambda x=x: one_image(x), lambda x=x: x) for x in inputs])
+    return {k: v[:tf.where(empty, 0, tf.shape(v)[0])] for k, v in out.items()}
+
+
 def check_image_batch(x, name: str, channels: int, size=None):
-    """``x`` with in-graph asserts: rank 4, N >= 1, H and W >= 1 (== ``size`` when given),
+    """``x`` with in-graph asserts: rank 4, H and W >= 1 (== ``size`` when given),
     ``channels`` channels; returned with the static shape (None, size, size, channels).
-    Messages start with ``name`` (the signature input).
+    Messages start with ``name`` (the signature input). N = 0 passes (an empty batch is
+    served by :func:`on_any_batch`).
 
     A loaded SavedModel signature does not enforce its TensorSpec's shape (a 128x128 batch
     reaches a graph declared 256x256), so these checks run in the graph for every caller
@@ -103,7 +129,6 @@ def check_image_batch(x, name: str, channels: int, size=None):
     problems = [
         (tf.reduce_any(tf.equal(padded[:4], -1)) | tf.not_equal(padded[4], -1),
          f"expected a 4-D batch (N, H, W, {channels})"),
-        (tf.equal(padded[0], 0), "empty batch (N = 0); give at least one image"),
         (tf.reduce_any(hw <= 0), "zero-size image (H or W = 0)"),
         (tf.not_equal(padded[3], channels),
          f"expected {channels} channel(s) in a 4-D (N, H, W, {channels}) batch"),
@@ -136,12 +161,14 @@ def export_depth_generator(generator: keras.Model, export_dir: str, image_size: 
     archive = keras.export.ExportArchive()
     archive.track(generator)
 
-    def serve(rgb):
-        rgb = check_image_batch(rgb, "serving_default input rgb", 3)
+    def depth_of(rgb):
         depth, _ = generator_output_to_depth(
             generator(rgb_uint8_to_generator_input(rgb, image_size), training=False))
         depth, depth16 = depth_to_input_size(depth, tf.shape(rgb)[1:3])
         return {"depth": depth, "depth_uint16": depth16}
+
+    def serve(rgb):
+        return on_any_batch(depth_of, check_image_batch(rgb, "serving_default input rgb", 3))
 
     archive.add_endpoint(
         "serving_default", serve,
@@ -162,23 +189,43 @@ def _enhancer_size(model: keras.Model) -> int:
     return int(size)
 
 
-def export_enhancer(model: keras.Model, export_dir: str) -> str:
+def check_paper_holes(depth_uint16, name: str):
+    """In-graph refusal of 0-hole depth where the paper's 65535 = hole codes are expected
+    (``depthlab.hole_conventions``' rule, the same threshold): an image with no pixel at 65535
+    and at least ``ZERO_HOLE_FRACTION`` of its pixels at 0 fails a ``tf.debugging.Assert``
+    whose message starts with ``name`` and lists the batch indices."""
+    is_zero = tf.cast(tf.equal(depth_uint16, 0), tf.float32)
+    has_hole = tf.reduce_any(tf.equal(depth_uint16, PAPER_HOLE_CODE), axis=[1, 2, 3])
+    zero_share = tf.reduce_mean(is_zero, axis=[1, 2, 3])
+    bad = tf.logical_and(tf.logical_not(has_hole), zero_share >= ZERO_HOLE_FRACTION)
+    check = tf.debugging.Assert(
+        tf.logical_not(tf.reduce_any(bad)),
+        [f"{name}: image(s)", tf.reshape(tf.where(bad), [-1]),
+         f"have no pixel at {PAPER_HOLE_CODE} (the paper's hole) but >= "
+         f"{100 * ZERO_HOLE_FRACTION:g} % at 0: this looks like 0 = hole depth where the "
+         f"paper's 16-bit codes with {PAPER_HOLE_CODE} = hole are expected; convert holes to "
+         f"{PAPER_HOLE_CODE} and depth to face-window codes (section IV-J)"], summarize=16)
+    with tf.control_dependencies([check]):
+        return tf.identity(depth_uint16)
+
+
+def export_enhancer(model: keras.Model, export_dir: str, allow_zero_code: bool = False) -> str:
     """Face-depth enhancer SavedModel (Schlett et al. convention, section IV-J).
 
     ``serving_default(depth_uint16: uint16 (N, S, S, 1))`` with the paper's 16-bit codes
     (the face window mapped to 0..65534, holes 65535; S = the model's 256) ->
     ``{'depth': float32 [0, 1], 'depth_uint16': uint16}``, both (N, S, S, 1).
-    Checked in the graph (module docstring): N >= 1, S x S, one channel; an all-hole image
-    gives an all-hole output and a warning on stderr.
+    Checked in the graph (module docstring): S x S, one channel; an all-hole image gives an
+    all-hole output and a warning on stderr; an image that looks like 0-hole depth
+    (:func:`check_paper_holes`) is refused unless ``allow_zero_code``; an empty batch gives
+    empty outputs.
     """
     check_new_export_dir(export_dir)
     size = _enhancer_size(model)
     archive = keras.export.ExportArchive()
     archive.track(model)
 
-    def serve(depth_uint16):
-        depth_uint16 = check_image_batch(depth_uint16, "serving_default input depth_uint16",
-                                         1, size)
+    def enhance(depth_uint16):
         all_hole = tf.reduce_all(tf.equal(depth_uint16, PAPER_HOLE_CODE), axis=[1, 2, 3])
         warn = tf.cond(
             tf.reduce_any(all_hole),
@@ -190,6 +237,13 @@ def export_enhancer(model: keras.Model, export_dir: str) -> str:
         unit = tf.where(all_hole[:, None, None, None], tf.ones_like(unit), unit)
         codes = tf.cast(tf.round(unit * float(PAPER_HOLE_CODE)), tf.uint16)
         return {"depth": unit, "depth_uint16": codes}
+
+    def serve(depth_uint16):
+        name = "serving_default input depth_uint16"
+        depth_uint16 = check_image_batch(depth_uint16, name, 1, size)
+        if not allow_zero_code:
+            depth_uint16 = check_paper_holes(depth_uint16, name)
+        return on_any_batch(enhance, depth_uint16)
 
     archive.add_endpoint(
         "serving_default", serve,

@@ -52,6 +52,7 @@ __all__ = [
     "NUM_LANDMARKS", "NOSE_TIP", "CHIN_CENTRE", "JAW", "face_area_rmse", "distribution_stats",
     "roughness_map", "roughness", "hole_percentage", "falsification_rmse", "landmark_pixels",
     "landmark_hole_rate", "pad_landmark_validity", "pad_error", "face_mask_from_landmarks",
+    "sample_stats", "manual_landmarks_from_dlib", "landmark_hole_subset", "subset_stats",
 ]
 
 NUM_LANDMARKS = 68
@@ -409,3 +410,60 @@ def face_mask_from_landmarks(landmarks68_xy, shape, *, method: str = "hull",
     mask = np.zeros(tuple(int(s) for s in shape), dtype=np.uint8)
     cv2.fillPoly(mask, [poly], 1, lineType=cv2.LINE_8, shift=shift)
     return mask.astype(bool)
+
+
+# ----------------------------------------------------------------------------------------
+# Tables V-VII summaries and Table VII's image selection
+# ----------------------------------------------------------------------------------------
+
+def sample_stats(values) -> Dict[str, float]:
+    """Tables V-VII's summaries of per-image values: ``mean``, ``sd`` (the *sample* standard
+    deviation, n - 1: the Table V and VI captions, "numbers inside brackets the sample
+    standard deviation", lines 1119 and 1191; Table VII's caption, lines 1294-1296),
+    ``min``, ``max``. One value gives sd 0.0.
+    Raises ValueError for no values or non-finite ones."""
+    x = np.asarray(values, dtype=np.float64).ravel()
+    if x.size == 0:
+        raise ValueError("sample_stats: values is empty")
+    if not np.isfinite(x).all():
+        raise ValueError(f"sample_stats: values contain {int((~np.isfinite(x)).sum())} "
+                         "non-finite entries")
+    sd = float(np.std(x, ddof=1)) if x.size > 1 else 0.0
+    return {"mean": float(x.mean()), "sd": sd, "min": float(x.min()), "max": float(x.max())}
+
+
+#: The six manual KinectFaceDB landmarks as indices of the 68 Dlib points: left eye centre
+#: (mean of 36-41), right eye centre (42-47), nose tip 30, mouth corners 48 and 54, chin 8.
+#: Schlett et al. only say "the six landmarks manually defined in KinectFaceDB" (line
+#: 1271); which six is our reading of the dataset's annotation (eyes, nose tip, mouth
+#: corners, chin), not the paper's text.
+MANUAL_LANDMARKS = ((36, 37, 38, 39, 40, 41), (42, 43, 44, 45, 46, 47), (30,), (48,), (54,),
+                    (8,))
+
+
+def manual_landmarks_from_dlib(landmarks68_xy) -> np.ndarray:
+    """The six manual-landmark stand-ins (:data:`MANUAL_LANDMARKS`) from 68 Dlib points,
+    shape (6, 2) (x, y)."""
+    xy = _landmarks(landmarks68_xy, "manual_landmarks_from_dlib", NUM_LANDMARKS)
+    return np.stack([xy[list(group)].mean(axis=0) for group in MANUAL_LANDMARKS])
+
+
+def landmark_hole_subset(hole_rates) -> np.ndarray:
+    """Table VII's selection: indices of the images whose unenhanced input has at least one
+    landmark hole (rate > 0), "the subset of the KinectFaceDB depth images with at least one
+    landmark hole depth error" (lines 1273-1276: 77 images for the manual, 245 for the Dlib
+    landmarks; non-Occlusion variants only for Dlib, lines 1276-1277). ``hole_rates``:
+    per-image :func:`landmark_hole_rate` of the inputs."""
+    r = np.asarray(hole_rates, dtype=np.float64).ravel()
+    if not np.isfinite(r).all() or (r < 0).any() or (r > 1).any():
+        raise ValueError(f"landmark_hole_subset: hole rates must be fractions in [0, 1], got "
+                         f"{r.tolist()[:10]}")
+    return np.flatnonzero(r > 0)
+
+
+def subset_stats(values, subset) -> Optional[Dict[str, float]]:
+    """:func:`sample_stats` of ``values[subset]`` (e.g. an enhancer's per-image output hole
+    rates on the images :func:`landmark_hole_subset` chose from the inputs); None when the
+    subset is empty (no input image had a landmark hole)."""
+    idx = np.asarray(subset, dtype=np.int64).ravel()
+    return sample_stats(np.asarray(values, dtype=np.float64)[idx]) if idx.size else None

@@ -37,7 +37,11 @@ left-to-right recursion with a segmented running max/min; the spatial filter's r
 over one axis and are vectorised across the other axis and the batch.
 
 The paper's own images store holes as 65535 (section IV-J): :func:`paper_holes_to_sdk` and
-:func:`sdk_holes_to_paper` convert. :data:`PAPER_ENHANCERS` holds the seven Table II baselines.
+:func:`sdk_holes_to_paper` convert. :data:`PAPER_ENHANCERS` holds the seven Table II baselines
+on 0-hole depth; :func:`paper_enhancer` runs them as the paper did, on its face-window 16-bit
+codes with 65535 = hole (the default; ``convention="millimetres"`` keeps 0-hole millimetres),
+which changes what the spatial filter's delta 20 means (20 codes = 0.08 mm of the 250 mm window
+instead of 20 mm).
 
 Input contract (every filter; DESIGN.md "validated where they enter"):
 
@@ -63,6 +67,7 @@ import cv2
 import numpy as np
 
 from data_pipelines.conventions import PAPER_HOLE_CODE, SDK_HOLE_CODE
+from depthlab.hole_conventions import refuse_paper_holes, refuse_zero_holes
 
 DECIMATION_RANGE = (1, 8)
 HOLE_FILLING_MODES = {"fill_from_left": 0, "farest_from_around": 1, "nearest_from_around": 2}
@@ -114,13 +119,10 @@ def _as_batch(depth, fn: str, min_hw=(1, 1), layout=None, allow_max_code: bool =
         raise ValueError(f"handcrafted.{fn}: image {d.shape[1]}x{d.shape[2]} is too small "
                          f"(needs at least {min_hw[0]}x{min_hw[1]})")
     if not allow_max_code:
-        at_max = int(np.count_nonzero(d == PAPER_HOLE_CODE))
-        if at_max:
-            raise ValueError(
-                f"handcrafted.{fn}: depth holds {at_max} pixel(s) at {PAPER_HOLE_CODE}, the "
-                f"paper's hole code; these filters take 0 = hole (the SDK's convention): convert "
-                f"with handcrafted.paper_holes_to_sdk(depth) first (or pass "
-                f"allow_max_code=True if {PAPER_HOLE_CODE} is real depth)")
+        refuse_paper_holes(d, f"handcrafted.{fn}",
+                           f"convert with handcrafted.paper_holes_to_sdk(depth) first, or run "
+                           f"the paper's codes through handcrafted.paper_enhancer(label) (or "
+                           f"pass allow_max_code=True if {PAPER_HOLE_CODE} is real depth)")
     return d, single
 
 
@@ -364,13 +366,95 @@ def decimate_and_upscale(depth, magnitude: int, *, layout=None,
     return _unbatch(out.astype(np.uint16), single)
 
 
-PAPER_ENHANCERS: Dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "De-M2": lambda d: decimate_and_upscale(d, 2),
-    "De-M8": lambda d: decimate_and_upscale(d, 8),
-    "Hf-FFA": lambda d: hole_filling(d, HOLE_FILLING_MODES["farest_from_around"]),
-    "Hf-NFA": lambda d: hole_filling(d, HOLE_FILLING_MODES["nearest_from_around"]),
-    "Hf-L": lambda d: hole_filling(d, HOLE_FILLING_MODES["fill_from_left"]),
-    "Sp-Hf16": lambda d: spatial(d, holes_fill=4),
-    "Sp-HfU": lambda d: spatial(d, holes_fill=5),
+
+# ---------------------------------------------------------------------------------------------
+# the paper's input convention: face-window 16-bit codes, 65535 = hole
+# ---------------------------------------------------------------------------------------------
+#: How the Table II baselines are fed. ``paper_codes`` (default): the paper's face-range-
+#: normalised 16-bit codes, 65535 = hole; ``millimetres``: uint16 mm with 0 = hole.
+INPUT_CONVENTIONS = ("paper_codes", "millimetres")
+
+
+#: Valid codes are shifted by this much on the way into the SDK filters (see paper_codes_to_sdk).
+CODE_SHIFT = 2
+
+
+def paper_codes_to_sdk(codes, *, allow_zero_code: bool = False) -> np.ndarray:
+    """The paper's codes (valid 0 .. 65534, holes 65535) -> the SDK's 0-hole frame: holes 0,
+    valid codes + 2 saturated at 65535, so that code 0 (the window's nearest depth, lines
+    1465-1466) stays valid for every filter (the spatial filter's right-to-left pass also takes
+    the value 1 for a hole, an SDK quirk). Inverse: :func:`sdk_to_paper_codes`; codes 65533 and
+    65534 (the far end of the 250 mm window, where depth beyond it is clipped) both come back
+    as 65533, a loss of one code (0.004 mm).
+
+    The paper runs the SDK filters on these codes (the hole-filling filter fills "by this
+    work's definition pixels with the maximum depth value", lines 801-805; the threshold filter
+    is skipped because the images "already have their depth range normalized to the face depth
+    range", lines 771-775) but does not say how the 65535 holes reached the SDK's 0-hole code;
+    the shift is our choice. A uint16 image that looks like 0-hole depth
+    (``depthlab.hole_conventions.refuse_zero_holes``) is refused.
+    """
+    d = np.asarray(codes)
+    if d.dtype != np.uint16:
+        raise TypeError(f"paper_codes_to_sdk: expected uint16 codes (65535 = hole), got {d.dtype}")
+    refuse_zero_holes(d, "handcrafted.paper_codes_to_sdk",
+                      "convert 0-hole depth with handcrafted.sdk_holes_to_paper (after "
+                      "normalising it to the face window), or use convention='millimetres'",
+                      allow_zero_code)
+    shifted = np.minimum(d.astype(np.int32) + CODE_SHIFT, PAPER_HOLE_CODE)
+    return np.where(d == PAPER_HOLE_CODE, SDK_HOLE_CODE, shifted).astype(np.uint16)
+
+
+def sdk_to_paper_codes(depth) -> np.ndarray:
+    """Inverse of :func:`paper_codes_to_sdk`: 0 -> 65535 (hole), any other value v ->
+    v - 2 clipped to 0 .. 65534 (a filter may interpolate down to 1, next to a hole)."""
+    d = np.asarray(depth)
+    if d.dtype != np.uint16:
+        raise TypeError(f"sdk_to_paper_codes: expected uint16, got {d.dtype}")
+    valid = np.clip(d.astype(np.int32) - CODE_SHIFT, 0, PAPER_HOLE_CODE - 1)
+    return np.where(d == SDK_HOLE_CODE, PAPER_HOLE_CODE, valid).astype(np.uint16)
+
+
+def paper_enhancer(label: str, convention: str = "paper_codes", *,
+                   allow_zero_code: bool = False) -> Callable[[np.ndarray], np.ndarray]:
+    """Table II baseline ``label`` as the paper ran it (SDK defaults elsewhere, line 917).
+
+    ``convention="paper_codes"`` (default): uint16 face-window codes with 65535 = hole in and
+    out (:func:`paper_codes_to_sdk` / :func:`sdk_to_paper_codes` around the SDK filter), so the
+    spatial filter's delta 20 is 20 codes = 20 / 65535 of the 250 mm window (0.08 mm).
+    ``"millimetres"``: uint16 mm with 0 = hole in and out, delta 20 = 20 mm. Input in the other
+    convention is refused (65535 pixels in millimetres; 0-hole-looking codes, see
+    :func:`paper_codes_to_sdk`).
+    """
+    if label not in PAPER_ENHANCERS:
+        raise ValueError(f"unknown Table II enhancer {label!r}; choose one of "
+                         f"{sorted(PAPER_ENHANCERS)}")
+    if convention not in INPUT_CONVENTIONS:
+        raise ValueError(f"unknown input convention {convention!r}; choose one of "
+                         f"{INPUT_CONVENTIONS}")
+    fn = PAPER_ENHANCERS[label]
+    if convention == "millimetres":
+        return fn
+    call = PAPER_ENHANCER_CALLS[label]
+
+    def run(codes):
+        sdk = paper_codes_to_sdk(codes, allow_zero_code=allow_zero_code)
+        return sdk_to_paper_codes(call(sdk, allow_max_code=True))
+    return run
+
+
+#: label -> f(depth, allow_max_code) with the Table II settings (the shifted codes reach 65535).
+PAPER_ENHANCER_CALLS: Dict[str, Callable[..., np.ndarray]] = {
+    "De-M2": lambda d, **k: decimate_and_upscale(d, 2, **k),
+    "De-M8": lambda d, **k: decimate_and_upscale(d, 8, **k),
+    "Hf-FFA": lambda d, **k: hole_filling(d, HOLE_FILLING_MODES["farest_from_around"], **k),
+    "Hf-NFA": lambda d, **k: hole_filling(d, HOLE_FILLING_MODES["nearest_from_around"], **k),
+    "Hf-L": lambda d, **k: hole_filling(d, HOLE_FILLING_MODES["fill_from_left"], **k),
+    "Sp-Hf16": lambda d, **k: spatial(d, holes_fill=4, **k),
+    "Sp-HfU": lambda d, **k: spatial(d, holes_fill=5, **k),
 }
-"""Table II: label -> enhancer on uint16 depth with 0-holes (N, H, W) or (H, W), same size out."""
+
+#: Table II: label -> enhancer on uint16 depth with 0-holes (N, H, W) or (H, W), same size out
+#: (the SDK's own convention; :func:`paper_enhancer` runs them on the paper's 16-bit codes).
+PAPER_ENHANCERS: Dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    label: (lambda f: lambda d: f(d))(call) for label, call in PAPER_ENHANCER_CALLS.items()}

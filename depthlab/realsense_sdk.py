@@ -2,6 +2,8 @@
 
 The reference for :mod:`depthlab.handcrafted`: frames are fed through an ``rs.software_device``
 with one Z16 depth stream, and each filter processes the resulting ``rs2::depth_frame``.
+:func:`apply` takes the SDK's own uint16 depth (0 = hole); :func:`apply_paper_codes` the paper's
+face-window codes (65535 = hole), the input convention of its Table II baselines.
 ``pyrealsense2`` is a test/benchmark-only dependency (``pip install -e ".[test]"``); it needs
 the Debian package ``libusb-1.0-0`` to import.
 """
@@ -98,3 +100,15 @@ def apply(name: str, depth: np.ndarray, camera: SoftwareDepthCamera = None, **op
     block = make_filter(name, **options)
     out = block.process(camera.frame(depth))
     return np.array(out.get_data(), dtype=np.uint16, copy=True)
+
+
+def apply_paper_codes(name: str, codes: np.ndarray, camera: SoftwareDepthCamera = None,
+                      **options) -> np.ndarray:
+    """The SDK filter ``name`` on the paper's 16-bit face-window codes (65535 = hole), as the
+    paper ran its Table II baselines: ``handcrafted.paper_codes_to_sdk`` (holes -> 0, valid
+    codes + 2), the SDK's filter, ``handcrafted.sdk_to_paper_codes``. Decimation returns the
+    SDK's smaller frame (in codes)."""
+    from depthlab import handcrafted
+
+    frame = handcrafted.paper_codes_to_sdk(codes)
+    return handcrafted.sdk_to_paper_codes(apply(name, frame, camera, **options))

@@ -265,3 +265,107 @@ def abstract_average_gains(table_dir: Optional[str] = None) -> Dict[str, float]:
     return {"iiitd": average_gain(t2["rows"]["iiitd"], column),
             "eurecom": average_gain(t2["rows"]["eurecom"], column),
             "lfw": average_gain(t4["rows"], column)}
+
+
+# ----------------------------------------------------------------------------- face tables
+# Schlett et al. Tables V-VII in their printed layouts (layout 'mean_sd': "mean (sd)" cells,
+# Tables V and VI; layout 'groups': Table VII's three sub-tables of Mean / Std. dev. / Min. /
+# Max.). Our runs are eval_enhancers JSONs: {"rows": {enhancer: {column: value}}, "subsets":
+# {group: {"images": n}}, "dataset": ...}.
+FACE_LAYOUTS = ("mean_sd", "groups")
+GROUP_STATS = (("", "Mean"), ("_std", "Std. dev."), ("_min", "Min."), ("_max", "Max."))
+
+
+def _digits(table: dict, column: str) -> Optional[int]:
+    d = table.get("paper_digits")
+    return d.get(column) if isinstance(d, dict) else d
+
+
+def _mean_sd(mean, sd, digits: int) -> str:
+    if mean is None:
+        return MISSING
+    return f"{mean:.{digits}f}" + ("" if sd is None else f" ({sd:.{digits}f})")
+
+
+def _face_row_names(table: dict, runs: Dict[str, dict]) -> List[str]:
+    """The paper's rows in its order, then rows only our runs have (e.g. SDK rows in VI)."""
+    names = list(table["rows"])
+    for data in runs.values():
+        names += [n for n in (data.get("rows") or {}) if n not in names]
+    return names
+
+
+def format_face_table(table: dict, runs: Dict[str, dict], digits: Optional[int] = None) -> str:
+    """A face enhancement table (``layout`` in :data:`FACE_LAYOUTS`) in the paper's layout with
+    our runs beside it. ``runs``: {run name: eval_enhancers JSON}. Paper cells print with the
+    paper's decimals, ours with ``digits`` (default one more); a cell one side lacks is '-'.
+
+    'mean_sd' (Tables V, VI): paper cells "mean (sd)" from ``rows`` / ``sd_rows``; each paper
+    column in ``ours_beside`` gets our "mean (sd)" beside it (our keys ``c`` and ``c + '_sd'``);
+    ``ours_columns`` ({our key: label}) adds our own column group (Table V: ours are synthetic
+    faces, neither of the paper's datasets). 'groups' (Table VII): one sub-table per ``groups``
+    entry, each Mean / Std. dev. / Min. / Max. with ours beside, and the image counts."""
+    layout = table.get("layout")
+    if layout not in FACE_LAYOUTS:
+        raise ValueError(f"format_face_table: layout must be one of {FACE_LAYOUTS}, got {layout!r}")
+    names = list(runs)
+    tag = (lambda n: "ours") if len(names) == 1 else (lambda n: f"ours: {n}")
+    labels = table.get("column_labels", {})
+    rows = _face_row_names(table, runs)
+
+    def ours(run: str, row: str, key: str):
+        return ((runs[run].get("rows") or {}).get(row) or {}).get(key)
+
+    def ours_digits(column):
+        paper = _digits(table, column)
+        return digits if digits is not None else (4 if paper is None else paper + 1)
+
+    out = []
+    if layout == "mean_sd":
+        beside = table.get("ours_beside", [])
+        extra = table.get("ours_columns", {})
+        header = ["Enhancer"]
+        for c in table["columns"]:
+            header.append(labels.get(c, c))
+            header += [tag(n) for n in names] if c in beside else []
+        for key, label in extra.items():
+            header += [f"{tag(n)}: {label}" for n in names]
+        body = []
+        for row in rows:
+            paper, sd = table["rows"].get(row, {}), table.get("sd_rows", {}).get(row, {})
+            line = [row]
+            for c in table["columns"]:
+                line.append(_mean_sd(paper.get(c), sd.get(c), _digits(table, c) or 2))
+                if c in beside:
+                    line += [_mean_sd(ours(n, row, c), ours(n, row, c + "_sd"), ours_digits(c))
+                             for n in names]
+            for key in extra:
+                line += [_mean_sd(ours(n, row, key), ours(n, row, key + "_sd"),
+                                  ours_digits(table["columns"][0])) for n in names]
+            body.append(line)
+        for n in names:
+            if runs[n].get("dataset"):
+                out.append(f"{tag(n)}: {runs[n]['dataset']}")
+        return "\n".join(out + _table_lines(header, body))
+    for group, spec in table["groups"].items():
+        counts = [f"paper {spec.get('images') if spec.get('images') is not None else 'not stated'}"]
+        for n in names:
+            got = (runs[n].get("subsets") or {}).get(group, {}).get("images")
+            counts.append(f"{tag(n)} {'-' if got is None else got}")
+        out.append(f"\n{spec.get('label', group)} (images: {', '.join(counts)})")
+        header = ["Enhancer"]
+        for _, stat in GROUP_STATS:
+            header += [stat] + [tag(n) for n in names]
+        body = []
+        for row in rows:
+            line = [row]
+            for suffix, _ in GROUP_STATS:
+                c = group + suffix
+                value = table["rows"].get(row, {}).get(c)
+                line.append(MISSING if value is None else _paper_value(table, c, value))
+                for n in names:
+                    v = ours(n, row, c)
+                    line.append(MISSING if v is None else f"{float(v):.{ours_digits(c)}f}")
+            body.append(line)
+        out += _table_lines(header, body)
+    return "\n".join(out).lstrip("\n")

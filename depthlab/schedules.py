@@ -1,6 +1,10 @@
-"""Learning-rate schedules shared by the trainers (pure functions of the step)."""
+"""Learning-rate schedules shared by the trainers (pure functions of the step), and chunked
+multi-stage training plans (:func:`chunk_plan`: which examples each epoch trains on)."""
 
 from __future__ import annotations
+
+import dataclasses
+from typing import List, Sequence, Tuple
 
 import keras
 import tensorflow as tf
@@ -90,3 +94,66 @@ class CompoundEpochDecay(keras.optimizers.schedules.LearningRateSchedule):
     def get_config(self):
         return {"initial": self.initial, "steps_per_epoch": self.steps_per_epoch,
                 "start_epoch": self.start_epoch, "factor": self.factor}
+
+
+# -- chunked multi-stage training plans (pure Python) ------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    """One training session of a chunked schedule: ``ground_truths`` examples (indices
+    ``[first, first + ground_truths)`` of the data set) in ``variants`` (each example once per
+    variant, mixed in one stream), split into chunks of ``chunk_size`` examples, each chunk
+    trained for ``epochs_per_chunk`` epochs before the next."""
+
+    name: str
+    ground_truths: int
+    variants: Tuple[str, ...]
+    chunk_size: int
+    epochs_per_chunk: int
+    first: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Chunk:
+    """One chunk of a :class:`Stage` in a plan: its examples ``[start, stop)``, its epochs
+    ``[first_epoch, last_epoch)`` of the whole run, its index in the stage and in the run."""
+
+    stage: Stage
+    stage_index: int
+    index_in_stage: int
+    index: int
+    start: int
+    stop: int
+    first_epoch: int
+    last_epoch: int
+
+    @property
+    def chunks_in_stage(self) -> int:
+        return -(-self.stage.ground_truths // self.stage.chunk_size)
+
+
+def chunk_plan(stages: Sequence[Stage]) -> List[Chunk]:
+    """The chunks of ``stages`` in training order, with consecutive epoch ranges. Stages with
+    no examples are skipped (their chunks do not count). Raises ValueError naming the stage
+    for a non-positive chunk size or epoch count."""
+    out, epoch, index = [], 0, 0
+    for s_i, stage in enumerate(stages):
+        if stage.ground_truths < 0 or stage.first < 0:
+            raise ValueError(f"stage {stage.name!r}: ground_truths and first must be >= 0, got "
+                             f"{stage.ground_truths}, {stage.first}")
+        if stage.ground_truths == 0:
+            continue
+        if stage.chunk_size <= 0 or stage.epochs_per_chunk <= 0 or not stage.variants:
+            raise ValueError(f"stage {stage.name!r}: needs chunk_size > 0, epochs_per_chunk > 0 "
+                             f"and at least one variant, got {stage.chunk_size}, "
+                             f"{stage.epochs_per_chunk}, {stage.variants}")
+        for c in range(-(-stage.ground_truths // stage.chunk_size)):
+            start = stage.first + c * stage.chunk_size
+            stop = min(start + stage.chunk_size, stage.first + stage.ground_truths)
+            out.append(Chunk(stage, s_i, c, index, start, stop, epoch,
+                             epoch + stage.epochs_per_chunk))
+            epoch += stage.epochs_per_chunk
+            index += 1
+    if not out:
+        raise ValueError("chunk_plan: every stage is empty (no ground truths to train on)")
+    return out

@@ -37,8 +37,9 @@ flags.DEFINE_float("width", 1.0, "Channel multiplier (se_resnet50, inception).",
 flags.DEFINE_integer("embedding_dim", 512, "Embedding size.", lower_bound=1)
 flags.DEFINE_integer("epochs", 30, "Epochs.", lower_bound=1)
 flags.DEFINE_integer("batch_size", 32, "Batch size.", lower_bound=1)
-flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.", lower_bound=0.0)
-flags.DEFINE_integer("seed", 0, "Seed.")
+flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate (> 0).")
+cli_flags.require_above("learning_rate", 0.0)
+flags.DEFINE_integer("seed", 0, "Seed.", lower_bound=0)
 flags.DEFINE_integer("synthetic_identities", 50, "synthetic_faces identities.", lower_bound=2)
 flags.DEFINE_integer("synthetic_images_per_identity", 40, "synthetic_faces images per identity.",
                      lower_bound=2)

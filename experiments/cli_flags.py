@@ -42,6 +42,13 @@ def define_model_dirs(help_runs: str, label_note: str = "") -> None:
                       f"run's row label{label_note}.")
 
 
+def require_above(name: str, bound: float) -> None:
+    """A validator refusing ``--name`` <= ``bound`` (absl's ``lower_bound`` is inclusive; a
+    learning rate of 0 cannot be meant, issue 19): a usage error naming the flag."""
+    flags.register_validator(name, lambda v: v is None or v > bound,
+                             message=f"--{name} must be > {bound:g}")
+
+
 def define_deprecated(old: str, new: str, kind: str = "string") -> None:
     """An old flag spelling, listed by --help as DEPRECATED (mapped by :func:`apply_deprecated`)."""
     define = {"string": flags.DEFINE_string, "list": flags.DEFINE_list}[kind]

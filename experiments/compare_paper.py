@@ -21,7 +21,11 @@ Table files: experiments/paper_tables/<name>.json (read by ``depthlab.reporting
   blocks          optional: the paper's row groups in order (TS-GAN Table 2: iiitd, eurecom)
   block_labels, column_labels, row_labels    printed names; ``row_labels`` (ordered) also
                   fixes the paper's row set: such a table prints our runs cell by cell
-  layout          'metrics_as_rows': the paper prints columns as rows (TS-GAN Table 1)
+  layout          'metrics_as_rows': the paper prints columns as rows (TS-GAN Table 1);
+                  'mean_sd': "mean (sd)" cells from rows / sd_rows (face enhancement Tables V,
+                  VI; ``ours_beside``: paper columns with ours beside, ``ours_columns``: our
+                  own column group); 'groups': sub-tables of Mean / Std. dev. / Min. / Max.
+                  (Table VII, ``groups``); see ``reporting.format_face_table``
   paper_digits    decimals the paper prints (int, or {column: int}) so 0.2050 prints as printed
   ours_scale      {column: factor} applied to our values (our delta is a fraction, theirs %)
   ours_column     {paper column: our column} where our eval binaries use another key
@@ -151,6 +155,17 @@ def main(argv):
     if FLAGS.block and FLAGS.block not in (table.get("blocks") or []):
         raise SystemExit(f"compare_paper: --block={FLAGS.block}: {FLAGS.table} has blocks "
                          f"{table.get('blocks') or 'none'}")
+    if table.get("layout") in reporting.FACE_LAYOUTS:
+        print(f"{table.get('table', FLAGS.table)}\n{table['citation']}")
+        state = reporting.table_completeness(table)
+        print("Transcription: " + ("complete" if state["complete"] else
+                                   f"INCOMPLETE ({state['reason']})"))
+        for name, data in loaded.items():
+            if not isinstance(data.get("rows"), dict):
+                raise SystemExit(f"compare_paper: --run_json {name}: {FLAGS.table} needs an "
+                                 "eval_enhancers JSON (a 'rows' object)")
+        print(reporting.format_face_table(table, loaded, FLAGS.digits))
+        return
     cell_layout = bool(table.get("row_labels")) or table.get("layout") == "metrics_as_rows"
     ours = {}
     if cell_layout:

@@ -18,13 +18,14 @@ import sys
 
 from absl import app, flags, logging
 
+from data_pipelines import registry
 from experiments import cli_flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "One train_dsr_distill run directory.")
 cli_flags.define_model_dirs("train_dsr_distill run directories (e.g. one per scale)",
                             " (its rows become '<method> [label]')")
-flags.DEFINE_enum("dataset", None, ["middlebury_sample", "nyu_depth_v2", "middlebury"],
+flags.DEFINE_enum("dataset", None, registry.names(view="rgbd_records"),
                   "Held-out data (default: each run's training dataset).")
 flags.DEFINE_string("data_dir", None, "Directory of --dataset in its own layout (NYU: the "
                     "folder holding nyu_depth_v2_labeled.mat; Middlebury: the folder of scene "

@@ -14,6 +14,7 @@ import os
 
 from absl import app, flags, logging
 
+from data_pipelines import registry
 from experiments import cli_flags
 
 FLAGS = flags.FLAGS
@@ -69,7 +70,7 @@ def main(argv):
     print(reporting.metrics_table(rows, COLUMNS))
     print(f"\nPublished ({table['citation']}):\n{table['table']}")
     print(reporting.metrics_table(published, [c for c in COLUMNS if c != "log10"]))
-    if results[0]["dataset"] != "sparse_to_dense_h5":
+    if results[0]["dataset"] != registry.SPARSE_TO_DENSE_H5:
         print("\nNote: our rows are not on the paper's data (NYU Depth v2 val, 654 frames); "
               "compare the trend over samples, not the values.")
     if FLAGS.output_json:

@@ -23,7 +23,10 @@ r"""Exports a trained run's network as a SavedModel or a LiteRT (TFLite) model.
   float32 sparse depth in metres (N, H, W, 1), 0 = no sample -> {'depth', 'coarse_depth'}.
 - dsr (train_dsr_distill, DSRNet), savedmodel only: float32 LR depth in metres -> HR depth
   ('serving_default'), and uint16 millimetres in and out ('serve_uint16').
-recognition runs are not exported (identity classifiers of the run's own identities).
+- recognition (train_recognition), savedmodel only: one signature per fold ('serving_default'
+  the first): uint8 RGB (N, S, S, 3) and/or float32 depth [0, 1] (N, S, S, 1), as the run's
+  --inputs take -> {'scores', 'logits', 'embedding'} float32 (the final predictor's; score
+  fusion has scores only); depthlab/runners/recognition/serving.py.
 """
 
 from absl import app, flags, logging

@@ -33,7 +33,7 @@ TABLE_DIR = os.path.join(REPO, "experiments", "paper_tables")
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("run", None, "Documented run name (see --list).")
-flags.DEFINE_list("seeds", ["0", "1", "2", "3", "4"], "Seeds, comma-separated integers.")
+flags.DEFINE_list("seeds", ["0", "1", "2", "3", "4"], "Seeds, comma-separated integers >= 0.")
 flags.DEFINE_string("work_dir", None, "Folder of the runs (default runs/reproduce/<run>); "
                     "seed s runs in <work_dir>/seed<s>.")
 flags.DEFINE_bool("dry_run", False, "Print the commands per seed and exit.")
@@ -68,9 +68,22 @@ def parse_seeds(values: List[str]) -> List[int]:
         raise ValueError(f"--seeds must be comma-separated integers, got {','.join(values)!r}")
     if not seeds:
         raise ValueError("--seeds is empty")
+    if min(seeds) < 0:
+        raise ValueError(f"--seeds must be >= 0, got {','.join(values)}")
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"--seeds has repeated values: {seeds}")
     return seeds
+
+
+def _seeds_valid(values: List[str]) -> bool:
+    try:
+        parse_seeds(values)
+    except ValueError as e:
+        raise flags.ValidationError(str(e)) from None
+    return True
+
+
+flags.register_validator("seeds", _seeds_valid)
 
 
 def fill(template: str, seed: int, work_dir: str) -> str:

@@ -10,6 +10,15 @@ import pytest  # noqa: E402
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _tfds_cache(tmp_path_factory):
+    """Prepared TFDS copies of the Middlebury / NYU readers go to a temporary folder, not to
+    ~/.cache/depthlab/tfds (data_pipelines.datasets.prepared.default_data_dir)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DEPTHLAB_TFDS_DIR", str(tmp_path_factory.mktemp("depthlab_tfds")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _seed_everything():
     import keras

@@ -61,19 +61,151 @@ def test_rasterize_matches_brute_force_and_area():
     assert np.sum(union.numpy()[0] != want) <= 2
 
 
+def _mask_from_text(rows):
+    return np.array([[c == "#" for c in r] for r in rows])
+
+
+def test_polygon_from_vertices_hand_worked():
+    """Fig. 5 "Generate Random Hole Vertices" -> "Hole Depth Rendering": pixel centres inside
+    or on a convex polygon. Triangle (x, y) = (1,1), (5,1), (1,5), given with a repeated
+    vertex (a zero-length edge, how shorter polygons are padded): x >= 1, y >= 1, x + y <= 6
+    (15 pixels); diamond |x - 4| + |y - 4| <= 2 (13 pixels)."""
+    tri = [[1, 1], [1, 5], [5, 1], [5, 1]]               # (y, x), last vertex repeated
+    diamond = [[4, 6], [6, 4], [4, 2], [2, 4]]
+    got = dg.rasterize_polygons(8, 8, np.array([[tri, diamond]], np.float32),
+                                np.array([[True, False]]), 6.0).numpy()[0]
+    want_tri = _mask_from_text(["........",
+                                ".#####..",
+                                ".####...",
+                                ".###....",
+                                ".##.....",
+                                ".#......",
+                                "........",
+                                "........"])
+    np.testing.assert_array_equal(got, want_tri)
+    got = dg.rasterize_polygons(8, 8, np.array([[diamond, tri]], np.float32),
+                                np.array([[True, False]]), 3.0).numpy()[0]
+    want_diamond = _mask_from_text(["........",
+                                    "........",
+                                    "....#...",
+                                    "...###..",
+                                    "..#####.",
+                                    "...###..",
+                                    "....#...",
+                                    "........"])
+    np.testing.assert_array_equal(got, want_diamond)
+    assert want_tri.sum() == 15 and want_diamond.sum() == 13
+    union = dg.rasterize_polygons(8, 8, np.array([[tri, diamond]], np.float32),
+                                  np.array([[True, True]]), 6.0).numpy()[0]
+    np.testing.assert_array_equal(union, want_tri | want_diamond)
+
+
+def brute_polygon(h, w, verts):
+    """Pixel centres with cross(Q - P, X - P) >= 0 for every edge, float64."""
+    yy, xx = np.mgrid[:h, :w].astype(np.float64)
+    inside = np.ones((h, w), bool)
+    v = np.asarray(verts, np.float64)
+    for (py, px), (qy, qx) in zip(v, np.roll(v, -1, axis=0)):
+        inside &= (qx - px) * (yy - py) - (qy - py) * (xx - px) >= 0
+    return inside
+
+
+def test_hole_vertices_are_a_convex_polygon_on_the_holes_ellipse():
+    """Every vertex lies on the ellipse of the hole's size, aspect and orientation, in
+    counter-clockwise order (so the polygon is convex), with n in the vertex-count range
+    distinct vertices; rasterised, it equals the brute-force point-in-polygon test and lies
+    inside the ellipse."""
+    h = w = 64
+    kw = dict(count_range=(10, 10), size_range=(4.0, 12.0), vertex_count_range=(3, 8))
+    c, ax, ang, act, verts = (t.numpy() for t in dg.random_hole_parameters(
+        tf.constant([3, 4]), h, w, **kw))
+    counts = set()
+    for k in range(10):
+        v = verts[k].astype(np.float64)
+        dy, dx = v[:, 0] - c[k, 0], v[:, 1] - c[k, 1]
+        t = ang[k]
+        u1 = (dx * math.cos(t) + dy * math.sin(t)) / ax[k, 0]
+        u2 = (-dx * math.sin(t) + dy * math.cos(t)) / ax[k, 1]
+        np.testing.assert_allclose(u1 ** 2 + u2 ** 2, 1.0, atol=1e-4)
+        distinct = np.unique(np.round(v, 4), axis=0)
+        counts.add(len(distinct))
+        e = np.roll(v, -1, axis=0) - v
+        nxt = np.roll(e, -1, axis=0)
+        cross = e[:, 1] * nxt[:, 0] - e[:, 0] * nxt[:, 1]   # (x, y) cross of consecutive edges
+        assert np.all(cross >= -1e-3), cross
+        got = dg.rasterize_polygons(h, w, verts[k][None, None], np.ones((1, 1), bool),
+                                    12.0).numpy()[0]
+        want = brute_polygon(h, w, v)
+        assert np.sum(got != want) <= 1                            # float32 ties on edges
+        assert np.all(~got | brute_ellipse(h, w, c[k, 0], c[k, 1], ax[k, 0] + 1e-3,
+                                           ax[k, 1] + 1e-3, t))
+    assert counts <= set(range(3, 9)) and len(counts) > 1
+    # jitter 0: a regular polygon; a = b = 5, angle 0, 4 vertices: (x, y) offsets
+    # (5, 0), (0, 5), (-5, 0), (0, -5) from the centre
+    from data_pipelines.degradation.vertices import hole_vertices
+
+    cfg = dg.DegradationConfig(vertex_count_range=(4, 4), vertex_jitter=0.0)
+    v = hole_vertices(tf.constant([[[10.0, 20.0]]]), tf.constant([[[5.0, 5.0]]]),
+                      tf.constant([[0.0]]), tf.zeros([1, 1, 5]), cfg).numpy()[0, 0]
+    np.testing.assert_allclose(v, [[10, 25], [15, 20], [10, 15], [5, 20]], atol=1e-5)
+
+
+def test_outline_region_is_the_band_within_its_width_of_a_hole():
+    """Fig. 5 "Generate Outline Region": valid pixels within w px (chessboard distance) of a
+    hole, = valid minus its erosion by a (2w + 1)^2 square (SciPy), also on packed words; the
+    outline holes' centres lie in it."""
+    face = disc_face(64, 22)
+    face[30:34, 28:36] = 0.0
+    valid = face > 0
+    for width in (1, 2, 4):
+        want = valid & ~ndimage.binary_erosion(valid, np.ones((2 * width + 1,) * 2, bool),
+                                               border_value=1)
+        got = dg.face_outline(tf.constant(valid[None]), width).numpy()[0]
+        np.testing.assert_array_equal(got, want)
+        words = dg_holes._outline_words(tf.constant(valid[None]), width)
+        np.testing.assert_array_equal(dg_holes._unpack16(words, 64).numpy()[0], want)
+        cfg = dg.DegradationConfig(outline_region_width=width, outline_count_range=(30, 30))
+        u = dg_seeds._uniform(dg_seeds._part_keys(dg.index_seeds(2, tf.range(1)), 1),
+                              [1 + 4 * 30])
+        centres, _, _, _ = dg_holes._outline_ellipses(tf.constant(valid[None]), u, cfg)
+        yx = centres.numpy()[0].astype(int)
+        assert np.all(want[yx[:, 0], yx[:, 1]])
+    assert (dg.face_outline(tf.constant(valid[None]), 3).numpy().sum()
+            > dg.face_outline(tf.constant(valid[None]), 1).numpy().sum())
+
+
+def test_blurred_hole_background_is_the_randomised_values_blurred_over_holes():
+    """Fig. 5 "Randomize Hole Values" -> "Blurred Hole Background" (l. 573-575: "randomized to
+    a certain depth range and then blurred"): the blurred helper equals the plain helper's
+    random hole values (same seed, same draws) averaged over the hole pixels of each k x k
+    window (NumPy), valid pixels unchanged."""
+    face = disc_face(32, 10)
+    seed = tf.constant([5, 6])
+    k = 5
+    rand = dg.randomize_hole_values(face, seed).numpy().astype(np.float64)
+    got = dg.randomize_hole_values_blurred(face, seed, kernel_size=k).numpy()
+    hole = face == 0
+    vals = np.where(hole, rand, 0.0)
+    num = ndimage.uniform_filter(vals, k, mode="constant") * k * k
+    den = ndimage.uniform_filter(hole.astype(np.float64), k, mode="constant") * k * k
+    want = np.where(hole, num / np.maximum(den, 1), face)
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    assert got[hole].std() < rand[hole].std() / 2                    # smoother
+
+
 def test_random_holes_one_ellipse_of_known_size_and_orientation():
     size, a, ratio, angle = 128, 12.0, 0.5, 0.4
     kw = dict(count_range=(1, 1), size_range=(a, a), aspect_range=(ratio, ratio),
               angle_range=(angle, angle))
     for s in range(20):     # first seed whose ellipse lies inside the image (deterministic)
         seed = tf.constant([s, 5])
-        c, _, _, act = dg.random_hole_parameters(seed, size, size, **kw)
+        c, _, _, act, _ = dg.random_hole_parameters(seed, size, size, **kw)
         cy, cx = c.numpy()[0]
         if a + 1 <= min(cy, cx) and max(cy, cx) <= size - a - 2:
             break
     assert bool(act.numpy()[0])
     face = np.full((size, size), 800.0, np.float32)
-    out = dg.random_holes(face, seed, **kw).numpy()
+    out = dg.random_holes(face, seed, hole_shape="ellipse", **kw).numpy()
     hole = out == 0
     area = math.pi * a * (a * ratio)                                  # 226.2 px
     assert abs(hole.mean() - area / size ** 2) <= 6.0 / size ** 2     # lattice-point tolerance

@@ -151,3 +151,30 @@ def test_mixed_precision_output_is_float32():
         assert y.dtype == "float32"
     finally:
         keras.mixed_precision.set_global_policy(old)
+
+
+def _hand_count(k):
+    """The 'table' preset's DL-Alpha (16,48,64,96,128,256,384) counted layer by layer by hand:
+    (c_in, c_out) of every k x k conv (weights k*k*c_in*c_out + c_out biases), decoder inputs
+    = upsampled + skip channels, then the 1x1 head 16 + 1."""
+    convs = [(1, 16), (16, 16), (16, 48), (48, 48), (48, 64), (64, 64), (64, 96), (96, 96),
+             (96, 128), (128, 128), (128, 256), (256, 256),            # encoder
+             (256, 384), (384, 384),                                    # bottleneck
+             (384 + 256, 256), (256, 256), (256 + 128, 128), (128, 128), (128 + 96, 96),
+             (96, 96), (96 + 64, 64), (64, 64), (64 + 48, 48), (48, 48), (48 + 16, 16),
+             (16, 16)]                                                  # decoder
+    return sum(k * k * ci * co + co for ci, co in convs) + 16 + 1
+
+
+def test_gamma_text_is_alpha_at_5x5_with_a_hand_counted_size():
+    """Issue 18 / Table III: the text (l. 931-934) makes DL-Gamma DL-Alpha with 5x5 kernels;
+    the 'table' preset's exact counts make Gamma Delta at 5x5 instead. 'gamma_text' is the
+    text's reading: in 'table' 18,691,617 parameters (hand count, not Table III's 11,593,825);
+    in 'paper', where Gamma already is Alpha at 5x5, it equals Gamma."""
+    assert _hand_count(3) == TABLE_III["alpha"]            # the hand list is table-Alpha
+    assert _hand_count(5) == 18_691_617
+    text = enhancers.build_enhancer("gamma_text", preset="table")
+    assert text.name == "dl_gamma_text" and _trainable(text) == _hand_count(5)
+    assert text.get_layer("enc0_conv1").kernel.shape == (5, 5, 1, 16)
+    assert enhancers.count_trainable_params(enhancers.get_spec("gamma_text", "paper")) == \
+        TABLE_III["gamma"]

@@ -155,7 +155,8 @@ def test_detect_kind_reads_each_trainers_config(tmp_path):
     with pytest.raises(FileNotFoundError, match="no config.json"):
         exporters.detect_kind(str(tmp_path / "none"))
     rec = str(tmp_path / "recognition")
-    with pytest.raises(ValueError, match="recognition run.*nothing to export"):
+    with pytest.raises(FileNotFoundError, match="model.keras does not exist; the run has not "
+                                                "finished"):
         exporters.export_run(rec, str(tmp_path / "out"))
     with pytest.raises(ValueError, match="--format=litert is not available for "
                                          "--model_kind=dsr"):
@@ -166,3 +167,110 @@ def test_detect_kind_reads_each_trainers_config(tmp_path):
         timeout=300)
     assert bad.returncode != 0 and "--model_kind=one of" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+# -- issue 19: "any batch" includes N = 0 --------------------------------------------------
+
+def _saved_signatures(path):
+    return tf.saved_model.load(path).signatures
+
+
+def _assert_empty_like_one(signature, empty_inputs, one_inputs):
+    """The empty batch's outputs: the names, dtypes and per-image shapes of a one-image call
+    on the same H x W, with N = 0."""
+    got = signature(**{k: tf.constant(v) for k, v in empty_inputs.items()})
+    want = signature(**{k: tf.constant(v) for k, v in one_inputs.items()})
+    assert set(got) == set(want)
+    for name, value in got.items():
+        assert value.dtype == want[name].dtype, name
+        assert tuple(value.shape) == (0,) + tuple(want[name].shape[1:]), (name, value.shape)
+
+
+def _generator_signatures(tmp_path):
+    gen = build_generator(tsgan_config("demo", image_size=32, gen_filters=8, gen_blocks=2))
+    return {"tsgan generator": _saved_signatures(
+        export.export_depth_generator(gen, str(tmp_path / "gen"), 32))}
+
+
+def _enhancer_signatures(tmp_path):
+    model = build_enhancer("delta", image_size=128)
+    return {"enhancer": _saved_signatures(export.export_enhancer(model, str(tmp_path / "enh")))}
+
+
+def _cyclegan_signatures(tmp_path):
+    from depthlab.models.cyclegan_depth import build_cyclegan_depth
+    from depthlab.runners import cyclegan_depth as runner
+
+    model = build_cyclegan_depth("fastcut", image_size=16, gen_filters=4, gen_downsamplings=1,
+                                 gen_blocks=1, disc_filters=(4, 8), disc_strides=(2, 1),
+                                 nce_units=8, num_patches=8)
+    model(np.zeros((1, 16, 16, 3), np.float32))
+    return {"cyclegan G1": _saved_signatures(runner.export(model, str(tmp_path / "cg"), "gray"))}
+
+
+def _dsr_signatures(tmp_path):
+    from depthlab.models.dsr_distill import build_dsrnet, dsr_config
+    from depthlab.runners.dsr_distill import export_dsrnet
+
+    net = build_dsrnet(dsr_config("demo", filters=8, n_blocks=1))
+    net(np.ones((1, 8, 8, 1), np.float32))
+    return {"dsr": _saved_signatures(export_dsrnet(net, str(tmp_path / "dsr")))}
+
+
+def _two_stage_signatures(tmp_path):
+    from depthlab.models import two_stage as ts
+    from depthlab.runners import two_stage as runner
+
+    s1 = tmp_path / "s1"
+    s1.mkdir()
+    ts.build_stage1("demo", 4, input_hw=(32, 32), base_filters=4).save(str(s1 / "stage1.keras"))
+    training.write_json(str(s1 / "config.json"), {"trainer": "two_stage_stage1", "stage": 1})
+    s2 = tmp_path / "s2"
+    s2.mkdir()
+    gen, _ = ts.build_stage2(ts.stage2_config("demo", gen_filters=4, n_res_blocks=1,
+                                              disc_filters=(4, 8), disc_strides=(2, 1)))
+    gen.save(str(s2 / "generator.keras"))
+    training.write_json(str(s2 / "config.json"), {"trainer": "two_stage_stage2", "stage": 2,
+                                                  "stage1_dir": str(s1),
+                                                  "model": {"max_depth": 10.0}})
+    return {"two-stage stage 1": _saved_signatures(runner.export_pipeline(str(s1),
+                                                                         str(tmp_path / "p1"))),
+            "two-stage stage 1+2": _saved_signatures(runner.export_pipeline(str(s2),
+                                                                           str(tmp_path / "p2")))}
+
+
+#: signature name -> inputs of one image (the empty batch: the same with N = 0)
+_ONE_IMAGE = {
+    "tsgan generator": {"serving_default": {"rgb": np.full((1, 20, 24, 3), 128, np.uint8)}},
+    "cyclegan G1": {"serving_default": {"rgb": np.full((1, 20, 24, 3), 128, np.uint8)}},
+    "enhancer": {"serving_default": {"depth_uint16": np.full((1, 128, 128, 1), 30000,
+                                                             np.uint16)}},
+    "dsr": {"serving_default": {"depth": np.full((1, 8, 8, 1), 1.5, np.float32)},
+            "serve_uint16": {"depth_mm": np.full((1, 8, 8, 1), 1500, np.uint16)}},
+    "two-stage stage 1": {"serving_default": {
+        "rgb": np.full((1, 40, 48, 3), 100, np.uint8),
+        "sparse_depth": np.zeros((1, 40, 48, 1), np.float32)}},
+}
+_ONE_IMAGE["two-stage stage 1+2"] = _ONE_IMAGE["two-stage stage 1"]
+
+
+@pytest.mark.parametrize("family", [_generator_signatures, _enhancer_signatures,
+                                    _cyclegan_signatures, _dsr_signatures,
+                                    _two_stage_signatures])
+def test_every_exported_signature_serves_an_empty_batch(tmp_path, family):
+    """Issue 19: the signatures promise any batch; N = 0 returns empty outputs of the shape
+    and dtype of a real call (one image on the same H x W) instead of an error."""
+    for model, signatures in family(tmp_path).items():
+        for name, one in _ONE_IMAGE[model].items():
+            empty = {k: v[:0] for k, v in one.items()}
+            _assert_empty_like_one(signatures[name], empty, one)
+
+
+def test_empty_batch_still_gets_the_input_checks(tmp_path):
+    """An empty batch of the wrong size / channels is still refused naming the input."""
+    (sig,) = _enhancer_signatures(tmp_path).values()
+    serve = sig["serving_default"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"expected 128x128 images"):
+        serve(depth_uint16=tf.zeros((0, 64, 64, 1), tf.uint16))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"expected 1 channel"):
+        serve(depth_uint16=tf.zeros((0, 128, 128, 3), tf.uint16))

@@ -422,3 +422,58 @@ def test_falsification_rmse_ignores_input_holes():
     # input hole at (0, 1) ignored: diffs 1, 0, -2 -> sqrt(5 / 3)
     assert fe.falsification_rmse(inp, enhanced, np.ones((2, 2), bool), inp != 0) == \
         pytest.approx(math.sqrt(5 / 3))
+
+
+# ----------------------------------------------------------------------------------------
+# Tables V-VII summaries and Table VII's selection (issue 18)
+# ----------------------------------------------------------------------------------------
+
+def test_sample_stats_by_hand():
+    # [0, 1/6, 1/6, 1/3]: mean 1/6; squared deviations (1/6)^2, 0, 0, (1/6)^2 -> sample
+    # variance (2/36) / 3 = 1/54
+    got = fe.sample_stats([0.0, 1 / 6, 1 / 6, 1 / 3])
+    assert got == pytest.approx({"mean": 1 / 6, "sd": math.sqrt(1 / 54), "min": 0.0,
+                                 "max": 1 / 3})
+    assert fe.sample_stats([0.25])["sd"] == 0.0
+    with pytest.raises(ValueError, match="empty"):
+        fe.sample_stats([])
+    with pytest.raises(ValueError, match="non-finite"):
+        fe.sample_stats([0.1, float("nan")])
+
+
+def test_table7_subset_rule_on_a_hand_made_example():
+    """Three 4x4 inputs (hole = 1.0), two landmarks at pixels (0, 0) and (3, 3). Input 0 has
+    no landmark hole, input 1 one (rate 1/2), input 2 two (rate 1): the subset is images 1 and
+    2. An enhancer's outputs have rates 1/2 (image 0: excluded, though it has a hole), 0 and
+    1/2: on the subset [0, 1/2] -> mean 1/4, sample sd sqrt(2 * (1/4)^2 / 1) = 0.35355, min 0,
+    max 1/2; the inputs themselves [1/2, 1] -> mean 3/4, the same sd, min 1/2, max 1."""
+    marks = np.array([[0.0, 0.0], [3.0, 3.0]])
+    inputs = np.full((3, 4, 4), 0.5)
+    inputs[1, 0, 0] = 1.0
+    inputs[2, 0, 0] = inputs[2, 3, 3] = 1.0
+    outputs = np.full((3, 4, 4), 0.5)
+    outputs[0, 3, 3] = 1.0
+    outputs[2, 0, 0] = 1.0
+    rate = lambda x: fe.landmark_hole_rate(x, marks, hole_value=1.0)   # noqa: E731
+    in_rates = [rate(x) for x in inputs]
+    assert in_rates == [0.0, 0.5, 1.0]
+    subset = fe.landmark_hole_subset(in_rates)
+    np.testing.assert_array_equal(subset, [1, 2])
+    out = fe.subset_stats([rate(x) for x in outputs], subset)
+    assert out == pytest.approx({"mean": 0.25, "sd": math.sqrt(0.125), "min": 0.0, "max": 0.5})
+    none = fe.subset_stats(in_rates, subset)
+    assert none == pytest.approx({"mean": 0.75, "sd": math.sqrt(0.125), "min": 0.5, "max": 1.0})
+    assert fe.subset_stats(in_rates, fe.landmark_hole_subset([0.0, 0.0])) is None
+    with pytest.raises(ValueError, match="fractions in \\[0, 1\\]"):
+        fe.landmark_hole_subset([0.5, 2.0])
+
+
+def test_manual_landmarks_from_dlib_by_hand():
+    xy = np.zeros((68, 2))
+    xy[36:42] = [[0, 0], [2, 0], [4, 0], [6, 0], [4, 2], [2, 2]]     # left eye: centre (3, 2/3)
+    xy[42:48] = [[10, 10]] * 6
+    xy[30], xy[48], xy[54], xy[8] = [5, 5], [3, 8], [7, 8], [5, 12]
+    got = fe.manual_landmarks_from_dlib(xy)
+    np.testing.assert_allclose(got, [[3, 2 / 3], [10, 10], [5, 5], [3, 8], [7, 8], [5, 12]])
+    with pytest.raises(ValueError, match="\\(68, 2\\)"):
+        fe.manual_landmarks_from_dlib(np.zeros((6, 2)))

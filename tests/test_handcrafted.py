@@ -194,3 +194,123 @@ def test_bad_input_errors():
     empty = np.zeros((16, 16), U16)
     for fn in hc.PAPER_ENHANCERS.values():
         assert not fn(empty).any()
+
+
+# ------------------------------------------------------- the paper's input convention (issue 18)
+def test_paper_codes_shift_round_trip_by_hand():
+    codes = np.array([[65535, 0, 5, 65533, 65534]], U16)
+    # holes -> 0; valid + 2 saturated at 65535 (65533 and 65534 both reach it)
+    np.testing.assert_array_equal(hc.paper_codes_to_sdk(codes), [[0, 2, 7, 65535, 65535]])
+    # back: 0 -> 65535, v -> v - 2 clipped to 0 .. 65534 (1, next to a hole, -> 0)
+    np.testing.assert_array_equal(hc.sdk_to_paper_codes(np.array([[0, 1, 2, 7, 65535]], U16)),
+                                  [[65535, 0, 0, 5, 65533]])
+
+
+def test_spatial_delta_20_means_codes_by_default_millimetres_as_option():
+    """Sp-Hf16 (SDK defaults: 2 iterations, alpha 0.5, delta 20) on two equal rows, so the
+    vertical passes keep them (a blend of equal values v is int(v + 0.5) = v).
+
+    Millimetres [600, 610, 620] (10 mm steps <= delta 20): iteration 1, left to right (column
+    1 only): int(0.5*610 + 0.5*600 + 0.5) = 605; right to left: column 1 int(0.5*605 +
+    0.5*620 + 0.5) = 613, column 0 int(0.5*600 + 0.5*613 + 0.5) = 607. Iteration 2: column 1
+    int(0.5*613 + 0.5*607 + 0.5) = 610, then int(0.5*610 + 0.5*620 + 0.5) = 615, column 0
+    int(0.5*607 + 0.5*615 + 0.5) = 611 -> [611, 615, 620].
+
+    The same face in the paper's codes over a 250 mm window from 600 mm: 10 mm = 2621.4 codes,
+    [0, 2621, 5243] (+2 inside: [2, 2623, 5245]): every step is far above delta 20, so the
+    filter preserves them as edges and the output equals the input. Codes 10 apart, [100, 110,
+    120], are smoothed exactly like the millimetres: [111, 115, 120] (the shift cancels)."""
+    mm = np.array([[600, 610, 620]] * 2, U16)
+    np.testing.assert_array_equal(hc.paper_enhancer("Sp-Hf16", "millimetres")(mm),
+                                  [[611, 615, 620]] * 2)
+    hole_row = [[65535] * 3]
+    codes = np.array([[0, 2621, 5243]] * 2 + hole_row, U16)
+    assert round(10 / 250 * 65535) == 2621 and round(20 / 250 * 65535) == 5243
+    out = hc.paper_enhancer("Sp-Hf16")(codes)                    # the default: paper codes
+    np.testing.assert_array_equal(out[:2], codes[:2])
+    near = np.array([[100, 110, 120]] * 2 + hole_row, U16)
+    np.testing.assert_array_equal(hc.paper_enhancer("Sp-Hf16")(near)[:2], [[111, 115, 120]] * 2)
+    # the hole row stays holes (65535) in the paper's convention
+    np.testing.assert_array_equal(hc.paper_enhancer("Sp-Hf16")(near)[2], [65535] * 3)
+
+
+def test_paper_enhancer_holes_in_and_out_are_65535():
+    codes = np.array([[300, 65535, 65535, 340],
+                      [300, 65535, 65535, 340],
+                      [300, 65535, 65535, 340]], U16)
+    # Hf-L fills from the left: 300 + 2 inside, - 2 outside
+    np.testing.assert_array_equal(hc.paper_enhancer("Hf-L")(codes),
+                                  [[300, 300, 300, 340]] * 3)
+    # every Table II label runs in both conventions and keeps the shape and dtype
+    codes = np.tile(codes, (3, 2))                              # 9 x 8: De-M8 needs 8 x 8
+    mm = hc.paper_holes_to_sdk(codes)
+    for label in hc.PAPER_ENHANCERS:
+        for conv, x in (("paper_codes", codes), ("millimetres", mm)):
+            out = hc.paper_enhancer(label, conv)(x)
+            assert out.shape == x.shape and out.dtype == U16, (label, conv)
+
+
+def test_wrong_hole_convention_is_refused_by_name():
+    mm = np.full((8, 8), 600, U16)
+    mm[:, :2] = 0                                                 # 25 % holes at 0, no 65535
+    with pytest.raises(ValueError, match=r"paper_codes_to_sdk: image\(s\) \[0\].*25\.0 %.*"
+                                         r"0 = hole depth where 65535 = hole") as e:
+        hc.paper_enhancer("Sp-HfU")(mm)
+    assert "convention='millimetres'" in str(e.value)
+    # batches name the offending images
+    batch = np.stack([hc.sdk_holes_to_paper(mm), mm, mm])
+    with pytest.raises(ValueError, match=r"image\(s\) \[1, 2\]"):
+        hc.paper_enhancer("Hf-FFA")(batch)
+    # the window's nearest code 0 on a few pixels is fine; allow_zero_code accepts more
+    ok = np.full((16, 16), 600, U16)
+    ok[0, 0] = 0                                                  # 1 of 256 = 0.4 % < 1 %
+    assert hc.paper_enhancer("Hf-L")(ok).shape == (16, 16)
+    ok[0, :3] = 0                                                 # 3 of 256 = 1.2 % >= 1 %
+    with pytest.raises(ValueError, match=r"1\.2 %"):
+        hc.paper_enhancer("Hf-L")(ok)
+    assert hc.paper_enhancer("Hf-L", allow_zero_code=True)(mm).shape == (8, 8)
+    # the other direction: 65535 holes fed where 0 = hole (millimetres) is expected
+    with pytest.raises(ValueError, match=r"handcrafted.decimate_and_upscale: depth holds 16 "
+                                         r"pixel\(s\) at 65535.*paper_enhancer"):
+        hc.paper_enhancer("De-M8", "millimetres")(batch[0][None].repeat(1, 0))
+    with pytest.raises(ValueError, match="unknown input convention 'mm'"):
+        hc.paper_enhancer("Sp-HfU", "mm")
+    with pytest.raises(ValueError, match="unknown Table II enhancer 'Sp-X'"):
+        hc.paper_enhancer("Sp-X")
+
+
+@pytest.fixture(scope="module")
+def code_frames(face_frames):
+    """The degraded faces as the paper's codes: 250 mm window from each image's nearest valid
+    pixel, valid round(x * 65535) capped at 65534, holes 65535 (section IV-J)."""
+    out = []
+    for mm in face_frames:
+        d = mm.astype(np.float64)
+        near = d[mm > 0].min()
+        code = np.clip(np.round((d - near) / 250.0 * 65535), 0, 65534)
+        out.append(np.where(mm > 0, code, 65535).astype(U16))
+    assert all((c == 0).any() and (c == 65535).any() for c in out)
+    return out
+
+
+@pytest.mark.parametrize("label,name,options", [
+    ("Hf-FFA", "hole_filling", {"mode": 1}), ("Hf-NFA", "hole_filling", {"mode": 2}),
+    ("Hf-L", "hole_filling", {"mode": 0}), ("Sp-Hf16", "spatial", {"holes_fill": 4}),
+    ("Sp-HfU", "spatial", {"holes_fill": 5})])
+def test_paper_enhancers_on_codes_equal_the_sdk_on_codes(code_frames, label, name, options):
+    """Our Table II baseline on the paper's codes == pyrealsense2's filter fed the same
+    shifted frame (codes up to 65535 reach the SDK)."""
+    cam = sdk.SoftwareDepthCamera(256, 256)
+    for codes in code_frames:
+        want = sdk.apply_paper_codes(name, codes, cam, **options)
+        np.testing.assert_array_equal(hc.paper_enhancer(label)(codes), want)
+
+
+def test_decimation_on_codes_equals_the_sdk_on_codes(code_frames):
+    cam = sdk.SoftwareDepthCamera(256, 256)
+    for magnitude in (2, 8):
+        for codes in code_frames:
+            want = sdk.apply_paper_codes("decimation", codes, cam, magnitude=magnitude)
+            got = hc.sdk_to_paper_codes(hc.decimation(hc.paper_codes_to_sdk(codes), magnitude,
+                                                      allow_max_code=True))
+            np.testing.assert_array_equal(got, want)

@@ -107,17 +107,18 @@ def test_dsr_export_refuses_non_finite_and_non_positive_depth(dsr_export, value,
     assert "input depth" in str(e.value)
 
 
-def test_dsr_export_empty_batch_and_hole_mm_are_clear_errors(dsr_export):
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"input depth:\] \[empty batch"):
-        dsr_export.signatures["serving_default"](depth=tf.zeros((0, 8, 8, 1)))
+def test_dsr_export_empty_batch_is_empty_and_hole_mm_a_clear_error(dsr_export):
+    # issue 19: any batch, N = 0 included (tests/test_export.py checks every signature)
+    empty = dsr_export.signatures["serving_default"](depth=tf.zeros((0, 8, 8, 1)))["depth"]
+    assert empty.shape == (0, 32, 32, 1) and empty.dtype == tf.float32
     serve16 = dsr_export.signatures["serve_uint16"]
     mm = np.full((1, 8, 8, 1), 1500, U16)
     assert serve16(depth_mm=tf.constant(mm))["depth_mm"].numpy().min() > 0
     mm[0, 2, 2, 0] = 0
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"input depth_mm holds a value <= 0"):
         serve16(depth_mm=tf.constant(mm))
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"input depth_mm:\] \[empty batch"):
-        serve16(depth_mm=tf.zeros((0, 8, 8, 1), tf.uint16))
+    empty = serve16(depth_mm=tf.zeros((0, 8, 8, 1), tf.uint16))["depth_mm"]
+    assert empty.shape == (0, 32, 32, 1) and empty.dtype == tf.uint16
 
 
 # ----------------------------------------------------------------------------------------
@@ -257,14 +258,13 @@ def enhancer_export(tmp_path_factory):
     return model, tf.saved_model.load(path).signatures["serving_default"]
 
 
-def test_enhancer_export_refuses_other_sizes_channels_and_empty_batches(enhancer_export):
+def test_enhancer_export_refuses_other_sizes_and_channels(enhancer_export):
     _, serve = enhancer_export
     ok = serve(depth_uint16=tf.constant(np.full((2, 32, 32, 1), 30000, U16)))
     assert ok["depth"].shape == (2, 32, 32, 1)
     for x, message in (
             (np.zeros((1, 16, 16, 1), U16), r"expected 32x32 images"),
             (np.zeros((1, 32, 32, 3), U16), r"expected 1 channel"),
-            (np.zeros((0, 32, 32, 1), U16), r"empty batch"),
             (np.zeros((32, 32, 1), U16), r"expected a 4-D batch"),
             (np.zeros((1, 0, 32, 1), U16), r"zero-size image")):
         with pytest.raises(tf.errors.InvalidArgumentError, match=message) as e:
@@ -296,10 +296,10 @@ def generator_export(tmp_path_factory):
     return tf.saved_model.load(path).signatures["serving_default"]
 
 
-def test_generator_export_empty_batch_wrong_channels_zero_size_are_named(generator_export):
+def test_generator_export_wrong_channels_zero_size_are_named(generator_export):
     ok = generator_export(rgb=tf.zeros((2, 20, 24, 3), tf.uint8))
     assert ok["depth"].shape == (2, 32, 32, 1)
-    for shape, message in (((0, 32, 32, 3), "empty batch"), ((1, 32, 32, 1), "expected 3 channel"),
+    for shape, message in (((1, 32, 32, 1), "expected 3 channel"),
                            ((1, 0, 32, 3), "zero-size image"), ((32, 32, 3), "expected a 4-D")):
         with pytest.raises(tf.errors.InvalidArgumentError, match=message) as e:
             generator_export(rgb=tf.zeros(shape, tf.uint8))

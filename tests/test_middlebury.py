@@ -1,6 +1,7 @@
 """Middlebury readers on fixtures in the real layouts, the scikit-image sample, DSR data."""
 
 import os
+import re
 import struct
 
 import numpy as np
@@ -182,13 +183,17 @@ def test_load_scenes_through_tfds_equals_read_all(tmp_path):
     shutil.copytree(os.path.join(FIX, "2014", "Tiny-perfect"), one)
     _assert_same_scenes(middlebury.load_scenes(one, tfds_data_dir=str(tmp_path / "tfds1")),
                         middlebury.read_all(one))
-    # a copy prepared from another folder is refused, not silently returned
-    with pytest.raises(ValueError, match="prepared from"):
-        middlebury.load_scenes(one, tfds_data_dir=tfds_dir)
+    # a copy prepared from another folder is prepared again from this one, not returned stale
+    _assert_same_scenes(middlebury.load_scenes(one, tfds_data_dir=tfds_dir),
+                        middlebury.read_all(one))
+    with pytest.raises(ValueError, match=re.escape(f"source folder {one} -> "
+                                                   f"{os.path.abspath(FIX)}")):
+        middlebury.load_scenes(FIX, tfds_data_dir=tfds_dir, on_change="error")
 
 
 def test_dataset_names_are_the_builders_names():
+    from data_pipelines import registry
     from data_pipelines.datasets import middlebury as builder_module
 
-    assert builder_module.Middlebury.name == middlebury.DATASET == "middlebury"
-    assert middlebury.SAMPLE_DATASET == "middlebury_sample"
+    assert builder_module.Middlebury.name == registry.MIDDLEBURY == "middlebury"
+    assert registry.MIDDLEBURY_SAMPLE == "middlebury_sample"

@@ -146,16 +146,32 @@ def test_tfds_path_equals_the_raw_reader(mat_file, tmp_path, image_size):
         np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
 
 
-def test_tfds_path_refuses_other_files_and_sizes(mat_file, tmp_path):
+def test_tfds_path_follows_the_file_and_reads_any_size(mat_file, tmp_path):
+    from data_pipelines import registry
+
     tfds_dir = str(tmp_path / "tfds")
     list(nyu.iter_labeled_tfds(mat_file, "test", 128, tfds_data_dir=tfds_dir))
     other = nyu.write_labeled_fixture(tmp_path / "nyu_depth_v2_labeled.mat", num_frames=4,
                                       height=30, width=40, seed=4)
-    with pytest.raises(ValueError, match="prepared from"):
-        list(nyu.iter_labeled_tfds(other, "test", 128, tfds_data_dir=tfds_dir))
-    with pytest.raises(ValueError, match="configs"):
-        list(nyu.iter_labeled_tfds(mat_file, "test", 64, tfds_data_dir=tfds_dir))
+    # a copy prepared from another file is prepared again from this one, not returned stale
+    with pytest.raises(ValueError, match=r"source folder .* -> .*To refresh, delete"):
+        list(nyu.iter_labeled_tfds(other, "test", 128, tfds_data_dir=tfds_dir,
+                                   on_change="error"))
+    got = list(nyu.iter_labeled_tfds(other, "test", 128, tfds_data_dir=tfds_dir))
+    want = list(nyu.iter_labeled(other, "test", 128))
+    # 4 frames: the first ceil(4 * 1000 / 1449) = 3 train, frame 3 tests
+    assert [g[0] for g in got] == [w[0] for w in want] == [3]
+    for (_, rgb, depth), (_, rgb_w, depth_w) in zip(got, want):
+        np.testing.assert_array_equal(rgb, rgb_w)
+        np.testing.assert_array_equal(depth, depth_w)
+    # a size without its own config: the full frames resized as iter_labeled does
+    for (i, rgb, depth), (j, rgb_w, depth_w) in zip(
+            nyu.iter_labeled_tfds(mat_file, "test", 64, tfds_data_dir=tfds_dir),
+            nyu.iter_labeled(mat_file, "test", 64)):
+        assert i == j and rgb.shape == (64, 64, 3)
+        np.testing.assert_array_equal(rgb, rgb_w)
+        np.testing.assert_array_equal(depth, depth_w)
     renamed = nyu.write_labeled_fixture(tmp_path / "m.mat", num_frames=4, height=30, width=40)
     with pytest.raises(ValueError, match="nyu_depth_v2_labeled.mat"):
         list(nyu.iter_labeled_tfds(renamed, "test", None, tfds_data_dir=tfds_dir))
-    assert (nyu.DATASET, nyu.TFDS_NAME) == ("nyu_depth_v2", "nyu_depth_v2_labeled")
+    assert tfds.builder(f"{registry.NYU_DEPTH_V2_TFDS}/full").name == "nyu_depth_v2_labeled"

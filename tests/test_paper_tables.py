@@ -649,3 +649,103 @@ def test_documented_runs_paper_keys_resolve():
     for spec in specs:
         table = reporting.load_paper_table(spec["table"])
         assert isinstance(table["rows"][spec["row"]][spec["column"]], (int, float)), spec
+
+
+# ------------------------------------------------ compare_paper's face table layouts (issue 18)
+def _face_run(tmp_path):
+    """A hand-made eval_enhancers JSON: values chosen, not computed (only the layout is tested)."""
+    rows = {
+        "None": {"rmse_mean": 0.17, "rmse_std": 0.02, "rmse_skewness": 0.1,
+                 "rmse_excess_kurtosis": -0.2, "roughness": 0.4612, "roughness_sd": 0.0081,
+                 "hole_percentage": 2.3456, "hole_percentage_sd": 0.5,
+                 "falsification_neutral": 0.0, "falsification_neutral_sd": 0.0,
+                 "manual_landmark_holes": 0.2, "manual_landmark_holes_std": 0.05,
+                 "manual_landmark_holes_min": 0.1667, "manual_landmark_holes_max": 0.3333,
+                 "landmark_holes": 0.06, "landmark_holes_std": 0.02,
+                 "landmark_holes_min": 0.0147, "landmark_holes_max": 0.0882,
+                 "pad_error": 0.15, "pad_error_std": 0.03, "pad_error_min": 0.1,
+                 "pad_error_max": 0.2},
+        "DL-Delta-1": {"rmse_mean": 0.0063, "falsification_neutral": 1.2345,
+                       "falsification_neutral_sd": 0.4321,
+                       "falsification_occlusion_mouth": 3.1,
+                       "falsification_occlusion_mouth_sd": 1.0,
+                       "falsification_occlusion_paper": 2.2,
+                       "falsification_occlusion_paper_sd": 0.9,
+                       "landmark_holes": 0.0, "landmark_holes_std": 0.0, "landmark_holes_min": 0.0,
+                       "landmark_holes_max": 0.0},
+        "Sp-Hf16": {"falsification_neutral": 0.037, "falsification_neutral_sd": 0.013},
+    }
+    path = tmp_path / "enh.json"
+    path.write_text(json.dumps({"rows": rows, "dataset": "synthetic test faces (n = 5)",
+                                "subsets": {"manual_landmark_holes": {"images": 4},
+                                            "landmark_holes": {"images": 5},
+                                            "pad_error": {"images": 5}}}))
+    return path
+
+
+def test_compare_paper_face_table4_prints_all_16_rows_and_4_columns(tmp_path):
+    table = reporting.load_paper_table("face_enhancement_table4")
+    r = _compare("--table=face_enhancement_table4", f"--run_json={_face_run(tmp_path)}")
+    assert r.returncode == 0, r.stderr[-2000:]
+    for row in FACE_ROWS_IV:
+        cells = _row(r.stdout.replace("| paper | ", "| "), row)
+        want = [f"{table['rows'][row][c]:.4f}" for c in table["columns"]]
+        assert cells[1:] == want, row                      # mean, s, skewness, excess kurtosis
+    ours = _row(r.stdout.replace("| ours | ", "| ours:"), "ours:None")
+    assert ours[1:] == ["0.1700", "0.0200", "0.1000", "-0.2000"]
+
+
+def test_compare_paper_face_table5_mean_sd_beside_ours(tmp_path):
+    r = _compare("--table=face_enhancement_table5", f"--run_json={_face_run(tmp_path)}")
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = r.stdout.splitlines()
+    header = [l for l in lines if l.startswith("| Enhancer |")][0]
+    assert [c.strip() for c in header.strip("|").split("|")] == [
+        "Enhancer", "KinectFaceDB roughness x100", "KinectFaceDB holes %",
+        "RealSense roughness x100", "RealSense holes %", "ours: Roughness", "ours: Holes"]
+    # line 1126: None 1.35 (0.30) 2.15 (2.21) 0.92 (0.33) 3.98 (3.88); ours with 3 decimals
+    assert _row(r.stdout, "None") == ["None", "1.35 (0.30)", "2.15 (2.21)", "0.92 (0.33)",
+                                      "3.98 (3.88)", "0.461 (0.008)", "2.346 (0.500)"]
+    # line 1146: DDRNet-dn, which our run lacks
+    assert _row(r.stdout, "DDRNet-dn") == ["DDRNet-dn", "1.34 (0.21)", "2.71 (2.74)",
+                                           "1.49 (0.16)", "8.50 (5.17)", "-", "-"]
+    assert "ours: synthetic test faces (n = 5)" in r.stdout
+
+
+def test_compare_paper_face_table6_ours_beside_each_column(tmp_path):
+    r = _compare("--table=face_enhancement_table6", f"--run_json={_face_run(tmp_path)}")
+    assert r.returncode == 0, r.stderr[-2000:]
+    # line 1201: DL-Delta-1 1.51 (0.53) 4.08 (4.80) 2.90 (3.91)
+    assert _row(r.stdout, "DL-Delta-1") == ["DL-Delta-1", "1.51 (0.53)", "1.234 (0.432)",
+                                            "4.08 (4.80)", "3.100 (1.000)", "2.90 (3.91)",
+                                            "2.200 (0.900)"]
+    # a row only we have (the paper prints DL rows only) follows the paper's rows
+    assert _row(r.stdout, "Sp-Hf16") == ["Sp-Hf16", "-", "0.037 (0.013)", "-", "-", "-", "-"]
+    order = [l.split("|")[1].strip() for l in r.stdout.splitlines() if l.startswith("| ")]
+    assert order.index("DDRNet-dn") < order.index("Sp-Hf16")
+
+
+def test_compare_paper_face_table7_groups_with_counts(tmp_path):
+    r = _compare("--table=face_enhancement_table7", f"--run_json={_face_run(tmp_path)}")
+    assert r.returncode == 0, r.stderr[-2000:]
+    text = r.stdout
+    manual, dlib, pad = (text.split("KinectFaceDB manual landmark holes (images:")[1],
+                         text.split("\nDlib landmark holes (images:")[1],
+                         text.split("Dlib-landmark-based geometric PAD error (images:")[1])
+    manual = manual.split("\nDlib landmark holes")[0]
+    dlib = dlib.split("Dlib-landmark-based")[0]
+    assert manual.startswith(" paper 77, ours 4)") and dlib.startswith(" paper 245, ours 5)")
+    assert pad.startswith(" paper not stated, ours 5)")
+    head = ["Enhancer", "Mean", "ours", "Std. dev.", "ours", "Min.", "ours", "Max.", "ours"]
+    for part in (manual, dlib, pad):
+        assert _row(part, "Enhancer") == head
+    # lines 1301, 1316, 1331 (None) beside ours; 1317 (DL-Delta-1)
+    assert _row(manual, "None") == ["None", "0.236", "0.2000", "0.083", "0.0500", "0.167",
+                                    "0.1667", "0.333", "0.3333"]
+    assert _row(dlib, "None") == ["None", "0.042", "0.0600", "0.025", "0.0200", "0.015",
+                                  "0.0147", "0.162", "0.0882"]
+    assert _row(dlib, "DL-Delta-1") == ["DL-Delta-1", "0.000", "0.0000", "0.001", "0.0000",
+                                        "0.000", "0.0000", "0.015", "0.0000"]
+    assert _row(pad, "None") == ["None", "0.404", "0.1500", "0.441", "0.0300", "0.015",
+                                 "0.1000", "1.000", "0.2000"]
+    assert _row(manual, "DL-Delta-1")[2::2] == ["-"] * 4        # no manual values in our run

@@ -42,3 +42,21 @@ def test_compound_epoch_decay_hand_values_and_round_trip():
     assert isinstance(clone, CompoundEpochDecay) and clone.get_config() == s.get_config()
     with pytest.raises(ValueError, match="steps_per_epoch"):
         CompoundEpochDecay(0.1, steps_per_epoch=0, start_epoch=1)
+
+
+def test_chunk_plan_hand_worked_stages():
+    """Two stages (5 examples in chunks of 2, then 3 in chunks of 3, 2 and 1 epochs per chunk):
+    chunks [0,2) [2,4) [4,5) at epochs 0-1, 2-3, 4-5, then [10,13) at epoch 6; an empty stage
+    between them is skipped and does not count."""
+    from depthlab.schedules import Stage, chunk_plan
+
+    plan = chunk_plan([Stage("a", 5, ("x",), 2, 2), Stage("empty", 0, ("x",), 1, 1),
+                       Stage("b", 3, ("y", "z"), 3, 1, first=10)])
+    got = [(c.stage.name, c.start, c.stop, c.first_epoch, c.last_epoch, c.index,
+            c.index_in_stage, c.stage_index, c.chunks_in_stage) for c in plan]
+    assert got == [("a", 0, 2, 0, 2, 0, 0, 0, 3), ("a", 2, 4, 2, 4, 1, 1, 0, 3),
+                   ("a", 4, 5, 4, 6, 2, 2, 0, 3), ("b", 10, 13, 6, 7, 3, 0, 2, 1)]
+    with pytest.raises(ValueError, match="stage 'a'.*chunk_size"):
+        chunk_plan([Stage("a", 5, ("x",), 0, 2)])
+    with pytest.raises(ValueError, match="every stage is empty"):
+        chunk_plan([Stage("a", 0, ("x",), 1, 1)])

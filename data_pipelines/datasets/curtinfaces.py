@@ -35,6 +35,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
+from data_pipelines import registry
 from data_pipelines.datasets import _common
 from data_pipelines.datasets._common import SINGLE_SPLIT, FaceConfig, Record
 from data_pipelines.recognition_protocol_names import CURTIN_PROTOCOLS
@@ -154,7 +155,7 @@ def _is_root(path: epath.Path) -> bool:
 class Curtinfaces(_common.FaceBuilder):
     """CurtinFaces RGB-D (Kinect, 52 subjects); uint16 depth in millimetres from the .mat frames."""
 
-    name = "curtinfaces"
+    name = registry.CURTINFACES
     LAYOUT = LAYOUT
     MANUAL_DOWNLOAD_INSTRUCTIONS = _common.manual_instructions(LAYOUT)
     CITATION = """@inproceedings{li2013kinectfaces,

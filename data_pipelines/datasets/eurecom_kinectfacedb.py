@@ -40,7 +40,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
-from data_pipelines import image_io
+from data_pipelines import image_io, registry
 from data_pipelines.datasets import _common
 from data_pipelines.datasets._common import SINGLE_SPLIT, FaceConfig, Record
 
@@ -120,7 +120,7 @@ def _is_root(path: epath.Path) -> bool:
 class EurecomKinectfacedb(_common.FaceBuilder):
     """EURECOM KinectFaceDb: RGB + depth (8-bit BMP or raw mm), sessions and conditions."""
 
-    name = "eurecom_kinectfacedb"
+    name = registry.EURECOM_KINECTFACEDB
     LAYOUT = LAYOUT
     MANUAL_DOWNLOAD_INSTRUCTIONS = _common.manual_instructions(LAYOUT)
     HOMEPAGE = "http://rgb-d.eurecom.fr"

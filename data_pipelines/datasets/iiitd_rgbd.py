@@ -32,6 +32,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
+from data_pipelines import registry
 from data_pipelines.datasets import _common
 from data_pipelines.datasets._common import FaceConfig, Record
 
@@ -58,7 +59,7 @@ def _is_root(path: epath.Path) -> bool:
 class IiitdRgbd(_common.FaceBuilder):
     """IIIT-D RGB-D (Kinect, 106 subjects) with its five predefined train/test folds."""
 
-    name = "iiitd_rgbd"
+    name = registry.IIITD_RGBD
     LAYOUT = LAYOUT
     MANUAL_DOWNLOAD_INSTRUCTIONS = _common.manual_instructions(LAYOUT)
     CITATION = """@inproceedings{goswami2013rgbd,

@@ -40,6 +40,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
+from data_pipelines import registry
 from data_pipelines.datasets import _common
 from data_pipelines.datasets._common import SINGLE_SPLIT, FaceConfig, Record
 
@@ -168,7 +169,7 @@ def _find_file(name: str, folders) -> Optional[epath.Path]:
 class LfwFaces(_common.FaceBuilder):
     """LFW (5,749 people, 13,233 images), RGB only, with people/pairs protocol metadata."""
 
-    name = "lfw_faces"
+    name = registry.LFW_FACES
     LAYOUT = LAYOUT
     MANUAL_DOWNLOAD_INSTRUCTIONS = _common.manual_instructions(LAYOUT)
     HOMEPAGE = "http://vis-www.cs.umass.edu/lfw/"

@@ -8,9 +8,10 @@ Features: ``rgb`` uint8 (H, W, 3) (the left view); ``depth`` float32 (H, W) metr
 disparity is unknown; ``disparity`` float32 (H, W), NaN where unknown; ``name`` (scene path
 relative to manual_dir); ``layout`` ('2014' or '2005/2006'); ``focal_px``, ``baseline_mm``,
 ``doffs`` (float64, as the reader returns them). ``info.metadata`` records the manual_dir and its
-scene list, so :func:`data_pipelines.middlebury.load_scenes` can refuse a prepared copy of another
-folder. Every feature is stored losslessly (PNG, zlib float tensors): reading the builder gives
-exactly :func:`data_pipelines.middlebury.read_scene`'s arrays.
+scene list (for information: :func:`data_pipelines.middlebury.load_scenes` prepares it with
+``data_pipelines.datasets.prepared``, which re-prepares it when the source files change).
+Every feature is stored losslessly (PNG, zlib float tensors): reading the builder gives exactly
+:func:`data_pipelines.middlebury.read_scene`'s arrays.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from data_pipelines import middlebury as mb
+from data_pipelines import registry
 from data_pipelines.datasets._common import ModuleCodePath, resolve_manual_dir
 
 LAYOUT = """\
@@ -39,6 +41,7 @@ def source_metadata(root, scenes):
 class Middlebury(ModuleCodePath, tfds.core.GeneratorBasedBuilder):
     """Middlebury scenes with metric depth from their disparity and calibration."""
 
+    name = registry.MIDDLEBURY
     VERSION = tfds.core.Version("1.1.0")
     RELEASE_NOTES = {"1.0.0": "Reads the 2005/2006/2014 layouts from manual_dir.",
                      "1.1.0": "Adds disparity; calibration as float64; records manual_dir and "

@@ -6,9 +6,11 @@ DenseDepth raw-frame release, a different dataset). Reads ``nyu_depth_v2_labeled
 normalisation are documented there).
 
 Configs: ``256`` and ``128`` (frames resized to S x S as
-:func:`data_pipelines.nyu_depth_v2.iter_labeled` does) and ``full`` (the file's own 480 x 640, no resizing). ``info.metadata`` records the .mat
-path and size, so :func:`data_pipelines.nyu_depth_v2.load_labeled` can refuse a prepared copy of
-another file. Storage is lossless (PNG, zlib float tensors).
+:func:`data_pipelines.nyu_depth_v2.iter_labeled` does) and ``full`` (the file's own 480 x 640,
+no resizing). ``info.metadata`` records the .mat path and size (for information:
+:func:`data_pipelines.nyu_depth_v2.load_labeled` prepares it with
+``data_pipelines.datasets.prepared``, which re-prepares it when the file changes).
+Storage is lossless (PNG, zlib float tensors).
 
 Features: ``rgb`` uint8 (S, S, 3); ``depth`` float32 (S, S) metres; ``depth_uint8`` (S, S, 1)
 PNG, ``round(255 * clip(depth / 10 m, 0, 1))``; ``index`` the frame's 0-based position in the
@@ -25,6 +27,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from data_pipelines import nyu_depth_v2 as nyu
+from data_pipelines import registry
 from data_pipelines.datasets._common import ModuleCodePath, resolve_manual_dir
 
 LAYOUT = "  <manual_dir>/nyu_depth_v2_labeled.mat   (MATLAB v7.3 / HDF5, 2.8 GB)"
@@ -48,6 +51,7 @@ def source_metadata(mat_path):
 class NyuDepthV2Labeled(ModuleCodePath, tfds.core.GeneratorBasedBuilder):
     """NYU Depth v2 labeled pairs resized to a square, split 1000 train / 449 test."""
 
+    name = registry.NYU_DEPTH_V2_TFDS
     VERSION = tfds.core.Version("1.1.0")
     RELEASE_NOTES = {"1.0.0": "Reads nyu_depth_v2_labeled.mat with h5py.",
                      "1.1.0": "Adds the 'full' config (no resizing); records the source file in "

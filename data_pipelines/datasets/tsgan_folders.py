@@ -30,6 +30,7 @@ from typing import Dict, List
 
 from etils import epath
 
+from data_pipelines import registry
 from data_pipelines.datasets import _common
 from data_pipelines.datasets._common import FaceConfig, Record
 
@@ -46,7 +47,7 @@ _DEPTH_NAMES = ("depth",)
 class TsganFolders(_common.FaceBuilder):
     """TS-GAN's own folder layout: paired source RGB-D (``source``) or RGB target (``target``)."""
 
-    name = "tsgan_folders"
+    name = registry.TSGAN_FOLDERS
     LAYOUT = SOURCE_LAYOUT + "\n  or, for config 'target':\n" + TARGET_LAYOUT
     MANUAL_DOWNLOAD_INSTRUCTIONS = _common.manual_instructions(
         LAYOUT, "These are the folders TS-GAN's train_tsgan.py reads (--datasets_dir, "

@@ -17,6 +17,7 @@ from data_pipelines.degradation.face_range import FACE_RANGE_MM
 
 
 _HELPERS = ("none", "random", "blurred")
+_SHAPES = ("polygon", "ellipse")
 _DISTRIBUTIONS = ("gaussian", "uniform")
 _PLACEMENTS = ("image", "face")
 
@@ -27,9 +28,16 @@ class DegradationConfig:
 
     Counts are inclusive integer ranges drawn uniformly per image; sizes are semi-major axes in
     pixels drawn uniformly; ``aspect_range`` is semi-minor / semi-major; angles in radians.
+    ``hole_shape='polygon'`` (Fig. 5, "Generate Random Hole Vertices"): each hole is a convex
+    polygon of ``n ~ U{vertex_count_range}`` vertices inscribed in the ellipse of those
+    parameters (:mod:`.vertices`); 'ellipse' fills the ellipse itself. Outline holes are
+    centred in the outline region (Fig. 5, "Generate Outline Region"): the valid pixels within
+    ``outline_region_width`` px (chessboard distance) of a hole pixel, a band along the traced
+    outline (1 = the outline pixels themselves).
     """
 
     outline_holes: bool = True
+    outline_region_width: int = 1            # px; 1 = the traced outline pixels themselves
     outline_count_range: Tuple[int, int] = (16, 48)
     outline_size_range: Range = (2.0, 10.0)
     random_holes: bool = True
@@ -38,6 +46,9 @@ class DegradationConfig:
     random_placement: str = "image"          # 'image': anywhere (paper); 'face': on valid pixels
     aspect_range: Range = (0.3, 1.0)
     angle_range: Range = (0.0, math.pi)
+    hole_shape: str = "polygon"              # Fig. 5's random hole vertices; 'ellipse' as before
+    vertex_count_range: Tuple[int, int] = (3, 8)
+    vertex_jitter: float = 1.0               # of the angular step 2 pi / n; 0 = regular
     noise: bool = True
     noise_sigma_mm: float = 15.0
     noise_distribution: str = "gaussian"
@@ -62,6 +73,21 @@ class DegradationConfig:
             if not 0 < lo <= hi:
                 raise ValueError(f"DegradationConfig.{name} must satisfy 0 < lo <= hi, got "
                                  f"{getattr(self, name)}")
+        if self.hole_shape not in _SHAPES:
+            raise ValueError(f"DegradationConfig.hole_shape must be one of {_SHAPES}, got "
+                             f"{self.hole_shape!r}")
+        lo, hi = self.vertex_count_range
+        if int(lo) != lo or int(hi) != hi or not 3 <= lo <= hi:
+            raise ValueError(f"DegradationConfig.vertex_count_range must be integers "
+                             f"3 <= lo <= hi, got {self.vertex_count_range}")
+        if not 0.0 <= self.vertex_jitter <= 1.0:
+            raise ValueError(f"DegradationConfig.vertex_jitter must be in [0, 1] (a fraction of "
+                             f"the angular step; above 1 vertices could swap order and the "
+                             f"polygon would not be convex), got {self.vertex_jitter}")
+        if int(self.outline_region_width) != self.outline_region_width or \
+                self.outline_region_width < 1:
+            raise ValueError(f"DegradationConfig.outline_region_width must be an integer >= 1 "
+                             f"(px), got {self.outline_region_width}")
         lo, hi = self.aspect_range
         if not 0 < lo <= hi <= 1:
             raise ValueError(f"DegradationConfig.aspect_range must satisfy 0 < lo <= hi <= 1, got "

@@ -78,7 +78,8 @@ def _stages(cfg, xla=False):
     blur = _blurs(cfg)
     return {
         "ellipses": lambda x, k: _hole_ellipses(x, _draws(k, cfg), cfg, *use),
-        "noise": lambda x, g, k: _holes_and_noise(x, _raster_groups(x, g, axes, xla), k, cfg, xla),
+        "noise": lambda x, g, k: _holes_and_noise(
+            x, _raster_groups(x, g, axes, xla, cfg.hole_shape), k, cfg, xla),
         "rows": (lambda y: _blur_rows(y, cfg.blur_kernel_size)) if blur else None,
         "finish": lambda x, y, rows, k: _finish(x, y, rows, k, cfg),
     }

@@ -1,9 +1,13 @@
-"""Exact rasterisation of filled ellipses: the "Hole Depth Rendering" box of Fig. 5.
+"""Exact rasterisation of filled hole shapes: the "Hole Depth Rendering" box of Fig. 5.
 
 Schlett, Rathgeb, Busch, section III-B: "the shapes of both variants are combined to render them
-in a single step on the GPU". Every hole ellipse of a batch becomes closed-form row intervals
-(:func:`_ellipse_coeffs`, :func:`_interval_marks`), +1/-1 marks in one difference array and a
-running sum along x (:func:`_cover`, :func:`_cumsum_last`): exact on the pixel grid, no polygon.
+in a single step on the GPU" (Fig. 5: "Generate Random Hole Vertices", "Combine Vertices",
+"Hole Depth Rendering"). Every hole of a batch becomes closed-form row intervals, +1/-1 marks
+in one difference array and a running sum along x (:func:`_cover`, :func:`_cumsum_last`):
+exact on the pixel grid. Two shapes: convex polygons from their vertices
+(:func:`rasterize_polygons`, :func:`_polygon_interval_marks`; the default, Fig. 5's vertices)
+and ellipses (:func:`rasterize_ellipses`, :func:`_ellipse_coeffs`, :func:`_interval_marks`;
+``hole_shape='ellipse'``).
 """
 
 from __future__ import annotations
@@ -80,28 +84,93 @@ def _interval_marks(height, width, coeffs, max_semi_axis):
     :func:`_ellipse_coeffs`, (B,K,J) each (index -1: no mark), over a static window of
     J = 2 ceil(max_semi_axis) + 3 rows per ellipse."""
     cy, cx, qa, qb, qc, active = coeffs
-    r = int(math.ceil(max_semi_axis)) + 1
-    b_size = tf.shape(cy)[0]
-    offs = tf.range(-r, r + 1, dtype=tf.float32)
-    y = tf.round(cy)[..., None] + offs                              # (B,K,J) row centres
+    y = _row_window(cy, max_semi_axis)                              # (B,K,J) row centres
     dy = y - cy[..., None]
     qa, qb, qc = qa[..., None], qb[..., None], qc[..., None]
     disc = tf.square(qb * dy) - qa * (qc * tf.square(dy) - 1.0)
     root = tf.sqrt(tf.maximum(disc, 0.0))
     x0 = tf.math.ceil(cx[..., None] + (-qb * dy - root) / qa)
     x1 = tf.floor(cx[..., None] + (-qb * dy + root) / qa) + 1.0     # exclusive end
+    return _marks(height, width, y, x0, x1, active[..., None] & (disc >= 0.0))
+
+
+def _row_window(cy, max_semi_axis):
+    """(B,K,J) row centres round(cy) - r .. round(cy) + r, r = ceil(max_semi_axis) + 1."""
+    r = int(math.ceil(max_semi_axis)) + 1
+    return tf.round(cy)[..., None] + tf.range(-r, r + 1, dtype=tf.float32)
+
+
+def _marks(height, width, y, x0, x1, ok):
+    """(start, end) flat difference-array indices (-1: no mark) of the row intervals
+    ``[x0, x1)`` (float, unclipped) at rows ``y`` where ``ok``, all (B,K,J)."""
+    b_size = tf.shape(y)[0]
     wf = tf.cast(width, tf.float32)
     x0 = tf.clip_by_value(x0, 0.0, wf)
     x1 = tf.clip_by_value(x1, 0.0, wf)
-    ok = (active[..., None] & (disc >= 0.0) & (x0 < x1) & (y >= 0.0)
-          & (y < tf.cast(height, tf.float32)))
+    ok = ok & (x0 < x1) & (y >= 0.0) & (y < tf.cast(height, tf.float32))
     yi = tf.clip_by_value(tf.cast(y, tf.int32), 0, height - 1)
     base = (tf.range(b_size)[:, None, None] * height + yi) * width        # int32 flat indices
     end_ok = ok & (x1 < wf)              # an interval ending at the right border needs no -1
     # a mark that is not made gets index -1, which the scatter drops: the mark values are then
-    # the constants +1 / -1 and only the indices depend on the ellipses
+    # the constants +1 / -1 and only the indices depend on the shapes
     return (tf.where(ok, base + tf.cast(x0, tf.int32), -1),
             tf.where(end_ok, base + tf.cast(x1, tf.int32), -1))
+
+
+def rasterize_polygons(height, width, vertices, active, max_radius):
+    """Exact (B,H,W) bool union of filled convex polygons on the pixel grid.
+
+    Args:
+      height, width: image size.
+      vertices: (B,K,V,2) float ``(y, x)`` of each polygon in counter-clockwise order in the
+        (x, y) frame (x = column, y = row: the order of increasing angle from +x towards +y),
+        convex; a vertex equal to its predecessor adds nothing (pad shorter polygons by
+        repeating a vertex). active: (B,K) bool.
+      max_radius: Python float bound on every vertex's distance from the centre of its
+        polygon's row range; sets the static row window.
+
+    A pixel centre ``X`` is inside when ``cross(Q - P, X - P) >= 0`` for every edge ``P -> Q``
+    (on an edge counts as inside, as the ellipses' ``<= 1``). Per row each edge bounds x from
+    one side, so the inside columns are one interval (:func:`_polygon_interval_marks`).
+    """
+    starts, ends = _polygon_interval_marks(height, width, _polygon_coeffs(vertices, active),
+                                           max_radius)
+    return _cover(height, width, tf.shape(vertices)[0], [starts], [ends])
+
+
+def _polygon_coeffs(vertices, active):
+    """(vy, vx, active) of (B,K,V,2) vertices: the per-polygon numbers the XLA stages
+    materialise (as :func:`_ellipse_coeffs`)."""
+    vertices = tf.cast(vertices, tf.float32)
+    return vertices[..., 0], vertices[..., 1], active
+
+
+def _polygon_interval_marks(height, width, coeffs, max_radius):
+    """:func:`_interval_marks` of convex polygons (:func:`rasterize_polygons`). For an edge
+    ``P -> Q`` (e = Q - P) and the row ``y``, ``cross(e, X - P) = e_y (t - X_x)`` with ``t``
+    the column where the edge's line meets the row: an upper bound ``X_x <= t`` when
+    ``e_y > 0``, a lower bound when ``e_y < 0``; a horizontal edge keeps the row when
+    ``e_x (y - P_y) >= 0``. Inside columns: ``ceil(max lower) .. floor(min upper)``."""
+    vy, vx, active = coeffs                                         # (B,K,V)
+    cy = 0.5 * (tf.reduce_min(vy, -1) + tf.reduce_max(vy, -1))
+    y = _row_window(cy, max_radius)                                 # (B,K,J)
+    py, px = vy[:, :, None, :], vx[:, :, None, :]                   # (B,K,1,V)
+    ey = tf.roll(vy, -1, axis=2)[:, :, None, :] - py
+    ex = tf.roll(vx, -1, axis=2)[:, :, None, :] - px
+    dy = y[..., None] - py                                          # (B,K,J,V)
+    flat = tf.equal(ey, 0.0)
+    t = px + ex * dy / tf.where(flat, 1.0, ey)
+    inf = tf.constant(float("inf"))
+    lower = tf.reduce_max(tf.where(ey < 0.0, t, -inf), axis=-1)
+    upper = tf.reduce_min(tf.where(ey > 0.0, t, inf), axis=-1)
+    # a closed polygon bounds every row it meets from both sides (a degenerate one with all
+    # vertices on one row would otherwise fill that row)
+    rows_ok = (tf.reduce_all(tf.logical_not(flat) | (ex * dy >= 0.0), axis=-1)
+               & (lower > -inf) & (upper < inf))
+    wf = tf.cast(width, tf.float32)
+    x0 = tf.math.ceil(tf.clip_by_value(lower, -1.0, wf + 1.0))
+    x1 = tf.floor(tf.clip_by_value(upper, -1.0, wf + 1.0)) + 1.0
+    return _marks(height, width, y, x0, x1, active[..., None] & rows_ok)
 
 
 def _cumsum_last(x, block=16):

@@ -19,6 +19,7 @@ This module imports neither TensorFlow nor Keras, so that a binary's ``--help`` 
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -47,23 +48,63 @@ class OptionsError(ValueError):
 
 def option(default: Any = dataclasses.MISSING, help: str = "", *, choices: Optional[Sequence] = None,
            lower: Optional[float] = None, upper: Optional[float] = None,
-           above: Optional[float] = None, resume: bool = True, flag: bool = True,
+           above: Optional[float] = None, below: Optional[float] = None,
+           multiple_of: Optional[int] = None, resume: bool = True, flag: bool = True,
            extends: bool = False) -> Any:
     """A dataclass field with the metadata the flags, the validation and the resume rule need.
 
-    ``resume``: a changed value changes the trained result, so a run directory written with
-    another value is not resumed (``depthlab.core.run``). ``extends``: the field may grow on
-    resume (``epochs``: train a finished run further). ``flag=False``: no absl flag (set by
-    code, e.g. a derived field)."""
-    if above is not None and help:
-        help = f"{help} (> {above:g})"
+    Bounds (issue 19: a value that cannot be meant is refused naming the flag): ``lower`` /
+    ``upper`` inclusive, ``above`` / ``below`` exclusive, ``multiple_of`` (what the network's
+    down-samplings need); a tuple field's bounds apply to each element. ``resume``: a changed
+    value changes the trained result, so a run directory written with another value is not
+    resumed (``depthlab.core.run``). ``extends``: the field may grow on resume (``epochs``:
+    train a finished run further). ``flag=False``: no absl flag (set by code, e.g. a derived
+    field)."""
+    if help:
+        if above is not None:
+            help = f"{help} (> {above:g})"
+        if below is not None:
+            help = f"{help} (< {below:g})"
+        if multiple_of is not None:
+            help = f"{help} (a multiple of {multiple_of})"
     meta = {"help": help, "choices": tuple(choices) if choices is not None else None,
-            "lower": lower, "upper": upper, "above": above, "resume": resume, "flag": flag,
-            "extends": extends}
+            "lower": lower, "upper": upper, "above": above, "below": below,
+            "multiple_of": multiple_of, "resume": resume, "flag": flag, "extends": extends}
     if isinstance(default, (list, dict, set)):
         value = default
         return dataclasses.field(default_factory=lambda: type(value)(value), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
+
+
+#: the bound keys of a field's metadata (:func:`option`)
+BOUND_KEYS = ("lower", "upper", "above", "below", "multiple_of")
+
+
+def has_bound(f: dataclasses.Field) -> bool:
+    """Whether ``f`` declares a bound or a choice list (issue 19; tests/test_flag_bounds.py)."""
+    return f.metadata.get("choices") is not None or any(
+        f.metadata.get(k) is not None for k in BOUND_KEYS)
+
+
+def check_bounds(label: str, value, lower=None, upper=None, above=None, below=None,
+                 multiple_of=None) -> None:
+    """Raises :class:`OptionsError` starting with ``label`` (e.g. ``--seed=-1``) when the
+    number ``value`` (or an element of the tuple ``value``) is outside the bounds."""
+    several = isinstance(value, (list, tuple))
+    for v in (value if several else (value,)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            continue
+        where = f"{label}: {v}" if several else label
+        if lower is not None and v < lower:
+            raise OptionsError(f"{where} is below its lower bound {lower}")
+        if above is not None and not v > above:
+            raise OptionsError(f"{where} must be > {above:g}")
+        if upper is not None and v > upper:
+            raise OptionsError(f"{where} is above its upper bound {upper}")
+        if below is not None and not v < below:
+            raise OptionsError(f"{where} must be < {below:g}")
+        if multiple_of is not None and v % multiple_of:
+            raise OptionsError(f"{where} must be a multiple of {multiple_of}")
 
 
 @dataclasses.dataclass
@@ -75,7 +116,7 @@ class CommonOptions:
         "metrics_final.json. An existing run with the same effective config resumes.",
         resume=False)
     seed: int = option(0, "Seed of the data order, augmentation and initialisation (one seed "
-                       "for the whole run).")
+                       "for the whole run).", lower=0)
     mixed_precision: str = option("float32", "Keras dtype policy.", choices=PRECISION_POLICIES)
     strategy: str = option(
         "default", "tf.distribute strategy: 'default' (one device), 'mirrored' (all local "
@@ -149,12 +190,11 @@ def validate(opts) -> None:
             for v in values:
                 if v not in meta["choices"]:
                     raise OptionsError(f"--{f.name}={v!r} is not one of {list(meta['choices'])}")
-        if meta.get("lower") is not None and isinstance(value, (int, float)) and value < meta["lower"]:
-            raise OptionsError(f"--{f.name}={value} is below its lower bound {meta['lower']}")
-        if meta.get("above") is not None and isinstance(value, (int, float)) and not value > meta["above"]:
-            raise OptionsError(f"--{f.name}={value} must be > {meta['above']:g}")
-        if meta.get("upper") is not None and isinstance(value, (int, float)) and value > meta["upper"]:
-            raise OptionsError(f"--{f.name}={value} is above its upper bound {meta['upper']}")
+        label = f"--{f.name}=" + (",".join(map(str, value)) if isinstance(value, (list, tuple))
+                                   else str(value))
+        check_bounds(label, value, **{k: meta.get(k) for k in BOUND_KEYS})
+    for text in getattr(opts, "config_override", None) or ():
+        _check_override_bounds(text)
     for name in ("model_dir", "export_dir"):
         value = getattr(opts, name, None)
         if isinstance(value, str) and "://" in value:
@@ -258,6 +298,50 @@ def defaults_of(cls, **required):
     return cls(**required)
 
 
+#: Bounds of the model-config fields that ``--config_override`` sets (issue 19), by field name:
+#: (regular expression, bounds as :func:`check_bounds` takes them, what such a field is). The
+#: first matching rule applies; tests/test_flag_bounds.py checks that every numeric field of
+#: every model config matches one. The configs' own ``__post_init__`` checks the rules
+#: between fields (e.g. image_size divisible by 2**gen_downsamplings).
+CONFIG_BOUNDS: Tuple[Tuple[str, Dict[str, float], str], ...] = (
+    (r"^lr_|learning_rate$", {"above": 0.0}, "a learning rate"),
+    (r"^beta_[12]$", {"lower": 0.0, "below": 1.0}, "an Adam beta"),
+    (r"^dropout$", {"lower": 0.0, "below": 1.0}, "a dropout rate"),
+    (r"^lambda_|^rho\d$|_weight$", {"lower": 0.0}, "a loss weight"),
+    (r"temperature$|^hdce_gamma|^max_depth$", {"above": 0.0}, "a positive scale"),
+    (r"^decay_factor$", {"above": 0.0, "upper": 1.0}, "a learning-rate decay factor"),
+    (r"^decay_epoch_|^gen_downsamplings$|^extra_convs$|_steps$|^num_patches$", {"lower": 0},
+     "a count that may be 0"),
+    (r"^pool_size$", {"lower": -1}, "an image-pool size (-1: the variant's default)"),
+    (r"filters$|blocks$|units$|layers$|_grid$|^epochs$|^batch_size$|^image_size$|_hw$|"
+     r"channels$|^scale$|strides?$", {"lower": 1}, "a count or a size"),
+)
+
+
+def config_bounds(key: str) -> Optional[Dict[str, float]]:
+    """The bounds :data:`CONFIG_BOUNDS` gives the model-config field ``key`` (None: none)."""
+    for pattern, bounds, _ in CONFIG_BOUNDS:
+        if re.search(pattern, key):
+            return bounds
+    return None
+
+
+def _check_override_bounds(text: str) -> None:
+    """At options time (no config class yet, TF-free): a numeric ``--config_override``
+    value outside :data:`CONFIG_BOUNDS` is refused; unknown keys and types are
+    :func:`parse_override`'s errors when the run builds its config."""
+    key, sep, raw = (s.strip() for s in str(text).partition("="))
+    bounds = config_bounds(key) if sep else None
+    if not bounds:
+        return
+    try:
+        numbers = [float(p) for p in raw.strip("()[] ").split(",") if p.strip()]
+    except ValueError:
+        return
+    check_bounds(f"--config_override={key}={raw}",
+                 numbers if "," in raw else (numbers[0] if numbers else None), **bounds)
+
+
 def parse_override(text: str, config_cls) -> Tuple[str, Any]:
     """``'key=value'`` -> (key, value typed like ``config_cls``'s field ``key``)."""
     if "=" not in text:
@@ -267,7 +351,14 @@ def parse_override(text: str, config_cls) -> Tuple[str, Any]:
     if key not in names:
         raise OptionsError(f"--config_override: {config_cls.__name__} has no field {key!r}; "
                            f"fields: {sorted(names)}")
-    typ, optional = field_type(config_cls, names[key])
+    key, value = _typed_override(text, key, raw, config_cls, names[key])
+    if value is not None:
+        check_bounds(f"--config_override={key}={raw}", value, **(config_bounds(key) or {}))
+    return key, value
+
+
+def _typed_override(text: str, key: str, raw: str, config_cls, field) -> Tuple[str, Any]:
+    typ, optional = field_type(config_cls, field)
     if optional and raw.lower() in ("none", "null", ""):
         return key, None
     try:

@@ -69,7 +69,7 @@ class CycleGANDepthOptions(CommonOptions):
     num_patches: Optional[int] = option(None, "PatchNCE patches per layer (CUT: 256; 0 = all).",
                                         lower=0, resume=False)
     nce_temperature: Optional[float] = option(None, "PatchNCE temperature (CUT: 0.07).",
-                                              lower=1e-6, resume=False)
+                                              above=0.0, resume=False)
     pool_size: Optional[int] = option(None, "Fake-image pool (-1: 50 for cycle variants, 0 for "
                                       "CUT/FastCUT).", lower=-1, resume=False)
     config_override: Tuple[str, ...] = config_override_option()
@@ -80,11 +80,12 @@ class CycleGANDepthOptions(CommonOptions):
                                             "training images).", lower=1)
     batch_size: int = option(1, "Batch size (paper: 1).", lower=1)
     learning_rate: float = option(2e-4, "Adam learning rate, G and D (paper: 2e-4).", above=0.0)
-    beta_1: float = option(0.5, "Adam beta_1 (paper: 0.5).", lower=0.0, upper=0.999)
+    beta_1: float = option(0.5, "Adam beta_1 (paper: 0.5).", lower=0.0, below=1.0)
 
     # -- data --------------------------------------------------------------------------------------
     dataset: str = option(
-        "synthetic_faces", "'synthetic_faces' (embedded, generated on the fly) or "
+        datasets.SYNTHETIC_FACES,
+        "'synthetic_faces' (embedded, generated on the fly) or "
         "'nyu_depth_v2' (the labeled .mat, first 1000 frames train, last 449 test).",
         choices=datasets.names(view=DATA_VIEW))
     data_dir: Optional[str] = option(None, "nyu_depth_v2: nyu_depth_v2_labeled.mat or its "
@@ -103,8 +104,6 @@ class CycleGANDepthOptions(CommonOptions):
                                resume=False)
 
     def check(self) -> None:
-        if self.beta_1 >= 1:
-            raise OptionsError(f"--beta_1 must be in [0, 1), got {self.beta_1}")
         try:
             datasets.check_data_dir(self.dataset, self.data_dir)
         except ValueError as e:

@@ -470,10 +470,10 @@ def export_dsrnet(dsrnet: DSRNet, export_dir: str) -> str:
 
     Input contract, checked in the graph (``tf.debugging`` asserts; a violation raises
     ``tf.errors.InvalidArgumentError`` whose message starts with the endpoint and the input
-    name): rank 4, N >= 1 (an empty batch is an error, not an empty output), h, w >= 1, one channel,
-    every value finite and > 0 (hole-free depth: the per-image normalisation uses the LR
+    name): rank 4, h, w >= 1, one channel, every value finite and > 0 (hole-free depth: the per-image normalisation uses the LR
     image's min and max, so one NaN/inf, hole (0) or negative pixel would corrupt the whole
-    output image). Fill holes before calling.
+    output image). Fill holes before calling. An empty batch (N = 0) gives empty outputs
+    (``export_lib.on_any_batch``).
     """
     export_lib.check_new_export_dir(export_dir)
     archive = keras.export.ExportArchive()
@@ -494,12 +494,16 @@ def export_dsrnet(dsrnet: DSRNet, export_dir: str) -> str:
         return from_normalized(dsrnet(x, training=False)["depth"], lo, hi)
 
     def serve(depth):
-        return {"depth": metres(check(depth, "serving_default input depth", True))}
+        return export_lib.on_any_batch(lambda x: {"depth": metres(x)},
+                                       check(depth, "serving_default input depth", True))
 
-    def serve_uint16(depth_mm):
-        depth_mm = check(depth_mm, "serve_uint16 input depth_mm", False)
+    def millimetres(depth_mm):
         hr = metres(tf.cast(depth_mm, tf.float32) / 1000.0) * 1000.0
         return {"depth_mm": tf.cast(tf.round(tf.clip_by_value(hr, 0.0, 65535.0)), tf.uint16)}
+
+    def serve_uint16(depth_mm):
+        return export_lib.on_any_batch(millimetres,
+                                       check(depth_mm, "serve_uint16 input depth_mm", False))
 
     # declared (N, h, w, 1); enforced in the graph (export_lib.check_image_batch), since a
     # loaded signature does not enforce its spec

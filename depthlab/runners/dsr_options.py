@@ -27,7 +27,8 @@ class DSROptions(CommonOptions):
 
     scale: int = option(4, "Super-resolution factor (4, 8 or 16).", choices=SCALES)
     dataset: str = option(
-        "middlebury_sample", "'middlebury_sample' is embedded (scikit-image's Middlebury 2014 "
+        datasets.MIDDLEBURY_SAMPLE,
+        "'middlebury_sample' is embedded (scikit-image's Middlebury 2014 "
         "Motorcycle); the others read --data_dir.", choices=datasets.names(view=DATA_VIEW))
     data_dir: Optional[str] = option(
         None, "nyu_depth_v2: the labeled .mat (or its folder); middlebury: a folder of scenes "

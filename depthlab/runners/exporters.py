@@ -8,9 +8,9 @@ generators and the enhancers).
 
 Kinds: tsgan (G_A2B of a train_tsgan run, every --method: TS-GAN and the FCN / cGAN /
 CycleGAN baselines share the generator), enhancer (train_enhancer), cyclegan_depth (G1),
-two_stage (the stage-1 or stage-1 + stage-2 pipeline), dsr (DSRNet of train_dsr_distill).
-recognition runs are detected but not exported: their networks classify the run's own
-identities (their D~ generator is a tsgan export already).
+two_stage (the stage-1 or stage-1 + stage-2 pipeline), dsr (DSRNet of train_dsr_distill),
+recognition (the run's final predictor per fold: face batch -> class scores, logits,
+embedding; ``depthlab.runners.recognition.serving``).
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ KINDS: Dict[str, Tuple[str, str, Tuple[str, ...]]] = {
     "two_stage": ("experiments.train_two_stage", "the RGB + sparse depth pipeline (stage 1, "
                   "and stage 2 for a stage-2 run)", ("savedmodel",)),
     "dsr": ("experiments.train_dsr_distill", "DSRNet, LR depth -> HR depth", ("savedmodel",)),
-    "recognition": ("experiments.train_recognition", "not exportable (identity classifiers)",
-                    ()),
+    "recognition": ("experiments.train_recognition", "the final predictor per fold, RGB (+ depth) "
+                    "faces -> class scores, logits, embedding", ("savedmodel",)),
 }
 FORMATS = ("savedmodel", "litert")
 _BY_TRAINER = {trainer: kind for kind, (trainer, _, _) in KINDS.items()}
@@ -121,9 +121,6 @@ def export_run(model_dir: str, export_dir: str, kind: str = "auto",
     if fmt not in FORMATS:
         raise ValueError(f"--format={fmt!r} is not one of {FORMATS}")
     formats = KINDS[kind][2]
-    if not formats:
-        raise ValueError(f"{model_dir} is a {kind} run: {KINDS[kind][1]}; nothing to export "
-                         "(its D~ generator is exported from its train_tsgan run)")
     if fmt not in formats:
         raise ValueError(f"--format={fmt} is not available for --model_kind={kind} (formats: "
                          f"{', '.join(formats)})")
@@ -153,6 +150,10 @@ def export_run(model_dir: str, export_dir: str, kind: str = "auto",
             return export.export_depth_generator_litert(
                 deployable_generator(model, opts.input_mode), export_dir, model.config.image_size)
         return runner.export(model, export_dir, opts.input_mode)
+    if kind == "recognition":
+        from depthlab.runners.recognition import serving
+
+        return serving.export_run(model_dir, export_dir)
     if kind == "two_stage":
         from depthlab.runners import two_stage as runner
 

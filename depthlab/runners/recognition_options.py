@@ -149,9 +149,6 @@ class RecognitionOptions(CommonOptions):
                                "--inputs=rgb, depth_hallucinated or rgbd_hallucinated")
         if self.fold is not None and self.protocol != "iiitd_rgbd":
             raise OptionsError("--fold applies to --protocol=iiitd_rgbd only")
-        if self.export_dir:
-            raise OptionsError("--export_dir: the recognition trainer exports no SavedModel; "
-                               "its classifiers are <model_dir>/<fold>/<role>/model.keras")
 
     @property
     def column(self) -> str:

@@ -65,10 +65,11 @@ class TSGANOptions(CommonOptions):
         choices=TARGET_PROTOCOLS)
     target_fold: Optional[int] = option(
         None, "--target_dataset=iiitd_rgbd with --target_protocol=paper: the recognition fold "
-        "(1-5) whose training images the student sees (one generator per fold).")
+        "(1-5) whose training images the student sees (one generator per fold).",
+        lower=min(IIITD_FOLDS), upper=max(IIITD_FOLDS))
     target_split_seed: int = option(
         0, "--target_protocol=paper: the seed of the EURECOM 50/50 and LFW draws; use "
-        "train_recognition's --seed.")
+        "train_recognition's --seed.", lower=0)
     data_dir: Optional[str] = option(
         None, "TFDS data_dir for real datasets; manual downloads are read from "
         "<data_dir>/manual/<dataset>/.", resume=False)

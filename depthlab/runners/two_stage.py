@@ -503,7 +503,8 @@ def export_pipeline(model_dir: str, export_dir: str) -> str:
     map, same shape}`` (``depth`` = ``coarse_depth`` for a stage-1 run). Any H x W: RGB is
     resized to the network size and each sample moved to its nearest network pixel
     (``two_stage.resample_sparse``); the output is resized back. Mismatched RGB / sparse
-    sizes raise ``InvalidArgumentError``. An RGB-only model ignores ``sparse_depth``.
+    sizes raise ``InvalidArgumentError``. An RGB-only model ignores ``sparse_depth``. An empty
+    batch (N = 0 in both inputs) gives empty outputs (``export_lib.on_any_batch``).
     """
     export_lib.check_new_export_dir(export_dir)
     stage1, gen, max_depth, _ = load_pipeline(model_dir)
@@ -512,10 +513,13 @@ def export_pipeline(model_dir: str, export_dir: str) -> str:
     if gen is not None:
         archive.track(gen)
 
-    def serve(rgb, sparse_depth):
+    def pipeline(rgb, sparse_depth):
         depth, coarse = ts.predict_depth(stage1, rgb, sparse_depth, gen, max_depth,
                                          return_coarse=True)
         return {"depth": depth, "coarse_depth": coarse}
+
+    def serve(rgb, sparse_depth):
+        return export_lib.on_any_batch(pipeline, rgb, sparse_depth)
 
     archive.add_endpoint("serving_default", serve, input_signature=[
         tf.TensorSpec([None, None, None, 3], tf.uint8, name="rgb"),

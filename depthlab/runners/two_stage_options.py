@@ -40,7 +40,8 @@ class Stage1Options(CommonOptions):
     """``--stage=1``: sparse-to-dense ResNet-50 + UpProj on RGB (+ sparse depth)."""
 
     dataset: str = option(
-        "middlebury_sample", "'middlebury_sample' is embedded (scikit-image's Middlebury 2014 "
+        data_registry.MIDDLEBURY_SAMPLE,
+        "'middlebury_sample' is embedded (scikit-image's Middlebury 2014 "
         "Motorcycle, metric depth); the others read --data_dir.",
         choices=data_registry.names(view=DATA_VIEW))
     data_dir: Optional[str] = option(
@@ -60,8 +61,9 @@ class Stage1Options(CommonOptions):
     learning_rate: float = option(0.01, _LR_HELP, above=0.0)
     lr_decay_every: int = option(5, "Stage 1: multiply the LR by --lr_decay every N epochs.",
                                  lower=1)
-    lr_decay: float = option(0.2, "Stage 1 LR factor.", above=0.0)
-    momentum: float = option(0.9, "Stage 1 SGD momentum (Nesterov).", lower=0.0)
+    lr_decay: float = option(0.2, "Stage 1 LR factor (a decay: at most 1).", above=0.0,
+                             upper=1.0)
+    momentum: float = option(0.9, "Stage 1 SGD momentum (Nesterov).", lower=0.0, below=1.0)
     weight_decay: float = option(1e-4, "Stage 1 SGD weight decay.", lower=0.0)
     # Our choice (issue 21): sparse-to-dense does not clip; without it batch 2 on 32 px crops
     # diverges (BUILD_NOTES.md). 0 is stored as None (off).
@@ -69,7 +71,8 @@ class Stage1Options(CommonOptions):
         10.0, "Stage 1: clip the global gradient norm to this before SGD (our choice, not in "
         "sparse-to-dense; BUILD_NOTES.md, issue 21). 0: off.", lower=0.0)
     crop_hw: Optional[Tuple[int, ...]] = option(
-        None, "Network input size H,W (default 96,128 for the sample, 228,304 otherwise).")
+        None, "Network input size H,W (default 96,128 for the sample, 228,304 otherwise; each "
+        ">= 32: the encoder down-samples by 32).", lower=32)
     base_filters: Optional[int] = option(None, "Override the encoder width (ResNet-50: 64).",
                                          lower=1)
     backbone_weights: Optional[str] = option(

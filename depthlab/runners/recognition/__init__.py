@@ -38,7 +38,8 @@ Modules (this package re-exports their public names): ``options`` (RecognitionOp
 ``savedmodel_inputs`` (the generator SavedModel), ``data`` (faces, splits, tf.data),
 ``roles`` (the roles' models), ``scores`` (score fusion and its validated weight),
 ``runner`` (``RecognitionExperiment``: the hooks of ``depthlab.core.run``; ``train``), ``evaluation`` (``evaluate``, tables, McNemar),
-``figures`` (t-SNE Figure 4, input samples).
+``figures`` (t-SNE Figure 4, input samples), ``serving`` (the run's SavedModel:
+``--export_dir`` and ``experiments.export_savedmodel``).
 """
 
 # the private helpers that tests and notes name as depthlab.runners.recognition.<helper>

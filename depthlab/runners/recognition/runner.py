@@ -39,6 +39,7 @@ from .options import (COLUMN_LABELS, RecognitionOptions, fold_name, folds, model
                       role_names)
 from .roles import (_collapse_probe, _compile, _models, _single_device_copies, checkpoint_key,
                     collapse_records)
+from . import serving
 from .savedmodel_inputs import load_depth_generator
 from .scores import SCORE_WEIGHT_FILE, _choose_weight
 
@@ -294,6 +295,15 @@ class RecognitionExperiment(Experiment):
         if run.chief:
             training.write_json(run.path("results.json"), result)
         return result
+
+    def export(self, run, model, export_dir: str) -> str:
+        """The run's final predictor per fold as one SavedModel (``serving``)."""
+        members_by_fold = {
+            fold_name(f.fold): {role: model.role_models[checkpoint_key(f.fold, role)]
+                                for role in model_roles(run.opts)}
+            for f in self._data.folds}
+        return serving.export_models(members_by_fold, run.opts, export_dir,
+                                     serving.score_weights(run.model_dir, run.opts))
 
     def summary_lines(self, run, final):
         return [f"rank-1 {test}: {100.0 * v:.2f} % ({COLUMN_LABELS[run.opts.column]}, "
