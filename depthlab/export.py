@@ -3,7 +3,8 @@
 ``export_depth_generator`` writes a SavedModel whose ``serving_default`` takes uint8 RGB of
 any batch size and any spatial size, resizes it inside to the generator's resolution, and
 returns the hallucinated depth in [0, 1] (``depth``, float32) and as 16-bit (``depth_uint16``,
-round(depth * 65535)), both (N, S, S, 1) at the generator resolution S.
+round(depth * 65535)), both (N, H, W, 1) at the caller's input size (the generator's S x S
+output resized back bilinearly, antialiased when shrinking).
 
 ``export_enhancer`` writes a face-depth enhancer's SavedModel: 16-bit depth in the paper's
 convention (face window codes, 65535 = hole) in and out.
@@ -146,6 +147,14 @@ def check_image_batch(x, name: str, channels: int, size=None):
     return tf.ensure_shape(x, [None, size, size, channels])
 
 
+def depth_to_input_size(depth, height_width):
+    """[0, 1] depth (N, S, S, 1) -> ([0, 1] float32, uint16) at (N, H, W, 1): bilinear,
+    antialiased when shrinking, clipped to [0, 1]."""
+    unit = tf.image.resize(depth, height_width, method="bilinear", antialias=True)
+    unit = tf.clip_by_value(unit, 0.0, 1.0)
+    return unit, tf.cast(tf.round(unit * float(UINT16_MAX)), tf.uint16)
+
+
 def export_depth_generator(generator: keras.Model, export_dir: str, image_size: int) -> str:
     """Writes the SavedModel to ``export_dir`` atomically (a temp dir, then a rename)."""
     check_new_export_dir(export_dir)
@@ -153,8 +162,9 @@ def export_depth_generator(generator: keras.Model, export_dir: str, image_size: 
     archive.track(generator)
 
     def depth_of(rgb):
-        depth, depth16 = generator_output_to_depth(
+        depth, _ = generator_output_to_depth(
             generator(rgb_uint8_to_generator_input(rgb, image_size), training=False))
+        depth, depth16 = depth_to_input_size(depth, tf.shape(rgb)[1:3])
         return {"depth": depth, "depth_uint16": depth16}
 
     def serve(rgb):

@@ -20,9 +20,10 @@ import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
 __all__ = ["colorize_depth", "to_rgb_uint8", "make_grid", "save_png", "tf_summary_image_grid",
-           "LABEL_HEIGHT"]
+           "upscale_for_display", "LABEL_HEIGHT", "DISPLAY_MIN_PX"]
 
 LABEL_HEIGHT = 16          # pixels of the column-label strip that make_grid adds on top
+DISPLAY_MIN_PX = 128       # sample-grid tiles are at least this many pixels on their short side
 _BACKGROUND = 255          # grid padding colour (white, so black holes stand out)
 
 
@@ -91,6 +92,27 @@ def to_rgb_uint8(image, near_is_small: bool = True) -> np.ndarray:
     if np.nanmin(a) < 0:
         a = (a + 1.0) / 2.0
     return np.round(np.clip(np.nan_to_num(a), 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def upscale_for_display(image, min_size: int = DISPLAY_MIN_PX, smooth: bool = False) -> np.ndarray:
+    """Enlarges an (H, W) or (H, W, C) image by the smallest integer factor that makes its
+    short side >= ``min_size`` (unchanged if it already is): nearest neighbour (every source
+    pixel a k x k block, so holes and depth edges stay crisp), or bilinear with ``smooth``
+    (for photographs)."""
+    a = _numpy(image)
+    if a.ndim not in (2, 3) or min(a.shape[:2]) < 1:
+        raise ValueError(f"upscale_for_display: expected an (H, W[, C]) image, got shape {a.shape}")
+    k = -(-int(min_size) // min(a.shape[:2]))
+    if k <= 1:
+        return a
+    squeeze = a.ndim == 3 and a.shape[-1] == 1
+    src = a[..., 0] if squeeze else a
+    if a.dtype == np.bool_:
+        src = src.astype(np.uint8)
+    out = cv2.resize(src, (a.shape[1] * k, a.shape[0] * k),
+                     interpolation=cv2.INTER_LINEAR if smooth else cv2.INTER_NEAREST)
+    out = out.astype(a.dtype)
+    return out[..., None] if squeeze else out
 
 
 def make_grid(rows: Sequence[Sequence], labels: Optional[Sequence[str]] = None, pad: int = 2,

@@ -27,6 +27,25 @@ def delta():
     return build_enhancer("delta")
 
 
+def test_generator_savedmodel_returns_depth_at_the_input_size(tmp_path):
+    gen = build_generator(tsgan_config("demo", image_size=32, gen_filters=8, gen_blocks=2))
+    sig = tf.saved_model.load(export.export_depth_generator(gen, str(tmp_path / "sm"), 32)
+                              ).signatures["serving_default"]
+    rng = np.random.default_rng(1)
+    for h, w in ((32, 32), (96, 80), (20, 24)):
+        rgb = rng.integers(0, 256, (2, h, w, 3), dtype=np.uint8)
+        out = sig(rgb=tf.constant(rgb))
+        assert out["depth"].shape == (2, h, w, 1) and out["depth_uint16"].shape == (2, h, w, 1)
+        # Independently: the generator at its 32x32 resolution, then TF's bilinear resize
+        # back to (h, w) (antialiased when shrinking).
+        x = tf.image.resize(tf.cast(rgb, tf.float32), (32, 32), antialias=True) / 127.5 - 1.0
+        unit = np.clip((gen(x, training=False).numpy()[..., :1] + 1.0) / 2.0, 0.0, 1.0)
+        want = np.clip(tf.image.resize(unit, (h, w), antialias=True).numpy(), 0.0, 1.0)
+        np.testing.assert_allclose(out["depth"].numpy(), want, atol=1e-5)
+        np.testing.assert_array_equal(out["depth_uint16"].numpy(),
+                                      np.round(out["depth"].numpy() * 65535).astype(np.uint16))
+
+
 def test_generator_litert_matches_the_savedmodel(tmp_path):
     gen = build_generator(tsgan_config("demo", image_size=32, gen_filters=8, gen_blocks=2))
     rgb = np.random.default_rng(0).integers(0, 256, (1, 32, 32, 3), dtype=np.uint8)

@@ -9,8 +9,8 @@ gallery/probe use): 'train' holds samples [0, train_images_per_identity) of ever
 'test' holds samples [train_images_per_identity, train + test_images_per_identity). (The
 trainers' in-memory loader ``data_pipelines.sources`` instead holds out unseen identities.)
 
-Features: ``rgb`` uint8 (S, S, 3) PNG; ``depth`` uint16 (S, S) millimetres, 0 = background,
-zlib-compressed; ``identity`` ClassLabel over the config's identities; ``sample`` int64;
+Features: ``rgb`` uint8 (S, S, 3) PNG; ``depth`` uint16 (S, S) millimetres, 0 = background or
+sensor hole, zlib-compressed; ``identity`` ClassLabel over the config's identities; ``sample`` int64;
 ``landmarks`` float32 (68, 2) pixel (x, y), iBUG/dlib order; ``landmarks_visible`` bool (68,);
 ``pose`` float32 (yaw, pitch, roll) degrees. In 'target'-domain configs depth is stored for
 evaluation only; target-domain training must not read it.
@@ -47,8 +47,12 @@ class SyntheticFacesConfig(tfds.core.BuilderConfig):
 class SyntheticFaces(ModuleCodePath, tfds.core.GeneratorBasedBuilder):
     """Procedural faces: paired RGB + 16-bit depth, identities, 68 landmarks, pose."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Mesh-rendered procedural faces (render.py z-buffer)."}
+    VERSION = tfds.core.Version("2.0.0")
+    RELEASE_NOTES = {"1.0.0": "Mesh-rendered procedural faces (render.py z-buffer).",
+                     "2.0.0": "Camera-like faces (issue 20): shape space, expressions, hair, "
+                              "ears, neck and shoulders, textured albedo, several lights with "
+                              "soft shadows, varied backgrounds, camera effects, depth-sensor "
+                              "holes (hair, steep silhouettes)."}
     BUILDER_CONFIGS = [
         SyntheticFacesConfig(name="tiny", description="64 px, 8 identities x (3 train + 1 test)",
                              image_size=64, num_identities=8, train_images_per_identity=3,
@@ -78,7 +82,7 @@ class SyntheticFaces(ModuleCodePath, tfds.core.GeneratorBasedBuilder):
             features=tfds.features.FeaturesDict({
                 "rgb": tfds.features.Image(shape=(s, s, 3), dtype=np.uint8),
                 "depth": tfds.features.Tensor(shape=(s, s), dtype=np.uint16, encoding="zlib",
-                                              doc="millimetres, 0 = background"),
+                                              doc="millimetres, 0 = background or hole"),
                 "identity": tfds.features.ClassLabel(num_classes=c.num_identities),
                 "sample": tfds.features.Scalar(dtype=np.int64),
                 "landmarks": tfds.features.Tensor(shape=(sf.NUM_LANDMARKS, 2), dtype=np.float32,

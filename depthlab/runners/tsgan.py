@@ -246,7 +246,8 @@ def evaluate_model(model: TSGAN, test: PairedArrays, batch_size: int = 16) -> Di
 
 def _preview_rows(model: TSGAN, arrays: PairedArrays, target: Optional[np.ndarray], n: int = 4):
     """[RGB, ground truth, prediction] rows; both depths share the ground truth's colour range
-    and mask, near = warm (TS-GAN depth is near-is-bright)."""
+    and mask, near = warm (TS-GAN depth is near-is-bright); tiles enlarged to at least
+    ``visualize.DISPLAY_MIN_PX`` (RGB bilinear, depth nearest)."""
     from depthlab import visualize
 
     batch = next(iter(make_paired_dataset(arrays, n, training=False, repeat=False)))
@@ -259,7 +260,10 @@ def _preview_rows(model: TSGAN, arrays: PairedArrays, target: Optional[np.ndarra
         hi = hi if hi > lo else lo + 1e-3
         colour = lambda d: visualize.colorize_depth(d, mask=mask, vmin=lo, vmax=hi,  # noqa: E731
                                                     near_is_small=False)
-        rows.append([batch["rgb"][i].numpy(), colour(gt[i]), colour(pred[i])])
+        rgb = visualize.to_rgb_uint8(batch["rgb"][i].numpy())
+        rows.append([visualize.upscale_for_display(rgb, smooth=True),
+                     visualize.upscale_for_display(colour(gt[i])),
+                     visualize.upscale_for_display(colour(pred[i]))])
     return rows
 
 

@@ -1,0 +1,184 @@
+r"""Real-photo check of an exported depth generator (issue 20): photographs that ship with
+scikit-image, cropped to the face the way the demo's training faces are framed, through the
+SavedModel's ``serving_default``, as a PNG grid of crop | colourised predicted depth.
+
+  python tools/real_photo_check.py --saved_model=runs/tsgan_demo/saved_model \
+      --output=docs/images/real_photo_check.png
+
+Photographs (offline, in scikit-image's data module): ``astronaut()`` (Eileen Collins,
+colour), ``camera()`` (the cameraman, grey) and the first ``--lfw`` faces of
+``lfw_subset()`` (grey 25x25 face crops), grey ones repeated to three channels.
+
+Cropping: the generator was trained on ``synthetic_faces`` frames, so the crop must frame a
+real face the same way (``data_pipelines`` is imported from PYTHONPATH first, so a baseline
+tree on PYTHONPATH calibrates with the procedural faces its model was trained on). The same face detector (scikit-image's LBP frontal-face cascade) is
+run on ``--calibration_faces`` near-frontal procedural faces; the mean detector box, relative
+to the frame (side / frame side, centre offset / side), gives the frame around a detection
+in a photograph. LFW's 25x25 crops are taken as the detector's box (they are tight face
+crops) and padded with black (a training background) to the same framing. The square crop is
+passed to the SavedModel at ``--input_size`` px (uint8 RGB; the signature resizes it to the
+generator's resolution and returns depth at the input size). Depth is TS-GAN's [0, 1]
+near-is-bright image, coloured with near = warm over ``--window`` below each prediction's
+nearest value (farther, e.g. the background, is the coolest colour). Tiles are ``--tile`` px.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+from absl import app, flags
+
+# after PYTHONPATH: a baseline tree on PYTHONPATH calibrates with its own procedural faces
+sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("saved_model", None, "Exported depth generator (export_depth_generator).")
+flags.DEFINE_string("output", "docs/images/real_photo_check.png", "PNG grid to write.")
+flags.DEFINE_integer("lfw", 6, "How many LFW faces (lfw_subset's first 100 are faces).",
+                     lower_bound=0, upper_bound=100)
+flags.DEFINE_integer("calibration_faces", 12, "Procedural faces used to calibrate the crop.",
+                     lower_bound=1)
+flags.DEFINE_integer("input_size", 128, "Crop size (px) given to the SavedModel.", lower_bound=16)
+flags.DEFINE_integer("tile", 128, "Tile size (px) in the grid.", lower_bound=32)
+flags.DEFINE_float("window", 0.4, "Colour range below each prediction's nearest value ([0, 1] "
+                   "depth; 0.4 = 100 mm of TS-GAN's 250 mm window): farther is drawn coolest.",
+                   lower_bound=0.01, upper_bound=1.0)
+flags.DEFINE_integer("columns", 4, "Photographs per grid row (each takes two tiles).",
+                     lower_bound=1)
+flags.mark_flag_as_required("saved_model")
+
+
+def _detector():
+    import skimage.data
+    from skimage.feature import Cascade
+
+    return Cascade(skimage.data.lbp_frontal_face_cascade_filename())
+
+
+def detect_face(detector, rgb: np.ndarray):
+    """The largest detection's mean box (row, col, side) of all detections overlapping it,
+    or None."""
+    side = min(rgb.shape[:2])
+    boxes = detector.detect_multi_scale(img=rgb, scale_factor=1.1, step_ratio=1,
+                                        min_size=(max(24, side // 10),) * 2,
+                                        max_size=(side, side))
+    if not boxes:
+        return None
+    big = max(boxes, key=lambda b: b["width"])
+    cy, cx = big["r"] + big["height"] / 2, big["c"] + big["width"] / 2
+    near = [b for b in boxes if abs(b["r"] + b["height"] / 2 - cy) < big["height"] / 2
+            and abs(b["c"] + b["width"] / 2 - cx) < big["width"] / 2]
+    rows = np.mean([b["r"] + b["height"] / 2 for b in near])
+    cols = np.mean([b["c"] + b["width"] / 2 for b in near])
+    return float(rows), float(cols), float(np.mean([b["width"] for b in near]))
+
+
+def calibrate(detector, n: int):
+    """(side ratio, row offset, col offset): the mean detector box on procedural frames,
+    box side / frame side and (box centre - frame centre) / box side."""
+    from data_pipelines import synthetic_faces as sf
+
+    cfg = sf.FaceConfig(image_size=256, yaw_deg=(-8.0, 8.0), pitch_deg=(-8.0, 8.0))
+    stats = []
+    for i in range(n):
+        rgb = sf.generate_face(i, 0, cfg)["rgb"]
+        box = detect_face(detector, rgb)
+        if box is not None:
+            r, c, s = box
+            stats.append((s / 256.0, (r - 128.0) / s, (c - 128.0) / s))
+    if not stats:
+        raise RuntimeError("the face detector found no procedural face to calibrate on")
+    ratio, dr, dc = np.mean(stats, 0)
+    print(f"calibration: {len(stats)}/{n} procedural faces detected; box = {ratio:.3f} of the "
+          f"frame, centre offset ({dr:+.3f}, {dc:+.3f}) box sides")
+    return float(ratio), float(dr), float(dc)
+
+
+def crop_frame(image: np.ndarray, box, calib, size: int) -> np.ndarray:
+    """The square frame around a detection ``box`` (row, col, side), black outside the
+    image, resized to ``size`` (area when shrinking, bilinear when enlarging)."""
+    import cv2
+
+    ratio, dr, dc = calib
+    r, c, s = box
+    side = s / ratio
+    cy, cx = r - dr * s, c - dc * s
+    y0, x0 = int(round(cy - side / 2)), int(round(cx - side / 2))
+    n = int(round(side))
+    out = np.zeros((n, n, 3), np.uint8)
+    ys, xs = max(0, y0), max(0, x0)
+    ye, xe = min(image.shape[0], y0 + n), min(image.shape[1], x0 + n)
+    out[ys - y0:ye - y0, xs - x0:xe - x0] = image[ys:ye, xs:xe]
+    interp = cv2.INTER_AREA if n > size else cv2.INTER_LINEAR
+    return cv2.resize(out, (size, size), interpolation=interp)
+
+
+def _rgb(image):
+    a = np.asarray(image)
+    if a.dtype != np.uint8:
+        a = np.round(np.clip(a, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return np.repeat(a[..., None], 3, -1) if a.ndim == 2 else a
+
+
+def photographs(detector, calib, lfw: int, size: int):
+    """[(name, uint8 RGB crop (size, size, 3))] of the offline photographs."""
+    import skimage.data
+
+    crops = []
+    for name, image in (("astronaut", skimage.data.astronaut()),
+                        ("cameraman", skimage.data.camera())):
+        image = _rgb(image)
+        box = detect_face(detector, image)
+        if box is None:
+            print(f"{name}: no face detected, skipped")
+            continue
+        crops.append((name, crop_frame(image, box, calib, size)))
+    faces = skimage.data.lfw_subset()[:lfw]
+    for k, face in enumerate(faces):
+        image = _rgb(face)
+        crops.append((f"lfw{k}", crop_frame(image, (12.5, 12.5, 25.0), calib, size)))
+    return crops
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    if not os.path.isdir(FLAGS.saved_model):
+        raise app.UsageError(f"--saved_model={FLAGS.saved_model}: not a directory")
+    import cv2
+    import tensorflow as tf
+
+    from depthlab import visualize
+
+    detector = _detector()
+    calib = calibrate(detector, FLAGS.calibration_faces)
+    crops = photographs(detector, calib, FLAGS.lfw, FLAGS.input_size)
+    sig = tf.saved_model.load(FLAGS.saved_model).signatures["serving_default"]
+    batch = np.stack([c for _, c in crops])
+    depth = sig(rgb=tf.constant(batch))["depth"].numpy()[..., 0]
+    if depth.shape[1:] != batch.shape[1:3]:    # exports from before issue 20: S x S output
+        print(f"note: the SavedModel returned {depth.shape[1:]} depth for {batch.shape[1:3]} "
+              "input; resized here (bilinear)")
+        depth = np.stack([cv2.resize(d, batch.shape[2:0:-1], interpolation=cv2.INTER_LINEAR)
+                          for d in depth])
+    tiles = []
+    for (name, crop), d in zip(crops, depth):
+        t = FLAGS.tile
+        rgb = cv2.resize(crop, (t, t), interpolation=cv2.INTER_AREA)
+        hi = float(d.max())
+        lo = min(max(float(d.min()), hi - FLAGS.window), hi - 1e-3)
+        col = visualize.colorize_depth(d, mask=np.ones_like(d, bool), vmin=lo, vmax=hi,
+                                       near_is_small=False)
+        col = cv2.resize(col, (t, t), interpolation=cv2.INTER_NEAREST)
+        print(f"{name}: predicted depth range [{float(d.min()):.3f}, {hi:.3f}]")
+        tiles += [rgb, col]
+    per_row = 2 * FLAGS.columns
+    rows = [tiles[i:i + per_row] for i in range(0, len(tiles), per_row)]
+    grid = visualize.make_grid(rows)
+    print(visualize.save_png(FLAGS.output, grid))
+
+
+if __name__ == "__main__":
+    app.run(main)
