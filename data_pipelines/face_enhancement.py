@@ -52,15 +52,21 @@ class FaceDepthSet:
 
 def synthetic_ground_truth(count: int, seed: int = 0, image_size: int = 256,
                            identity_offset: int = 0, images_per_identity: int = 4) -> FaceDepthSet:
-    """Procedural faces rendered to 16-bit depth (the embedded stand-in for PRNet meshes)."""
+    """Procedural faces rendered to 16-bit depth (the embedded stand-in for PRNet meshes).
+
+    The paper's ground truth is a complete face mesh (PRNet) rendered to depth, so the faces are
+    drawn without sensor dropouts (``FaceConfig(sensor_holes=False)``) and the hair and clothing
+    pixels are removed (0 = background): the depth covers face, ears and neck skin, eyes and
+    mouth (``synthetic_faces.PARTS``)."""
     from data_pipelines import synthetic_faces as sf
 
-    config = sf.FaceConfig(image_size=image_size, domain="source", seed=seed)
+    config = sf.FaceConfig(image_size=image_size, domain="source", seed=seed, sensor_holes=False)
     depths, marks = [], []
     for i in range(count):
         ex = sf.generate_face(identity_offset + i // images_per_identity, i % images_per_identity,
-                              config)
-        depths.append(ex["depth"])
+                              config, extras=True)
+        keep = (ex["parts"] == sf.SKIN) | (ex["parts"] == sf.EYE) | (ex["parts"] == sf.MOUTH)
+        depths.append(np.where(keep, ex["depth"], 0).astype(np.uint16))
         marks.append(ex["landmarks"])
     return FaceDepthSet(np.stack(depths), np.stack(marks).astype(np.float32))
 

@@ -38,7 +38,7 @@ def test_generator_savedmodel_is_checked(tmp_path, generator_dir):
     hallucinate = runner.load_depth_generator(generator_dir)
     rgb = np.random.default_rng(0).integers(0, 256, (5, 40, 40, 3), dtype=np.uint8)
     d = hallucinate(rgb)
-    assert d.shape == (5, 32, 32) and d.dtype == np.float32
+    assert d.shape == (5, 40, 40) and d.dtype == np.float32      # the input's size (issue 20)
     assert 0.0 <= d.min() and d.max() <= 1.0
 
     class Wrong(tf.Module):

@@ -90,8 +90,8 @@ def test_resume_refuses_a_different_config(tmp_path):
 
 
 def test_export_round_trip_in_a_fresh_process(tmp_path):
-    from depthlab.export import export_depth_generator, generator_output_to_depth, \
-        rgb_uint8_to_generator_input
+    from depthlab.export import depth_to_input_size, export_depth_generator, \
+        generator_output_to_depth, rgb_uint8_to_generator_input
     from depthlab.models.tsgan import build_generator
     from depthlab.configs import tsgan_config
 
@@ -100,7 +100,9 @@ def test_export_round_trip_in_a_fresh_process(tmp_path):
     export_depth_generator(gen, export_dir, image_size=32)
     rgb = np.random.default_rng(0).integers(0, 256, (3, 48, 40, 3), dtype=np.uint8)
     np.save(tmp_path / "rgb.npy", rgb)
-    want, want16 = generator_output_to_depth(gen(rgb_uint8_to_generator_input(rgb, 32)))
+    want, _ = generator_output_to_depth(gen(rgb_uint8_to_generator_input(rgb, 32)))
+    # issue 20: the signature returns depth at the caller's input size (48 x 40)
+    want, want16 = depth_to_input_size(want, (48, 40))
     code = (
         "import numpy as np, tensorflow as tf, sys\n"
         f"m = tf.saved_model.load({export_dir!r})\n"
@@ -111,7 +113,7 @@ def test_export_round_trip_in_a_fresh_process(tmp_path):
                    env=dict(os.environ, CUDA_VISIBLE_DEVICES=""))
     got = np.load(tmp_path / "depth.npy")
     got16 = np.load(tmp_path / "depth16.npy")
-    assert got.shape == (3, 32, 32, 1) and got16.dtype == np.uint16
+    assert got.shape == (3, 48, 40, 1) and got16.dtype == np.uint16
     np.testing.assert_allclose(got, want.numpy(), atol=1e-5)
     assert np.max(np.abs(got16.astype(np.int64) - want16.numpy().astype(np.int64))) <= 1
     with pytest.raises(FileExistsError, match="export_dir"):

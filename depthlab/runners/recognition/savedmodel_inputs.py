@@ -18,7 +18,7 @@ import tensorflow as tf
 
 
 GENERATOR_SIGNATURE = ("serving_default(rgb: uint8 (N, H, W, 3)) -> {'depth': float32 "
-                       "(N, S, S, 1) in [0, 1]}, as written by experiments.export_savedmodel")
+                       "(N, H, W, 1) in [0, 1]} (the input's size), as written by experiments.export_savedmodel")
 
 
 def load_depth_generator(path: str, batch_size: int = 32) -> Callable[[np.ndarray], np.ndarray]:
