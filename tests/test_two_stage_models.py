@@ -23,19 +23,45 @@ def test_stage1_exact_parameter_count_of_the_torch_original():
 
 
 def test_presets_differ_by_the_documented_layers():
-    # At a small width: rgb vs rgbd differ by conv1's 4th input channel (7*7*F); the paper
-    # preset adds two 3x3 F->F convs (no bias) with BN (2F trainable each); output 256x256.
+    # At a small width: rgb vs rgbd differ by conv1's 4th input channel (7*7*F).
     f = 8
     rgbd = ts.build_stage1("demo", 4, input_hw=(64, 64))
     rgb = ts.build_stage1("demo", 3, input_hw=(64, 64))
-    paper = ts.build_stage1("paper", 4, input_hw=(64, 64), base_filters=f, blocks=(1, 1, 1, 1))
     assert ts.count_trainable(rgbd) - ts.count_trainable(rgb) == 7 * 7 * f
-    assert ts.count_trainable(paper) - ts.count_trainable(rgbd) == 2 * (9 * f * f + 2 * f)
-    assert paper.output_shape == (None, 256, 256, 1)
     with pytest.raises(ValueError, match="preset"):
         ts.build_stage1("nope")
     with pytest.raises(ValueError, match="input_channels"):
         ts.build_stage1("demo", 2)
+
+
+def test_paper_stage1_has_exactly_the_layers_the_text_lists():
+    """Two-stage text, lines 356-362: ResNet-50 without average pooling and linear layer, then
+    "two convolution layers, four upper sampling layers and a bilinear interpolation layer";
+    line 614: the map before the bilinear layer is 160x128; lines 368-372 / 616-618: it is
+    resized to 256x256. Counted by hand on the built graph (small width, full input size)."""
+    kw = dict(input_hw=(228, 304), base_filters=8, blocks=(1, 1, 1, 1))
+    paper = ts.build_stage1("paper", 4, **kw)
+    s2d = ts.build_stage1("sparse_to_dense", 4, **kw)
+    decoder = [l for l in paper.layers if not l.name.startswith("enc_")
+               and not isinstance(l, (keras.layers.InputLayer, keras.layers.ZeroPadding2D))]
+    convs = [l for l in decoder if isinstance(l, keras.layers.Conv2D)]
+    assert [(l.name, l.kernel_size) for l in convs] == [("bottleneck_conv", (1, 1)),
+                                                        ("head_conv", (3, 3))]   # two convs
+    ups = [l for l in decoder if isinstance(l, UnpoolUpProjection)]
+    assert len(ups) == 4                                                         # four up
+    resizes = [l for l in decoder if isinstance(l, ts.AlignCornersResize)]
+    assert len(resizes) == 1 and resizes[0].size == (256, 256)                   # one bilinear
+    assert paper.get_layer("head_conv").output.shape[1:3] == (128, 160)          # "160x128"
+    assert paper.output_shape == (None, 256, 256, 1)
+    # no pooling / dense layer after the encoder, and nothing else with weights
+    assert not [l for l in decoder if isinstance(l, (keras.layers.Dense,
+                                                     keras.layers.GlobalAveragePooling2D))]
+    weighted = [l.name for l in decoder if l.weights]
+    assert weighted == ["bottleneck_conv", "bottleneck_bn", "upproj1", "upproj2", "upproj3",
+                        "upproj4", "head_conv"]
+    # the same network as sparse-to-dense: only the bilinear target differs
+    assert ts.count_trainable(paper) == ts.count_trainable(s2d)
+    assert s2d.output_shape == (None, 228, 304, 1)
 
 
 def test_unpool_puts_values_top_left_and_block_matches_formula():

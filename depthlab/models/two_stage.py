@@ -8,9 +8,14 @@ the output size. ``build_stage1``:
 
 - ``'sparse_to_dense'``: the Torch original (228x304 input, output resized to 228x304);
   63,566,144 trainable parameters for C = 4 (63,563,008 for C = 3), tested.
-- ``'paper'``: the two-stage paper's variant: two extra 3x3 conv-BN-ReLU layers after the
-  four up-sampling blocks, and bilinear interpolation of the 128x160 map to 256x256 (the
-  stage-2 resolution). Where the two extra convs sit is our choice (BUILD_NOTES.md).
+- ``'paper'``: the two-stage paper's stage 1 (its text, lines 356-372 and 614-618): the
+  ResNet-50 without its average pooling and linear layer, then "two convolution layers, four
+  upper sampling layers and a bilinear interpolation layer", i.e. exactly sparse-to-dense's
+  1x1 bottleneck conv + 4 UpProj + 3x3 head conv + bilinear (lines 364-366 restate the same
+  list for the coarse map; they add nothing). The only difference is the bilinear target:
+  the 128x160 map ("160x128", line 614) -> 256x256, the stage-2 input (lines 368-372,
+  616-618). Widths, kernel sizes and the UpProj form are not in the text: sparse-to-dense's
+  (the text's [7], line 329).
 - ``'demo'``: the same graph at 1/8 width and one bottleneck per stage, for CPU runs (not a
   paper setting).
 
@@ -65,7 +70,9 @@ class Stage1Config:
     output_hw: Optional[Tuple[int, int]] = None      # None: the input size
     base_filters: int = 64                          # ResNet-50: 64; decoder starts at 16x
     blocks: Tuple[int, ...] = (3, 4, 6, 3)
-    extra_convs: int = 0                            # 'paper': 2
+    # extra 3x3 conv-BN-ReLU layers after the 4th UpProj: 0 in every preset. The former
+    # 'paper' preset had 2, a misreading of lines 360-366 (BUILD_NOTES.md, section 6)
+    extra_convs: int = 0
 
     def __post_init__(self):
         if self.preset not in STAGE1_PRESETS:
@@ -133,7 +140,7 @@ def stage1_config(preset: str = "sparse_to_dense", input_channels: int = 4, **ov
     """Named stage-1 presets (module docstring); ``overrides`` replace single fields."""
     base = {
         "sparse_to_dense": dict(),
-        "paper": dict(output_hw=(256, 256), extra_convs=2),
+        "paper": dict(output_hw=(256, 256)),         # lines 368-372, 614-618
         "demo": dict(base_filters=8, blocks=(1, 1, 1, 1)),
     }
     if preset not in base:

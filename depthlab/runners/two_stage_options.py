@@ -47,8 +47,9 @@ class Stage1Options(CommonOptions):
         None, "sparse_to_dense_h5: the folder holding train/ and val/; nyu_depth_v2: the "
         "labeled .mat (or its folder).", resume=False)
     preset: str = option(
-        "demo", "'sparse_to_dense' (the Torch original, 63.6M parameters), 'paper' (+2 convs, "
-        "output 256x256) or 'demo' (1/8 width, 1 block per stage; for CPUs).",
+        "demo", "'sparse_to_dense' (the Torch original, 63.6M parameters), 'paper' (the same "
+        "net, output resized to 256x256 for stage 2) or 'demo' (1/8 width, 1 block per stage; "
+        "for CPUs).",
         choices=STAGE1_PRESETS)
     num_samples: int = option(200, "Sparse depth samples per image (0: RGB only).", lower=0)
     input_type: str = option("auto", "Network input; 'auto': rgb for --num_samples=0, else rgbd.",
