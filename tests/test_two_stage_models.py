@@ -129,13 +129,68 @@ def test_u_resnet_generator_shapes_skips_and_config():
     gen = ts.UResNetGenerator(filters=8, n_res_blocks=9)
     y = gen(tf.zeros((1, 32, 48, 1)))
     assert y.shape == (1, 32, 48, 1)
-    res = [l for l in gen.layers if l.name.startswith("res")]
+    res = [l for l in gen.layers if l.name.startswith("res") and l.name.endswith("_add")]
     assert len(res) == 9
     # skip i <-> n-i for i = 1, 2: the concatenations join enc1 / enc2 outputs.
     assert gen.get_layer("skip2").input[1] is gen.get_layer("enc2_lrelu").output
     assert gen.get_layer("skip1").input[1] is gen.get_layer("enc1_lrelu").output
     again = ts.UResNetGenerator.from_config(gen.get_config())
     assert ts.count_trainable(again) == ts.count_trainable(gen)
+
+
+def _activations_and_norms(model):
+    acts = [l for l in model._flatten_layers(include_self=False)
+            if isinstance(l, (keras.layers.ReLU, keras.layers.LeakyReLU))
+            or (isinstance(l, keras.layers.Activation) and l.get_config()["activation"] == "relu")]
+    norms = {type(l).__name__ for l in model._flatten_layers(include_self=False)
+             if "Normalization" in type(l).__name__ or "Norm" in type(l).__name__}
+    return acts, norms
+
+
+def test_stage2_layers_follow_the_text():
+    """Lines 413-415: G and D are built of conv-BatchNorm-ReLU modules; lines 511-513: every
+    ReLU is leaky; lines 486-488: layers 3 .. n-3 are nine residual blocks; lines 483-485:
+    skips i <-> n-i for i = 1, 2."""
+    gen, disc = ts.build_stage2("paper")
+    assert ts.stage2_config("paper").n_res_blocks == 9
+    for net in (gen, disc):
+        acts, norms = _activations_and_norms(net)
+        assert acts and all(isinstance(a, keras.layers.LeakyReLU) for a in acts), net.name
+        assert norms == {"BatchNormalization"}, (net.name, norms)
+    adds = [l for l in gen.layers if isinstance(l, keras.layers.Add)]
+    assert len(adds) == 9                                  # nine residual blocks
+    # one LeakyReLU per Ck: enc1, enc2, one inside each block, dec_n2, dec_n1
+    assert len(_activations_and_norms(gen)[0]) == 2 + 9 + 2
+    # D: one per conv but the logit conv; no BN on its first conv only (pix2pix)
+    d_bn = [l.name for l in disc.layers if isinstance(l, keras.layers.BatchNormalization)]
+    assert d_bn == ["d2_bn", "d3_bn", "d4_bn"]
+
+
+def test_stage2_discriminator_sees_70x70_patches():
+    """Line 507: a 70x70 patch. Measured: the input pixels that move one output logit (the
+    gradient's support) of the paper layout (4 k4 convs 2-2-2-1 + the k4 s1 logit conv) at
+    tiny widths; the layer count and strides are the paper preset's."""
+    cfg = ts.stage2_config("paper")
+    disc = ts.ConditionalPatchGAN(2, filters=(2, 2, 2, 2), strides=cfg.disc_strides)
+    x = tf.random.normal((1, 192, 192, 2))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = disc(x, training=False)
+        centre = y[0, y.shape[1] // 2, y.shape[2] // 2, 0]
+    g = tf.reduce_sum(tf.abs(tape.gradient(centre, x)), axis=[0, 3]).numpy()
+    rows, cols = np.nonzero(g.sum(1))[0], np.nonzero(g.sum(0))[0]
+    assert rows.max() - rows.min() + 1 == 70 and cols.max() - cols.min() + 1 == 70
+
+
+def test_stage2_options_have_their_own_epochs_and_batch():
+    from depthlab.runners.two_stage_options import Stage1Options, Stage2Options
+
+    s1 = Stage1Options.__dataclass_fields__
+    s2 = Stage2Options.__dataclass_fields__
+    assert (s1["epochs"].default, s1["batch_size"].default) == (20, 10)     # lines 622-623
+    assert (s2["epochs"].default, s2["batch_size"].default) == (200, 1)     # lines 627-628
+    cfg = ts.stage2_config("paper")
+    assert (cfg.learning_rate, cfg.beta_1, cfg.beta_2) == (2e-4, 0.5, 0.999)  # lines 630-634
 
 
 def test_backbone_weights_missing_file_none_and_load(tmp_path):

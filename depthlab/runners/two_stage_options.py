@@ -2,7 +2,8 @@
 experiment ``two_stage_stage1``) and stage 2 (pix2pix refiner on a trained stage 1,
 experiment ``two_stage_stage2``). ``experiments/train_two_stage.py`` defines the union of both
 classes' flags once and picks the class by ``--stage``; a field both classes declare means the
-same thing in both (only its default may differ: ``batch_size``, ``learning_rate``).
+same thing in both (only its default may differ: ``epochs``, ``batch_size``,
+``learning_rate``).
 
 TensorFlow-free (``--help`` must be instant): the model's preset and loss names live here and
 ``depthlab.models.two_stage`` imports them from this module.
@@ -29,7 +30,8 @@ CROP_VIEW = "depth_completion_crop"
 EXPERIMENT_STAGE1 = "two_stage_stage1"
 EXPERIMENT_STAGE2 = "two_stage_stage2"
 
-_EPOCHS_HELP = "Epochs (sparse-to-dense 20; pix2pix 200)."
+_EPOCHS_HELP = ("Epochs of this stage, each stage its own count (default 20 for stage 1, 200 "
+                "for stage 2: the two-stage text, lines 623-628).")
 _STEPS_HELP = "Steps per epoch."
 _BATCH_HELP = "Batch size (default 10 for stage 1, 1 for stage 2)."
 _LR_HELP = "Initial LR (stage 1 SGD default 0.01; stage 2 Adam default 2e-4)."
@@ -119,7 +121,9 @@ class Stage2Options(CommonOptions):
         None, "--stage=2: the --model_dir of a finished stage-1 run.", resume=False)
     stage2_preset: str = option("demo", "'paper' (pix2pix widths) or 'demo' (1/4 width).",
                                 choices=STAGE2_PRESETS)
-    epochs: int = option(20, _EPOCHS_HELP, lower=1, extends=True)
+    # stage 2's own epoch count (text line 628: "batch size ... 1 with 200 epochs training"),
+    # separate from stage 1's 20 (line 623)
+    epochs: int = option(200, _EPOCHS_HELP, lower=1, extends=True)
     steps_per_epoch: int = option(100, _STEPS_HELP, lower=1)
     batch_size: int = option(1, _BATCH_HELP, lower=1)
     learning_rate: float = option(2e-4, _LR_HELP, above=0.0)
