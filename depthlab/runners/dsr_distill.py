@@ -99,6 +99,7 @@ def checkpoint_objects(model: CrossTaskDistiller) -> Dict[str, object]:
     """The whole training state under the names every run's checkpoints use."""
     return dict(dsrnet=model.dsrnet, denet=model.denet, dsr_heads=model.dsr_heads,
                 de_heads=model.de_heads, spnet=model.spnet, stage=model.stage,
+                epoch_teacher=model.epoch_teacher, epoch_errors=model.epoch_errors,
                 dsr_optimizer=model.dsr_optimizer, de_optimizer=model.de_optimizer,
                 sp_optimizer=model.sp_optimizer)
 
@@ -110,8 +111,11 @@ def checkpoint_state(model: CrossTaskDistiller, model_dir: str) -> training.Resu
 
 class StageSchedule(keras.callbacks.Callback):
     """Sets the model's stage (1 for the first ``stage1_epochs`` epochs, then 2; on every
-    worker) and, on the chief, saves DSRNet's weights when stage 1 ends (the DSRNet-only
-    ablation)."""
+    worker), lets the model choose the epoch's teacher from the previous epoch's mean errors
+    (``CrossTaskDistiller.begin_epoch``, Algorithm 1 lines 8-12; with
+    ``role_granularity='epoch'``) and, on the chief, saves DSRNet's weights when stage 1 ends
+    (the DSRNet-only ablation). The running sums and the teacher are in every checkpoint,
+    so a run resumed after epoch k chooses epoch k+1's teacher as an unbroken run does."""
 
     def __init__(self, stage1_epochs: int, snapshot_path: str, log=print, chief: bool = True):
         super().__init__()
@@ -124,6 +128,12 @@ class StageSchedule(keras.callbacks.Callback):
             self.log(f"epoch {epoch + 1}: stage {stage}"
                      + (" (role exchange)" if stage == 2 else ""))
         self.model.stage.assign(stage)
+        chosen = self.model.begin_epoch()
+        if (stage == 2 and chosen is not None and self.chief
+                and self.model.config.role_granularity == "epoch"):
+            self.log(f"epoch {epoch + 1}: {'DSRNet' if chosen['dsr_teaches'] else 'DENet'} "
+                     f"teaches (previous epoch's mean e_dsr {chosen['mean_e_dsr']:.5f}, "
+                     f"e_de {chosen['mean_e_de']:.5f} over {chosen['steps']} steps)")
 
     def on_epoch_end(self, epoch, logs=None):
         if epoch + 1 == self.stage1_epochs and self.chief:
@@ -299,7 +309,7 @@ class DSRExperiment(Experiment):
     preview_labels = ("RGB", "HR", "bicubic", "DSRNet", "DENet")
     #: config.json keys that records of older runs may lack, with the value those runs used
     legacy_defaults = {"mixed_precision": "float32", "teacher_mode": "frozen",
-                       "train_limit": None}
+                       "train_limit": None, "role_granularity": "batch"}
     tiny_changed_field = ("patch_size", 32)
 
     # -- configuration ------------------------------------------------------------------------
@@ -307,7 +317,8 @@ class DSRExperiment(Experiment):
         return dsr_config(opts.preset)
 
     def config(self, opts: DSROptions) -> DSRConfig:
-        cfg = dsr_config(opts.preset, scale=opts.scale, teacher_mode=opts.teacher_mode)
+        cfg = dsr_config(opts.preset, scale=opts.scale, teacher_mode=opts.teacher_mode,
+                         role_granularity=opts.role_granularity)
         return options_lib.apply_overrides(cfg, opts.config_override)
 
     # -- data and model -----------------------------------------------------------------------
@@ -315,7 +326,8 @@ class DSRExperiment(Experiment):
         opts, cfg = run.opts, run.config
         run.log(f"dataset={opts.dataset} x{opts.scale} preset={cfg.preset} (width "
                 f"{cfg.filters}, N={cfg.n_blocks}) epochs={opts.epochs} (stage 1: "
-                f"{opts.stage1_epochs}) teacher_mode={cfg.teacher_mode}")
+                f"{opts.stage1_epochs}) teacher_mode={cfg.teacher_mode} "
+                f"role_granularity={cfg.role_granularity}")
         train_ex = load_examples(opts.dataset, "train", opts.scale, opts.data_dir,
                                  opts.train_limit)
         test_ex = load_examples(opts.dataset, "test", opts.scale, opts.data_dir, opts.eval_limit)
