@@ -139,3 +139,33 @@ def write_splits_fixture(path, train_1based, test_1based) -> str:
     scipy.io.savemat(os.fspath(path), {"trainNdxs": col(train_1based),
                                        "testNdxs": col(test_1based)}, format="5")
     return os.fspath(path)
+
+
+#: the ``--nyu_protocol`` flag's help, shared by the trainers that read the labeled set
+PROTOCOL_HELP = (
+    "--dataset=nyu_depth_v2 only: its train/test split. 'official_scenes': the NYU toolbox's "
+    "splits.mat (trainNdxs / testNdxs: 795 / 654 frames of the 249 / 215 scenes), placed "
+    "beside nyu_depth_v2_labeled.mat; 'first1000': the first 1000 frames train, the last 449 "
+    "test. Unset: the trainer's default.")
+
+
+def resolve_protocol(dataset: str, protocol: Optional[str], default: str,
+                     data_dir=None) -> Optional[str]:
+    """A trainer's ``--nyu_protocol`` for ``dataset``: ``protocol`` or ``default`` for the
+    labeled set (``nyu_depth_v2``), None for any other dataset (a protocol given there is an
+    error). 'official_scenes' with a ``data_dir`` whose ``splits.mat`` is missing is refused
+    here, before any training. Raises ``ValueError`` naming the flag."""
+    if dataset != "nyu_depth_v2":
+        if protocol is not None:
+            raise ValueError(f"--nyu_protocol={protocol} applies to --dataset=nyu_depth_v2 only "
+                             f"(got --dataset={dataset})")
+        return None
+    protocol = protocol or default
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"--nyu_protocol={protocol!r} is not one of {PROTOCOLS}")
+    if protocol == "official_scenes" and data_dir and not os.path.exists(splits_path(data_dir)):
+        raise ValueError(f"--nyu_protocol=official_scenes needs the NYU toolbox's {SPLITS_MAT} "
+                         f"(trainNdxs / testNdxs) beside nyu_depth_v2_labeled.mat: "
+                         f"{splits_path(data_dir)} does not exist (or pass "
+                         f"--nyu_protocol=first1000)")
+    return protocol

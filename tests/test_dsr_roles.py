@@ -97,3 +97,16 @@ def test_role_granularity_option():
         runner.dsr_config("demo", role_granularity="step")
     # a run recorded before the option existed chose per batch: its records read as 'batch'
     assert runner.DSRExperiment.legacy_defaults["role_granularity"] == "batch"
+
+
+def test_nyu_protocol_defaults_to_first1000_for_dsr(tmp_path):
+    from data_pipelines import nyu_depth_v2 as nyu
+    from depthlab.core.options import OptionsError
+
+    nyu.write_labeled_fixture(tmp_path / "nyu_depth_v2_labeled.mat", num_frames=6, height=32,
+                              width=48)
+    kw = dict(model_dir=str(tmp_path / "run"), dataset="nyu_depth_v2", data_dir=str(tmp_path))
+    assert DSROptions(**kw).nyu_protocol == "first1000"
+    with pytest.raises(OptionsError, match="splits.mat"):
+        DSROptions(**kw, nyu_protocol="official_scenes")
+    assert DSROptions(model_dir=str(tmp_path / "r2")).nyu_protocol is None

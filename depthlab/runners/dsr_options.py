@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional, Tuple
 
+from data_pipelines import nyu_splits
 from data_pipelines import registry as datasets
 from depthlab.core.options import CommonOptions, OptionsError, config_override_option, option
 
@@ -35,6 +36,9 @@ class DSROptions(CommonOptions):
     data_dir: Optional[str] = option(
         None, "nyu_depth_v2: the labeled .mat (or its folder); middlebury: a folder of scenes "
         "in the 2005/2006/2014 layouts.", resume=False)
+    nyu_protocol: Optional[str] = option(
+        None, nyu_splits.PROTOCOL_HELP + " Here: 'first1000' (the DKN / FDSR split of the "
+        "DSR comparisons; the DSR text names none).", choices=nyu_splits.PROTOCOLS)
     preset: str = option("demo", "'paper' (width 64, N=4) or 'demo' (width 32, N=2; for CPUs, "
                          "not a paper setting).", choices=PRESETS)
     epochs: int = option(20, "Total epochs (stage 1 + stage 2).", lower=1, extends=True)
@@ -59,6 +63,14 @@ class DSROptions(CommonOptions):
     eval_every: int = option(1, "Held-out RMSE every N epochs (0: only at the end).", lower=0,
                              resume=False)
     config_override: Tuple[str, ...] = config_override_option()
+
+    def __post_init__(self):
+        try:
+            self.nyu_protocol = nyu_splits.resolve_protocol(
+                self.dataset, self.nyu_protocol, "first1000", self.data_dir)
+        except ValueError as e:
+            raise OptionsError(str(e)) from None
+        super().__post_init__()
 
     def check(self) -> None:
         if self.patch_size % self.scale:

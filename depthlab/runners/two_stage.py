@@ -19,8 +19,10 @@ Datasets (``data_pipelines/registry.py``, view ``depth_completion_arrays``; read
 Middlebury 2014 Motorcycle with metric depth from its calibration, down-sampled x
 ``sample_downscale``; training crops come from the left part, evaluation tiles from the
 held-out right part), ``sparse_to_dense_h5`` (the ``{train,val}/<scene>/*.h5`` layout, resized
-to 240x320, streamed from the files) and ``nyu_depth_v2`` (the labeled .mat: first 1000 train,
-last 449 test, resized to 240x320). Options: ``depthlab/runners/two_stage_options.py``.
+to 240x320, streamed from the files; train/ and val/ already follow NYU's official scene
+split) and ``nyu_depth_v2`` (the labeled .mat resized to 240x320, split by ``--nyu_protocol``:
+'official_scenes' by default, the text's 249 / 215 scenes, lines 522-526, from the toolbox's
+splits.mat beside the .mat; or 'first1000'). Options: ``depthlab/runners/two_stage_options.py``.
 """
 
 from __future__ import annotations
@@ -34,8 +36,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from data_pipelines import nyu_splits
 from data_pipelines import registry as data_registry
 from data_pipelines import sparse
+from data_pipelines.nyu_depth_v2 import DATASET as NYU_DATASET
 from depthlab import export as export_lib
 from depthlab import metrics, reporting, schedules, training
 from depthlab.core import options as options_lib
@@ -54,7 +58,7 @@ PREVIEW_LABELS = ("RGB", "ground truth", "sparse input", "prediction")
 METRIC_COLUMNS = ("rmse", "abs_rel", "log10", "delta1", "delta2", "delta3")
 #: the stage-1 record's fields a stage-2 run depends on (its data; checked on resume)
 STAGE1_DATA_KEYS = ("dataset", "data_dir", "num_samples", "crop_hw", "sample_downscale",
-                    "train_limit", "eval_limit")
+                    "train_limit", "eval_limit", "nyu_protocol")
 
 
 # ----------------------------------------------------------------------------------------
@@ -63,19 +67,26 @@ STAGE1_DATA_KEYS = ("dataset", "data_dir", "num_samples", "crop_hw", "sample_dow
 
 def load_split(dataset: str, split: str, data_dir: Optional[str] = None,
                crop_hw: Tuple[int, int] = (96, 128), sample_downscale: int = 2,
-               limit: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+               limit: Optional[int] = None,
+               nyu_protocol: Optional[str] = None) -> Tuple[np.ndarray, np.ndarray]:
     """``(rgb (N, H, W, 3) uint8, depth (N, H, W) metres, 0 = invalid)`` of 'train' / 'test'
-    (the dataset's ``depth_completion_arrays`` reader)."""
+    (the dataset's ``depth_completion_arrays`` reader). ``nyu_protocol``: the labeled NYU
+    set's split (``data_pipelines.nyu_splits``; None: 'first1000', what runs recorded before
+    the option used); other datasets take none."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    extra = {}
+    if dataset == NYU_DATASET:
+        extra["protocol"] = nyu_protocol or nyu_splits.DEFAULT_PROTOCOL
     return data_registry.read(dataset, DATA_VIEW, split=split, data_dir=data_dir,
                               crop_hw=tuple(int(v) for v in crop_hw),
-                              sample_downscale=int(sample_downscale), limit=limit)
+                              sample_downscale=int(sample_downscale), limit=limit, **extra)
 
 
 def train_stream(dataset: str, data_dir: Optional[str], crop_hw, sample_downscale: int,
                  limit: Optional[int], num_samples: int, batch_size: int, seed: int,
-                 start_index: int, output_hw) -> Tuple[tf.data.Dataset, str]:
+                 start_index: int, output_hw,
+                 nyu_protocol: Optional[str] = None) -> Tuple[tf.data.Dataset, str]:
     """The augmented training stream and a one-line description of its source.
 
     A dataset with a ``depth_completion_frames`` reader (``sparse_to_dense_h5``: its 47,584
@@ -89,7 +100,8 @@ def train_stream(dataset: str, data_dir: Optional[str], crop_hw, sample_downscal
                                                    data_dir=data_dir, limit=limit)
         return (sparse.rgbd_dataset_from_loader(load, count, frame_hw, **kw),
                 f"{count} training frame(s) streamed from {data_dir}/train")
-    rgb, depth = load_split(dataset, "train", data_dir, crop_hw, sample_downscale, limit)
+    rgb, depth = load_split(dataset, "train", data_dir, crop_hw, sample_downscale, limit,
+                            nyu_protocol)
     return (sparse.rgbd_dataset(rgb, depth, **kw),
             f"{rgb.shape[0]} training image(s) {rgb.shape[1:3]}")
 
@@ -199,6 +211,8 @@ class Stage1Experiment(Experiment):
     collapse_name = "two-stage stage 1"
     preview_labels = PREVIEW_LABELS
     tiny_changed_field = ("num_samples", 10)
+    #: config.json keys that records of older runs lack, with the value those runs used
+    legacy_defaults = {"nyu_protocol": None}
     tiny_is_slow = True       # the resume-rule test: ~140 s on 2 shared cores
 
     def config(self, opts):
@@ -218,7 +232,7 @@ class Stage1Experiment(Experiment):
     def build_data(self, run):
         o = run.opts
         rgb, depth = load_split(o.dataset, "test", o.data_dir, o.crop_hw, o.sample_downscale,
-                                o.eval_limit)
+                                o.eval_limit, o.nyu_protocol)
         return {"test_rgb": rgb, "test_depth": depth}
 
     def build_model(self, run, data):
@@ -243,7 +257,7 @@ class Stage1Experiment(Experiment):
         stream, source = train_stream(o.dataset, o.data_dir, o.crop_hw, o.sample_downscale,
                                       o.train_limit, o.num_samples, run.batch_size, o.seed,
                                       first_epoch * phase.steps_per_epoch * run.batch_size,
-                                      cfg.out_hw)
+                                      cfg.out_hw, o.nyu_protocol)
         run.log(f"stage 1: dataset={o.dataset} preset={cfg.preset} input="
                 f"{ {3: 'rgb', 4: 'rgbd', 1: 'd'}[cfg.input_channels] } samples={o.num_samples} "
                 f"loss={o.loss} crop={o.crop_hw}; {source}, {data['test_rgb'].shape[0]} "
@@ -355,7 +369,7 @@ class Stage2Experiment(Experiment):
         s1 = training.read_json(os.path.join(run.opts.stage1_dir, "config.json"))
         crop = tuple(d["crop_hw"])
         rgb, depth = load_split(d["dataset"], "test", d["data_dir"], crop, d["sample_downscale"],
-                                d["eval_limit"])
+                                d["eval_limit"], d["nyu_protocol"])
         return {"stage1": d, "stage1_seed": int(s1["seed"]), "crop_hw": crop,
                 "stage1_config": ts.Stage1Config.from_dict(s1["model"]),
                 "test_rgb": rgb, "test_depth": depth}
@@ -384,7 +398,7 @@ class Stage2Experiment(Experiment):
                                  d["sample_downscale"], d["train_limit"], d["num_samples"],
                                  run.batch_size, run.opts.seed,
                                  first_epoch * phase.steps_per_epoch * run.batch_size,
-                                 s1cfg.out_hw)
+                                 s1cfg.out_hw, d["nyu_protocol"])
         return network_batches(stream, s1cfg.input_channels)
 
     def _predict(self, run, model):
@@ -485,7 +499,8 @@ def evaluate(model_dir: str, num_samples: Optional[int] = None, data_dir: Option
         raise ValueError(f"{model_dir} is an RGB-only model; --num_samples must be 0, got {n}")
     crop = tuple(s1["crop_hw"])
     rgb, depth = load_split(s1["dataset"], "test", data_dir or s1["data_dir"], crop,
-                            s1["sample_downscale"], limit or s1["eval_limit"])
+                            s1["sample_downscale"], limit or s1["eval_limit"],
+                            s1.get("nyu_protocol"))
     seed = int(s1["seed"])
     out = {"stage1": evaluate_arrays(stage1, rgb, depth, n, crop, seed)}
     if gen is not None:

@@ -15,6 +15,7 @@ import dataclasses
 import os
 from typing import Optional, Tuple
 
+from data_pipelines import nyu_splits
 from data_pipelines import registry as data_registry
 from depthlab.core.options import CommonOptions, OptionsError, config_override_option, option
 
@@ -48,6 +49,11 @@ class Stage1Options(CommonOptions):
     data_dir: Optional[str] = option(
         None, "sparse_to_dense_h5: the folder holding train/ and val/; nyu_depth_v2: the "
         "labeled .mat (or its folder).", resume=False)
+    # the text's protocol (lines 522-526): NYU's official 249 / 215 scene split
+    nyu_protocol: Optional[str] = option(
+        None, nyu_splits.PROTOCOL_HELP + " Here: 'official_scenes' (the two-stage text, lines "
+        "522-526). sparse_to_dense_h5's train/ and val/ folders already follow the official "
+        "split.", choices=nyu_splits.PROTOCOLS)
     preset: str = option(
         "demo", "'sparse_to_dense' (the Torch original, 63.6M parameters), 'paper' (the same "
         "net, output resized to 256x256 for stage 2) or 'demo' (1/8 width, 1 block per stage; "
@@ -89,6 +95,11 @@ class Stage1Options(CommonOptions):
             self.clip_norm = None
         if self.crop_hw is not None:
             self.crop_hw = tuple(int(v) for v in self.crop_hw)
+        try:
+            self.nyu_protocol = nyu_splits.resolve_protocol(
+                self.dataset, self.nyu_protocol, "official_scenes", self.data_dir)
+        except ValueError as e:
+            raise OptionsError(str(e)) from None
         super().__post_init__()
         if self.crop_hw is None:
             self.crop_hw = tuple(int(v) for v in
