@@ -503,11 +503,70 @@ def evaluate(model_dir: str, num_samples: Optional[int] = None, data_dir: Option
                             s1.get("nyu_protocol"))
     seed = int(s1["seed"])
     out = {"stage1": evaluate_arrays(stage1, rgb, depth, n, crop, seed)}
+    s2 = None
     if gen is not None:
         out["two_stage"] = evaluate_arrays(stage1, rgb, depth, n, crop, seed, gen, max_depth)
+        s2 = training.read_json(os.path.join(model_dir, "config.json"))
     out.update(model_dir=model_dir, dataset=s1["dataset"], num_samples=n,
-               input_channels=stage1.config.input_channels)
+               input_channels=stage1.config.input_channels, settings=run_settings(s1, s2))
     return out
+
+
+# ----------------------------------------------------------------------------------------
+# The text's stated numbers beside a run (experiments/paper_tables/two_stage_claims.json)
+# ----------------------------------------------------------------------------------------
+
+#: the text's two RMSE claims need at least this many samples (line 109: "at least 100")
+CLAIM_MIN_SAMPLES = 100
+
+
+def run_settings(s1: dict, s2: Optional[dict] = None) -> Dict[str, float]:
+    """The settings the text states (two_stage_claims.json, keyed by its claims) as a run
+    used them, read from its config.json records (``s1`` stage 1, ``s2`` stage 2 or None)."""
+    out = {"stage1_batch_size": s1["batch_size"], "stage1_epochs": s1["epochs"],
+           "stage1_lr": s1["learning_rate"], "stage1_lr_decay_factor": 100.0 * s1["lr_decay"],
+           "stage1_lr_decay_every": s1["lr_decay_every"]}
+    out_hw = (s1.get("model") or {}).get("output_hw")
+    if out_hw and out_hw[0] == out_hw[1]:
+        out["stage2_input_size"] = out_hw[0]
+    if s1.get("dataset") == "sparse_to_dense_h5" or s1.get("nyu_protocol") == "official_scenes":
+        out.update(train_scenes=249, test_scenes=215)         # the official split
+    if s2 is not None:
+        model = s2.get("model") or {}
+        out.update(stage2_batch_size=s2["batch_size"], stage2_epochs=s2["epochs"],
+                   stage2_lr=s2["learning_rate"], stage2_beta1=model.get("beta_1"),
+                   stage2_beta2=model.get("beta_2"), generator_resblocks=model.get("n_res_blocks"))
+        if model.get("dropout") is not None:
+            out["dropout_rate"] = 100.0 * model["dropout"]
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def claim_cells(results: List[Dict[str, object]]) -> Dict[str, Dict[str, float]]:
+    """``evaluate`` results -> the cells of ``two_stage_claims`` ({claim: {'value': v}}).
+
+    - ``rmse_improvement_results`` (lines 644-648): 100 (RMSE_stage1 - RMSE_two-stage) /
+      RMSE_stage1 of the stage-2 run with the most samples (its own frozen stage 1 is "the
+      same depth prediction using RGB and sparse depth samples");
+    - ``rmse_reduction_intro`` (lines 109-113) and ``min_samples_for_claim``: that run's
+      two-stage RMSE against an RGB-only (0-sample) run among ``results``, when the stage-2
+      run has at least 100 samples;
+    - the settings of that run (or of the first run) by :func:`run_settings`.
+    """
+    cells: Dict[str, float] = {}
+    two = [r for r in results if "two_stage" in r]
+    if two:
+        best = max(two, key=lambda r: r["num_samples"])
+        s1_rmse, two_rmse = best["stage1"]["rmse"], best["two_stage"]["rmse"]
+        cells["rmse_improvement_results"] = 100.0 * (s1_rmse - two_rmse) / s1_rmse
+        rgb_only = [r for r in results if r["num_samples"] == 0]
+        if rgb_only and best["num_samples"] >= CLAIM_MIN_SAMPLES:
+            base = rgb_only[0]["stage1"]["rmse"]
+            cells["rmse_reduction_intro"] = 100.0 * (base - two_rmse) / base
+            cells["min_samples_for_claim"] = best["num_samples"]
+        cells.update(best.get("settings") or {})
+    elif results:
+        cells.update(results[0].get("settings") or {})
+    return {k: {"value": float(v)} for k, v in cells.items()}
 
 
 def export_pipeline(model_dir: str, export_dir: str) -> str:
