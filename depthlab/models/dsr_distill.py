@@ -13,7 +13,9 @@ figure leaves open is a field of :class:`DSRConfig` and is listed in BUILD_NOTES
 - :class:`SPNet`: uncertainty-weighted fusion of F_sr^N and F_de^N, then a structure CNN ->
   structure map S.
 - :class:`CrossTaskDistiller`: the trainer (one ``keras.Model``). Stage 1 trains both nets
-  independently; stage 2 exchanges roles every step inside the compiled step.
+  independently; stage 2 exchanges roles (Algorithm 1): the teacher is chosen at the start
+  of every epoch from the previous epoch's mean errors and held for the epoch
+  (``role_granularity='batch'``: on every batch, inside the compiled step).
 
 Depth convention: the networks see depth normalised per image by the LR input's range,
 x = (d - lo) / (hi - lo), lo/hi = min/max of the LR depth (:func:`normalize_depth`); HR
