@@ -378,7 +378,8 @@ class Stage2Experiment(Experiment):
         o, cfg = run.opts, run.config
         stage1, _ = load_stage1(o.stage1_dir)      # before G / D: the same initialisation
         gen, disc = ts.build_stage2(cfg)
-        training.synchronize_batch_norm(gen, run.strategy)
+        for net in (gen, disc):                  # D is conv-BN-LeakyReLU too (text l. 413-415)
+            training.synchronize_batch_norm(net, run.strategy)
         refiner = ts.Pix2PixRefiner(gen, disc, stage1, cfg.lambda_l1, cfg.max_depth)
         adam = lambda name: keras.optimizers.Adam(cfg.learning_rate, beta_1=cfg.beta_1,  # noqa: E731
                                                   beta_2=cfg.beta_2, name=name)
