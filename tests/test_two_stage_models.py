@@ -156,30 +156,50 @@ def test_stage2_layers_follow_the_text():
     for net in (gen, disc):
         acts, norms = _activations_and_norms(net)
         assert acts and all(isinstance(a, keras.layers.LeakyReLU) for a in acts), net.name
-        assert norms == {"BatchNormalization"}, (net.name, norms)
+        assert norms == {"Pix2PixBatchNorm"}, (net.name, norms)      # a BatchNormalization
     adds = [l for l in gen.layers if isinstance(l, keras.layers.Add)]
     assert len(adds) == 9                                  # nine residual blocks
     # one LeakyReLU per Ck: enc1, enc2, one inside each block, dec_n2, dec_n1
     assert len(_activations_and_norms(gen)[0]) == 2 + 9 + 2
     # D: one per conv but the logit conv; no BN on its first conv only (pix2pix)
     d_bn = [l.name for l in disc.layers if isinstance(l, keras.layers.BatchNormalization)]
+    assert issubclass(ts.Pix2PixBatchNorm, keras.layers.BatchNormalization)
     assert d_bn == ["d2_bn", "d3_bn", "d4_bn"]
 
 
+def test_pix2pix_batch_norm_trains_on_the_batch_and_infers_per_image():
+    rng = np.random.default_rng(0)
+    x = rng.normal(3.0, 2.0, (3, 5, 6, 4)).astype(np.float32)
+    bn = ts.Pix2PixBatchNorm(epsilon=1e-3)
+    bn.build(x.shape)
+    bn.gamma.assign(np.arange(1, 5, dtype=np.float32))
+    bn.beta.assign(np.full(4, 0.5, np.float32))
+    g, b = np.arange(1, 5, dtype=np.float32), 0.5
+    # training: the batch's statistics over (N, H, W), as BatchNormalization
+    m, v = x.mean((0, 1, 2)), x.var((0, 1, 2))
+    np.testing.assert_allclose(bn(x, training=True).numpy(), (x - m) / np.sqrt(v + 1e-3) * g + b,
+                               atol=1e-4)
+    # inference: each image's own statistics over (H, W); another batch-mate changes nothing
+    m1, v1 = x.mean((1, 2), keepdims=True), x.var((1, 2), keepdims=True)
+    want = (x - m1) / np.sqrt(v1 + 1e-3) * g + b
+    np.testing.assert_allclose(bn(x, training=False).numpy(), want, atol=1e-4)
+    np.testing.assert_allclose(bn(x[:1], training=False).numpy(), want[:1], atol=1e-4)
+
+
 def test_stage2_discriminator_sees_70x70_patches():
-    """Line 507: a 70x70 patch. Measured: the input pixels that move one output logit (the
-    gradient's support) of the paper layout (4 k4 convs 2-2-2-1 + the k4 s1 logit conv) at
-    tiny widths; the layer count and strides are the paper preset's."""
-    cfg = ts.stage2_config("paper")
-    disc = ts.ConditionalPatchGAN(2, filters=(2, 2, 2, 2), strides=cfg.disc_strides)
-    x = tf.random.normal((1, 192, 192, 2))
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        y = disc(x, training=False)
-        centre = y[0, y.shape[1] // 2, y.shape[2] // 2, 0]
-    g = tf.reduce_sum(tf.abs(tape.gradient(centre, x)), axis=[0, 3]).numpy()
-    rows, cols = np.nonzero(g.sum(1))[0], np.nonzero(g.sum(0))[0]
-    assert rows.max() - rows.min() + 1 == 70 and cols.max() - cols.min() + 1 == 70
+    """Line 507: a 70x70 patch. The receptive field of the paper D's convolutions read from the
+    built model (kernel, stride, in order), recursed by hand: r = (r - 1) s + k from the logit
+    back to the input (the batch-norm statistics couple all pixels, so a gradient probe would
+    see the whole image)."""
+    _, disc = ts.build_stage2("paper")
+    convs = [l for l in disc.layers if isinstance(l, keras.layers.Conv2D)]
+    geometry = [(l.kernel_size[0], l.strides[0]) for l in convs]
+    assert geometry == [(4, 2), (4, 2), (4, 2), (4, 1), (4, 1)]
+    field = 1
+    for k, stride in reversed(geometry):
+        field = (field - 1) * stride + k
+    assert field == 70                    # 1 -> 4 -> 7 -> 16 -> 34 -> 70
+    assert all(l.padding == "same" for l in convs)
 
 
 def test_stage2_options_have_their_own_epochs_and_batch():

@@ -381,6 +381,28 @@ def tanh_range_to_metres(unit, max_depth: float):
     return (tf.cast(unit, tf.float32) + 1.0) * 0.5 * max_depth
 
 
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class Pix2PixBatchNorm(layers.BatchNormalization):
+    """Batch norm as pix2pix uses it (the text's [8]; the two-stage text says nothing about
+    inference): training normalises with the batch's statistics (plain BN); at inference each
+    image is normalised with its own statistics, which is pix2pix's "statistics of the test
+    batch" at its test batch size 1, made independent of the other images of a batch. The
+    moving averages are kept (and checkpointed) but not used. With the text's training batch
+    of 1 (line 628) training and inference normalise alike."""
+
+    def call(self, inputs, training=None, mask=None):
+        if training:
+            return super().call(inputs, training=True, mask=mask)
+        x = tf.cast(inputs, tf.float32)
+        mean, var = tf.nn.moments(x, axes=[1, 2], keepdims=True)
+        y = (x - mean) * tf.math.rsqrt(var + self.epsilon)
+        if self.scale:
+            y = y * tf.cast(self.gamma, tf.float32)
+        if self.center:
+            y = y + tf.cast(self.beta, tf.float32)
+        return tf.cast(y, inputs.dtype)
+
+
 #: LeakyReLU slope: the text makes every ReLU leaky (lines 511-513) without a slope; 0.2 is
 #: pix2pix's (the text's [8])
 LEAKY_SLOPE = 0.2
@@ -394,7 +416,7 @@ def _ck(x, filters, kernel, stride, norm=True, dropout=0.0, transpose=False, nam
                  kernel_initializer=keras.initializers.RandomNormal(0.0, 0.02),
                  name=f"{name}_conv")(x)
     if norm:
-        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+        x = Pix2PixBatchNorm(name=f"{name}_bn")(x)
     if dropout:
         x = GlobalBatchDropout(dropout, name=f"{name}_dropout")(x)
     return layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name=f"{name}_lrelu")(x)
@@ -411,7 +433,7 @@ def _res_block(x, filters, name):
         h = layers.Conv2D(filters, 3, padding="valid", use_bias=False,
                           kernel_initializer=keras.initializers.RandomNormal(0.0, 0.02),
                           name=f"{name}_conv{j}")(h)
-        h = layers.BatchNormalization(name=f"{name}_bn{j}")(h)
+        h = Pix2PixBatchNorm(name=f"{name}_bn{j}")(h)
         if j == 1:
             h = layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name=f"{name}_lrelu")(h)
     return layers.Add(name=f"{name}_add")([x, h])
