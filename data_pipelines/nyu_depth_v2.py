@@ -17,8 +17,8 @@ depths     480 x 640 x 1449         1449 x 640 x 480        (N, 480, 640) float3
 Splits are named protocols, defined in ``data_pipelines.nyu_splits`` (one owner for this
 reader and the TFDS one): ``first1000`` (default; Suarez, Carpio and Sappa, DKN/FDSR): the first
 1000 pairs in file order train, the remaining 449 test (:data:`SPLITS`); ``official_scenes``:
-the toolbox's ``splits.mat`` beside the .mat (795 / 654 frames of 249 / 215 scenes). Frames are read one at a time
-(the full file is 2.8 GB) and resized to ``image_size`` (256 x 256 by default), RGB and depth
+the toolbox's ``splits.mat`` beside the .mat (795 / 654 frames of 249 / 215 scenes). Frames
+are read one at a time (the full file is 2.8 GB) and resized to ``image_size`` (256 x 256 by default), RGB and depth
 alike with ``cv2.INTER_AREA`` when shrinking (an area average: no depth value outside the
 local range appears) and bilinear when enlarging.
 """

@@ -2,8 +2,8 @@
 
 TensorFlow-free (``experiments/train_dsr_distill.py --help`` imports only this): the flags,
 the validation and the resume rule come from :class:`DSROptions`. The choices the model
-module needs too (scales, presets, teacher modes, role granularities) are defined here and imported by
-``depthlab.models.dsr_distill``.
+module needs too (scales, presets, teacher modes, role granularities) are defined here and
+imported by ``depthlab.models.dsr_distill``.
 """
 
 from __future__ import annotations
