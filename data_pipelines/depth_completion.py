@@ -113,12 +113,14 @@ def sparse_to_dense_h5_frames(split: str, data_dir: Optional[str] = None,
 
 def nyu_depth_v2_arrays(split: str, data_dir: Optional[str] = None, crop_hw=None,
                         sample_downscale: int = 1, limit: Optional[int] = None,
-                        via_tfds: bool = True) -> Tuple[np.ndarray, np.ndarray]:
-    """The labeled NYU Depth v2 .mat (first 1000 train, last 449 test), resized to 240x320;
-    read through its TFDS builder unless ``via_tfds=False`` (``nyu_depth_v2.frames``)."""
+                        via_tfds: bool = True,
+                        protocol: str = "first1000") -> Tuple[np.ndarray, np.ndarray]:
+    """The labeled NYU Depth v2 .mat, split by ``protocol`` (``data_pipelines.nyu_splits``:
+    'first1000' or 'official_scenes'), resized to 240x320; read through its TFDS builder unless
+    ``via_tfds=False`` (``nyu_depth_v2.frames``)."""
     from data_pipelines import nyu_depth_v2 as nyu
 
     _check_split(split)
-    arrays = nyu.frames(data_dir, split, None, limit, via_tfds)
+    arrays = nyu.frames(data_dir, split, None, limit, via_tfds, protocol)
     pairs = [s2d_h5.resize_frame(r, d, s2d_h5.RESIZE_HW) for r, d in zip(arrays.rgb, arrays.depth)]
     return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])

@@ -14,9 +14,11 @@ depths     480 x 640 x 1449         1449 x 640 x 480        (N, 480, 640) float3
 10 m, so the 8-bit image is ``round(255 * clip(depth / max_depth, 0, 1))`` with
 ``max_depth = 10`` m (:func:`depth_to_uint8`, inverse :func:`uint8_to_depth`).
 
-Splits follow Suarez, Carpio and Sappa (and the DSR and two-stage issues): the first 1000 pairs
-in file order train, the remaining 449 test (:data:`SPLITS`). Frames are read one at a time
-(the full file is 2.8 GB) and resized to ``image_size`` (256 x 256 by default), RGB and depth
+Splits are named protocols, defined in ``data_pipelines.nyu_splits`` (one owner for this
+reader and the TFDS one): ``first1000`` (default; Suarez, Carpio and Sappa, DKN/FDSR): the first
+1000 pairs in file order train, the remaining 449 test (:data:`SPLITS`); ``official_scenes``:
+the toolbox's ``splits.mat`` beside the .mat (795 / 654 frames of 249 / 215 scenes). Frames
+are read one at a time (the full file is 2.8 GB) and resized to ``image_size`` (256 x 256 by default), RGB and depth
 alike with ``cv2.INTER_AREA`` when shrinking (an area average: no depth value outside the
 local range appears) and bilinear when enlarging.
 """
@@ -29,6 +31,8 @@ from typing import Iterator, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
+
+from data_pipelines import nyu_splits
 
 NUM_LABELED = 1449
 SPLITS = {"train": (0, 1000), "test": (1000, NUM_LABELED), "all": (0, NUM_LABELED)}
@@ -125,26 +129,25 @@ def resolve_mat_path(path) -> str:
     return path
 
 
-def split_range(split: str, num_frames: int) -> range:
-    """Indices of ``split`` ('train', 'test', 'all') in a file with ``num_frames`` frames.
-
-    A file shorter than 1449 frames (a fixture) keeps the rule "the first 1000 train": with
-    fewer than 1000 frames, the first ``ceil(0.69 * n)`` train and the rest test, 1000/1449.
-    """
-    if split not in SPLITS:
-        raise ValueError(f"NYU Depth v2 split must be one of {sorted(SPLITS)}, got {split!r}")
-    n_train = 1000 if num_frames >= NUM_LABELED else int(np.ceil(num_frames * 1000 / NUM_LABELED))
-    return {"train": range(0, n_train), "test": range(n_train, num_frames),
-            "all": range(0, num_frames)}[split]
+def split_range(split: str, num_frames: int, protocol: str = nyu_splits.DEFAULT_PROTOCOL,
+                mat_path=None) -> np.ndarray:
+    """0-based indices of ``split`` ('train', 'test', 'all') under ``protocol``
+    (:func:`data_pipelines.nyu_splits.split_indices`; 'official_scenes' reads the
+    ``splits.mat`` beside ``mat_path``)."""
+    return nyu_splits.split_indices(split, num_frames, protocol, mat_path)
 
 
 def iter_labeled(mat_path, split: str = "train", image_size: Size = 256,
-                 indices: Optional[Sequence[int]] = None) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
-    """Yields ``(file index, rgb uint8 (H, W, 3), depth float32 metres (H, W))`` one frame at a time."""
+                 indices: Optional[Sequence[int]] = None,
+                 protocol: str = nyu_splits.DEFAULT_PROTOCOL
+                 ) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
+    """Yields ``(file index, rgb uint8 (H, W, 3), depth float32 metres (H, W))`` one frame at a
+    time, the frames of ``split`` under ``protocol`` (``data_pipelines.nyu_splits``)."""
     path = resolve_mat_path(mat_path)
     with _open(path) as f:
         images, depths = f["images"], f["depths"]
-        wanted = split_range(split, images.shape[0]) if indices is None else indices
+        wanted = (split_range(split, images.shape[0], protocol, path) if indices is None
+                  else indices)
         for i in wanted:
             rgb = np.ascontiguousarray(np.transpose(images[i], (2, 1, 0)))      # 3xWxH -> HxWx3
             depth = np.ascontiguousarray(np.transpose(depths[i]).astype(np.float32))
@@ -155,9 +158,11 @@ def iter_labeled(mat_path, split: str = "train", image_size: Size = 256,
 
 
 def read_labeled(mat_path, split: str = "train", image_size: Size = 256,
-                 limit: Optional[int] = None) -> NyuArrays:
+                 limit: Optional[int] = None,
+                 protocol: str = nyu_splits.DEFAULT_PROTOCOL) -> NyuArrays:
     """All frames of ``split`` (at most ``limit``) as arrays; see :func:`iter_labeled`."""
-    return _stack_frames(iter_labeled(mat_path, split, image_size), mat_path, split, limit)
+    return _stack_frames(iter_labeled(mat_path, split, image_size, protocol=protocol),
+                         mat_path, split, limit)
 
 
 def _stack_frames(frames, mat_path, split: str, limit: Optional[int] = None) -> NyuArrays:
@@ -194,7 +199,8 @@ def _tfds_builder(path: str, config: str, tfds_data_dir: Optional[str],
 
 def iter_labeled_tfds(mat_path, split: str = "train", image_size: Size = 256,
                       limit: Optional[int] = None, tfds_data_dir: Optional[str] = None,
-                      on_change: Optional[str] = None
+                      on_change: Optional[str] = None,
+                      protocol: str = nyu_splits.DEFAULT_PROTOCOL
                       ) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
     """:func:`iter_labeled` ``(mat_path, split, image_size)`` (its first ``limit`` frames)
     through the TFDS builder ``nyu_depth_v2_labeled``.
@@ -205,7 +211,8 @@ def iter_labeled_tfds(mat_path, split: str = "train", image_size: Size = 256,
     ``data_pipelines.datasets.prepared.default_data_dir``), once and again when the file
     changes (``on_change='error'`` raises instead). Yields the same ``(file index, rgb,
     depth)`` as :func:`iter_labeled`, equal array for array and in file order; the frames are
-    chosen by :func:`split_range` as there. ``mat_path`` must be named
+    chosen by :func:`split_range` under ``protocol`` (``data_pipelines.nyu_splits``) as there,
+    from whichever of the builder's own splits hold them. ``mat_path`` must be named
     ``nyu_depth_v2_labeled.mat`` (or be the folder holding it), the name the builder looks
     for. The frames of the split (at most ``limit``) are read before the first is yielded, to
     put them in file order (TFDS stores them shuffled).
@@ -223,7 +230,7 @@ def iter_labeled_tfds(mat_path, split: str = "train", image_size: Size = 256,
     config = _TFDS_CONFIGS.get(hw, "full")
     builder = _tfds_builder(path, config, tfds_data_dir, on_change)
     n_train, n_test = (builder.info.splits[s].num_examples for s in ("train", "test"))
-    wanted = list(split_range(split, n_train + n_test))[:limit]
+    wanted = [int(i) for i in split_range(split, n_train + n_test, protocol, path)][:limit]
     found = {}
     # the builder's own splits hold frames [0, n_train) and [n_train, n_train + n_test)
     parts = [s for s, lo, hi in (("train", 0, n_train), ("test", n_train, n_train + n_test))
@@ -231,7 +238,7 @@ def iter_labeled_tfds(mat_path, split: str = "train", image_size: Size = 256,
     if parts:
         keep = tf.constant(wanted, tf.int64)
         ds = builder.as_dataset(split="+".join(parts), shuffle_files=False)
-        ds = ds.filter(lambda e: tf.reduce_any(tf.equal(e["index"], keep)))
+        ds = ds.filter(lambda e: tf.reduce_any(tf.equal(tf.cast(e["index"], tf.int64), keep)))
         for ex in tfds.as_numpy(ds):
             found[int(ex["index"])] = (ex["rgb"], ex["depth"])
     for i in wanted:
@@ -243,20 +250,22 @@ def iter_labeled_tfds(mat_path, split: str = "train", image_size: Size = 256,
 
 def load_labeled(mat_path, split: str = "train", image_size: Size = 256,
                  limit: Optional[int] = None, tfds_data_dir: Optional[str] = None,
-                 on_change: Optional[str] = None) -> NyuArrays:
+                 on_change: Optional[str] = None,
+                 protocol: str = nyu_splits.DEFAULT_PROTOCOL) -> NyuArrays:
     """:func:`read_labeled` through the TFDS builder (see :func:`iter_labeled_tfds`): the same
     :class:`NyuArrays`, equal array for array."""
     return _stack_frames(iter_labeled_tfds(mat_path, split, image_size, limit, tfds_data_dir,
-                                           on_change), mat_path, split)
+                                           on_change, protocol), mat_path, split)
 
 
 def frames(data_dir, split: str, image_size: Size, limit: Optional[int] = None,
-           via_tfds: bool = True) -> NyuArrays:
+           via_tfds: bool = True, protocol: str = nyu_splits.DEFAULT_PROTOCOL) -> NyuArrays:
     """The frames the registry's readers use: through the TFDS builder (:func:`load_labeled`,
     prepared once into the cache) or, with ``via_tfds=False``, straight from the file
-    (:func:`read_labeled`); the same arrays either way."""
+    (:func:`read_labeled`); the same arrays either way. ``protocol``: the split
+    (``data_pipelines.nyu_splits``)."""
     read = load_labeled if via_tfds else read_labeled
-    return read(data_dir, split, image_size, limit=limit)
+    return read(data_dir, split, image_size, limit=limit, protocol=protocol)
 
 
 def write_labeled_fixture(path, num_frames: int = 6, height: int = 48, width: int = 64,
@@ -288,12 +297,13 @@ def write_labeled_fixture(path, num_frames: int = 6, height: int = 48, width: in
 
 
 def rgbd_records(split: str, data_dir=None, limit: Optional[int] = None,
-                 via_tfds: bool = True) -> list:
+                 via_tfds: bool = True,
+                 protocol: str = nyu_splits.DEFAULT_PROTOCOL) -> list:
     """``[(name, rgb uint8, depth float32 metres, valid)]`` of ``split`` at the native 480x640
     (the 'rgbd_records' view of data_pipelines.registry; at most ``limit`` frames; see
     :func:`frames` for ``via_tfds``). ``data_dir``: the labeled .mat or its folder."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    got = frames(data_dir, split, None, limit, via_tfds)
+    got = frames(data_dir, split, None, limit, via_tfds, protocol)
     return [(f"nyu_{i:04d}", rgb, depth, np.isfinite(depth) & (depth > 0))
             for i, rgb, depth in zip(got.index, got.rgb, got.depth)]

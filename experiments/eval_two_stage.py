@@ -73,9 +73,15 @@ def main(argv):
     if results[0]["dataset"] != registry.SPARSE_TO_DENSE_H5:
         print("\nNote: our rows are not on the paper's data (NYU Depth v2 val, 654 frames); "
               "compare the trend over samples, not the values.")
+    claims = runner.claim_cells(results)
+    if claims:
+        print("\nThe two-stage text's stated numbers, ours from these runs (compare_paper "
+              "--table=two_stage_claims --run_json=<--output_json> prints them side by side):")
+        print("  " + ", ".join(f"{k} {v['value']:.4g}" for k, v in claims.items()))
     if FLAGS.output_json:
         training.write_json(FLAGS.output_json, {"rows": rows, "published": published,
-                                                "runs": results, "citation": table["citation"]})
+                                                "runs": results, "citation": table["citation"],
+                                                "paper_cells": {"two_stage_claims": claims}})
         print(f"wrote {FLAGS.output_json}")
 
 

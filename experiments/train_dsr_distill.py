@@ -1,5 +1,7 @@
 r"""Trains cross-task distillation DSR (Sun et al., CVPR 2021): stage 1 (DSRNet and DENet
-independently) for --stage1_epochs, then stage 2 (role exchange, SPNet) to --epochs.
+independently) for --stage1_epochs, then stage 2 (role exchange, SPNet) to --epochs. In
+stage 2 the teacher of each epoch is the net with the lower mean error over the previous epoch
+(Algorithm 1; --role_granularity=batch chooses on every batch instead).
 
 Resumes from the newest checkpoint in --model_dir. Writes TensorBoard scalars (losses, the
 role each net held at every step), PNG sample grids, roles.csv and metrics_final.json

@@ -16,8 +16,8 @@ metres).
       --backbone_weights=/weights/resnet50_encoder.weights.h5 --model_dir=runs/nyu_200
 
 The flags are the union of the two stages' options (depthlab/runners/two_stage_options.py);
-a flag of the other stage set explicitly is an error. --batch_size and --learning_rate
-default per stage.
+a flag of the other stage set explicitly is an error. --epochs (20 / 200), --batch_size
+(10 / 1) and --learning_rate (0.01 / 2e-4) default per stage.
 """
 
 import dataclasses
@@ -31,7 +31,7 @@ from depthlab.runners.two_stage_options import STAGES, Stage1Options, Stage2Opti
 FLAGS = flags.FLAGS
 #: fields both stages declare with different defaults: the flag's default is None (the
 #: stage's own default applies)
-PER_STAGE_DEFAULTS = ("batch_size", "learning_rate")
+PER_STAGE_DEFAULTS = ("epochs", "batch_size", "learning_rate")
 
 flags.DEFINE_enum("stage", None, sorted(STAGES), "1: train stage 1; 2: train the pix2pix "
                   "refiner on the stage 1 in --stage1_dir.")

@@ -137,9 +137,10 @@ def _batch(seed=0):
             "rgb": rng.uniform(0, 1, (2, 16, 16, 3)).astype(np.float32)}
 
 
-def _model(teacher_mode="frozen", run_eagerly=False):
+def _model(teacher_mode="frozen", run_eagerly=False, role_granularity="epoch"):
     cfg = dsr_config("demo", scale=4, filters=4, n_blocks=2, spnet_filters=4, spnet_layers=2,
-                     affinity_grid=4, teacher_mode=teacher_mode)
+                     affinity_grid=4, teacher_mode=teacher_mode,
+                     role_granularity=role_granularity)
     m = CrossTaskDistiller(cfg)
     adam = lambda n: keras.optimizers.Adam(1e-2, name=n)  # noqa: E731
     m.compile(dsr_optimizer=adam("a"), de_optimizer=adam("b"), sp_optimizer=adam("c"),
@@ -170,9 +171,10 @@ def test_stage1_updates_both_nets_and_not_spnet():
 
 
 def test_role_exchange_in_graph_mode_both_directions():
-    """The compiled step (tf.cond, one trace) picks the teacher from e_dsr vs e_de and
-    leaves the teacher's variables untouched."""
-    m = _model()
+    """With role_granularity='batch' the compiled step (one trace) picks the teacher from
+    this batch's e_dsr vs e_de and leaves the teacher's variables untouched (the per-epoch
+    default: tests/test_dsr_roles.py)."""
+    m = _model(role_granularity="batch")
     m.stage.assign(2)
     data = _batch()
     # 1. A residual DSRNet starts at bicubic quality: far better than a random DENet.

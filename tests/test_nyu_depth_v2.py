@@ -8,6 +8,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from data_pipelines import nyu_depth_v2 as nyu
+from data_pipelines import nyu_splits
 
 
 @pytest.fixture(scope="module")
@@ -32,12 +33,14 @@ def test_axis_order_undoes_matlab_transpose(tmp_path):
 
 
 def test_split_rule():
-    assert (nyu.split_range("train", 1449), nyu.split_range("test", 1449)) == (
-        range(0, 1000), range(1000, 1449))
+    np.testing.assert_array_equal(nyu.split_range("train", 1449), np.arange(0, 1000))
+    np.testing.assert_array_equal(nyu.split_range("test", 1449), np.arange(1000, 1449))
     assert len(nyu.split_range("test", 1449)) == 449
-    assert nyu.split_range("train", 7) == range(0, 5)   # ceil(7 * 1000 / 1449) = 5
+    np.testing.assert_array_equal(nyu.split_range("train", 7), np.arange(5))  # ceil(7000/1449)
     with pytest.raises(ValueError, match="split"):
         nyu.split_range("val", 10)
+    with pytest.raises(ValueError, match="protocol"):
+        nyu.split_range("train", 10, protocol="eigen")
 
 
 def test_read_resizes_and_splits(mat_file):
@@ -175,3 +178,96 @@ def test_tfds_path_follows_the_file_and_reads_any_size(mat_file, tmp_path):
     with pytest.raises(ValueError, match="nyu_depth_v2_labeled.mat"):
         list(nyu.iter_labeled_tfds(renamed, "test", None, tfds_data_dir=tfds_dir))
     assert tfds.builder(f"{registry.NYU_DEPTH_V2_TFDS}/full").name == "nyu_depth_v2_labeled"
+
+
+# -- protocols (data_pipelines/nyu_splits.py) -------------------------------------------------
+#: the fixture's official split, 1-based as the toolbox's splits.mat (frames 1..7)
+TRAIN_1B, TEST_1B = [1, 3, 4, 6], [7, 2, 5]
+
+
+@pytest.fixture(scope="module")
+def official_dir(tmp_path_factory):
+    """A data dir in the real layout: nyu_depth_v2_labeled.mat with splits.mat beside it."""
+    folder = tmp_path_factory.mktemp("nyu_official")
+    mat = nyu.write_labeled_fixture(folder / "nyu_depth_v2_labeled.mat", num_frames=7,
+                                    height=30, width=40, seed=5)
+    nyu_splits.write_splits_fixture(folder / "splits.mat", TRAIN_1B, TEST_1B)
+    return mat
+
+
+def test_official_scenes_reads_the_toolbox_splits_beside_the_mat(official_dir):
+    import scipy.io
+
+    # the file really is the toolbox's layout: MATLAB v5, double column vectors, 1-based
+    raw = scipy.io.loadmat(os.path.join(os.path.dirname(official_dir), "splits.mat"))
+    assert raw["trainNdxs"].shape == (4, 1) and raw["trainNdxs"].dtype == np.float64
+    everything = nyu.read_labeled(official_dir, "all", image_size=None)
+    for split, one_based in (("train", TRAIN_1B), ("test", TEST_1B)):
+        want = sorted(i - 1 for i in one_based)                      # 0-based file order
+        for where in (official_dir, os.path.dirname(official_dir)):  # the .mat or its folder
+            got = nyu.read_labeled(where, split, image_size=None, protocol="official_scenes")
+            assert list(got.index) == want, (split, where)
+            np.testing.assert_array_equal(got.rgb, everything.rgb[want])
+            np.testing.assert_array_equal(got.depth, everything.depth[want])
+        records = nyu.rgbd_records(split, official_dir, protocol="official_scenes")
+        assert [r[0] for r in records] == [f"nyu_{i:04d}" for i in want]
+    # the default protocol is unchanged: the first ceil(7 * 1000 / 1449) = 5 frames train
+    assert list(nyu.read_labeled(official_dir, "train", image_size=None).index) == [0, 1, 2, 3, 4]
+
+
+def test_official_scenes_without_splits_mat_is_a_clear_error(mat_file):
+    where = os.path.join(os.path.dirname(mat_file), "splits.mat")
+    with pytest.raises(FileNotFoundError, match="splits.mat") as err:
+        nyu.read_labeled(mat_file, "train", protocol="official_scenes")
+    assert where in str(err.value) and "trainNdxs" in str(err.value)
+
+
+@pytest.mark.parametrize("train, test, match", [
+    ([1, 2, 3], [3, 4], "in both"),
+    ([0, 1], [2], "1-based"),
+    ([1, 2], [8], r"1\.\.7"),
+    ([1.5, 2], [3], "whole"),
+    ([1, 1, 2], [3], "twice"),
+])
+def test_bad_splits_mat_is_refused_with_the_file(tmp_path, train, test, match):
+    path = nyu_splits.write_splits_fixture(tmp_path / "splits.mat", train, test)
+    with pytest.raises(ValueError, match=match) as err:
+        nyu_splits.read_official_splits(path, num_frames=7)
+    assert str(path) in str(err.value)
+
+
+def test_splits_mat_without_its_variables(tmp_path):
+    import scipy.io
+
+    path = str(tmp_path / "splits.mat")
+    scipy.io.savemat(path, {"trainNdxs": np.arange(1.0, 4.0).reshape(3, 1)})
+    with pytest.raises(ValueError, match="testNdxs"):
+        nyu_splits.read_official_splits(path, 7)
+    (tmp_path / "junk.mat").write_text("not a mat file")
+    with pytest.raises(ValueError, match="MATLAB v5"):
+        nyu_splits.read_official_splits(str(tmp_path / "junk.mat"), 7)
+
+
+def test_full_file_needs_the_official_795_654(tmp_path):
+    perm = np.random.default_rng(0).permutation(1449) + 1
+    ok = nyu_splits.write_splits_fixture(tmp_path / "ok.mat", perm[:795], perm[795:])
+    got = nyu_splits.read_official_splits(ok, 1449)
+    assert (len(got["train"]), len(got["test"])) == (795, 654)
+    np.testing.assert_array_equal(np.sort(np.concatenate([got["train"], got["test"]])),
+                                  np.arange(1449))
+    bad = nyu_splits.write_splits_fixture(tmp_path / "bad.mat", perm[:794], perm[794:])
+    with pytest.raises(ValueError, match="795 / 654"):
+        nyu_splits.read_official_splits(bad, 1449)
+
+
+def test_tfds_path_follows_the_protocol(official_dir, tmp_path):
+    tfds_dir = str(tmp_path / "tfds")
+    for split in ("train", "test"):
+        got = list(nyu.iter_labeled_tfds(official_dir, split, None, tfds_data_dir=tfds_dir,
+                                         protocol="official_scenes"))
+        want = list(nyu.iter_labeled(official_dir, split, None, protocol="official_scenes"))
+        assert [g[0] for g in got] == [w[0] for w in want] == sorted(
+            i - 1 for i in (TRAIN_1B if split == "train" else TEST_1B))
+        for (_, rgb, depth), (_, rgb_w, depth_w) in zip(got, want):
+            np.testing.assert_array_equal(rgb, rgb_w)
+            np.testing.assert_array_equal(depth, depth_w)

@@ -114,3 +114,39 @@ def test_mean_depth_metrics_masks_and_errors():
         metrics.mean_depth_metrics([pred, pred], [gt, np.zeros((1, 2))])
     with pytest.raises(ValueError, match="2 predictions, 1 ground"):
         metrics.mean_depth_metrics([pred, pred], [gt])
+
+
+# -- NYU protocol (--nyu_protocol; data_pipelines/nyu_splits.py) ------------------------------
+
+def test_nyu_protocol_option_and_reader(tmp_path):
+    """The two-stage text's protocol (lines 522-526, the official scene split) is the
+    default for the labeled set; it reads the toolbox's splits.mat beside the .mat."""
+    from data_pipelines import nyu_depth_v2 as nyu
+    from data_pipelines import nyu_splits
+    from depthlab.core.options import OptionsError
+    from depthlab.runners import two_stage as runner
+    from depthlab.runners.two_stage_options import Stage1Options
+
+    mat = nyu.write_labeled_fixture(tmp_path / "nyu_depth_v2_labeled.mat", num_frames=7,
+                                    height=48, width=64, seed=1)
+    kw = dict(model_dir=str(tmp_path / "run"), dataset="nyu_depth_v2", data_dir=str(tmp_path))
+    with pytest.raises(OptionsError, match="splits.mat"):         # not there yet
+        Stage1Options(**kw)
+    assert Stage1Options(**kw, nyu_protocol="first1000").nyu_protocol == "first1000"
+    nyu_splits.write_splits_fixture(tmp_path / "splits.mat", [2, 3, 5], [1, 4, 6, 7])
+    assert Stage1Options(**kw).nyu_protocol == "official_scenes"
+    # other datasets: no protocol, and giving one is an error naming the flag
+    assert Stage1Options(model_dir=str(tmp_path / "r2")).nyu_protocol is None
+    with pytest.raises(OptionsError, match="--nyu_protocol"):
+        Stage1Options(model_dir=str(tmp_path / "r3"), nyu_protocol="official_scenes")
+    # the runner's reader: 3 / 4 frames, the listed ones (1-based 2, 3, 5 -> 0-based 1, 2, 4)
+    rgb, depth = runner.load_split("nyu_depth_v2", "train", str(mat), (228, 304), 1, None,
+                                   "official_scenes")
+    test_rgb, _ = runner.load_split("nyu_depth_v2", "test", str(mat), (228, 304), 1, None,
+                                    "official_scenes")
+    assert rgb.shape[0] == 3 and test_rgb.shape[0] == 4
+    want = nyu.read_labeled(mat, "all", image_size=None)
+    from data_pipelines import sparse_to_dense_h5 as s2d_h5
+    ref = s2d_h5.resize_frame(want.rgb[4], want.depth[4], s2d_h5.RESIZE_HW)
+    np.testing.assert_array_equal(rgb[2], ref[0])
+    np.testing.assert_array_equal(depth[2], ref[1])

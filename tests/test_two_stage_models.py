@@ -23,19 +23,45 @@ def test_stage1_exact_parameter_count_of_the_torch_original():
 
 
 def test_presets_differ_by_the_documented_layers():
-    # At a small width: rgb vs rgbd differ by conv1's 4th input channel (7*7*F); the paper
-    # preset adds two 3x3 F->F convs (no bias) with BN (2F trainable each); output 256x256.
+    # At a small width: rgb vs rgbd differ by conv1's 4th input channel (7*7*F).
     f = 8
     rgbd = ts.build_stage1("demo", 4, input_hw=(64, 64))
     rgb = ts.build_stage1("demo", 3, input_hw=(64, 64))
-    paper = ts.build_stage1("paper", 4, input_hw=(64, 64), base_filters=f, blocks=(1, 1, 1, 1))
     assert ts.count_trainable(rgbd) - ts.count_trainable(rgb) == 7 * 7 * f
-    assert ts.count_trainable(paper) - ts.count_trainable(rgbd) == 2 * (9 * f * f + 2 * f)
-    assert paper.output_shape == (None, 256, 256, 1)
     with pytest.raises(ValueError, match="preset"):
         ts.build_stage1("nope")
     with pytest.raises(ValueError, match="input_channels"):
         ts.build_stage1("demo", 2)
+
+
+def test_paper_stage1_has_exactly_the_layers_the_text_lists():
+    """Two-stage text, lines 356-362: ResNet-50 without average pooling and linear layer, then
+    "two convolution layers, four upper sampling layers and a bilinear interpolation layer";
+    line 614: the map before the bilinear layer is 160x128; lines 368-372 / 616-618: it is
+    resized to 256x256. Counted by hand on the built graph (small width, full input size)."""
+    kw = dict(input_hw=(228, 304), base_filters=8, blocks=(1, 1, 1, 1))
+    paper = ts.build_stage1("paper", 4, **kw)
+    s2d = ts.build_stage1("sparse_to_dense", 4, **kw)
+    decoder = [l for l in paper.layers if not l.name.startswith("enc_")
+               and not isinstance(l, (keras.layers.InputLayer, keras.layers.ZeroPadding2D))]
+    convs = [l for l in decoder if isinstance(l, keras.layers.Conv2D)]
+    assert [(l.name, l.kernel_size) for l in convs] == [("bottleneck_conv", (1, 1)),
+                                                        ("head_conv", (3, 3))]   # two convs
+    ups = [l for l in decoder if isinstance(l, UnpoolUpProjection)]
+    assert len(ups) == 4                                                         # four up
+    resizes = [l for l in decoder if isinstance(l, ts.AlignCornersResize)]
+    assert len(resizes) == 1 and resizes[0].size == (256, 256)                   # one bilinear
+    assert paper.get_layer("head_conv").output.shape[1:3] == (128, 160)          # "160x128"
+    assert paper.output_shape == (None, 256, 256, 1)
+    # no pooling / dense layer after the encoder, and nothing else with weights
+    assert not [l for l in decoder if isinstance(l, (keras.layers.Dense,
+                                                     keras.layers.GlobalAveragePooling2D))]
+    weighted = [l.name for l in decoder if l.weights]
+    assert weighted == ["bottleneck_conv", "bottleneck_bn", "upproj1", "upproj2", "upproj3",
+                        "upproj4", "head_conv"]
+    # the same network as sparse-to-dense: only the bilinear target differs
+    assert ts.count_trainable(paper) == ts.count_trainable(s2d)
+    assert s2d.output_shape == (None, 228, 304, 1)
 
 
 def test_unpool_puts_values_top_left_and_block_matches_formula():
@@ -103,13 +129,88 @@ def test_u_resnet_generator_shapes_skips_and_config():
     gen = ts.UResNetGenerator(filters=8, n_res_blocks=9)
     y = gen(tf.zeros((1, 32, 48, 1)))
     assert y.shape == (1, 32, 48, 1)
-    res = [l for l in gen.layers if l.name.startswith("res")]
+    res = [l for l in gen.layers if l.name.startswith("res") and l.name.endswith("_add")]
     assert len(res) == 9
     # skip i <-> n-i for i = 1, 2: the concatenations join enc1 / enc2 outputs.
     assert gen.get_layer("skip2").input[1] is gen.get_layer("enc2_lrelu").output
     assert gen.get_layer("skip1").input[1] is gen.get_layer("enc1_lrelu").output
     again = ts.UResNetGenerator.from_config(gen.get_config())
     assert ts.count_trainable(again) == ts.count_trainable(gen)
+
+
+def _activations_and_norms(model):
+    acts = [l for l in model._flatten_layers(include_self=False)
+            if isinstance(l, (keras.layers.ReLU, keras.layers.LeakyReLU))
+            or (isinstance(l, keras.layers.Activation) and l.get_config()["activation"] == "relu")]
+    norms = {type(l).__name__ for l in model._flatten_layers(include_self=False)
+             if "Normalization" in type(l).__name__ or "Norm" in type(l).__name__}
+    return acts, norms
+
+
+def test_stage2_layers_follow_the_text():
+    """Lines 413-415: G and D are built of conv-BatchNorm-ReLU modules; lines 511-513: every
+    ReLU is leaky; lines 486-488: layers 3 .. n-3 are nine residual blocks; lines 483-485:
+    skips i <-> n-i for i = 1, 2."""
+    gen, disc = ts.build_stage2("paper")
+    assert ts.stage2_config("paper").n_res_blocks == 9
+    for net in (gen, disc):
+        acts, norms = _activations_and_norms(net)
+        assert acts and all(isinstance(a, keras.layers.LeakyReLU) for a in acts), net.name
+        assert norms == {"Pix2PixBatchNorm"}, (net.name, norms)      # a BatchNormalization
+    adds = [l for l in gen.layers if isinstance(l, keras.layers.Add)]
+    assert len(adds) == 9                                  # nine residual blocks
+    # one LeakyReLU per Ck: enc1, enc2, one inside each block, dec_n2, dec_n1
+    assert len(_activations_and_norms(gen)[0]) == 2 + 9 + 2
+    # D: one per conv but the logit conv; no BN on its first conv only (pix2pix)
+    d_bn = [l.name for l in disc.layers if isinstance(l, keras.layers.BatchNormalization)]
+    assert issubclass(ts.Pix2PixBatchNorm, keras.layers.BatchNormalization)
+    assert d_bn == ["d2_bn", "d3_bn", "d4_bn"]
+
+
+def test_pix2pix_batch_norm_trains_on_the_batch_and_infers_per_image():
+    rng = np.random.default_rng(0)
+    x = rng.normal(3.0, 2.0, (3, 5, 6, 4)).astype(np.float32)
+    bn = ts.Pix2PixBatchNorm(epsilon=1e-3)
+    bn.build(x.shape)
+    bn.gamma.assign(np.arange(1, 5, dtype=np.float32))
+    bn.beta.assign(np.full(4, 0.5, np.float32))
+    g, b = np.arange(1, 5, dtype=np.float32), 0.5
+    # training: the batch's statistics over (N, H, W), as BatchNormalization
+    m, v = x.mean((0, 1, 2)), x.var((0, 1, 2))
+    np.testing.assert_allclose(bn(x, training=True).numpy(), (x - m) / np.sqrt(v + 1e-3) * g + b,
+                               atol=1e-4)
+    # inference: each image's own statistics over (H, W); another batch-mate changes nothing
+    m1, v1 = x.mean((1, 2), keepdims=True), x.var((1, 2), keepdims=True)
+    want = (x - m1) / np.sqrt(v1 + 1e-3) * g + b
+    np.testing.assert_allclose(bn(x, training=False).numpy(), want, atol=1e-4)
+    np.testing.assert_allclose(bn(x[:1], training=False).numpy(), want[:1], atol=1e-4)
+
+
+def test_stage2_discriminator_sees_70x70_patches():
+    """Line 507: a 70x70 patch. The receptive field of the paper D's convolutions read from the
+    built model (kernel, stride, in order), recursed by hand: r = (r - 1) s + k from the logit
+    back to the input (the batch-norm statistics couple all pixels, so a gradient probe would
+    see the whole image)."""
+    _, disc = ts.build_stage2("paper")
+    convs = [l for l in disc.layers if isinstance(l, keras.layers.Conv2D)]
+    geometry = [(l.kernel_size[0], l.strides[0]) for l in convs]
+    assert geometry == [(4, 2), (4, 2), (4, 2), (4, 1), (4, 1)]
+    field = 1
+    for k, stride in reversed(geometry):
+        field = (field - 1) * stride + k
+    assert field == 70                    # 1 -> 4 -> 7 -> 16 -> 34 -> 70
+    assert all(l.padding == "same" for l in convs)
+
+
+def test_stage2_options_have_their_own_epochs_and_batch():
+    from depthlab.runners.two_stage_options import Stage1Options, Stage2Options
+
+    s1 = Stage1Options.__dataclass_fields__
+    s2 = Stage2Options.__dataclass_fields__
+    assert (s1["epochs"].default, s1["batch_size"].default) == (20, 10)     # lines 622-623
+    assert (s2["epochs"].default, s2["batch_size"].default) == (200, 1)     # lines 627-628
+    cfg = ts.stage2_config("paper")
+    assert (cfg.learning_rate, cfg.beta_1, cfg.beta_2) == (2e-4, 0.5, 0.999)  # lines 630-634
 
 
 def test_backbone_weights_missing_file_none_and_load(tmp_path):

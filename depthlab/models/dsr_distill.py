@@ -13,7 +13,9 @@ figure leaves open is a field of :class:`DSRConfig` and is listed in BUILD_NOTES
 - :class:`SPNet`: uncertainty-weighted fusion of F_sr^N and F_de^N, then a structure CNN ->
   structure map S.
 - :class:`CrossTaskDistiller`: the trainer (one ``keras.Model``). Stage 1 trains both nets
-  independently; stage 2 exchanges roles every step inside the compiled step.
+  independently; stage 2 exchanges roles (Algorithm 1): the teacher is chosen at the start
+  of every epoch from the previous epoch's mean errors and held for the epoch
+  (``role_granularity='batch'``: on every batch, inside the compiled step).
 
 Depth convention: the networks see depth normalised per image by the LR input's range,
 x = (d - lo) / (hi - lo), lo/hi = min/max of the LR depth (:func:`normalize_depth`); HR
@@ -36,7 +38,8 @@ from depthlab.layers import DownProjection, ResnetBlock, UpProjection, dbpn_sett
 _PACKAGE = "depthlab"
 
 # the choices, declared once in the TF-free options module (the flags' --help needs them)
-from depthlab.runners.dsr_options import PRESETS, SCALES, TEACHER_MODES  # noqa: E402,F401
+from depthlab.runners.dsr_options import (  # noqa: E402,F401
+    PRESETS, ROLE_GRANULARITIES, SCALES, TEACHER_MODES)
 
 MIN_RANGE_M = 0.01           # normalisation range floor for a flat LR patch (metres)
 
@@ -59,6 +62,7 @@ class DSRConfig:
     rho1: float = 0.1            # L_struc weight (choice; unknown in the paper)
     rho2: float = 0.1            # L_distill weight (choice; unknown in the paper)
     teacher_mode: str = "frozen"  # 'frozen': the teacher is fixed in its step (Algorithm 1)
+    role_granularity: str = "epoch"  # the teacher is chosen per epoch (Algorithm 1) / 'batch'
     learning_rate: float = 1e-4  # Adam (choice: usual in this group's DSR work, unverified)
     beta_1: float = 0.9
     beta_2: float = 0.999
@@ -67,6 +71,9 @@ class DSRConfig:
         dbpn_setting(self.scale)
         if self.teacher_mode not in TEACHER_MODES:
             raise ValueError(f"teacher_mode={self.teacher_mode!r} is not one of {TEACHER_MODES}")
+        if self.role_granularity not in ROLE_GRANULARITIES:
+            raise ValueError(f"role_granularity={self.role_granularity!r} is not one of "
+                             f"{ROLE_GRANULARITIES}")
         for name in ("filters", "n_blocks", "spnet_filters", "spnet_layers", "affinity_grid"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"DSRConfig.{name} must be >= 1, got {getattr(self, name)}")
@@ -357,15 +364,22 @@ class CrossTaskDistiller(keras.Model):
 
     - stage 1: L_DSR + side and L_DE + side, each net on its own optimizer (independent
       pretraining).
-    - stage 2 (Algorithm 1): e_dsr = mean|D_sr - D_hr|, e_de = mean|D_de - D_hr| on this
-      batch (eqs. 1, 2; valid pixels, normalised depth; under a strategy the global batch,
-      all-reduced, see :meth:`dsr_teaches`). The net with the lower error is the
-      teacher (ties: DSRNet). The student minimises
+    - stage 2 (Algorithm 1, text lines 5-12): e_dsr = mean|D_sr - D_hr|, e_de =
+      mean|D_de - D_hr| (eqs. 1, 2; valid pixels, normalised depth; under a strategy the
+      global batch, all-reduced, see :meth:`dsr_teaches`). "if e_dsr < e_de then fix DSRNet
+      and update DENet, else fix DENet and update DSRNet" (lines 9-12; a tie goes to the else
+      branch). ``role_granularity='epoch'`` (default): the loop of Algorithm 1 runs over
+      epochs (line 7) and computes the average errors once per iteration (line 8), so the
+      teacher is chosen at the start of each epoch by :meth:`begin_epoch` from the mean of
+      the previous epoch's per-step errors (which data the averages use is not in the text:
+      the previous epoch's training batches, at no extra cost) and held for the whole epoch;
+      ``'batch'``: chosen on each batch's errors (the former rule). The student minimises
       L_task(student) + rho1 L_struc + rho2 L_distill(student <- stop_gradient(teacher));
       SPNet minimises L_struc. ``teacher_mode='frozen'`` leaves the teacher's variables
-      untouched; ``'task'`` also steps the teacher on its own L_task + rho1 L_struc (never on
-      L_distill). Each optimizer step is conditional (:func:`apply_gradients_if`), the
-      forward pass and the losses are not (see :meth:`train_step`).
+      untouched ("Fix DSRNet", line 10); ``'task'`` also steps the teacher on its own
+      L_task + rho1 L_struc (never on L_distill). Each optimizer step is conditional
+      (:func:`apply_gradients_if`), the forward pass and the losses are not (see
+      :meth:`train_step`).
 
     Per step the logs carry ``role`` (1: DSRNet teaches, 0: DENet teaches, -1: stage 1),
     ``e_dsr``/``e_de`` of the step, and epoch means of the losses.
@@ -385,6 +399,14 @@ class CrossTaskDistiller(keras.Model):
         self.de_heads = SideOutputHeads(cfg.n_blocks, name="de_side_heads")
         self.spnet = SPNet(cfg.spnet_filters, cfg.spnet_layers, cfg.fusion_temperature)
         self.stage = tf.Variable(1, dtype=tf.int32, trainable=False, name="stage")
+        # role_granularity='epoch': the teacher of the current epoch (1: DSRNet, 0: DENet)
+        # and the running [sum e_dsr, sum e_de, steps] of the epoch (global-batch errors, the
+        # same on every replica: the first replica's write is kept)
+        self.epoch_teacher = tf.Variable(1, dtype=tf.int32, trainable=False,
+                                         name="epoch_teacher")
+        self.epoch_errors = tf.Variable(
+            tf.zeros(3), trainable=False, name="epoch_errors",
+            aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
         self.trackers = {n: keras.metrics.Mean(name=n) for n in _LOSS_NAMES}
         self._build_all()
 
@@ -482,12 +504,34 @@ class CrossTaskDistiller(keras.Model):
             f["mask"], cfg.affinity_grid, cfg.affinity_weight)
 
     @staticmethod
+    def global_errors(e_dsr, e_de):
+        """(e_dsr, e_de) of the *global* batch (``losses.replica_mean`` of each replica's
+        masked mean), without gradient: the same on every replica of a tf.distribute
+        strategy, so every replica takes the one-device branch."""
+        return tuple(tf.stop_gradient(losses.replica_mean(e)) for e in (e_dsr, e_de))
+
+    @staticmethod
     def dsr_teaches(e_dsr, e_de):
-        """The role of Algorithm 1: DSRNet teaches iff e_dsr <= e_de, compared on the errors of
-        the *global* batch (``losses.replica_mean`` of each replica's masked mean) so every
-        replica of a tf.distribute strategy takes the same branch, the one-device choice."""
-        e_dsr, e_de = (tf.stop_gradient(losses.replica_mean(e)) for e in (e_dsr, e_de))
-        return e_dsr <= e_de
+        """Algorithm 1, line 9: DSRNet teaches iff e_dsr < e_de (a tie: DENet teaches),
+        compared on the global batch's errors (:meth:`global_errors`)."""
+        e_dsr, e_de = CrossTaskDistiller.global_errors(e_dsr, e_de)
+        return e_dsr < e_de
+
+    def begin_epoch(self) -> Optional[Dict[str, float]]:
+        """Called at the start of every epoch (eagerly, by the runner's ``StageSchedule``):
+        with ``role_granularity='epoch'`` the teacher of the coming epoch becomes the net
+        with the lower mean error over the previous epoch's steps (Algorithm 1, lines 8-12),
+        and the running sums restart. Returns the previous epoch's means and the teacher
+        chosen (None when no step has run since the last call, e.g. the first epoch; the
+        teacher is then kept)."""
+        sums = self.epoch_errors.numpy()
+        self.epoch_errors.assign(tf.zeros(3))
+        if sums[2] <= 0:
+            return None
+        mean_dsr, mean_de = float(sums[0] / sums[2]), float(sums[1] / sums[2])
+        self.epoch_teacher.assign(1 if mean_dsr < mean_de else 0)
+        return dict(mean_e_dsr=mean_dsr, mean_e_de=mean_de, steps=int(sums[2]),
+                    dsr_teaches=bool(mean_dsr < mean_de))
 
     @staticmethod
     def _scaled(optimizer, loss):
@@ -522,7 +566,11 @@ class CrossTaskDistiller(keras.Model):
         stage1 = tf.equal(self.stage, 1)
         with tf.GradientTape(persistent=True) as tape:
             f = self._forward(data, with_spnet=True)
-            dsr_teaches = self.dsr_teaches(f["e_dsr"], f["e_de"])
+            g_dsr, g_de = self.global_errors(f["e_dsr"], f["e_de"])
+            if self.config.role_granularity == "batch":
+                dsr_teaches = g_dsr < g_de
+            else:                                    # held for the epoch (begin_epoch)
+                dsr_teaches = tf.equal(self.epoch_teacher, 1)
             l_dsr, l_de, distill = self._net_losses(f, stage1, dsr_teaches)
             s_dsr = self._scaled(self.dsr_optimizer, losses.replica_share(l_dsr))
             s_de = self._scaled(self.de_optimizer, losses.replica_share(l_de))
@@ -538,9 +586,10 @@ class CrossTaskDistiller(keras.Model):
         for pred, optimizer, loss, variables in steps:
             apply_gradients_if(pred, optimizer, tape, loss, variables)
         del tape
+        self.epoch_errors.assign_add(tf.stack([g_dsr, g_de, 1.0]))
         zero = tf.constant(0.0)
         struc, distill = tf.where(stage1, zero, f["struc"]), tf.where(stage1, zero, distill)
-        e_dsr, e_de = f["e_dsr"], f["e_de"]
+        e_dsr, e_de = g_dsr, g_de
         role = tf.where(stage1, ROLE_STAGE1,
                         tf.where(dsr_teaches, ROLE_DSR_TEACHER, ROLE_DE_TEACHER))
         l_dsr, l_de = f["task_dsr"], f["task_de"]

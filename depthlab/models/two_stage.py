@@ -8,17 +8,25 @@ the output size. ``build_stage1``:
 
 - ``'sparse_to_dense'``: the Torch original (228x304 input, output resized to 228x304);
   63,566,144 trainable parameters for C = 4 (63,563,008 for C = 3), tested.
-- ``'paper'``: the two-stage paper's variant: two extra 3x3 conv-BN-ReLU layers after the
-  four up-sampling blocks, and bilinear interpolation of the 128x160 map to 256x256 (the
-  stage-2 resolution). Where the two extra convs sit is our choice (BUILD_NOTES.md).
+- ``'paper'``: the two-stage paper's stage 1 (its text, lines 356-372 and 614-618): the
+  ResNet-50 without its average pooling and linear layer, then "two convolution layers, four
+  upper sampling layers and a bilinear interpolation layer", i.e. exactly sparse-to-dense's
+  1x1 bottleneck conv + 4 UpProj + 3x3 head conv + bilinear (lines 364-366 restate the same
+  list for the coarse map; they add nothing). The only difference is the bilinear target:
+  the 128x160 map ("160x128", line 614) -> 256x256, the stage-2 input (lines 368-372,
+  616-618). Widths, kernel sizes and the UpProj form are not in the text: sparse-to-dense's
+  (the text's [7], line 329).
 - ``'demo'``: the same graph at 1/8 width and one bottleneck per stage, for CPU runs (not a
   paper setting).
 
-Stage 2 (pix2pix, Isola et al. 2017, as used by the two-stage paper): ``UResNetGenerator``,
-a U-Net whose layers 3 .. n-3 are 9 residual blocks, with skips between layer i and n-i for
-i = 1, 2, and a 70x70 PatchGAN conditioned on the input (``depthlab.nets.resnet_gan``'s
-``PatchDiscriminator`` on [coarse, candidate] channels). ``Pix2PixRefiner`` trains both with
-L = L_cGAN(G, D) + lambda * L1(G) (eq. 2; lambda 100, as pix2pix).
+Stage 2 (the text's "improved cGAN", lines 402-513, built on pix2pix, Isola et al. 2017, its
+[8]): ``UResNetGenerator``, a U-Net whose layers 3 .. n-3 are 9 residual blocks, with skips
+between layer i and n-i for i = 1, 2, and ``ConditionalPatchGAN``, a 70x70 PatchGAN on
+[coarse, candidate] channels; both of conv-BatchNorm-LeakyReLU modules (lines 413-415,
+511-513). ``Pix2PixRefiner`` trains both with L = L_cGAN(G, D) + lambda * L1(G) (eq. 2,
+lines 431-439; the text's "log ||y - G(x, z)||_1" is read as pix2pix's plain L1 term, and
+lambda is not given (line 443): 100, as pix2pix). Batch 1, Adam 2e-4, betas (0.5, 0.999),
+200 epochs (lines 626-634).
 
 Units: stage 1 reads normalised RGB (ImageNet mean/std, as the Torch loader) and sparse depth
 in metres and outputs metres. Stage 2 works on depth mapped to [-1, 1] by
@@ -37,9 +45,8 @@ import tensorflow as tf
 from keras import layers
 
 from depthlab import losses
-from depthlab.layers import GlobalBatchDropout, ResnetBlock, UnpoolUpProjection
+from depthlab.layers import GlobalBatchDropout, ReflectionPad2D, UnpoolUpProjection
 from depthlab.nets.resnet_encoder import ResNetEncoder, resnet_encoder, torch_bn, torch_conv
-from depthlab.nets.resnet_gan import PatchDiscriminator
 
 _PACKAGE = "depthlab"
 
@@ -65,7 +72,9 @@ class Stage1Config:
     output_hw: Optional[Tuple[int, int]] = None      # None: the input size
     base_filters: int = 64                          # ResNet-50: 64; decoder starts at 16x
     blocks: Tuple[int, ...] = (3, 4, 6, 3)
-    extra_convs: int = 0                            # 'paper': 2
+    # extra 3x3 conv-BN-ReLU layers after the 4th UpProj: 0 in every preset. The former
+    # 'paper' preset had 2, a misreading of lines 360-366 (BUILD_NOTES.md, section 6)
+    extra_convs: int = 0
 
     def __post_init__(self):
         if self.preset not in STAGE1_PRESETS:
@@ -133,7 +142,7 @@ def stage1_config(preset: str = "sparse_to_dense", input_channels: int = 4, **ov
     """Named stage-1 presets (module docstring); ``overrides`` replace single fields."""
     base = {
         "sparse_to_dense": dict(),
-        "paper": dict(output_hw=(256, 256), extra_convs=2),
+        "paper": dict(output_hw=(256, 256)),         # lines 368-372, 614-618
         "demo": dict(base_filters=8, blocks=(1, 1, 1, 1)),
     }
     if preset not in base:
@@ -372,44 +381,91 @@ def tanh_range_to_metres(unit, max_depth: float):
     return (tf.cast(unit, tf.float32) + 1.0) * 0.5 * max_depth
 
 
-def _ck(x, filters, kernel, stride, act, norm=True, dropout=0.0, transpose=False, name=None):
-    """pix2pix Ck / CDk: conv (4x4 s2 unless told) -> BN -> [Dropout] -> ReLU / LeakyReLU(0.2)."""
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class Pix2PixBatchNorm(layers.BatchNormalization):
+    """Batch norm as pix2pix uses it (the text's [8]; the two-stage text says nothing about
+    inference): training normalises with the batch's statistics (plain BN); at inference each
+    image is normalised with its own statistics, which is pix2pix's "statistics of the test
+    batch" at its test batch size 1, made independent of the other images of a batch. The
+    moving averages are kept (and checkpointed) but not used. With the text's training batch
+    of 1 (line 628) training and inference normalise alike."""
+
+    def call(self, inputs, training=None, mask=None):
+        if training:
+            return super().call(inputs, training=True, mask=mask)
+        x = tf.cast(inputs, tf.float32)
+        mean, var = tf.nn.moments(x, axes=[1, 2], keepdims=True)
+        y = (x - mean) * tf.math.rsqrt(var + self.epsilon)
+        if self.scale:
+            y = y * tf.cast(self.gamma, tf.float32)
+        if self.center:
+            y = y + tf.cast(self.beta, tf.float32)
+        return tf.cast(y, inputs.dtype)
+
+
+#: LeakyReLU slope: the text makes every ReLU leaky (lines 511-513) without a slope; 0.2 is
+#: pix2pix's (the text's [8])
+LEAKY_SLOPE = 0.2
+
+
+def _ck(x, filters, kernel, stride, norm=True, dropout=0.0, transpose=False, name=None):
+    """The text's Ck / CDk (lines 413-421): conv -> BatchNorm -> [Dropout 0.5] -> ReLU, every
+    ReLU leaky (lines 511-513). No bias before BN; N(0, 0.02) kernels (pix2pix)."""
     conv_cls = layers.Conv2DTranspose if transpose else layers.Conv2D
     x = conv_cls(filters, kernel, strides=stride, padding="same", use_bias=not norm,
                  kernel_initializer=keras.initializers.RandomNormal(0.0, 0.02),
                  name=f"{name}_conv")(x)
     if norm:
-        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+        x = Pix2PixBatchNorm(name=f"{name}_bn")(x)
     if dropout:
         x = GlobalBatchDropout(dropout, name=f"{name}_dropout")(x)
-    if act == "lrelu":
-        return layers.LeakyReLU(negative_slope=0.2, name=f"{name}_lrelu")(x)
-    return layers.ReLU(name=f"{name}_relu")(x)
+    return layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name=f"{name}_lrelu")(x)
+
+
+def _res_block(x, filters, name):
+    """One of the text's "nine resblock layers" (lines 486-491) in its Ck form (lines 413-415,
+    511-513): pad 1 -> 3x3 conv -> BN -> LeakyReLU -> pad 1 -> 3x3 conv -> BN, + x. The
+    padding type is not in the text ("we add padding", lines 493-496): reflection, as the
+    CycleGAN residual block."""
+    h = x
+    for j in (1, 2):
+        h = ReflectionPad2D(1, name=f"{name}_pad{j}")(h)
+        h = layers.Conv2D(filters, 3, padding="valid", use_bias=False,
+                          kernel_initializer=keras.initializers.RandomNormal(0.0, 0.02),
+                          name=f"{name}_conv{j}")(h)
+        h = Pix2PixBatchNorm(name=f"{name}_bn{j}")(h)
+        if j == 1:
+            h = layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name=f"{name}_lrelu")(h)
+    return layers.Add(name=f"{name}_add")([x, h])
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class UResNetGenerator(keras.Model):
-    """U-Net with its layers 3 .. n-3 replaced by residual blocks (two-stage paper, stage 2).
+    """U-Net with its layers 3 .. n-3 replaced by residual blocks (two-stage text, stage 2).
 
-    1: C64 (4x4 s2, no BN, LeakyReLU) -> H/2;  2: C128 (4x4 s2, BN, LeakyReLU) -> H/4;
-    3 .. n-3: ``n_res_blocks`` x ``ResnetBlock(128)`` at H/4;
-    n-2: CD128 (3x3 s1, BN, dropout 0.5, ReLU), concatenated with layer 2 (skip 2 <-> n-2);
-    n-1: CD64 (4x4 s2 transposed, BN, dropout 0.5, ReLU) -> H/2, concatenated with layer 1
-    (skip 1 <-> n-1); n: 4x4 s2 transposed conv to 1 channel + tanh -> H (float32).
+    Text: Ck / CDk = conv-BN-(dropout 0.5)-ReLU (lines 413-421), every ReLU leaky (511-513),
+    skips between layer i and n-i for i = 1, 2 (483-485), layers 3 .. n-3 = nine residual
+    blocks (486-488), padding keeps the resolution (493-496). The widths, kernels and where
+    the dropout sits are not in the text (pix2pix's, the text's [8]):
+    1: C64 (4x4 s2, no BN, as pix2pix's first layer) -> H/2;  2: C128 (4x4 s2) -> H/4;
+    3 .. n-3: ``n_res_blocks`` residual blocks of 128 (:func:`_res_block`) at H/4;
+    n-2: CD128 (3x3 s1), concatenated with layer 2 (skip 2 <-> n-2);
+    n-1: CD64 (4x4 s2 transposed) -> H/2, concatenated with layer 1 (skip 1 <-> n-1);
+    n: 4x4 s2 transposed conv to 1 channel + tanh -> H (float32).
     H and W must be multiples of 4. Widths scale with ``filters``.
     """
 
     def __init__(self, filters: int = 64, n_res_blocks: int = 9, input_channels: int = 1,
                  output_channels: int = 1, dropout: float = 0.5, name: str = "u_resnet", **kwargs):
         inputs = keras.Input((None, None, input_channels), name="coarse")
-        e1 = _ck(inputs, filters, 4, 2, "lrelu", norm=False, name="enc1")
-        e2 = _ck(e1, 2 * filters, 4, 2, "lrelu", name="enc2")
+        e1 = _ck(inputs, filters, 4, 2, norm=False, name="enc1")
+        e2 = _ck(e1, 2 * filters, 4, 2, name="enc2")
         x = e2
         for i in range(n_res_blocks):
-            x = ResnetBlock(2 * filters, name=f"res{i + 1}")(x)
-        x = _ck(x, 2 * filters, 3, 1, "relu", dropout=dropout, name="dec_n2")
+            x = _res_block(x, 2 * filters, name=f"res{i + 1}")
+        x = _ck(x, 2 * filters, 3, 1, dropout=dropout, name="dec_n2")
         x = layers.Concatenate(name="skip2")([x, e2])
-        x = _ck(x, filters, 4, 2, "relu", dropout=dropout, transpose=True, name="dec_n1")
+        x = _ck(x, filters, 4, 2, dropout=dropout, transpose=True, name="dec_n1")
         x = layers.Concatenate(name="skip1")([x, e1])
         x = layers.Conv2DTranspose(output_channels, 4, strides=2, padding="same",
                                    kernel_initializer=keras.initializers.RandomNormal(0.0, 0.02),
@@ -428,12 +484,44 @@ class UResNetGenerator(keras.Model):
         return cls(**config)
 
 
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ConditionalPatchGAN(keras.Model):
+    """The text's discriminator: a 70x70 PatchGAN (lines 497-509) of Ck modules, conv-BN-
+    LeakyReLU (lines 413-415, 511-513), on [coarse x, candidate y] channels (D(x, y), eq. 2).
+    Layers as pix2pix's 70x70 D (the text's [8], [21]): k4 ``filters`` with ``strides``, no BN
+    on the first, then a k4 s1 conv to one logit map. 64-128-256 s2 + 512 s1 + 1 s1 gives a
+    70x70 receptive field (tested)."""
+
+    def __init__(self, input_channels: int = 2, filters=(64, 128, 256, 512),
+                 strides=(2, 2, 2, 1), name: str = "patch_gan", **kwargs):
+        filters, strides = tuple(int(f) for f in filters), tuple(int(s) for s in strides)
+        if len(filters) != len(strides):
+            raise ValueError(f"ConditionalPatchGAN: filters {filters} and strides {strides} "
+                             "must have the same length")
+        inputs = keras.Input((None, None, input_channels), name="pair")
+        x = inputs
+        for i, (f, s) in enumerate(zip(filters, strides)):
+            x = _ck(x, f, 4, s, norm=i > 0, name=f"d{i + 1}")
+        outputs = layers.Conv2D(1, 4, padding="same", dtype="float32",
+                                kernel_initializer=keras.initializers.RandomNormal(0.0, 0.02),
+                                name="d_logits")(x)
+        super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
+        self._config = dict(input_channels=input_channels, filters=list(filters),
+                            strides=list(strides))
+
+    def get_config(self):
+        return dict(self._config, name=self.name)
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
 def build_stage2(config: Stage2Config | str = "paper"):
     """(generator, discriminator) of a stage-2 config; D sees [coarse, candidate] (2 channels)."""
     cfg = config if isinstance(config, Stage2Config) else stage2_config(config)
     gen = UResNetGenerator(cfg.gen_filters, cfg.n_res_blocks, dropout=cfg.dropout)
-    disc = PatchDiscriminator(image_size=None, input_channels=2, filters=cfg.disc_filters,
-                              strides=cfg.disc_strides, name="patch_gan")
+    disc = ConditionalPatchGAN(2, filters=cfg.disc_filters, strides=cfg.disc_strides)
     return gen, disc
 
 
@@ -456,7 +544,7 @@ class Pix2PixRefiner(keras.Model):
     ``compile(g_optimizer, d_optimizer)``: Adam 2e-4, betas (0.5, 0.999) in the paper.
     """
 
-    def __init__(self, generator: UResNetGenerator, discriminator: PatchDiscriminator,
+    def __init__(self, generator: UResNetGenerator, discriminator: ConditionalPatchGAN,
                  stage1: Optional[Stage1Net] = None, lambda_l1: float = 100.0,
                  max_depth: float = 10.0, **kwargs):
         super().__init__(**kwargs)

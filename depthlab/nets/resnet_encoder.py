@@ -1,7 +1,9 @@
 """Paper-neutral ResNet encoders: the ResNet-50 trunk of fb.resnet.torch (He et al. 2016).
 
 Used by the two-stage paper's stage 1 (sparse-to-dense, Ma & Karaman 2018, reference notes
-3.2); any paper needing a Torch-layout ResNet trunk builds it here. ``ResNetEncoder`` keeps
+3.2); any paper needing a Torch-layout ResNet trunk builds it here. The trunk ends at the last
+bottleneck stage: no average pooling and no linear layer (the two-stage text, lines 356-360,
+"we remove the last average pooling layer and linear conversion layer of ResNet-50"). ``ResNetEncoder`` keeps
 its registered Keras name (package ``depthlab``) from when it lived in
 ``depthlab.models.two_stage``.
 """

@@ -15,11 +15,13 @@ Layout of a ``model_dir``:
 Training goes through the one run lifecycle (``depthlab.core.run``) with the hooks of
 :class:`DSRExperiment` (registered as ``dsr_distill``); options: ``depthlab.runners.dsr_options``.
 
-Datasets (the ``rgbd_records`` readers of ``data_pipelines.registry``): ``middlebury_sample`` (embedded: scikit-image's Middlebury 2014 Motorcycle,
-cropped to 496x736; training patches come from columns 0-527, evaluation is the held-out
-columns 544-735), ``nyu_depth_v2`` (the labeled .mat at full 480x640; first 1000 train, last
-449 test) and ``middlebury`` (a folder of scenes in the 2005/2006/2014 layouts; the last
-quarter of the scenes in natural order is held out, or for one scene its right quarter).
+Datasets (the ``rgbd_records`` readers of ``data_pipelines.registry``): ``middlebury_sample``
+(embedded: scikit-image's Middlebury 2014 Motorcycle, cropped to 496x736; training patches
+come from columns 0-527, evaluation is the held-out columns 544-735), ``nyu_depth_v2`` (the
+labeled .mat at full 480x640; ``--nyu_protocol``: first 1000 train, last 449 test by default,
+or the official scene split) and ``middlebury`` (a folder of scenes in the 2005/2006/2014
+layouts; the last quarter of the scenes in natural order is held out, or for one scene its
+right quarter).
 """
 
 from __future__ import annotations
@@ -62,10 +64,14 @@ def units_of(dataset: str) -> str:
 
 
 def _rgbd_records(dataset: str, split: str, data_dir: Optional[str],
-                  limit: Optional[int] = None) -> List[Tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
+                  limit: Optional[int] = None, nyu_protocol: Optional[str] = None
+                  ) -> List[Tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
     """(name, rgb, depth metres, valid) of a split (the dataset's 'rgbd_records' reader in
-    data_pipelines.registry), cropped to a multiple of 16."""
-    records = datasets.read(dataset, DATA_VIEW, split=split, data_dir=data_dir, limit=limit)
+    data_pipelines.registry), cropped to a multiple of 16. ``nyu_protocol``: the labeled NYU
+    set's split (None: 'first1000'); other datasets take none."""
+    extra = {"protocol": nyu_protocol or "first1000"} if dataset == "nyu_depth_v2" else {}
+    records = datasets.read(dataset, DATA_VIEW, split=split, data_dir=data_dir, limit=limit,
+                            **extra)
     crop = lambda a: depth_sr.crop_to_multiple(a, _CROP_MULTIPLE)  # noqa: E731
     out = [(name, crop(rgb), crop(depth), crop(valid)) for name, rgb, depth, valid in records]
     if not out:
@@ -74,9 +80,10 @@ def _rgbd_records(dataset: str, split: str, data_dir: Optional[str],
 
 
 def load_examples(dataset: str, split: str, scale: int, data_dir: Optional[str] = None,
-                  limit: Optional[int] = None) -> List[depth_sr.DSRExample]:
-    return [depth_sr.make_example(name, rgb, depth, valid, scale)
-            for name, rgb, depth, valid in _rgbd_records(dataset, split, data_dir, limit)]
+                  limit: Optional[int] = None,
+                  nyu_protocol: Optional[str] = None) -> List[depth_sr.DSRExample]:
+    return [depth_sr.make_example(name, rgb, depth, valid, scale) for name, rgb, depth, valid
+            in _rgbd_records(dataset, split, data_dir, limit, nyu_protocol)]
 
 
 # ----------------------------------------------------------------------------------------
@@ -99,6 +106,7 @@ def checkpoint_objects(model: CrossTaskDistiller) -> Dict[str, object]:
     """The whole training state under the names every run's checkpoints use."""
     return dict(dsrnet=model.dsrnet, denet=model.denet, dsr_heads=model.dsr_heads,
                 de_heads=model.de_heads, spnet=model.spnet, stage=model.stage,
+                epoch_teacher=model.epoch_teacher, epoch_errors=model.epoch_errors,
                 dsr_optimizer=model.dsr_optimizer, de_optimizer=model.de_optimizer,
                 sp_optimizer=model.sp_optimizer)
 
@@ -110,8 +118,11 @@ def checkpoint_state(model: CrossTaskDistiller, model_dir: str) -> training.Resu
 
 class StageSchedule(keras.callbacks.Callback):
     """Sets the model's stage (1 for the first ``stage1_epochs`` epochs, then 2; on every
-    worker) and, on the chief, saves DSRNet's weights when stage 1 ends (the DSRNet-only
-    ablation)."""
+    worker), lets the model choose the epoch's teacher from the previous epoch's mean errors
+    (``CrossTaskDistiller.begin_epoch``, Algorithm 1 lines 8-12; with
+    ``role_granularity='epoch'``) and, on the chief, saves DSRNet's weights when stage 1 ends
+    (the DSRNet-only ablation). The running sums and the teacher are in every checkpoint,
+    so a run resumed after epoch k chooses epoch k+1's teacher as an unbroken run does."""
 
     def __init__(self, stage1_epochs: int, snapshot_path: str, log=print, chief: bool = True):
         super().__init__()
@@ -124,6 +135,12 @@ class StageSchedule(keras.callbacks.Callback):
             self.log(f"epoch {epoch + 1}: stage {stage}"
                      + (" (role exchange)" if stage == 2 else ""))
         self.model.stage.assign(stage)
+        chosen = self.model.begin_epoch()
+        if (stage == 2 and chosen is not None and self.chief
+                and self.model.config.role_granularity == "epoch"):
+            self.log(f"epoch {epoch + 1}: {'DSRNet' if chosen['dsr_teaches'] else 'DENet'} "
+                     f"teaches (previous epoch's mean e_dsr {chosen['mean_e_dsr']:.5f}, "
+                     f"e_de {chosen['mean_e_de']:.5f} over {chosen['steps']} steps)")
 
     def on_epoch_end(self, epoch, logs=None):
         if epoch + 1 == self.stage1_epochs and self.chief:
@@ -299,7 +316,8 @@ class DSRExperiment(Experiment):
     preview_labels = ("RGB", "HR", "bicubic", "DSRNet", "DENet")
     #: config.json keys that records of older runs may lack, with the value those runs used
     legacy_defaults = {"mixed_precision": "float32", "teacher_mode": "frozen",
-                       "train_limit": None}
+                       "train_limit": None, "role_granularity": "batch",
+                       "nyu_protocol": None}
     tiny_changed_field = ("patch_size", 32)
 
     # -- configuration ------------------------------------------------------------------------
@@ -307,7 +325,8 @@ class DSRExperiment(Experiment):
         return dsr_config(opts.preset)
 
     def config(self, opts: DSROptions) -> DSRConfig:
-        cfg = dsr_config(opts.preset, scale=opts.scale, teacher_mode=opts.teacher_mode)
+        cfg = dsr_config(opts.preset, scale=opts.scale, teacher_mode=opts.teacher_mode,
+                         role_granularity=opts.role_granularity)
         return options_lib.apply_overrides(cfg, opts.config_override)
 
     # -- data and model -----------------------------------------------------------------------
@@ -315,10 +334,12 @@ class DSRExperiment(Experiment):
         opts, cfg = run.opts, run.config
         run.log(f"dataset={opts.dataset} x{opts.scale} preset={cfg.preset} (width "
                 f"{cfg.filters}, N={cfg.n_blocks}) epochs={opts.epochs} (stage 1: "
-                f"{opts.stage1_epochs}) teacher_mode={cfg.teacher_mode}")
+                f"{opts.stage1_epochs}) teacher_mode={cfg.teacher_mode} "
+                f"role_granularity={cfg.role_granularity}")
         train_ex = load_examples(opts.dataset, "train", opts.scale, opts.data_dir,
-                                 opts.train_limit)
-        test_ex = load_examples(opts.dataset, "test", opts.scale, opts.data_dir, opts.eval_limit)
+                                 opts.train_limit, opts.nyu_protocol)
+        test_ex = load_examples(opts.dataset, "test", opts.scale, opts.data_dir, opts.eval_limit,
+                                opts.nyu_protocol)
         run.log(f"{len(train_ex)} training image(s) -> {opts.patch_size}px patches, "
                 f"{len(test_ex)} held-out image(s) {test_ex[0].hr.shape}")
         return DSRData(train_ex, test_ex)
@@ -453,7 +474,8 @@ def evaluate(model_dir: str, dataset: Optional[str] = None, data_dir: Optional[s
         raise ValueError(f"--dataset={dataset!r} is not one of {datasets.names(view=DATA_VIEW)}")
     data_dir = data_dir or (record.get("data_dir") if dataset == record["dataset"] else None)
     cfg = model.config
-    examples = load_examples(dataset, "test", cfg.scale, data_dir, limit)
+    protocol = record.get("nyu_protocol") if dataset == record["dataset"] else None
+    examples = load_examples(dataset, "test", cfg.scale, data_dir, limit, protocol)
     out = evaluate_examples(examples, model.dsrnet, load_stage1_dsrnet(model_dir, cfg),
                             units_of(dataset))
     out.update(dataset=dataset, model_dir=model_dir)

@@ -19,8 +19,10 @@ Datasets (``data_pipelines/registry.py``, view ``depth_completion_arrays``; read
 Middlebury 2014 Motorcycle with metric depth from its calibration, down-sampled x
 ``sample_downscale``; training crops come from the left part, evaluation tiles from the
 held-out right part), ``sparse_to_dense_h5`` (the ``{train,val}/<scene>/*.h5`` layout, resized
-to 240x320, streamed from the files) and ``nyu_depth_v2`` (the labeled .mat: first 1000 train,
-last 449 test, resized to 240x320). Options: ``depthlab/runners/two_stage_options.py``.
+to 240x320, streamed from the files; train/ and val/ already follow NYU's official scene
+split) and ``nyu_depth_v2`` (the labeled .mat resized to 240x320, split by ``--nyu_protocol``:
+'official_scenes' by default, the text's 249 / 215 scenes, lines 522-526, from the toolbox's
+splits.mat beside the .mat; or 'first1000'). Options: ``depthlab/runners/two_stage_options.py``.
 """
 
 from __future__ import annotations
@@ -34,8 +36,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from data_pipelines import nyu_splits
 from data_pipelines import registry as data_registry
 from data_pipelines import sparse
+from data_pipelines.nyu_depth_v2 import DATASET as NYU_DATASET
 from depthlab import export as export_lib
 from depthlab import metrics, reporting, schedules, training
 from depthlab.core import options as options_lib
@@ -54,7 +58,7 @@ PREVIEW_LABELS = ("RGB", "ground truth", "sparse input", "prediction")
 METRIC_COLUMNS = ("rmse", "abs_rel", "log10", "delta1", "delta2", "delta3")
 #: the stage-1 record's fields a stage-2 run depends on (its data; checked on resume)
 STAGE1_DATA_KEYS = ("dataset", "data_dir", "num_samples", "crop_hw", "sample_downscale",
-                    "train_limit", "eval_limit")
+                    "train_limit", "eval_limit", "nyu_protocol")
 
 
 # ----------------------------------------------------------------------------------------
@@ -63,19 +67,26 @@ STAGE1_DATA_KEYS = ("dataset", "data_dir", "num_samples", "crop_hw", "sample_dow
 
 def load_split(dataset: str, split: str, data_dir: Optional[str] = None,
                crop_hw: Tuple[int, int] = (96, 128), sample_downscale: int = 2,
-               limit: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+               limit: Optional[int] = None,
+               nyu_protocol: Optional[str] = None) -> Tuple[np.ndarray, np.ndarray]:
     """``(rgb (N, H, W, 3) uint8, depth (N, H, W) metres, 0 = invalid)`` of 'train' / 'test'
-    (the dataset's ``depth_completion_arrays`` reader)."""
+    (the dataset's ``depth_completion_arrays`` reader). ``nyu_protocol``: the labeled NYU
+    set's split (``data_pipelines.nyu_splits``; None: 'first1000', what runs recorded before
+    the option used); other datasets take none."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    extra = {}
+    if dataset == NYU_DATASET:
+        extra["protocol"] = nyu_protocol or nyu_splits.DEFAULT_PROTOCOL
     return data_registry.read(dataset, DATA_VIEW, split=split, data_dir=data_dir,
                               crop_hw=tuple(int(v) for v in crop_hw),
-                              sample_downscale=int(sample_downscale), limit=limit)
+                              sample_downscale=int(sample_downscale), limit=limit, **extra)
 
 
 def train_stream(dataset: str, data_dir: Optional[str], crop_hw, sample_downscale: int,
                  limit: Optional[int], num_samples: int, batch_size: int, seed: int,
-                 start_index: int, output_hw) -> Tuple[tf.data.Dataset, str]:
+                 start_index: int, output_hw,
+                 nyu_protocol: Optional[str] = None) -> Tuple[tf.data.Dataset, str]:
     """The augmented training stream and a one-line description of its source.
 
     A dataset with a ``depth_completion_frames`` reader (``sparse_to_dense_h5``: its 47,584
@@ -89,7 +100,8 @@ def train_stream(dataset: str, data_dir: Optional[str], crop_hw, sample_downscal
                                                    data_dir=data_dir, limit=limit)
         return (sparse.rgbd_dataset_from_loader(load, count, frame_hw, **kw),
                 f"{count} training frame(s) streamed from {data_dir}/train")
-    rgb, depth = load_split(dataset, "train", data_dir, crop_hw, sample_downscale, limit)
+    rgb, depth = load_split(dataset, "train", data_dir, crop_hw, sample_downscale, limit,
+                            nyu_protocol)
     return (sparse.rgbd_dataset(rgb, depth, **kw),
             f"{rgb.shape[0]} training image(s) {rgb.shape[1:3]}")
 
@@ -199,6 +211,8 @@ class Stage1Experiment(Experiment):
     collapse_name = "two-stage stage 1"
     preview_labels = PREVIEW_LABELS
     tiny_changed_field = ("num_samples", 10)
+    #: config.json keys that records of older runs lack, with the value those runs used
+    legacy_defaults = {"nyu_protocol": None}
     tiny_is_slow = True       # the resume-rule test: ~140 s on 2 shared cores
 
     def config(self, opts):
@@ -218,7 +232,7 @@ class Stage1Experiment(Experiment):
     def build_data(self, run):
         o = run.opts
         rgb, depth = load_split(o.dataset, "test", o.data_dir, o.crop_hw, o.sample_downscale,
-                                o.eval_limit)
+                                o.eval_limit, o.nyu_protocol)
         return {"test_rgb": rgb, "test_depth": depth}
 
     def build_model(self, run, data):
@@ -243,7 +257,7 @@ class Stage1Experiment(Experiment):
         stream, source = train_stream(o.dataset, o.data_dir, o.crop_hw, o.sample_downscale,
                                       o.train_limit, o.num_samples, run.batch_size, o.seed,
                                       first_epoch * phase.steps_per_epoch * run.batch_size,
-                                      cfg.out_hw)
+                                      cfg.out_hw, o.nyu_protocol)
         run.log(f"stage 1: dataset={o.dataset} preset={cfg.preset} input="
                 f"{ {3: 'rgb', 4: 'rgbd', 1: 'd'}[cfg.input_channels] } samples={o.num_samples} "
                 f"loss={o.loss} crop={o.crop_hw}; {source}, {data['test_rgb'].shape[0]} "
@@ -355,7 +369,7 @@ class Stage2Experiment(Experiment):
         s1 = training.read_json(os.path.join(run.opts.stage1_dir, "config.json"))
         crop = tuple(d["crop_hw"])
         rgb, depth = load_split(d["dataset"], "test", d["data_dir"], crop, d["sample_downscale"],
-                                d["eval_limit"])
+                                d["eval_limit"], d["nyu_protocol"])
         return {"stage1": d, "stage1_seed": int(s1["seed"]), "crop_hw": crop,
                 "stage1_config": ts.Stage1Config.from_dict(s1["model"]),
                 "test_rgb": rgb, "test_depth": depth}
@@ -364,7 +378,8 @@ class Stage2Experiment(Experiment):
         o, cfg = run.opts, run.config
         stage1, _ = load_stage1(o.stage1_dir)      # before G / D: the same initialisation
         gen, disc = ts.build_stage2(cfg)
-        training.synchronize_batch_norm(gen, run.strategy)
+        for net in (gen, disc):                  # D is conv-BN-LeakyReLU too (text l. 413-415)
+            training.synchronize_batch_norm(net, run.strategy)
         refiner = ts.Pix2PixRefiner(gen, disc, stage1, cfg.lambda_l1, cfg.max_depth)
         adam = lambda name: keras.optimizers.Adam(cfg.learning_rate, beta_1=cfg.beta_1,  # noqa: E731
                                                   beta_2=cfg.beta_2, name=name)
@@ -384,7 +399,7 @@ class Stage2Experiment(Experiment):
                                  d["sample_downscale"], d["train_limit"], d["num_samples"],
                                  run.batch_size, run.opts.seed,
                                  first_epoch * phase.steps_per_epoch * run.batch_size,
-                                 s1cfg.out_hw)
+                                 s1cfg.out_hw, d["nyu_protocol"])
         return network_batches(stream, s1cfg.input_channels)
 
     def _predict(self, run, model):
@@ -485,14 +500,74 @@ def evaluate(model_dir: str, num_samples: Optional[int] = None, data_dir: Option
         raise ValueError(f"{model_dir} is an RGB-only model; --num_samples must be 0, got {n}")
     crop = tuple(s1["crop_hw"])
     rgb, depth = load_split(s1["dataset"], "test", data_dir or s1["data_dir"], crop,
-                            s1["sample_downscale"], limit or s1["eval_limit"])
+                            s1["sample_downscale"], limit or s1["eval_limit"],
+                            s1.get("nyu_protocol"))
     seed = int(s1["seed"])
     out = {"stage1": evaluate_arrays(stage1, rgb, depth, n, crop, seed)}
+    s2 = None
     if gen is not None:
         out["two_stage"] = evaluate_arrays(stage1, rgb, depth, n, crop, seed, gen, max_depth)
+        s2 = training.read_json(os.path.join(model_dir, "config.json"))
     out.update(model_dir=model_dir, dataset=s1["dataset"], num_samples=n,
-               input_channels=stage1.config.input_channels)
+               input_channels=stage1.config.input_channels, settings=run_settings(s1, s2))
     return out
+
+
+# ----------------------------------------------------------------------------------------
+# The text's stated numbers beside a run (experiments/paper_tables/two_stage_claims.json)
+# ----------------------------------------------------------------------------------------
+
+#: the text's two RMSE claims need at least this many samples (line 109: "at least 100")
+CLAIM_MIN_SAMPLES = 100
+
+
+def run_settings(s1: dict, s2: Optional[dict] = None) -> Dict[str, float]:
+    """The settings the text states (two_stage_claims.json, keyed by its claims) as a run
+    used them, read from its config.json records (``s1`` stage 1, ``s2`` stage 2 or None)."""
+    out = {"stage1_batch_size": s1["batch_size"], "stage1_epochs": s1["epochs"],
+           "stage1_lr": s1["learning_rate"], "stage1_lr_decay_factor": 100.0 * s1["lr_decay"],
+           "stage1_lr_decay_every": s1["lr_decay_every"]}
+    out_hw = (s1.get("model") or {}).get("output_hw")
+    if out_hw and out_hw[0] == out_hw[1]:
+        out["stage2_input_size"] = out_hw[0]
+    if s1.get("dataset") == "sparse_to_dense_h5" or s1.get("nyu_protocol") == "official_scenes":
+        out.update(train_scenes=249, test_scenes=215)         # the official split
+    if s2 is not None:
+        model = s2.get("model") or {}
+        out.update(stage2_batch_size=s2["batch_size"], stage2_epochs=s2["epochs"],
+                   stage2_lr=s2["learning_rate"], stage2_beta1=model.get("beta_1"),
+                   stage2_beta2=model.get("beta_2"), generator_resblocks=model.get("n_res_blocks"))
+        if model.get("dropout") is not None:
+            out["dropout_rate"] = 100.0 * model["dropout"]
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def claim_cells(results: List[Dict[str, object]]) -> Dict[str, Dict[str, float]]:
+    """``evaluate`` results -> the cells of ``two_stage_claims`` ({claim: {'value': v}}).
+
+    - ``rmse_improvement_results`` (lines 644-648): 100 (RMSE_stage1 - RMSE_two-stage) /
+      RMSE_stage1 of the stage-2 run with the most samples (its own frozen stage 1 is "the
+      same depth prediction using RGB and sparse depth samples");
+    - ``rmse_reduction_intro`` (lines 109-113) and ``min_samples_for_claim``: that run's
+      two-stage RMSE against an RGB-only (0-sample) run among ``results``, when the stage-2
+      run has at least 100 samples;
+    - the settings of that run (or of the first run) by :func:`run_settings`.
+    """
+    cells: Dict[str, float] = {}
+    two = [r for r in results if "two_stage" in r]
+    if two:
+        best = max(two, key=lambda r: r["num_samples"])
+        s1_rmse, two_rmse = best["stage1"]["rmse"], best["two_stage"]["rmse"]
+        cells["rmse_improvement_results"] = 100.0 * (s1_rmse - two_rmse) / s1_rmse
+        rgb_only = [r for r in results if r["num_samples"] == 0]
+        if rgb_only and best["num_samples"] >= CLAIM_MIN_SAMPLES:
+            base = rgb_only[0]["stage1"]["rmse"]
+            cells["rmse_reduction_intro"] = 100.0 * (base - two_rmse) / base
+            cells["min_samples_for_claim"] = best["num_samples"]
+        cells.update(best.get("settings") or {})
+    elif results:
+        cells.update(results[0].get("settings") or {})
+    return {k: {"value": float(v)} for k, v in cells.items()}
 
 
 def export_pipeline(model_dir: str, export_dir: str) -> str:

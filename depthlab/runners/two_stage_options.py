@@ -2,7 +2,8 @@
 experiment ``two_stage_stage1``) and stage 2 (pix2pix refiner on a trained stage 1,
 experiment ``two_stage_stage2``). ``experiments/train_two_stage.py`` defines the union of both
 classes' flags once and picks the class by ``--stage``; a field both classes declare means the
-same thing in both (only its default may differ: ``batch_size``, ``learning_rate``).
+same thing in both (only its default may differ: ``epochs``, ``batch_size``,
+``learning_rate``).
 
 TensorFlow-free (``--help`` must be instant): the model's preset and loss names live here and
 ``depthlab.models.two_stage`` imports them from this module.
@@ -14,6 +15,7 @@ import dataclasses
 import os
 from typing import Optional, Tuple
 
+from data_pipelines import nyu_splits
 from data_pipelines import registry as data_registry
 from depthlab.core.options import CommonOptions, OptionsError, config_override_option, option
 
@@ -29,7 +31,8 @@ CROP_VIEW = "depth_completion_crop"
 EXPERIMENT_STAGE1 = "two_stage_stage1"
 EXPERIMENT_STAGE2 = "two_stage_stage2"
 
-_EPOCHS_HELP = "Epochs (sparse-to-dense 20; pix2pix 200)."
+_EPOCHS_HELP = ("Epochs of this stage, each stage its own count (default 20 for stage 1, 200 "
+                "for stage 2: the two-stage text, lines 623-628).")
 _STEPS_HELP = "Steps per epoch."
 _BATCH_HELP = "Batch size (default 10 for stage 1, 1 for stage 2)."
 _LR_HELP = "Initial LR (stage 1 SGD default 0.01; stage 2 Adam default 2e-4)."
@@ -47,9 +50,15 @@ class Stage1Options(CommonOptions):
     data_dir: Optional[str] = option(
         None, "sparse_to_dense_h5: the folder holding train/ and val/; nyu_depth_v2: the "
         "labeled .mat (or its folder).", resume=False)
+    # the text's protocol (lines 522-526): NYU's official 249 / 215 scene split
+    nyu_protocol: Optional[str] = option(
+        None, nyu_splits.PROTOCOL_HELP + " Here: 'official_scenes' (the two-stage text, lines "
+        "522-526). sparse_to_dense_h5's train/ and val/ folders already follow the official "
+        "split.", choices=nyu_splits.PROTOCOLS)
     preset: str = option(
-        "demo", "'sparse_to_dense' (the Torch original, 63.6M parameters), 'paper' (+2 convs, "
-        "output 256x256) or 'demo' (1/8 width, 1 block per stage; for CPUs).",
+        "demo", "'sparse_to_dense' (the Torch original, 63.6M parameters), 'paper' (the same "
+        "net, output resized to 256x256 for stage 2) or 'demo' (1/8 width, 1 block per stage; "
+        "for CPUs).",
         choices=STAGE1_PRESETS)
     num_samples: int = option(200, "Sparse depth samples per image (0: RGB only).", lower=0)
     input_type: str = option("auto", "Network input; 'auto': rgb for --num_samples=0, else rgbd.",
@@ -89,6 +98,11 @@ class Stage1Options(CommonOptions):
             self.clip_norm = None
         if self.crop_hw is not None:
             self.crop_hw = tuple(int(v) for v in self.crop_hw)
+        try:
+            self.nyu_protocol = nyu_splits.resolve_protocol(
+                self.dataset, self.nyu_protocol, "official_scenes", self.data_dir)
+        except ValueError as e:
+            raise OptionsError(str(e)) from None
         super().__post_init__()
         if self.crop_hw is None:
             self.crop_hw = tuple(int(v) for v in
@@ -121,7 +135,9 @@ class Stage2Options(CommonOptions):
         None, "--stage=2: the --model_dir of a finished stage-1 run.", resume=False)
     stage2_preset: str = option("demo", "'paper' (pix2pix widths) or 'demo' (1/4 width).",
                                 choices=STAGE2_PRESETS)
-    epochs: int = option(20, _EPOCHS_HELP, lower=1, extends=True)
+    # stage 2's own epoch count (text line 628: "batch size ... 1 with 200 epochs training"),
+    # separate from stage 1's 20 (line 623)
+    epochs: int = option(200, _EPOCHS_HELP, lower=1, extends=True)
     steps_per_epoch: int = option(100, _STEPS_HELP, lower=1)
     batch_size: int = option(1, _BATCH_HELP, lower=1)
     learning_rate: float = option(2e-4, _LR_HELP, above=0.0)

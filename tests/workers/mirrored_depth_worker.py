@@ -134,7 +134,7 @@ def dsr_role(tmp):
     from depthlab.runners import dsr_distill as runner
 
     cfg = dsr_config("demo", scale=4, filters=4, n_blocks=1, spnet_filters=4, spnet_layers=1,
-                     affinity_grid=4)
+                     affinity_grid=4, role_granularity="batch")   # the batch's own choice
     rng = np.random.default_rng(0)
     lr = rng.uniform(1.0, 2.0, (4, 4, 4, 1)).astype(np.float32)
     rgb = rng.uniform(0.0, 1.0, (4, 16, 16, 3)).astype(np.float32)
