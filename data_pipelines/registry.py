@@ -183,7 +183,7 @@ register(DatasetSpec(
     "training columns 0-527, held-out columns 544-735", needs_data_dir=False,
     views={"rgbd_records": "data_pipelines.middlebury:sample_rgbd_records"}))
 register(DatasetSpec(
-    NYU_DEPTH_V2, "NYU Depth v2 labeled set (first 1000 frames train, last 449 test)",
+    NYU_DEPTH_V2, "NYU Depth v2 labeled set (1449 frames, split by protocol: first1000 = first 1000 train, last 449 test; official_scenes = the toolbox splits.mat, 795 / 654)",
     needs_data_dir=True, views={"rgbd_records": "data_pipelines.nyu_depth_v2:rgbd_records"},
     layout="the labeled .mat (nyu_depth_v2_labeled.mat) or its folder"))
 register(DatasetSpec(
@@ -221,7 +221,7 @@ add_views(SPARSE_TO_DENSE_H5, "sparse-to-dense's preprocessed NYU Depth v2 .h5 f
            "depth_completion_frames": f"{_DC}:sparse_to_dense_h5_frames",
            "depth_completion_crop": f"{_DC}:full_frame_crop"},
           layout="the folder holding train/ and val/ (<split>/<scene>/<frame>.h5)")
-add_views(NYU_DEPTH_V2, "NYU Depth v2 labeled set (1449 frames: 1000 train, 449 test)", True,
+add_views(NYU_DEPTH_V2, "NYU Depth v2 labeled set (1449 frames; split by protocol, data_pipelines.nyu_splits)", True,
           {"depth_completion_arrays": f"{_DC}:nyu_depth_v2_arrays",
            "depth_completion_crop": f"{_DC}:full_frame_crop"},
           layout="the labeled .mat (nyu_depth_v2_labeled.mat) or its folder")

@@ -36,6 +36,7 @@ import numpy as np
 import tensorflow as tf
 
 from data_pipelines import depth_sr
+from data_pipelines import nyu_splits
 from data_pipelines import registry as datasets
 from depthlab import export as export_lib
 from depthlab import metrics, training
@@ -69,7 +70,8 @@ def _rgbd_records(dataset: str, split: str, data_dir: Optional[str],
     """(name, rgb, depth metres, valid) of a split (the dataset's 'rgbd_records' reader in
     data_pipelines.registry), cropped to a multiple of 16. ``nyu_protocol``: the labeled NYU
     set's split (None: 'first1000'); other datasets take none."""
-    extra = {"protocol": nyu_protocol or "first1000"} if dataset == "nyu_depth_v2" else {}
+    extra = ({"protocol": nyu_protocol or nyu_splits.DEFAULT_PROTOCOL}
+             if dataset == datasets.NYU_DEPTH_V2 else {})
     records = datasets.read(dataset, DATA_VIEW, split=split, data_dir=data_dir, limit=limit,
                             **extra)
     crop = lambda a: depth_sr.crop_to_multiple(a, _CROP_MULTIPLE)  # noqa: E731

@@ -39,7 +39,6 @@ import tensorflow as tf
 from data_pipelines import nyu_splits
 from data_pipelines import registry as data_registry
 from data_pipelines import sparse
-from data_pipelines.nyu_depth_v2 import DATASET as NYU_DATASET
 from depthlab import export as export_lib
 from depthlab import metrics, reporting, schedules, training
 from depthlab.core import options as options_lib
@@ -76,7 +75,7 @@ def load_split(dataset: str, split: str, data_dir: Optional[str] = None,
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     extra = {}
-    if dataset == NYU_DATASET:
+    if dataset == data_registry.NYU_DEPTH_V2:
         extra["protocol"] = nyu_protocol or nyu_splits.DEFAULT_PROTOCOL
     return data_registry.read(dataset, DATA_VIEW, split=split, data_dir=data_dir,
                               crop_hw=tuple(int(v) for v in crop_hw),
