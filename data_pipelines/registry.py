@@ -183,7 +183,8 @@ register(DatasetSpec(
     "training columns 0-527, held-out columns 544-735", needs_data_dir=False,
     views={"rgbd_records": "data_pipelines.middlebury:sample_rgbd_records"}))
 register(DatasetSpec(
-    NYU_DEPTH_V2, "NYU Depth v2 labeled set (1449 frames, split by protocol: first1000 = first 1000 train, last 449 test; official_scenes = the toolbox splits.mat, 795 / 654)",
+    NYU_DEPTH_V2, "NYU Depth v2 labeled set (1449 frames, split by protocol: first1000 = the "
+    "first 1000 train, the last 449 test; official_scenes = the toolbox's splits.mat, 795 / 654)",
     needs_data_dir=True, views={"rgbd_records": "data_pipelines.nyu_depth_v2:rgbd_records"},
     layout="the labeled .mat (nyu_depth_v2_labeled.mat) or its folder"))
 register(DatasetSpec(
