@@ -298,7 +298,7 @@ def generator_export(tmp_path_factory):
 
 def test_generator_export_wrong_channels_zero_size_are_named(generator_export):
     ok = generator_export(rgb=tf.zeros((2, 20, 24, 3), tf.uint8))
-    assert ok["depth"].shape == (2, 32, 32, 1)
+    assert ok["depth"].shape == (2, 20, 24, 1)          # the input's size (issue 20)
     for shape, message in (((1, 32, 32, 1), "expected 3 channel"),
                            ((1, 0, 32, 3), "zero-size image"), ((32, 32, 3), "expected a 4-D")):
         with pytest.raises(tf.errors.InvalidArgumentError, match=message) as e:
