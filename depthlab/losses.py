@@ -298,6 +298,17 @@ __all__ += ["depth_gradient_magnitude", "structure_loss", "affinity_matrix",
             "cross_task_distillation_loss"]
 
 
+def _patch_logits(feat_q, feat_k, name: str):
+    """(B, P, C) query and key features -> (positive logits (B, P, 1), all-pair logits
+    (B, P, P)): q.k within each image, the keys without gradient (as in CUT)."""
+    q = _f32(feat_q)
+    k = tf.stop_gradient(_f32(feat_k))
+    _check_same_shape(q, k, name)
+    if q.shape.rank != 3:
+        raise ValueError(f"{name}: features must be (B, P, C), got {q.shape}")
+    return tf.reduce_sum(q * k, axis=-1, keepdims=True), tf.matmul(q, k, transpose_b=True)
+
+
 def patch_nce_loss(feat_q, feat_k, temperature: float = 0.07) -> tf.Tensor:
     """PatchNCE loss (Park et al., CUT, ECCV 2020, eq. 2-3; Suarez et al. eq. 6 terms 2-3).
 
@@ -310,14 +321,8 @@ def patch_nce_loss(feat_q, feat_k, temperature: float = 0.07) -> tf.Tensor:
     cross-entropy with target 0, averaged over all B * P queries. The key side carries no
     gradient (``stop_gradient``), as in CUT.
     """
-    q = _f32(feat_q)
-    k = tf.stop_gradient(_f32(feat_k))
-    _check_same_shape(q, k, "patch_nce_loss")
-    if q.shape.rank != 3:
-        raise ValueError(f"patch_nce_loss: features must be (B, P, C), got {q.shape}")
-    l_pos = tf.reduce_sum(q * k, axis=-1, keepdims=True)                 # (B, P, 1)
-    l_neg = tf.matmul(q, k, transpose_b=True)                            # (B, P, P)
-    num_patches = tf.shape(q)[1]
+    l_pos, l_neg = _patch_logits(feat_q, feat_k, "patch_nce_loss")      # (B,P,1), (B,P,P)
+    num_patches = tf.shape(l_neg)[1]
     diagonal = tf.eye(num_patches, dtype=tf.bool)[None]
     l_neg = tf.where(diagonal, tf.constant(-10.0, tf.float32), l_neg)
     logits = tf.concat([l_pos, l_neg], axis=-1) / float(temperature)     # (B, P, 1 + P)
@@ -436,16 +441,10 @@ def hard_negative_dce_loss(feat_q, feat_k, weights=None, temperature: float = 0.
     the *value* of the plain PatchNCE cross-entropy (for its logs). We return the value of
     the objective itself (same gradient); it can be negative.
     """
-    q = _f32(feat_q)
-    k = tf.stop_gradient(_f32(feat_k))
-    _check_same_shape(q, k, "hard_negative_dce_loss")
-    if q.shape.rank != 3:
-        raise ValueError(f"hard_negative_dce_loss: features must be (B, P, C), got {q.shape}")
-    l_pos = tf.reduce_sum(q * k, axis=-1, keepdims=True)                 # (B, P, 1)
-    l_neg = tf.matmul(q, k, transpose_b=True)                            # (B, P, P)
+    l_pos, l_neg = _patch_logits(feat_q, feat_k, "hard_negative_dce_loss")
     if weights is not None:
         l_neg = l_neg * tf.stop_gradient(_f32(weights))
-    diagonal = tf.eye(tf.shape(q)[1], dtype=tf.bool)[None]
+    diagonal = tf.eye(tf.shape(l_neg)[1], dtype=tf.bool)[None]
     l_neg = tf.where(diagonal, tf.constant(-10.0, tf.float32), l_neg)
     logits = (l_neg - l_pos) / float(temperature)
     return tf.reduce_mean(tf.reduce_logsumexp(logits, axis=-1))
