@@ -11,6 +11,7 @@ import pytest
 
 from depthlab.core import options as options_lib
 from depthlab.runners.cyclegan_depth_options import CycleGANDepthOptions
+from paper_texts import paper_lines
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -51,16 +52,8 @@ def test_options_rules_name_the_flags():
     assert [demo.resolved(k) for k in ("epochs", "batch_size")] == [3, 1]
 
 
-PAPERS = os.environ.get("DEPTHLAB_PAPERS_DIR") or os.path.join(REPO, os.pardir, "shared",
-                                                                "papers")
-
-
 def _paper_lines():
-    path = os.path.join(PAPERS, "cyclegan-depth-suarez.txt")
-    if not os.path.isfile(path):
-        pytest.skip(f"{path} (the paper text) is not here; set DEPTHLAB_PAPERS_DIR")
-    with open(path, encoding="utf-8") as f:
-        return f.read().split("\n")
+    return paper_lines("cyclegan-depth-suarez.txt")
 
 
 def _number(pattern, line):

@@ -11,22 +11,15 @@ import sys
 import pytest
 
 from depthlab import reporting, significance
+from paper_texts import paper_lines
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# The papers sit in ../shared beside the checkout (the developers' machines and CI);
-# DEPTHLAB_PAPERS_DIR points elsewhere (a git worktree of the checkout).
-PAPERS = os.environ.get("DEPTHLAB_PAPERS_DIR") or os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), os.pardir, "shared", "papers")
-PAPER = os.path.join(PAPERS, "tsgan-uppal.txt")
 BACKBONES = ["vgg16", "inception", "resnet50", "se_resnet50"]
 TSGAN = [f"tsgan_table{i}" for i in range(1, 6)]
 
 
 def _paper_lines():
-    if not os.path.isfile(PAPER):
-        pytest.skip(f"{PAPER} (the paper text) is not here")
-    with open(PAPER, encoding="utf-8") as f:
-        return f.read().split("\n")
+    return paper_lines("tsgan-uppal.txt")
 
 
 def _numbers(line):
@@ -395,11 +388,7 @@ DL_ROWS = ["DL-Delta-1", "DL-Delta-2", "DL-Delta-3", "DL-Delta-4", "DL-Alpha", "
 
 
 def _text(name):
-    path = os.path.join(PAPERS, name)
-    if not os.path.isfile(path):
-        pytest.skip(f"{path} (the paper text) is not here")
-    with open(path, encoding="utf-8") as f:
-        return f.read().split("\n")
+    return paper_lines(name)
 
 
 def _table_text(table):
