@@ -927,10 +927,98 @@ def background_image(sp: SampleParams, config: FaceConfig) -> np.ndarray:
     return np.clip(img, 0.0, 1.0)
 
 
-def _blur(img, sigma):
+# ----------------------------------------------------------------------------- camera
+# The camera stage of ``render_face``, one function per effect, in the order applied (the
+# module docstring lists each effect's per-image range from ``sample_params``).
+DISPLAY_GAMMA = 2.2           # display RGB = linear RGB ** (1 / DISPLAY_GAMMA)
+
+
+def gaussian_blur(img, sigma):
+    """Isotropic Gaussian blur of standard deviation ``sigma`` pixels (lens and background
+    defocus; also softens the shadows and gives the ambient-occlusion reference) over (H, W)
+    or (H, W, C) float arrays, borders reflected (OpenCV's kernel: the sampled Gaussian out to
+    4 sigma, normalised). ``sigma < 0.05`` returns ``img`` itself (no visible blur)."""
     if sigma < 0.05:
         return img
     return cv2.GaussianBlur(img, (0, 0), sigmaX=float(sigma), borderType=cv2.BORDER_REFLECT)
+
+
+def apply_exposure_white_balance(lin, exposure, white_balance):
+    """Linear RGB (..., 3) -> display RGB in [0, 1]: ``lin x exposure x white_balance``
+    (per channel), clipped to [0, 1], then the display gamma 1 / ``DISPLAY_GAMMA``."""
+    lin = lin * exposure * np.array(white_balance)
+    return np.clip(lin, 0.0, 1.0) ** (1.0 / DISPLAY_GAMMA)
+
+
+def white_balance_display(img, white_balance):
+    """The white balance of ``apply_exposure_white_balance`` applied to an image that is
+    already display RGB (the background): ``img x white_balance ** (1 / DISPLAY_GAMMA)``,
+    which equals re-linearising, scaling and re-applying the gamma (before clipping)."""
+    return img * np.array(white_balance) ** (1.0 / DISPLAY_GAMMA)
+
+
+def vignette_gain(rows, cols, height, width, strength):
+    """Vignetting gain at pixel coordinates (``rows``, ``cols``; pixel centres at i + 0.5) of
+    a ``height x width`` image: ``1 - strength x r^2 / r_c^2`` with r the distance to the image
+    centre and r_c the half diagonal, i.e. 1 at the centre and ``1 - strength`` at the
+    corners (for a square S x S image r_c^2 = S^2 / 2)."""
+    r2 = ((rows - height / 2.0) ** 2 + (cols - width / 2.0) ** 2) \
+        / ((height * height + width * width) / 4.0)
+    return 1.0 - strength * r2
+
+
+def apply_vignette(img, strength):
+    """``img`` (H, W, C) times ``vignette_gain`` at its pixel centres."""
+    if img.ndim != 3:
+        raise ValueError(f"apply_vignette: img must be (H, W, C), got shape {img.shape}")
+    h, w = img.shape[:2]
+    rows, cols = np.mgrid[0:h, 0:w] + 0.5
+    return img * vignette_gain(rows, cols, h, w, strength)[..., None]
+
+
+def add_sensor_noise(img, read_noise, shot_noise, noise_seed):
+    """Additive Gaussian sensor noise on display RGB in [0, 1]: per value, standard deviation
+    ``sqrt(read_noise^2 + shot_noise x I x 4 / 255)`` with I the value clipped to [0, 1]
+    (signal-independent read noise plus Poisson-like shot noise whose variance grows with the
+    intensity), zero mean, drawn from the stream ``noise_seed``; the result is not clipped."""
+    rng = _rng(noise_seed)
+    std = np.sqrt(read_noise ** 2 + shot_noise * np.clip(img, 0.0, 1.0) / 255.0 * 4.0)
+    return img + rng.standard_normal(img.shape) * std
+
+
+def quantize_8bit(img):
+    """Display RGB in [0, 1] (clipped) -> uint8, rounded to the nearest level."""
+    return np.round(np.clip(img, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def jpeg_roundtrip(rgb8, quality):
+    """Encodes an RGB uint8 (H, W, 3) image as a baseline JPEG of ``quality`` (0..100, OpenCV /
+    libjpeg scale) and decodes it: the compression artefacts of a camera's output."""
+    if rgb8.dtype != np.uint8 or rgb8.ndim != 3 or rgb8.shape[2] != 3:
+        raise ValueError(f"jpeg_roundtrip: rgb8 must be uint8 (H, W, 3), got {rgb8.dtype} "
+                         f"{rgb8.shape}")
+    if not 0 <= int(quality) <= 100:
+        raise ValueError(f"jpeg_roundtrip: quality must be in [0, 100], got {quality!r}")
+    ok, buf = cv2.imencode(".jpg", rgb8[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise RuntimeError(f"jpeg_roundtrip: OpenCV could not encode a {rgb8.shape} image")
+    return np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1])
+
+
+def apply_camera(face_disp, fg, background, sp: SampleParams):
+    """The camera stage of ``render_face``: the display-RGB ``background`` (S, S, 3) defocused
+    (``background_defocus_px``) and white balanced, composited behind ``face_disp`` where
+    ``fg``; lens defocus, vignetting, sensor noise, 8-bit quantisation and JPEG. -> uint8."""
+    bg = gaussian_blur(background, sp.background_defocus_px)
+    bg = white_balance_display(bg, sp.white_balance)
+    img = np.where(fg[..., None], face_disp, bg)
+    img = gaussian_blur(img, sp.defocus_px)
+    img = apply_vignette(img, sp.vignette)
+    img = add_sensor_noise(img, sp.read_noise, sp.shot_noise, sp.noise_seed)
+    return jpeg_roundtrip(quantize_8bit(img), sp.jpeg_quality)
+
+
+# ----------------------------------------------------------------------------- shading
 
 
 def _shadows(points, valid, zbuf, dirs, f, s, rng):
@@ -950,7 +1038,7 @@ def _shadows(points, valid, zbuf, dirs, f, s, rng):
         hit = inside & (zb > 0) & (zb < z - 3.0) & (zb > z - 60.0)
         vis = np.ones((s, s))
         vis[valid] = 1.0 - hit.mean(1) * 1.4
-        out[li] = np.clip(_blur(np.clip(vis, 0.0, 1.0), 0.6 * s / 64.0), 0.0, 1.0)
+        out[li] = np.clip(gaussian_blur(np.clip(vis, 0.0, 1.0), 0.6 * s / 64.0), 0.0, 1.0)
     return out
 
 
@@ -1028,7 +1116,7 @@ def render_face(identity: int, p: IdentityParams, sp: SampleParams, config: Face
     vis = _shadows(points, fg, depth, dirs, f, s, shade_rng)
     far = float(depth[fg].max()) + 40.0 if fg.any() else 1.0
     dfill = np.where(fg, depth, far).astype(np.float32)
-    local = _blur(dfill, 4.0 * s / 64.0)
+    local = gaussian_blur(dfill, 4.0 * s / 64.0)
     ao = np.clip(1.0 - np.clip(dfill - local, 0.0, None) / 25.0, 0.35, 1.0)
     rgb_face = pix[..., :3] * np.array(sp.albedo_factor)
     light = np.array(sp.ambient) * ao[..., None]
@@ -1041,22 +1129,9 @@ def render_face(identity: int, p: IdentityParams, sp: SampleParams, config: Face
         light = light + (vis[li] * ndl)[..., None] * cols_l[li]
         spec = spec + (vis[li] * (ndl > 0) * ndh ** sp.shininess)[..., None] * cols_l[li]
     lin = rgb_face * light + sp.specular * pix[..., 6:7] * spec
-    lin = lin * sp.exposure * np.array(sp.white_balance)
-    face_disp = np.clip(lin, 0.0, 1.0) ** (1.0 / 2.2)
-
+    face_disp = apply_exposure_white_balance(lin, sp.exposure, sp.white_balance)
     # Camera: background (defocused), composite, lens defocus, vignetting, noise, JPEG.
-    bg = _blur(background_image(sp, config), sp.background_defocus_px)
-    bg = bg * np.array(sp.white_balance) ** (1.0 / 2.2)
-    img = np.where(fg[..., None], face_disp, bg)
-    img = _blur(img, sp.defocus_px)
-    r2 = ((rows - s / 2.0) ** 2 + (cols - s / 2.0) ** 2) / (0.5 * s * s)
-    img = img * (1.0 - sp.vignette * r2)[..., None]
-    noise_rng = _rng(sp.noise_seed)
-    std = np.sqrt(sp.read_noise ** 2 + sp.shot_noise * np.clip(img, 0.0, 1.0) / 255.0 * 4.0)
-    img = img + noise_rng.standard_normal(img.shape) * std
-    rgb8 = np.round(np.clip(img, 0.0, 1.0) * 255.0).astype(np.uint8)
-    ok, buf = cv2.imencode(".jpg", rgb8[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, sp.jpeg_quality])
-    rgb8 = np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1])
+    rgb8 = apply_camera(face_disp, fg, background_image(sp, config), sp)
 
     depth16 = render.depth_to_uint16(depth)
     holes = _sensor_holes(depth, parts, cos_view, sp, s) if config.sensor_holes \
