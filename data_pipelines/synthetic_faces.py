@@ -28,6 +28,16 @@ EURECOM, tsgan-uppal.txt lines 562-579; the enhancement paper's PRNet meshes ren
   tip at 30, eyes 36-47, mouth 48-67) are points of the same (expression-warped) surface,
   posed and projected with the same camera; ``landmarks_visible`` = in frame, facing the
   camera and not hidden (z-buffer before holes).
+- Camera effects, in the order applied, with each image's draw (``sample_params``; U = uniform,
+  S = image size in pixels, noise in 8-bit levels, i.e. x 1/255 of the [0, 1] range):
+  exposure U(0.8, 1.3) and white balance exp(N(0, 0.06)) per channel on linear RGB, then the
+  display gamma 1/2.2 (``apply_exposure_white_balance``); the background's defocus sigma
+  U(0.3, 2.0) x S/64 px and the same white balance (``white_balance_display``); lens defocus
+  sigma U(0, 0.6) x S/64 px (``gaussian_blur``); vignetting 1 - v r^2 / (half diagonal)^2,
+  v ~ U(0, 0.35) (``apply_vignette``); sensor noise with read noise U(0.5, 3) (source) /
+  U(1.5, 5) (target) and shot noise U(0.2, 2) / U(0.5, 3) (``add_sensor_noise``); JPEG
+  quality an integer in 55..95 (source) / 35..85 (target) (``jpeg_roundtrip``).
+  ``apply_camera`` chains them.
 
 Canonical face coordinates (mm): x towards image right in a frontal view (the subject's
 left), y down, z away from the camera, origin between the eyes at eye level; the head rotates
