@@ -209,8 +209,9 @@ def test_apply_camera_composites_white_balanced_background_then_vignettes():
 # The ranges the module docstring states (8-bit levels for the noise).
 DOC_RANGES = {"exposure": (0.8, 1.3), "vignette": (0.0, 0.35), "defocus_px": (0.0, 0.6),
               "background_defocus_px": (0.3, 2.0)}
-DOC_NOISE = {"source": {"read_noise": (0.5, 3.0), "shot_noise": (0.2, 2.0), "jpeg_quality": (55, 95)},
-             "target": {"read_noise": (1.5, 5.0), "shot_noise": (0.5, 3.0), "jpeg_quality": (35, 85)}}
+DOC_NOISE = {
+    "source": {"read_noise": (0.5, 3.0), "shot_noise": (0.2, 2.0), "jpeg_quality": (55, 95)},
+    "target": {"read_noise": (1.5, 5.0), "shot_noise": (0.5, 3.0), "jpeg_quality": (35, 85)}}
 
 
 @pytest.mark.parametrize("domain", sf.DOMAINS)
