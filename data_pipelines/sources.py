@@ -109,6 +109,18 @@ def load_paired(name: str, split: str, image_size: int, seed: int = 0,
     return arrays_from_examples(examples, image_size, limit=limit)
 
 
+def load_target_with_depth(name: str, split: str, image_size: int, seed: int = 0,
+                           synthetic_size: SyntheticSize = SyntheticSize(),
+                           limit: Optional[int] = None) -> Optional[PairedArrays]:
+    """The target domain's RGB *with* depth, for evaluation only (the student never reads
+    target depth): the embedded ``synthetic_faces_target`` renders it with every image;
+    real RGB-only target datasets have none (None)."""
+    if name != SYNTHETIC_TARGET:
+        return None
+    return arrays_from_examples(_synthetic("target", split, image_size, seed, synthetic_size),
+                                image_size, limit=limit)
+
+
 def load_rgb(name: str, split: str, image_size: int, seed: int = 0,
              data_dir: Optional[str] = None, manual_dir: Optional[str] = None,
              synthetic_size: SyntheticSize = SyntheticSize(),

@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
-__all__ = ["colorize_depth", "to_rgb_uint8", "make_grid", "save_png", "tf_summary_image_grid",
+__all__ = ["colorize_depth", "shade_relief", "to_rgb_uint8", "make_grid", "save_png", "tf_summary_image_grid",
            "upscale_for_display", "LABEL_HEIGHT", "DISPLAY_MIN_PX"]
 
 LABEL_HEIGHT = 16          # pixels of the column-label strip that make_grid adds on top
@@ -70,6 +70,49 @@ def colorize_depth(depth, mask=None, vmin: Optional[float] = None, vmax: Optiona
     rgb = cv2.cvtColor(cv2.applyColorMap(index, cmap), cv2.COLOR_BGR2RGB)
     out[valid] = rgb[valid]
     return out
+
+
+def shade_relief(depth, mask=None, pixel_size: float = 1.0, light=(-0.5, -0.6, -1.0),
+                 ambient: float = 0.15) -> np.ndarray:
+    """Depth (H, W) with near = *small* values, in the units of ``pixel_size`` (e.g. mm of
+    depth per pixel of image) -> uint8 grey (H, W, 3): the surface lit by a Lambertian light
+    from ``light`` (the direction from the surface to the light, camera axes: x right, y down,
+    z away from the camera; the default is upper left, in front). Shows shape (a nose, eye sockets, a chin) that a colour map over
+    the whole depth range hides. Normals from central differences of valid neighbours;
+    invalid pixels (``mask`` False, or not finite) are black.
+    """
+    d = _numpy(depth)
+    if d.ndim == 3 and d.shape[-1] == 1:
+        d = d[..., 0]
+    if d.ndim != 2:
+        raise ValueError(f"shade_relief: expected depth (H, W) or (H, W, 1), got shape {d.shape}")
+    if not pixel_size > 0:
+        raise ValueError(f"shade_relief: pixel_size must be > 0, got {pixel_size}")
+    d = d.astype(np.float64)
+    valid = np.isfinite(d) if mask is None else (_numpy(mask).astype(bool).reshape(d.shape)
+                                                  & np.isfinite(d))
+    z = np.where(valid, d, 0.0) / pixel_size
+    pad = np.pad(z, 1, mode="edge")
+    ok = np.pad(valid, 1, mode="constant")
+
+    def slope(axis):
+        fwd = np.roll(pad, -1, axis)[1:-1, 1:-1]
+        bwd = np.roll(pad, 1, axis)[1:-1, 1:-1]
+        ok_f = np.roll(ok, -1, axis)[1:-1, 1:-1]
+        ok_b = np.roll(ok, 1, axis)[1:-1, 1:-1]
+        both = (fwd - bwd) / 2.0
+        one = np.where(ok_f, fwd - z, np.where(ok_b, z - bwd, 0.0))
+        return np.where(ok_f & ok_b, both, one)
+
+    gx, gy = slope(1), slope(0)
+    # the surface (x, y, z(x, y)) has the camera-facing normal (dz/dx, dz/dy, -1)
+    n = np.stack([gx, gy, -np.ones_like(z)], -1)
+    n /= np.linalg.norm(n, axis=-1, keepdims=True)
+    to_light = np.asarray(light, np.float64)
+    to_light = to_light / np.linalg.norm(to_light)
+    lit = ambient + (1.0 - ambient) * np.clip(n @ to_light, 0.0, 1.0)
+    grey = np.where(valid, np.round(lit * 255.0), 0).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, -1)
 
 
 def to_rgb_uint8(image, near_is_small: bool = True) -> np.ndarray:

@@ -220,3 +220,40 @@ def test_eval_binary_writes_json_with_table1_keys(tmp_path):
     for key in ("abs_diff", "l1", "l2", "rmse", "delta1", "delta2", "delta3"):
         assert np.isfinite(valid[key]), key
     assert valid["l1"] > 1.0 > valid["delta1"]        # a sum over pixels; a fraction
+
+
+def test_final_metrics_include_face_shape_on_both_domains(tmp_path):
+    """Issue 20's numbers in every run's final metrics: the face-front RMSE against the best
+    flat face on the paired held-out faces and on held-out target-domain faces (whose depth
+    the student never reads), recomputed here with NumPy from the saved generator."""
+    summary = runner.train(_opts(tmp_path, epochs=1, steps_per_epoch=2, eval_limit=6),
+                           preset="demo", overrides=TINY, verbose=False)
+    final = summary["final"]
+    g = keras.models.load_model(tmp_path / "g_a2b.keras", compile=False)
+    opts = _opts(tmp_path, eval_limit=6)
+    cfg = runner.tsgan_config("demo", **TINY)
+    from data_pipelines import sources
+
+    domains = {"": runner.load_source(opts, cfg, "test", limit=6),
+               "target_": sources.load_target_with_depth(
+                   "synthetic_faces_target", "test", 32, seed=3,
+                   synthetic_size=runner._synthetic_size(opts, "test"), limit=6)}
+    for prefix, arrays in domains.items():
+        rgb = arrays.rgb.astype(np.float32) / 127.5 - 1.0
+        pred = (g(rgb, training=False).numpy()[..., 0] + 1.0) / 2.0
+        rmse, flat, beats = [], [], []
+        for p, d in zip(pred, arrays.depth.astype(np.float64)):
+            valid = d > 0
+            near = d[valid].min()
+            gt = np.clip(1.0 - (d - near) / 250.0, 1 / 255, 1.0)
+            region = valid & (d <= near + 60.0)            # within 60 mm of the nearest
+            rmse.append(np.sqrt(np.mean((p[region] - gt[region]) ** 2)) * 250.0)
+            flat.append(gt[region].std() * 250.0)
+            beats.append(rmse[-1] < flat[-1])
+        assert final[prefix + "face_rmse_mm"] == pytest.approx(np.mean(rmse), rel=1e-4)
+        assert final[prefix + "face_flat_rmse_mm"] == pytest.approx(np.mean(flat), rel=1e-4)
+        assert final[prefix + "face_beats_flat"] == pytest.approx(np.mean(beats))
+    assert np.isfinite(final["target_rmse"])
+    rows = runner.face_shape_rows(runner.summary_rows(str(tmp_path), final))
+    assert set(rows) == {f"TS-GAN, {w}, {d} held-out" for w in ("step 0", "trained")
+                         for d in ("source", "target")}

@@ -139,3 +139,30 @@ def test_tf_summary_image_grid_writes_the_grid(tmp_path):
                     found.append((event.step, tf.io.decode_png(png).numpy()))
     assert len(found) == 1 and found[0][0] == 3
     np.testing.assert_array_equal(found[0][1], expected)
+
+
+def test_shade_relief_lights_planes_by_lambert_hand_worked():
+    """A plane receding to the right (z = x) faces right and toward the camera, normal
+    (1, 0, -1)/sqrt(2): lit fully by a light in that direction, only by the ambient term
+    (0.15 x 255 = 38) by one at 90 degrees to it; a frontal plane under a light 45 degrees off
+    the axis gets 0.15 + 0.85 cos 45 deg."""
+    from depthlab.visualize import shade_relief
+
+    ramp = np.tile(np.arange(6.0), (5, 1))
+    assert (shade_relief(ramp, light=(1.0, 0.0, -1.0)) == 255).all()
+    assert (shade_relief(ramp, light=(-1.0, 0.0, -1.0)) == 38).all()
+    # pixel_size: the same ramp in 'mm' with 2 mm per pixel has slope 1/2
+    half = shade_relief(ramp, pixel_size=2.0, light=(0.0, 0.0, -1.0))
+    assert (half == round(255 * (0.15 + 0.85 * 2 / np.sqrt(5)))).all()
+    flat = shade_relief(np.full((4, 4), 7.0), light=(0.0, 1.0, -1.0))
+    assert (flat == round(255 * (0.15 + 0.85 / np.sqrt(2)))).all()
+    # a masked pixel is black and its neighbours use one-sided slopes (still the ramp's)
+    mask = np.ones((5, 6), bool)
+    mask[2, 3] = False
+    lit = shade_relief(ramp, mask=mask, light=(1.0, 0.0, -1.0))
+    assert (lit[2, 3] == 0).all() and (lit[mask] == 255).all()
+    assert lit.shape == (5, 6, 3) and lit.dtype == np.uint8
+    with pytest.raises(ValueError, match=r"\(2, 3, 4\)"):
+        shade_relief(np.zeros((2, 3, 4)))
+    with pytest.raises(ValueError, match="pixel_size"):
+        shade_relief(ramp, pixel_size=0.0)

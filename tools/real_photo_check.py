@@ -19,7 +19,18 @@ crops) and padded with black (a training background) to the same framing. The sq
 passed to the SavedModel at ``--input_size`` px (uint8 RGB; the signature resizes it to the
 generator's resolution and returns depth at the input size). Depth is TS-GAN's [0, 1]
 near-is-bright image, coloured with near = warm over ``--window`` below each prediction's
-nearest value (farther, e.g. the background, is the coolest colour). Tiles are ``--tile`` px.
+nearest value (farther, e.g. the background, is the coolest colour), and beside it the same
+prediction as a lit surface (``visualize.shade_relief``, light from the upper left; black
+beyond the colour window; smoothed by ``--relief_sigma`` first, the colour tile is not), where a nose, eye sockets and a chin show as shape. Tiles are ``--tile`` px.
+
+Numbers (issue 20): face points were marked by hand -- the astronaut's (``ASTRONAUT_POINTS``,
+pixel (x, y) of ``skimage.data.astronaut()``, read off a 6x enlargement with a 5 px grid, each
+within about 2 px) and those of three LFW crops (``LFW_POINTS``: eyes, nose tip and cheeks;
+the crops end above the chin) -- carried into the crop, and
+``depthlab.face_relief.relief_contrasts`` gives the predicted nose-tip-vs-eyes,
+nose-tip-vs-cheeks and chin-vs-neck depth differences in mm (a real face: the nose tip some
+20-40 mm nearer than the eyes and cheeks, the chin nearer than the neck below it).
+``--output_json`` writes them.
 """
 
 from __future__ import annotations
@@ -45,9 +56,33 @@ flags.DEFINE_integer("tile", 128, "Tile size (px) in the grid.", lower_bound=32)
 flags.DEFINE_float("window", 0.4, "Colour range below each prediction's nearest value ([0, 1] "
                    "depth; 0.4 = 100 mm of TS-GAN's 250 mm window): farther is drawn coolest.",
                    lower_bound=0.01, upper_bound=1.0)
-flags.DEFINE_integer("columns", 4, "Photographs per grid row (each takes two tiles).",
-                     lower_bound=1)
+flags.DEFINE_integer("columns", 3, "Photographs per grid row (each takes three tiles: crop, "
+                     "colour depth, lit surface).", lower_bound=1)
+flags.DEFINE_float("relief_sigma", 2.0, "Gaussian sigma (crop pixels) applied to the prediction "
+                   "before it is drawn as a lit surface (the colour tile is never smoothed); 2 = one "
+                   "pixel of the demo's 64 px generator at the default 128 px crop, which removes "
+                   "its 2-pixel checkerboard; 0 = none.", lower_bound=0.0)
+flags.DEFINE_string("output_json", None, "Also write the astronaut's relief contrasts (mm) here.")
+
+#: hand-marked points of ``skimage.data.astronaut()`` (pixel x, y; image sides: left_eye is
+#: the eye on the image's left); the neck point follows ``face_relief.NECK_BELOW_CHIN``
+ASTRONAUT_POINTS = {"nose_tip": (225.0, 128.3), "left_eye": (203.3, 101.3),
+                    "right_eye": (245.8, 102.5), "left_cheek": (200.5, 123.0),
+                    "right_cheek": (250.0, 123.0), "chin": (225.0, 178.0)}
+#: hand-marked points of three of ``skimage.data.lfw_subset()``'s 25x25 crops (pixel x, y,
+#: read off a 16x enlargement with a 1 px grid, each within about 1 px; the crops end above
+#: the chin, so only the nose contrasts), by index in lfw_subset
+LFW_POINTS = {
+    0: {"nose_tip": (12.0, 13.5), "left_eye": (8.0, 8.3), "right_eye": (16.0, 7.8),
+        "left_cheek": (6.5, 13.0), "right_cheek": (17.0, 12.5)},
+    2: {"nose_tip": (10.0, 13.3), "left_eye": (6.0, 8.0), "right_eye": (13.2, 7.0),
+        "left_cheek": (5.0, 13.0), "right_cheek": (15.0, 12.5)},
+    3: {"nose_tip": (10.5, 14.8), "left_eye": (6.3, 9.5), "right_eye": (15.3, 9.4),
+        "left_cheek": (5.0, 14.0), "right_cheek": (16.5, 14.0)}}
 flags.mark_flag_as_required("saved_model")
+#: mm of face per pixel of a 128 px crop (the frame is ~1.35 face heights of ~190 mm), for the
+#: lit surface's slopes; only the look of the shading depends on it
+MM_PER_CROP_PIXEL = 2.0
 
 
 def _detector():
@@ -96,17 +131,35 @@ def calibrate(detector, n: int):
     return float(ratio), float(dr), float(dc)
 
 
+def frame_of(box, calib):
+    """(x0, y0, n): the square frame (top-left corner, side in image pixels) around a
+    detection ``box`` (row, col, side) under the calibration ``calib``."""
+    ratio, dr, dc = calib
+    r, c, s = box
+    side = s / ratio
+    cy, cx = r - dr * s, c - dc * s
+    return int(round(cx - side / 2)), int(round(cy - side / 2)), int(round(side))
+
+
+def points_in_crop(points, box, calib, size: int):
+    """Image-pixel points (x, y) -> the same points in ``crop_frame``'s ``size`` crop, with
+    the neck point ``face_relief.NECK_BELOW_CHIN`` x (chin - nose tip) below the chin."""
+    from depthlab import face_relief
+
+    x0, y0, n = frame_of(box, calib)
+    k = size / n
+    out = {name: np.array([(x - x0) * k, (y - y0) * k]) for name, (x, y) in points.items()}
+    if "chin" in out and "nose_tip" in out and "neck" not in out:
+        out["neck"] = out["chin"] + face_relief.NECK_BELOW_CHIN * (out["chin"] - out["nose_tip"])
+    return out
+
+
 def crop_frame(image: np.ndarray, box, calib, size: int) -> np.ndarray:
     """The square frame around a detection ``box`` (row, col, side), black outside the
     image, resized to ``size`` (area when shrinking, bilinear when enlarging)."""
     import cv2
 
-    ratio, dr, dc = calib
-    r, c, s = box
-    side = s / ratio
-    cy, cx = r - dr * s, c - dc * s
-    y0, x0 = int(round(cy - side / 2)), int(round(cx - side / 2))
-    n = int(round(side))
+    x0, y0, n = frame_of(box, calib)
     out = np.zeros((n, n, 3), np.uint8)
     ys, xs = max(0, y0), max(0, x0)
     ye, xe = min(image.shape[0], y0 + n), min(image.shape[1], x0 + n)
@@ -123,10 +176,11 @@ def _rgb(image):
 
 
 def photographs(detector, calib, lfw: int, size: int):
-    """[(name, uint8 RGB crop (size, size, 3))] of the offline photographs."""
+    """([(name, uint8 RGB crop (size, size, 3))], {name: hand-marked points in the crop}) of
+    the offline photographs."""
     import skimage.data
 
-    crops = []
+    crops, points = [], {}
     for name, image in (("astronaut", skimage.data.astronaut()),
                         ("cameraman", skimage.data.camera())):
         image = _rgb(image)
@@ -135,11 +189,16 @@ def photographs(detector, calib, lfw: int, size: int):
             print(f"{name}: no face detected, skipped")
             continue
         crops.append((name, crop_frame(image, box, calib, size)))
+        if name == "astronaut":
+            points[name] = points_in_crop(ASTRONAUT_POINTS, box, calib, size)
     faces = skimage.data.lfw_subset()[:lfw]
     for k, face in enumerate(faces):
         image = _rgb(face)
-        crops.append((f"lfw{k}", crop_frame(image, (12.5, 12.5, 25.0), calib, size)))
-    return crops
+        box = (12.5, 12.5, 25.0)
+        crops.append((f"lfw{k}", crop_frame(image, box, calib, size)))
+        if k in LFW_POINTS:
+            points[f"lfw{k}"] = points_in_crop(LFW_POINTS[k], box, calib, size)
+    return crops, points
 
 
 def main(argv):
@@ -150,11 +209,11 @@ def main(argv):
     import cv2
     import tensorflow as tf
 
-    from depthlab import visualize
+    from depthlab import face_relief, training, visualize
 
     detector = _detector()
     calib = calibrate(detector, FLAGS.calibration_faces)
-    crops = photographs(detector, calib, FLAGS.lfw, FLAGS.input_size)
+    crops, points = photographs(detector, calib, FLAGS.lfw, FLAGS.input_size)
     sig = tf.saved_model.load(FLAGS.saved_model).signatures["serving_default"]
     batch = np.stack([c for _, c in crops])
     depth = sig(rgb=tf.constant(batch))["depth"].numpy()[..., 0]
@@ -172,9 +231,24 @@ def main(argv):
         col = visualize.colorize_depth(d, mask=np.ones_like(d, bool), vmin=lo, vmax=hi,
                                        near_is_small=False)
         col = cv2.resize(col, (t, t), interpolation=cv2.INTER_NEAREST)
+        # near-is-bright [0, 1] -> mm, near small; one crop pixel ~ frame mm / input px
+        mm = (hi - d) * face_relief.DEFAULT_FACE_RANGE_MM
+        if FLAGS.relief_sigma > 0:
+            mm = cv2.GaussianBlur(mm, (0, 0), FLAGS.relief_sigma)
+        lit = visualize.shade_relief(mm, mask=d >= lo,
+                                     pixel_size=MM_PER_CROP_PIXEL * 128.0 / len(d))
+        lit = cv2.resize(lit, (t, t), interpolation=cv2.INTER_AREA)
         print(f"{name}: predicted depth range [{float(d.min()):.3f}, {hi:.3f}]")
-        tiles += [rgb, col]
-    per_row = 2 * FLAGS.columns
+        tiles += [rgb, col, lit]
+    contrasts = {name: face_relief.relief_contrasts(depth[[n for n, _ in crops].index(name)], pts)
+                 for name, pts in points.items()}
+    for name, values in contrasts.items():
+        print(f"{name}: " + ", ".join(f"{k} {v:+.1f} mm" for k, v in values.items())
+              + " (hand-marked points; > 0 = the first point is nearer)")
+    if FLAGS.output_json:
+        training.write_json(FLAGS.output_json, {"saved_model": FLAGS.saved_model,
+                                                "relief_contrasts_mm": contrasts})
+    per_row = 3 * FLAGS.columns
     rows = [tiles[i:i + per_row] for i in range(0, len(tiles), per_row)]
     grid = visualize.make_grid(rows)
     print(visualize.save_png(FLAGS.output, grid))

@@ -41,7 +41,7 @@ from data_pipelines import sources
 from data_pipelines.conventions import tanh_depth_to_unit
 from data_pipelines.paired import PairedArrays, make_paired_dataset, tsgan_depth_to_unit
 from data_pipelines.unpaired import make_unpaired_dataset, zip_streams
-from depthlab import metrics, reporting, training
+from depthlab import face_relief, metrics, reporting, training
 from depthlab.configs import TSGANConfig, tsgan_config
 from depthlab.core import options as options_lib
 from depthlab.core import registry
@@ -244,6 +244,40 @@ def evaluate_model(model: TSGAN, test: PairedArrays, batch_size: int = 16) -> Di
     return {k: float(v) for k, v in result.items()}
 
 
+#: face-shape keys of ``face_shape_metrics`` (mm over the face front; fraction of images)
+FACE_SHAPE_KEYS = ("face_rmse_mm", "face_flat_rmse_mm", "face_shape_rmse_mm", "face_pearson_r",
+                   "face_beats_flat")
+
+
+def face_shape_metrics(model, test: PairedArrays, batch_size: int = 16) -> Dict[str, float]:
+    """Issue 20's check on held-out paired faces (``depthlab.face_relief``): over each
+    image's face front (valid depth within ``FRONT_MM`` of its nearest point), G_A2B's RMSE,
+    the best flat face's (the ground truth's standard deviation there), the RMSE with the
+    prediction's mean offset removed and Pearson r, in mm of the 250 mm window, averaged
+    over images; ``face_beats_flat`` = the fraction of images where the model's RMSE is below
+    the best flat face's. 8-bit depth (no mm scale) gives {}."""
+    if test.depth_bits != 16:
+        return {}
+    rows = []
+    start = 0
+    for batch in make_eval_dataset(test, batch_size):
+        pred = tanh_depth_to_unit(model.g_a2b(batch["rgb"], training=False)).numpy()[..., 0]
+        n = len(pred)
+        gt, valid = (a.numpy() for a in tsgan_depth_to_unit(test.depth[start:start + n], 16))
+        start += n
+        for p, g, v in zip(pred, gt, valid):
+            region = face_relief.face_front_mask(g, v)
+            if region.sum() >= 2:
+                rows.append(face_relief.relief_errors(p, g, region))
+    if not rows:
+        return {}
+    mean = lambda key: float(np.mean([r[key] for r in rows]))  # noqa: E731
+    return {"face_rmse_mm": mean("rmse_mm"), "face_flat_rmse_mm": mean("rmse_flat_mm"),
+            "face_shape_rmse_mm": mean("rmse_shape_mm"), "face_pearson_r": mean("pearson_r"),
+            "face_beats_flat": float(np.mean([r["rmse_mm"] < r["rmse_flat_mm"]
+                                              for r in rows]))}
+
+
 def _preview_rows(model: TSGAN, arrays: PairedArrays, target: Optional[np.ndarray], n: int = 4):
     """[RGB, ground truth, prediction] rows; both depths share the ground truth's colour range
     and mask, near = warm (TS-GAN depth is near-is-bright); tiles enlarged to at least
@@ -289,6 +323,8 @@ class TSGANData:
     target: Optional[np.ndarray]
     test: PairedArrays
     steps: int
+    #: held-out target-domain faces with depth (evaluation only; the embedded target has it)
+    target_test: Optional[PairedArrays] = None
 
 
 def _override_strings(overrides: Optional[Dict[str, Any]]) -> tuple:
@@ -358,11 +394,17 @@ class TSGANExperiment(Experiment):
         needs_target = opts.method == "tsgan" and opts.ablation == "none"   # the student's domain
         target = load_target(opts, cfg) if needs_target else None
         test = load_source(opts, cfg, opts.eval_split, limit=opts.eval_limit)
+        target_test = sources.load_target_with_depth(
+            opts.target_dataset, opts.eval_split, cfg.image_size, seed=opts.seed,
+            synthetic_size=_synthetic_size(opts, opts.eval_split), limit=opts.eval_limit)
         steps = opts.steps_per_epoch or max(1, len(source) // cfg.batch_size)
         run.log(f"{len(source)} paired, {0 if target is None else len(target)} target, "
-                f"{len(test)} held-out examples; {steps} steps/epoch")
+                f"{len(test)} held-out examples"
+                + ("" if target_test is None else
+                   f" (+ {len(target_test)} held-out target-domain faces with depth, for "
+                   "evaluation only)") + f"; {steps} steps/epoch")
         self.steps = steps
-        return TSGANData(source, target, test, steps)
+        return TSGANData(source, target, test, steps, target_test)
 
     def steps_per_epoch(self, run, data: TSGANData) -> int:
         return data.steps
@@ -393,7 +435,7 @@ class TSGANExperiment(Experiment):
         if not run.chief:
             return
         plain = self.plain_copy(run, model) if run.distributed else model
-        step0 = evaluate_model(plain, data.test)
+        step0 = held_out_metrics(plain, data)
         step0.update(mean_depth_baselines(data.source, data.test))
         training.write_json(run.path("metrics_step0.json"), step0)
 
@@ -422,7 +464,7 @@ class TSGANExperiment(Experiment):
         model.g_a2b.save(run.path("g_a2b.keras"))
 
     def evaluate(self, run, model, data: TSGANData) -> Dict[str, Any]:
-        return evaluate_model(model, data.test)
+        return held_out_metrics(model, data)
 
     def export(self, run, model, export_dir: str) -> str:
         from depthlab.export import export_depth_generator
@@ -434,8 +476,16 @@ class TSGANExperiment(Experiment):
         rows = summary_rows(run.model_dir, final, baselines.PAPER_LABELS[run.opts.method])
         table = reporting.metrics_table(rows, ("rmse", "abs_diff", "l1", "l2", "delta1",
                                                "delta2", "delta3"))
-        return ["held-out depth metrics ([0,1] depth, valid pixels, mean over images):",
-                *table.splitlines()]
+        lines = ["held-out depth metrics ([0,1] depth, valid pixels, mean over images):",
+                 *table.splitlines()]
+        shape_rows = face_shape_rows(rows)
+        if shape_rows:
+            lines += ["face shape over the face front (valid depth within "
+                      f"{face_relief.FRONT_MM:g} mm of the nearest point), mm, mean over images; "
+                      "'flat' = the best flat face, 'shape' = offset removed, 'beats' = "
+                      "fraction of images below flat:",
+                      *reporting.metrics_table(shape_rows, FACE_SHAPE_KEYS, 3).splitlines()]
+        return lines
 
     # -- tests ----------------------------------------------------------------------------
     def tiny_options(self, model_dir: str, **changes) -> TSGANOptions:
@@ -560,6 +610,32 @@ def evaluate_runs(model_dirs: List[str], split: Optional[str] = None, limit: Opt
     return {key: evaluate(model_dir, split=split, limit=limit, fid_weights=fid_weights,
                           batch_size=batch_size, protocol=protocol)
             for key, model_dir in runs.items()}
+
+
+def held_out_metrics(model, data: TSGANData) -> Dict[str, float]:
+    """Held-out metrics of G_A2B: Table 1's on the paired test split, the face-shape ones
+    (``face_shape_metrics``) and, where the target domain has depth for evaluation, both
+    again on held-out target-domain faces (keys prefixed 'target_')."""
+    out = evaluate_model(model, data.test)
+    out.update(face_shape_metrics(model, data.test))
+    if data.target_test is not None:
+        target = evaluate_model(model, data.target_test)
+        target.update(face_shape_metrics(model, data.target_test))
+        out.update({f"target_{k}": v for k, v in target.items()
+                    if k in ("rmse",) + FACE_SHAPE_KEYS})
+    return out
+
+
+def face_shape_rows(rows: Dict[str, Dict[str, float]]) -> Dict[str, Dict[str, float]]:
+    """The face-shape table's rows from the summary's: per run with face metrics, one row on
+    the paired held-out faces and one on the target domain's."""
+    out = {}
+    for label, values in rows.items():
+        for domain, prefix in (("source", ""), ("target", "target_")):
+            if values.get(prefix + "face_rmse_mm") is not None:
+                out[f"{label}, {domain} held-out"] = {k: values[prefix + k]
+                                                      for k in FACE_SHAPE_KEYS}
+    return out
 
 
 def summary_rows(model_dir: str, final: Dict[str, float],
