@@ -148,6 +148,27 @@ def l1_loss(pred, target, mask=None) -> tf.Tensor:
     return masked_mean(tf.abs(pred - target), mask)
 
 
+def hole_tolerant_mask(valid, close_px: int = 0) -> tf.Tensor:
+    """Where a masked depth L1 looks (B, H, W, C float {0, 1}). ``close_px`` 0: the valid
+    pixels (holes and background unsupervised). ``close_px`` k > 0: every pixel except the
+    holes *inside* the subject: the silhouette is ``valid`` closed (max-pool dilation, then
+    erosion) by a k x k square, and its invalid pixels are skipped, while the background
+    outside it is supervised as what the data says there (no reading = far). For depth with
+    sensor dropouts on the subject and an empty background (Kinect crops, the embedded faces).
+    """
+    valid = tf.cast(valid, tf.float32)
+    if close_px <= 0:
+        return valid
+    k = int(close_px)
+    dilated = tf.nn.max_pool2d(valid, k, 1, "SAME")
+    # erosion with the outside of the image counted as background (SAME pooling would let a
+    # subject touching the border spread into the border pixels beside it)
+    lo, hi = (k - 1) // 2, k // 2
+    padded = tf.pad(dilated, [[0, 0], [lo, hi], [lo, hi], [0, 0]])
+    closed = -tf.nn.max_pool2d(-padded, k, 1, "VALID")
+    return 1.0 - closed * (1.0 - valid)
+
+
 def pixel_loss(fake_depth, real_depth, mask=None) -> tf.Tensor:
     """TS-GAN eq. 3: teacher pixel loss ||G(A_t) - B_t||_1 as a (masked) mean; = ``l1_loss``."""
     return l1_loss(fake_depth, real_depth, mask)

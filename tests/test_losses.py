@@ -178,3 +178,34 @@ def test_face_area_loss_config_round_trip_and_bad_kind():
     assert (again.kind, again.hole_value) == ("l1", 0.9)
     with pytest.raises(ValueError, match="kind"):
         losses.FaceAreaLoss("huber")
+
+
+def test_hole_tolerant_mask_skips_only_holes_inside_the_subject():
+    """A 9x9 image: a 5x5 subject (rows/cols 2-6) with a one-pixel hole at its centre and a
+    notch on its edge; closing by 3x3 fills both, so the mask is 1 everywhere except those
+    two holes (the background outside stays supervised). close_px 0: the valid mask itself."""
+    from depthlab.losses import hole_tolerant_mask
+
+    valid = np.zeros((1, 9, 9, 1), np.float32)
+    valid[0, 2:7, 2:7] = 1.0
+    valid[0, 4, 4] = 0.0          # a hole inside
+    valid[0, 2, 4] = 0.0          # a notch on the top edge
+    np.testing.assert_array_equal(hole_tolerant_mask(valid, 0).numpy(), valid)
+    want = np.ones((1, 9, 9, 1), np.float32)
+    want[0, 4, 4] = want[0, 2, 4] = 0.0
+    np.testing.assert_array_equal(hole_tolerant_mask(valid, 3).numpy(), want)
+    # a background gap wider than the square stays supervised: two blocks 4 px apart
+    two = np.zeros((1, 9, 12, 1), np.float32)
+    two[0, 2:7, 1:4] = two[0, 2:7, 8:11] = 1.0
+    np.testing.assert_array_equal(hole_tolerant_mask(two, 3).numpy(), np.ones_like(two))
+
+
+def test_mask_close_px_needs_the_masked_loss():
+    from depthlab.configs import ConfigError, tsgan_config
+
+    assert all(tsgan_config(p).mask_close_px == 0 for p in ("code", "paper", "demo"))
+    assert tsgan_config("demo", mask_close_px=7).mask_close_px == 7
+    with pytest.raises(ConfigError, match="mask_close_px=3 needs mask_pixel_loss"):
+        tsgan_config("code", mask_close_px=3)
+    with pytest.raises(ConfigError, match="mask_close_px must be >= 0"):
+        tsgan_config("demo", mask_close_px=-1)

@@ -138,7 +138,7 @@ def test_teacher_loss_equals_hand_assembled_formula():
     score = model.d_depth(fake, training=True).numpy()
     depth3 = np.repeat(batch["depth"], 3, axis=-1)
     want_pixel = np.abs(fake - depth3).mean()
-    want = np.mean((score - 1.0) ** 2) + 10.0 * want_pixel
+    want = np.mean((score - 1.0) ** 2) + model.config.lambda_pixel * want_pixel
     logs = model.train_step(batch)
     assert float(logs["teacher_pixel_loss"]) == pytest.approx(want_pixel, rel=1e-5)
     assert float(logs["teacher_g_loss"]) == pytest.approx(want, rel=1e-5)

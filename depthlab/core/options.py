@@ -310,7 +310,7 @@ CONFIG_BOUNDS: Tuple[Tuple[str, Dict[str, float], str], ...] = (
     (r"^lambda_|^rho\d$|_weight$", {"lower": 0.0}, "a loss weight"),
     (r"temperature$|^hdce_gamma|^max_depth$", {"above": 0.0}, "a positive scale"),
     (r"^decay_factor$", {"above": 0.0, "upper": 1.0}, "a learning-rate decay factor"),
-    (r"^decay_epoch_|^gen_downsamplings$|^extra_convs$|_steps$|^num_patches$", {"lower": 0},
+    (r"^decay_epoch_|^gen_downsamplings$|^extra_convs$|_steps$|^num_patches$|_px$", {"lower": 0},
      "a count that may be 0"),
     (r"^pool_size$", {"lower": -1}, "an image-pool size (-1: the variant's default)"),
     (r"filters$|blocks$|units$|layers$|_grid$|^epochs$|^batch_size$|^image_size$|_hw$|"

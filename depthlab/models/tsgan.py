@@ -300,7 +300,8 @@ class TSGAN(keras.Model):
         cfg = self.config
         rgb_s = tf.cast(data["rgb"], tf.float32)
         depth_s = self._expand_depth(data["depth"])
-        mask = tf.cast(data["mask"], tf.float32) if cfg.mask_pixel_loss else None
+        mask = (losses.hole_tolerant_mask(data["mask"], cfg.mask_close_px)
+                if cfg.mask_pixel_loss else None)
         rgb_t = tf.cast(data["target_rgb"], tf.float32) if self.ablation == "none" else None
         logs: Dict[str, tf.Tensor] = {}
         algorithm1 = cfg.update_order == "algorithm1"

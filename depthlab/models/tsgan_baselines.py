@@ -105,7 +105,9 @@ class _DepthBaseline(keras.Model):
         return config
 
     def _mask(self, data):
-        return tf.cast(data["mask"], tf.float32) if self.config.mask_pixel_loss else None
+        if not self.config.mask_pixel_loss:
+            return None
+        return losses.hole_tolerant_mask(data["mask"], self.config.mask_close_px)
 
     def _log(self, logs: Dict[str, tf.Tensor]):
         for name, value in logs.items():
