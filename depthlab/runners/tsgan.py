@@ -244,6 +244,9 @@ def evaluate_model(model: TSGAN, test: PairedArrays, batch_size: int = 16) -> Di
     return {k: float(v) for k, v in result.items()}
 
 
+#: the sample grid's lit tiles: mm of face per pixel of a 64 px frame (a procedural frame is
+#: ~1.35 face heights of ~190 mm); only the look of the shading depends on it
+PREVIEW_MM_PER_PIXEL_AT_64 = 4.0
 #: face-shape keys of ``face_shape_metrics`` (mm over the face front; fraction of images)
 FACE_SHAPE_KEYS = ("face_rmse_mm", "face_flat_rmse_mm", "face_shape_rmse_mm", "face_pearson_r",
                    "face_beats_flat")
@@ -279,9 +282,11 @@ def face_shape_metrics(model, test: PairedArrays, batch_size: int = 16) -> Dict[
 
 
 def _preview_rows(model: TSGAN, arrays: PairedArrays, target: Optional[np.ndarray], n: int = 4):
-    """[RGB, ground truth, prediction] rows; both depths share the ground truth's colour range
-    and mask, near = warm (TS-GAN depth is near-is-bright); tiles enlarged to at least
-    ``visualize.DISPLAY_MIN_PX`` (RGB bilinear, depth nearest)."""
+    """[RGB, ground truth, prediction, ground truth lit, prediction lit] rows; both depths
+    share the ground truth's colour range and mask, near = warm (TS-GAN depth is
+    near-is-bright); the lit tiles draw the same depths as surfaces under a light from the
+    upper left (``visualize.shade_relief``; a nose, eye sockets and a chin show as shape);
+    tiles enlarged to at least ``visualize.DISPLAY_MIN_PX`` (RGB bilinear, depth nearest)."""
     from depthlab import visualize
 
     batch = next(iter(make_paired_dataset(arrays, n, training=False, repeat=False)))
@@ -294,10 +299,15 @@ def _preview_rows(model: TSGAN, arrays: PairedArrays, target: Optional[np.ndarra
         hi = hi if hi > lo else lo + 1e-3
         colour = lambda d: visualize.colorize_depth(d, mask=mask, vmin=lo, vmax=hi,  # noqa: E731
                                                     near_is_small=False)
+        lit = lambda d: visualize.shade_relief(  # noqa: E731
+            (1.0 - d[..., 0]) * face_relief.DEFAULT_FACE_RANGE_MM, mask=mask,
+            pixel_size=PREVIEW_MM_PER_PIXEL_AT_64 * 64.0 / d.shape[0])
         rgb = visualize.to_rgb_uint8(batch["rgb"][i].numpy())
         rows.append([visualize.upscale_for_display(rgb, smooth=True),
                      visualize.upscale_for_display(colour(gt[i])),
-                     visualize.upscale_for_display(colour(pred[i]))])
+                     visualize.upscale_for_display(colour(pred[i])),
+                     visualize.upscale_for_display(lit(gt[i])),
+                     visualize.upscale_for_display(lit(pred[i]))])
     return rows
 
 
@@ -346,7 +356,7 @@ class TSGANExperiment(Experiment):
     Options = TSGANOptions
     tag = "[tsgan]"
     collapse_name = "TS-GAN G_A2B"
-    preview_labels = ("RGB", "GT", "predicted")
+    preview_labels = ("RGB", "GT", "predicted", "GT, lit", "predicted, lit")
     preview_near_is_small = False          # TS-GAN depth is near-is-bright
     preview_every = 1                      # a sample grid every epoch
     legacy_trainers = ("experiments.train_tsgan",)   # runs recorded before the lifecycle
