@@ -1,6 +1,7 @@
 """tools/real_photo_check.py (issue 20): the crop geometry, the hand-marked points carried into
 the crop, and a whole run on an exported generator."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -9,12 +10,21 @@ import sys
 import numpy as np
 import pytest
 
+from depthlab import face_relief
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "tools"))
+TOOL = os.path.join(REPO, "tools", "real_photo_check.py")
 
-import real_photo_check as rpc  # noqa: E402
 
-from depthlab import face_relief  # noqa: E402
+def _load_tool():
+    """tools/real_photo_check.py as a module (tools/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("real_photo_check_tool", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+rpc = _load_tool()
 
 
 def test_frame_and_points_in_crop_hand_worked():
@@ -67,7 +77,7 @@ def test_tool_runs_on_an_export_and_writes_the_contrasts(tmp_path):
     export = str(tmp_path / "saved_model")
     export_depth_generator(build_generator(cfg), export, 32)
     out, js = tmp_path / "grid.png", tmp_path / "relief.json"
-    res = subprocess.run([sys.executable, os.path.join(REPO, "tools", "real_photo_check.py"),
+    res = subprocess.run([sys.executable, TOOL,
                           f"--saved_model={export}", f"--output={out}", f"--output_json={js}",
                           "--lfw=4", "--calibration_faces=3", "--input_size=64", "--tile=64"],
                          cwd=REPO, capture_output=True, text=True,
