@@ -36,6 +36,9 @@ RELIEF_CONTRASTS = (("nose_vs_eyes", "nose_tip", ("left_eye", "right_eye")),
                     ("chin_vs_neck", "chin", ("neck",)))
 #: the neck point: this fraction of the nose-tip-to-chin distance below the chin
 NECK_BELOW_CHIN = 0.35
+#: mm of face per pixel of a 64 px procedural frame (~1.35 face heights of ~190 mm): the slope
+#: scale of lit-surface pictures of face depth; only the look of the shading depends on it
+FRAME_MM_PER_PIXEL_AT_64 = 4.0
 
 
 def face_front_mask(gt_unit: np.ndarray, valid: np.ndarray,

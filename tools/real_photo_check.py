@@ -80,9 +80,6 @@ LFW_POINTS = {
     3: {"nose_tip": (10.5, 14.8), "left_eye": (6.3, 9.5), "right_eye": (15.3, 9.4),
         "left_cheek": (5.0, 14.0), "right_cheek": (16.5, 14.0)}}
 flags.mark_flag_as_required("saved_model")
-#: mm of face per pixel of a 128 px crop (the frame is ~1.35 face heights of ~190 mm), for the
-#: lit surface's slopes; only the look of the shading depends on it
-MM_PER_CROP_PIXEL = 2.0
 
 
 def _detector():
@@ -236,7 +233,7 @@ def main(argv):
         if FLAGS.relief_sigma > 0:
             mm = cv2.GaussianBlur(mm, (0, 0), FLAGS.relief_sigma)
         lit = visualize.shade_relief(mm, mask=d >= lo,
-                                     pixel_size=MM_PER_CROP_PIXEL * 128.0 / len(d))
+                                     pixel_size=face_relief.FRAME_MM_PER_PIXEL_AT_64 * 64.0 / len(d))
         lit = cv2.resize(lit, (t, t), interpolation=cv2.INTER_AREA)
         print(f"{name}: predicted depth range [{float(d.min()):.3f}, {hi:.3f}]")
         tiles += [rgb, col, lit]

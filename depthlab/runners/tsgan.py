@@ -244,9 +244,6 @@ def evaluate_model(model: TSGAN, test: PairedArrays, batch_size: int = 16) -> Di
     return {k: float(v) for k, v in result.items()}
 
 
-#: the sample grid's lit tiles: mm of face per pixel of a 64 px frame (a procedural frame is
-#: ~1.35 face heights of ~190 mm); only the look of the shading depends on it
-PREVIEW_MM_PER_PIXEL_AT_64 = 4.0
 #: face-shape keys of ``face_shape_metrics`` (mm over the face front; fraction of images)
 FACE_SHAPE_KEYS = ("face_rmse_mm", "face_flat_rmse_mm", "face_shape_rmse_mm", "face_pearson_r",
                    "face_beats_flat")
@@ -301,7 +298,7 @@ def _preview_rows(model: TSGAN, arrays: PairedArrays, target: Optional[np.ndarra
                                                     near_is_small=False)
         lit = lambda d: visualize.shade_relief(  # noqa: E731
             (1.0 - d[..., 0]) * face_relief.DEFAULT_FACE_RANGE_MM, mask=mask,
-            pixel_size=PREVIEW_MM_PER_PIXEL_AT_64 * 64.0 / d.shape[0])
+            pixel_size=face_relief.FRAME_MM_PER_PIXEL_AT_64 * 64.0 / d.shape[0])
         rgb = visualize.to_rgb_uint8(batch["rgb"][i].numpy())
         rows.append([visualize.upscale_for_display(rgb, smooth=True),
                      visualize.upscale_for_display(colour(gt[i])),
