@@ -232,8 +232,8 @@ def main(argv):
         mm = (hi - d) * face_relief.DEFAULT_FACE_RANGE_MM
         if FLAGS.relief_sigma > 0:
             mm = cv2.GaussianBlur(mm, (0, 0), FLAGS.relief_sigma)
-        lit = visualize.shade_relief(mm, mask=d >= lo,
-                                     pixel_size=face_relief.FRAME_MM_PER_PIXEL_AT_64 * 64.0 / len(d))
+        mm_per_px = face_relief.FRAME_MM_PER_PIXEL_AT_64 * 64.0 / len(d)
+        lit = visualize.shade_relief(mm, mask=d >= lo, pixel_size=mm_per_px)
         lit = cv2.resize(lit, (t, t), interpolation=cv2.INTER_AREA)
         print(f"{name}: predicted depth range [{float(d.min()):.3f}, {hi:.3f}]")
         tiles += [rgb, col, lit]
