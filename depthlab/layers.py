@@ -3,6 +3,10 @@
 - ``ReflectionPad2D``: reflection padding (``tf.pad`` cannot take KerasTensors).
 - ``InstanceNorm``: instance normalisation with a learnable affine, numerically equal to
   ``tfa.layers.InstanceNormalization()`` (epsilon 1e-3), the norm of the TS-GAN code.
+- ``Pix2PixBatchNorm``: batch norm as pix2pix uses it (batch statistics in training, each
+  image's own statistics at inference), the norm of the two-stage refiner's Ck modules.
+- ``conv_norm_act``: conv -> optional norm (instance or pix2pix batch) -> optional dropout ->
+  activation, the module of every PatchGAN and pix2pix / CycleGAN stack in the project.
 - ``ResnetBlock``: the CycleGAN/TS-GAN residual block (pad-conv-IN-ReLU-pad-conv-IN, + x,
   no ReLU after the add) used by every ResNet generator in the project.
 - ``ImagePool``: the CycleGAN history buffer of generated images (Shrivastava et al. 2017),
@@ -67,23 +71,81 @@ class InstanceNorm(layers.GroupNormalization):
         return config
 
 
-def conv_norm_act(x, filters, kernel_size, strides=1, padding="same", norm=True,
-                  activation="relu", use_bias=None, transpose=False, name=None):
-    """Conv (or ConvTranspose) -> optional InstanceNorm -> activation, functional style.
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class Pix2PixBatchNorm(layers.BatchNormalization):
+    """Batch norm as pix2pix uses it (Isola et al. 2017, the two-stage text's [8]; that text
+    says nothing about inference): training normalises with the batch's statistics (plain BN);
+    at inference each image is normalised with its own statistics, which is pix2pix's
+    "statistics of the test batch" at its test batch size 1, made independent of the other
+    images of a batch. The moving averages are kept (and checkpointed) but not used. With the
+    two-stage text's training batch of 1 (two-stage-rgb-sparse-depth.txt line 628) training and
+    inference normalise alike. (Moved from ``depthlab.models.two_stage``, which re-exports it;
+    the registered name ``depthlab>Pix2PixBatchNorm`` is unchanged.)"""
 
-    ``use_bias`` defaults to ``not norm`` (a bias before IN is redundant), as in the
-    TS-GAN code. ``activation`` is a Keras activation name or ``'lrelu'`` (slope 0.2).
+    def call(self, inputs, training=None, mask=None):
+        if training:
+            return super().call(inputs, training=True, mask=mask)
+        x = tf.cast(inputs, tf.float32)
+        mean, var = tf.nn.moments(x, axes=[1, 2], keepdims=True)
+        y = (x - mean) * tf.math.rsqrt(var + self.epsilon)
+        if self.scale:
+            y = y * tf.cast(self.gamma, tf.float32)
+        if self.center:
+            y = y + tf.cast(self.beta, tf.float32)
+        return tf.cast(y, inputs.dtype)
+
+
+#: conv_norm_act's norms: name -> (layer class, suffix of the layer name)
+NORMS = {"instance": (InstanceNorm, "in"), "batch": (Pix2PixBatchNorm, "bn")}
+
+#: conv kernel initializers by name -> a fresh initializer per conv (an unseeded Keras
+#: initializer fixes its seed when it is made, so each conv needs its own instance)
+KERNEL_INITS = {
+    "glorot_uniform": lambda: "glorot_uniform",                          # Keras' default
+    "normal": lambda: keras.initializers.RandomNormal(0.0, 0.02),        # pix2pix / DCGAN
+}
+
+#: slope of conv_norm_act's ``'lrelu'`` (pix2pix's and the CycleGAN/TS-GAN code's)
+LEAKY_SLOPE = 0.2
+
+
+def conv_norm_act(x, filters, kernel_size, strides=1, padding="same", norm=True,
+                  activation="relu", use_bias=None, transpose=False, dropout=0.0,
+                  kernel_initializer="glorot_uniform", name=None):
+    """Conv (or ConvTranspose) -> optional norm -> optional dropout -> activation, functional.
+
+    ``norm``: False (none), True or ``'instance'`` (``InstanceNorm``) or ``'batch'``
+    (``Pix2PixBatchNorm``). ``use_bias`` defaults to ``not norm`` (a bias before a norm is
+    redundant), as in the TS-GAN and pix2pix code. ``dropout`` > 0 adds a
+    ``GlobalBatchDropout`` after the norm (pix2pix's CDk). ``activation`` is a Keras activation
+    name or ``'lrelu'`` (slope ``LEAKY_SLOPE``). ``kernel_initializer`` is a Keras identifier or
+    a zero-argument callable returning a fresh initializer (one per conv, so unseeded ones draw
+    their own values). With ``name`` the layers are ``{name}_conv``, ``{name}_in`` /
+    ``{name}_bn``, ``{name}_dropout``, ``{name}_lrelu`` / ``{name}_{activation}``; without it
+    Keras numbers them.
     """
+    if norm is True:
+        norm = "instance"
+    if norm and norm not in NORMS:
+        raise ValueError(f"conv_norm_act: norm must be one of {sorted(NORMS)} or False, "
+                         f"got {norm!r}")
+    named = lambda suffix: None if name is None else f"{name}_{suffix}"  # noqa: E731
     use_bias = (not norm) if use_bias is None else use_bias
+    if callable(kernel_initializer) and not isinstance(kernel_initializer,
+                                                       keras.initializers.Initializer):
+        kernel_initializer = kernel_initializer()
     conv_cls = layers.Conv2DTranspose if transpose else layers.Conv2D
-    x = conv_cls(filters, kernel_size, strides=strides, padding=padding,
-                 use_bias=use_bias, name=None if name is None else f"{name}_conv")(x)
+    x = conv_cls(filters, kernel_size, strides=strides, padding=padding, use_bias=use_bias,
+                 kernel_initializer=kernel_initializer, name=named("conv"))(x)
     if norm:
-        x = InstanceNorm(name=None if name is None else f"{name}_in")(x)
+        norm_cls, suffix = NORMS[norm]
+        x = norm_cls(name=named(suffix))(x)
+    if dropout:
+        x = GlobalBatchDropout(dropout, name=named("dropout"))(x)
     if activation == "lrelu":
-        x = layers.LeakyReLU(negative_slope=0.2)(x)
+        x = layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name=named("lrelu"))(x)
     elif activation:
-        x = layers.Activation(activation)(x)
+        x = layers.Activation(activation, name=named(activation))(x)
     return x
 
 

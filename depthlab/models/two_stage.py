@@ -45,7 +45,9 @@ import tensorflow as tf
 from keras import layers
 
 from depthlab import losses
-from depthlab.layers import GlobalBatchDropout, ReflectionPad2D, UnpoolUpProjection
+from depthlab.layers import (KERNEL_INITS, LEAKY_SLOPE, Pix2PixBatchNorm,
+                             ReflectionPad2D, UnpoolUpProjection, conv_norm_act)
+from depthlab.nets.resnet_gan import PatchDiscriminator
 from depthlab.nets.resnet_encoder import ResNetEncoder, resnet_encoder, torch_bn, torch_conv
 
 _PACKAGE = "depthlab"
@@ -381,45 +383,19 @@ def tanh_range_to_metres(unit, max_depth: float):
     return (tf.cast(unit, tf.float32) + 1.0) * 0.5 * max_depth
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
-class Pix2PixBatchNorm(layers.BatchNormalization):
-    """Batch norm as pix2pix uses it (the text's [8]; the two-stage text says nothing about
-    inference): training normalises with the batch's statistics (plain BN); at inference each
-    image is normalised with its own statistics, which is pix2pix's "statistics of the test
-    batch" at its test batch size 1, made independent of the other images of a batch. The
-    moving averages are kept (and checkpointed) but not used. With the text's training batch
-    of 1 (line 628) training and inference normalise alike."""
+# LeakyReLU slope: the text makes every ReLU leaky (lines 511-513) without a slope;
+# ``depthlab.layers.LEAKY_SLOPE`` = 0.2 is pix2pix's (the text's [8]).
 
-    def call(self, inputs, training=None, mask=None):
-        if training:
-            return super().call(inputs, training=True, mask=mask)
-        x = tf.cast(inputs, tf.float32)
-        mean, var = tf.nn.moments(x, axes=[1, 2], keepdims=True)
-        y = (x - mean) * tf.math.rsqrt(var + self.epsilon)
-        if self.scale:
-            y = y * tf.cast(self.gamma, tf.float32)
-        if self.center:
-            y = y + tf.cast(self.beta, tf.float32)
-        return tf.cast(y, inputs.dtype)
-
-
-#: LeakyReLU slope: the text makes every ReLU leaky (lines 511-513) without a slope; 0.2 is
-#: pix2pix's (the text's [8])
-LEAKY_SLOPE = 0.2
+#: N(0, 0.02) conv kernels, pix2pix's init (the text's [8])
+_NORMAL_INIT = KERNEL_INITS["normal"]
 
 
 def _ck(x, filters, kernel, stride, norm=True, dropout=0.0, transpose=False, name=None):
     """The text's Ck / CDk (lines 413-421): conv -> BatchNorm -> [Dropout 0.5] -> ReLU, every
     ReLU leaky (lines 511-513). No bias before BN; N(0, 0.02) kernels (pix2pix)."""
-    conv_cls = layers.Conv2DTranspose if transpose else layers.Conv2D
-    x = conv_cls(filters, kernel, strides=stride, padding="same", use_bias=not norm,
-                 kernel_initializer=keras.initializers.RandomNormal(0.0, 0.02),
-                 name=f"{name}_conv")(x)
-    if norm:
-        x = Pix2PixBatchNorm(name=f"{name}_bn")(x)
-    if dropout:
-        x = GlobalBatchDropout(dropout, name=f"{name}_dropout")(x)
-    return layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name=f"{name}_lrelu")(x)
+    return conv_norm_act(x, filters, kernel, strides=stride, norm=norm and "batch",
+                         dropout=dropout, transpose=transpose, activation="lrelu",
+                         kernel_initializer=_NORMAL_INIT, name=name)
 
 
 def _res_block(x, filters, name):
@@ -431,8 +407,7 @@ def _res_block(x, filters, name):
     for j in (1, 2):
         h = ReflectionPad2D(1, name=f"{name}_pad{j}")(h)
         h = layers.Conv2D(filters, 3, padding="valid", use_bias=False,
-                          kernel_initializer=keras.initializers.RandomNormal(0.0, 0.02),
-                          name=f"{name}_conv{j}")(h)
+                          kernel_initializer=_NORMAL_INIT(), name=f"{name}_conv{j}")(h)
         h = Pix2PixBatchNorm(name=f"{name}_bn{j}")(h)
         if j == 1:
             h = layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name=f"{name}_lrelu")(h)
@@ -468,8 +443,8 @@ class UResNetGenerator(keras.Model):
         x = _ck(x, filters, 4, 2, dropout=dropout, transpose=True, name="dec_n1")
         x = layers.Concatenate(name="skip1")([x, e1])
         x = layers.Conv2DTranspose(output_channels, 4, strides=2, padding="same",
-                                   kernel_initializer=keras.initializers.RandomNormal(0.0, 0.02),
-                                   name="dec_n_conv", dtype="float32")(x)
+                                   kernel_initializer=_NORMAL_INIT(), name="dec_n_conv",
+                                   dtype="float32")(x)
         outputs = layers.Activation("tanh", dtype="float32", name="dec_n_tanh")(x)
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
         self._config = dict(filters=filters, n_res_blocks=n_res_blocks,
@@ -485,36 +460,27 @@ class UResNetGenerator(keras.Model):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class ConditionalPatchGAN(keras.Model):
+class ConditionalPatchGAN(PatchDiscriminator):
     """The text's discriminator: a 70x70 PatchGAN (lines 497-509) of Ck modules, conv-BN-
     LeakyReLU (lines 413-415, 511-513), on [coarse x, candidate y] channels (D(x, y), eq. 2).
     Layers as pix2pix's 70x70 D (the text's [8], [21]): k4 ``filters`` with ``strides``, no BN
-    on the first, then a k4 s1 conv to one logit map. 64-128-256 s2 + 512 s1 + 1 s1 gives a
-    70x70 receptive field (tested)."""
+    on the first, then a k4 s1 conv to one logit map; N(0, 0.02) kernels. 64-128-256 s2 + 512
+    s1 + 1 s1 gives a 70x70 receptive field (tested).
+
+    The shared ``depthlab.nets.resnet_gan.PatchDiscriminator`` with ``norm='batch'``
+    (``Pix2PixBatchNorm``), ``kernel_init='normal'``, any H x W, input ``pair`` and layers
+    ``d1_conv``, ``d1_lrelu``, ``d2_conv``, ``d2_bn``, ..., ``d_logits``: the names, the
+    variable order and the constructor / ``get_config`` keys of the class as it was written
+    before, so its saved ``.keras`` files and checkpoints load (tested)."""
 
     def __init__(self, input_channels: int = 2, filters=(64, 128, 256, 512),
                  strides=(2, 2, 2, 1), name: str = "patch_gan", **kwargs):
-        filters, strides = tuple(int(f) for f in filters), tuple(int(s) for s in strides)
-        if len(filters) != len(strides):
-            raise ValueError(f"ConditionalPatchGAN: filters {filters} and strides {strides} "
-                             "must have the same length")
-        inputs = keras.Input((None, None, input_channels), name="pair")
-        x = inputs
-        for i, (f, s) in enumerate(zip(filters, strides)):
-            x = _ck(x, f, 4, s, norm=i > 0, name=f"d{i + 1}")
-        outputs = layers.Conv2D(1, 4, padding="same", dtype="float32",
-                                kernel_initializer=keras.initializers.RandomNormal(0.0, 0.02),
-                                name="d_logits")(x)
-        super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
-        self._config = dict(input_channels=input_channels, filters=list(filters),
-                            strides=list(strides))
-
-    def get_config(self):
-        return dict(self._config, name=self.name)
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+        super().__init__(image_size=None, input_channels=input_channels, filters=filters,
+                         strides=strides, first_norm=False, final_stride=1, final_norm=False,
+                         norm="batch", kernel_init="normal", input_name="pair",
+                         layer_prefix="d", name=name, **kwargs)
+        self._config = dict(input_channels=input_channels,
+                            filters=[int(f) for f in filters], strides=[int(s) for s in strides])
 
 
 def build_stage2(config: Stage2Config | str = "paper"):

@@ -2,12 +2,14 @@
 
 Owned by no paper: TS-GAN (``depthlab.models.tsgan``, its presets), its Table 1 baselines,
 CycleGAN-depth (Suarez et al.) and the two-stage pix2pix refiner build them from their own
-configs through the keyword arguments below (filters, blocks, strides, norms).
+configs through the keyword arguments below (filters, blocks, strides, norms, init).
 
 - ``ResnetGenerator``: c7s1-F, d2F, d4F, N residual blocks, u2F, uF, c7s1-C + tanh
   (Zhu et al. 2017 / Johnson et al. 2016; TS-GAN reference notes table 1.4).
-- ``PatchDiscriminator``: k4 convs + IN + LeakyReLU(0.2) and a final 1-map conv
-  (Isola et al. 2017 70x70 PatchGAN; TS-GAN reference notes table 1.5).
+- ``PatchDiscriminator``: k4 convs + norm + LeakyReLU(0.2) and a final 1-map conv
+  (Isola et al. 2017 70x70 PatchGAN; TS-GAN reference notes table 1.5). The one PatchGAN of
+  the project: instance norm for TS-GAN / CycleGAN-depth / the Table 1 baselines, pix2pix
+  batch norm for the two-stage refiner's ``ConditionalPatchGAN``, which builds it.
 
 The registered Keras names (package ``depthlab``, class names) are unchanged from when the
 classes lived in ``depthlab.models.tsgan``, so saved ``.keras`` files still load.
@@ -20,7 +22,8 @@ from typing import Optional
 import keras
 from keras import layers
 
-from depthlab.layers import ReflectionPad2D, ResnetBlock, conv_norm_act
+from depthlab.layers import (KERNEL_INITS, NORMS, ReflectionPad2D, ResnetBlock,
+                             conv_norm_act)
 
 _PACKAGE = "depthlab"
 
@@ -68,37 +71,60 @@ class ResnetGenerator(keras.Model):
 class PatchDiscriminator(keras.Model):
     """PatchGAN: k4 convs with ``filters``/``strides``, then a k4 conv to 1 score map.
 
-    Code (reference table 1.5): the first conv has a bias and no norm, the others are IN +
+    Code (reference table 1.5): the first conv has a bias and no norm, the others are norm +
     LeakyReLU(0.2), the 1-map conv is s1 with a bias; 64/128/256 s2 + 512 s1 (70x70 field).
-    Paper text (l. 536-541): ``first_norm`` (IN on every conv, l. 538-539) and
-    ``final_stride=2`` (the 1-map conv "uses the same parameters", k4 s2). ``final_norm``
-    also puts IN + LReLU on the 1-map conv (not the paper preset: BUILD_NOTES). Outputs raw
-    LSGAN scores (no sigmoid).
+    TS-GAN paper text (tsgan-uppal.txt lines 536-541): ``first_norm`` (IN on every conv,
+    l. 538-539) and ``final_stride=2`` (the 1-map conv "uses the same parameters", k4 s2).
+    ``final_norm`` also puts the norm + LReLU on the 1-map conv (not the paper preset:
+    BUILD_NOTES). Outputs raw scores (no sigmoid: LSGAN, or BCE on logits).
+
+    ``norm``: ``'instance'`` (``InstanceNorm``, TS-GAN / CycleGAN) or ``'batch'``
+    (``Pix2PixBatchNorm``: the 70x70 PatchGAN of pix2pix with BN, as the two-stage text's D,
+    two-stage-rgb-sparse-depth.txt lines 413-415, 497-513). ``kernel_init``: a key of
+    ``KERNEL_INITS`` for every conv (``'normal'`` = N(0, 0.02), pix2pix). ``image_size=None``
+    takes any H, W. ``input_name`` names the input; ``layer_prefix`` names the layers
+    ``{p}1_conv``, ``{p}2_in``/``{p}2_bn``, ``{p}1_lrelu``, ..., ``{p}_logits`` (None: Keras
+    numbers them, the TS-GAN layout).
     """
 
     def __init__(self, image_size: Optional[int] = 128, input_channels: int = 3,
                  filters=(64, 128, 256, 512), strides=(2, 2, 2, 1), first_norm: bool = False,
-                 final_stride: int = 1, final_norm: bool = False,
-                 name: str = "patch_discriminator", **kwargs):
+                 final_stride: int = 1, final_norm: bool = False, norm: str = "instance",
+                 kernel_init: str = "glorot_uniform", input_name: str = "image",
+                 layer_prefix: Optional[str] = None, name: str = "patch_discriminator",
+                 **kwargs):
+        who = type(self).__name__
         filters, strides = tuple(int(f) for f in filters), tuple(int(s) for s in strides)
         if len(filters) != len(strides):
-            raise ValueError(f"PatchDiscriminator: filters {filters} and strides {strides} "
+            raise ValueError(f"{who}: filters {filters} and strides {strides} "
                              "must have the same length")
-        inputs = keras.Input((image_size, image_size, input_channels), name="image")
+        if norm not in NORMS:
+            raise ValueError(f"{who}: norm must be one of {sorted(NORMS)}, got {norm!r}")
+        if kernel_init not in KERNEL_INITS:
+            raise ValueError(f"{who}: kernel_init must be one of {sorted(KERNEL_INITS)}, "
+                             f"got {kernel_init!r}")
+        init = KERNEL_INITS[kernel_init]
+        named = lambda suffix: None if layer_prefix is None else f"{layer_prefix}{suffix}"  # noqa: E731
+        inputs = keras.Input((image_size, image_size, input_channels), name=input_name)
         x = inputs
         for i, (f, s) in enumerate(zip(filters, strides)):
-            x = conv_norm_act(x, f, 4, strides=s, norm=first_norm or i > 0, activation="lrelu")
+            x = conv_norm_act(x, f, 4, strides=s, norm=(first_norm or i > 0) and norm,
+                              activation="lrelu", kernel_initializer=init,
+                              name=named(i + 1))
         if final_norm:
-            x = conv_norm_act(x, 1, 4, strides=final_stride, activation="lrelu")
-            outputs = layers.Activation("linear", dtype="float32")(x)
+            x = conv_norm_act(x, 1, 4, strides=final_stride, norm=norm, activation="lrelu",
+                              kernel_initializer=init, name=named("_logits"))
+            outputs = layers.Activation("linear", dtype="float32", name=named("_out"))(x)
         else:
             outputs = layers.Conv2D(1, 4, strides=final_stride, padding="same",
-                                    dtype="float32")(x)
+                                    kernel_initializer=init(), dtype="float32",
+                                    name=named("_logits"))(x)
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
         self._config = dict(image_size=image_size, input_channels=input_channels,
                             filters=list(filters), strides=list(strides),
                             first_norm=bool(first_norm), final_stride=int(final_stride),
-                            final_norm=bool(final_norm))
+                            final_norm=bool(final_norm), norm=norm, kernel_init=kernel_init,
+                            input_name=input_name, layer_prefix=layer_prefix)
 
     def get_config(self):
         return dict(self._config, name=self.name)
