@@ -4,7 +4,8 @@ Paper modules under ``depthlab.models`` build their networks from here and never
 another paper's module:
 
 - ``resnet_gan``: ``ResnetGenerator`` (CycleGAN ResNet generator) and ``PatchDiscriminator``
-  (PatchGAN), used by TS-GAN, its baselines, CycleGAN-depth and the two-stage refiner.
+  (the one PatchGAN, instance or pix2pix batch norm), used by TS-GAN, its baselines,
+  CycleGAN-depth and the two-stage refiner (its ``ConditionalPatchGAN`` builds it).
 - ``resnet_encoder``: the fb.resnet.torch ResNet-50 trunk (``ResNetEncoder``,
   ``resnet_encoder``), used by the two-stage paper's stage 1 (sparse-to-dense).
 - ``recognition_backbones``: VGG-16, ResNet-50, SE-ResNet-50, BN-Inception face-recognition

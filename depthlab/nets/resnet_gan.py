@@ -104,7 +104,10 @@ class PatchDiscriminator(keras.Model):
             raise ValueError(f"{who}: kernel_init must be one of {sorted(KERNEL_INITS)}, "
                              f"got {kernel_init!r}")
         init = KERNEL_INITS[kernel_init]
-        named = lambda suffix: None if layer_prefix is None else f"{layer_prefix}{suffix}"  # noqa: E731
+
+        def named(suffix):
+            return None if layer_prefix is None else f"{layer_prefix}{suffix}"
+
         inputs = keras.Input((image_size, image_size, input_channels), name=input_name)
         x = inputs
         for i, (f, s) in enumerate(zip(filters, strides)):
