@@ -168,3 +168,17 @@ def test_conditional_patch_gan_keeps_its_registered_name_and_config():
             init = layer.kernel_initializer
             assert isinstance(init, keras.initializers.RandomNormal), layer.name
             assert (init.mean, init.stddev) == (0.0, 0.02)
+
+
+def test_a_config_written_before_the_norm_option_builds_the_instance_norm_patchgan():
+    # the keys a TS-GAN / CycleGAN-depth .keras file holds for its D (no norm / init keys)
+    old = {"image_size": 16, "input_channels": 3, "filters": [4, 8], "strides": [2, 1],
+           "first_norm": False, "final_stride": 1, "final_norm": False, "name": "d_depth"}
+    d = PatchDiscriminator.from_config(dict(old))
+    assert d.inputs[0].name == "image" and d.input_shape == (None, 16, 16, 3)
+    norms = [type(layer) for layer in d.layers if "Norm" in type(layer).__name__]
+    assert norms == [InstanceNorm]                           # none on the first conv
+    convs = [layer for layer in d.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert all(isinstance(c.kernel_initializer, keras.initializers.GlorotUniform) for c in convs)
+    assert [c.use_bias for c in convs] == [True, False, True]
+    assert {k: d.get_config()[k] for k in old} == old
