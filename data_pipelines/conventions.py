@@ -20,7 +20,8 @@ Gray
 
 from __future__ import annotations
 
-import tensorflow as tf
+# TensorFlow is imported inside the functions: the constants are also read by the NumPy-only
+# procedural generator (``synthetic_faces``), which stays importable without TF.
 
 #: The largest uint16 value (depth in mm must fit below it; the paper's hole code).
 UINT16_MAX = 65535
@@ -41,6 +42,8 @@ BT601_LUMA = (0.299, 0.587, 0.114)
 
 def rgb_to_gray3(x):
     """(.., 3) RGB -> BT.601 luma replicated to 3 channels (float32, same range as x)."""
+    import tensorflow as tf
+
     x = tf.cast(x, tf.float32)
     gray = tf.reduce_sum(x * tf.constant(BT601_LUMA, tf.float32), -1, keepdims=True)
     return tf.concat([gray, gray, gray], -1)
@@ -49,5 +52,7 @@ def rgb_to_gray3(x):
 def tanh_depth_to_unit(output, clip: bool = False):
     """[-1, 1] network depth (first channel) -> [0, 1] float32: ``(x + 1) / 2``, clipped to
     [0, 1] when ``clip``."""
+    import tensorflow as tf
+
     unit = (tf.cast(output[..., :1], tf.float32) + 1.0) * 0.5
     return tf.clip_by_value(unit, 0.0, 1.0) if clip else unit

@@ -11,11 +11,13 @@ EURECOM, tsgan-uppal.txt lines 562-579; the enhancement paper's PRNet meshes ren
   ``SHAPE_STD_MM`` (a PCA-like basis built here, not learnt); ears; hair as geometry (a scalp
   cap, fringe and sideburns displaced outward, longer hair down the back and sides) and
   texture (strands); neck and shoulders with clothing; an albedo with blotches, freckles,
-  cheek redness, lips, brows, lashes, stubble, and eyes with sclera, iris and pupil.
+  cheek redness, lips, brows, lashes, stubble, darker lid and socket skin, and eyes with
+  sclera, iris and pupil.
 - Image ``(seed, domain, identity, sample)``: pose, an expression (mouth open, smile, brows),
   the camera (distance, focal length, framing), several lights and ambient light, a
   background (flat incl. black and grey, gradients, textures, clutter), the camera effects
-  (defocus, vignetting, white balance, exposure, sensor noise, JPEG) and the depth sensor's
+  (defocus, vignetting, white balance, exposure, sensor noise, JPEG; ``MONOCHROME_FRACTION``
+  of the images from a monochrome camera) and the depth sensor's
   dropouts. Independent draws come from separate ``SeedSequence`` streams, so changing one
   (e.g. ``FaceConfig.background``) leaves the others unchanged.
 - One rasterisation (``render.rasterize``) of head + neck + shoulders gives the z-buffer and
@@ -32,7 +34,8 @@ EURECOM, tsgan-uppal.txt lines 562-579; the enhancement paper's PRNet meshes ren
   S = image size in pixels, noise in 8-bit levels, i.e. x 1/255 of the [0, 1] range):
   exposure U(0.8, 1.3) and white balance exp(N(0, 0.06)) per channel on linear RGB, then the
   display gamma 1/2.2 (``apply_exposure_white_balance``); the background's defocus sigma
-  U(0.3, 2.0) x S/64 px and the same white balance (``white_balance_display``); lens defocus
+  U(0.3, 2.0) x S/64 px and the same white balance (``white_balance_display``); with
+  probability ``MONOCHROME_FRACTION`` = 0.15 a monochrome camera (``monochrome``); lens defocus
   sigma U(0, 0.6) x S/64 px (``gaussian_blur``); vignetting 1 - v r^2 / (half diagonal)^2,
   v ~ U(0, 0.35) (``apply_vignette``); sensor noise with read noise U(0.5, 3) (source) /
   U(1.5, 5) (target) and shot noise U(0.2, 2) / U(0.5, 3) (``add_sensor_noise``); JPEG
@@ -64,6 +67,7 @@ import cv2
 import numpy as np
 
 from data_pipelines import render
+from data_pipelines.conventions import BT601_LUMA
 
 DOMAINS = ("source", "target")
 NUM_LANDMARKS = 68
@@ -231,6 +235,12 @@ class IdentityParams:
     cloth2: Tuple[float, float, float] = (0.6, 0.6, 0.6)
     cloth_pattern: int = 0       # 0 plain, 1 stripes, 2 checks, 3 mottled
     texture_seed: int = 0
+    # eye region (faces v3, issue 20): brow half height (mm), sclera albedo (linear; a
+    # camera sees it in the lids' shade, darker than white), darkening of the lid and socket
+    # skin around each eye (0 = none)
+    brow_thick: float = 3.75
+    sclera: float = 0.38
+    socket_dark: float = 0.25
 
 
 def _rng(*keys) -> np.random.Generator:
@@ -281,7 +291,8 @@ def identity_params(identity: int, seed: int = 0) -> IdentityParams:
         freckles=u(0.0, 1.0) ** 3 * (1.0 - tone), blotch=u(0.02, 0.09),
         stubble=u(0.0, 0.6) if r.uniform() < 0.4 else 0.0, blush=u(0.0, 0.25),
         cloth=_t3(cloth), cloth2=_t3(r.uniform(0.02, 0.8, 3)),
-        cloth_pattern=int(r.integers(0, 4)), texture_seed=int(r.integers(0, 2 ** 31 - 1)))
+        cloth_pattern=int(r.integers(0, 4)), texture_seed=int(r.integers(0, 2 ** 31 - 1)),
+        brow_thick=u(3.0, 4.5), sclera=u(0.3, 0.45), socket_dark=u(0.15, 0.4))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -320,6 +331,7 @@ class SampleParams:
     background_seed: int
     noise_seed: int
     hole_seed: int
+    monochrome: bool = False                # a monochrome camera (luma in all three channels)
 
 
 def _unit(v):
@@ -332,7 +344,7 @@ def sample_params(identity: int, sample: int, config: FaceConfig) -> SampleParam
     camera, expression, light, sensor and background each draw from their own stream."""
     dom = DOMAINS.index(config.domain)
     ss = np.random.SeedSequence([config.seed, 100 + dom, identity, sample])
-    rp, rc, re, rl, rs = (np.random.default_rng(s) for s in ss.spawn(5))
+    rp, rc, re, rl, rs, rm = (np.random.default_rng(s) for s in ss.spawn(6))
     (y0, y1), (p0, p1), (r0, r1) = config.pose_ranges
     yaw, pitch, roll = float(rp.uniform(y0, y1)), float(rp.uniform(p0, p1)), float(rp.uniform(r0, r1))
     body_yaw = 0.3 * yaw + float(rp.uniform(-6.0, 6.0))
@@ -386,7 +398,8 @@ def sample_params(identity: int, sample: int, config: FaceConfig) -> SampleParam
         hair_dropout=float(rs.uniform(0.25, 0.8)), edge_cos=float(rs.uniform(0.12, 0.3)),
         eye_dropout=float(rs.uniform(0.0, 0.6) if rs.uniform() < 0.5 else 0.0),
         background_seed=int(rs.integers(0, 2 ** 31 - 1)),
-        noise_seed=int(rs.integers(0, 2 ** 31 - 1)), hole_seed=int(rs.integers(0, 2 ** 31 - 1)))
+        noise_seed=int(rs.integers(0, 2 ** 31 - 1)), hole_seed=int(rs.integers(0, 2 ** 31 - 1)),
+        monochrome=bool(rm.uniform() < MONOCHROME_FRACTION))
 
 
 # ----------------------------------------------------------------------------- shape space
@@ -639,20 +652,22 @@ def _face_details(x, y, a, part, p: IdentityParams, tex):
     ``a``/``part``, at canonical neutral coordinates)."""
     ax = np.abs(x)
     brow_curve = p.brow_y - 3.0 * np.exp(-0.5 * ((ax - p.eye_x - 2.0) / 9.0) ** 2)
-    m_brow = np.exp(-0.5 * ((y - brow_curve) / 2.2) ** 4) \
+    m_brow = np.exp(-0.5 * ((y - brow_curve) / p.brow_thick) ** 4) \
         * np.exp(-0.5 * ((ax - p.eye_x) / (1.05 * p.eye_w)) ** 6) \
         * np.clip(0.75 + 0.35 * _lookup(tex["strand"], x * 3.0, y), 0.0, 1.0)
-    a += (np.array(p.hair) - a) * (0.85 * m_brow)[:, None]
     ex = ax - p.eye_x
+    lid = np.exp(-0.5 * (ex / (1.15 * p.eye_w)) ** 2 - 0.5 * ((y + 1.5) / 6.0) ** 2)
+    a *= (1.0 - p.socket_dark * lid)[:, None]
+    a += (np.array(p.hair) - a) * (0.9 * m_brow)[:, None]
     eye_r = 1.0 - (ex / p.eye_w) ** 2 - ((y - 0.5) / 3.8) ** 2
     m_eye = _sig(eye_r * 6.0)
     r2 = ex ** 2 + (y - 0.5) ** 2
     eye_col = np.where((r2 < 25.0)[:, None], np.where((r2 < 4.0)[:, None], 0.02, np.array(p.iris)),
-                       np.array([0.62, 0.58, 0.56]))
+                       p.sclera * np.array([1.0, 0.95, 0.92]))
     a += (eye_col - a) * m_eye[:, None]
     part[m_eye > 0.5] = EYE
-    lash = np.exp(-0.5 * (eye_r / 0.18) ** 2) * (y < 1.0) * (np.abs(ex) < p.eye_w)
-    a *= (1.0 - 0.7 * lash)[:, None]
+    lash = np.exp(-0.5 * (eye_r / 0.35) ** 2) * (y < 1.0) * (np.abs(ex) < 1.05 * p.eye_w)
+    a *= (1.0 - 0.85 * lash)[:, None]
     m_lip = _sig((1.0 - (x / p.mouth_w) ** 2 - ((y - p.mouth_y - 0.8) / 8.0) ** 2) * 5.0)
     a += (np.array(p.lips) - a) * m_lip[:, None]
     part[m_lip > 0.5] = MOUTH
@@ -940,6 +955,7 @@ def background_image(sp: SampleParams, config: FaceConfig) -> np.ndarray:
 # ----------------------------------------------------------------------------- camera
 # The camera stage of ``render_face``, one function per effect, in the order applied (the
 # module docstring lists each effect's per-image range from ``sample_params``).
+MONOCHROME_FRACTION = 0.15     # images from a monochrome camera (BT.601 luma in R, G and B)
 DISPLAY_GAMMA = 2.2           # display RGB = linear RGB ** (1 / DISPLAY_GAMMA)
 
 
@@ -951,6 +967,13 @@ def gaussian_blur(img, sigma):
     if sigma < 0.05:
         return img
     return cv2.GaussianBlur(img, (0, 0), sigmaX=float(sigma), borderType=cv2.BORDER_REFLECT)
+
+
+def monochrome(img):
+    """A monochrome camera: (.., 3) display RGB -> its BT.601 luma in all three channels
+    (``conventions.BT601_LUMA``; applied after compositing, before lens and sensor)."""
+    y = np.asarray(img, np.float64) @ np.asarray(BT601_LUMA)
+    return np.repeat(y[..., None], 3, -1)
 
 
 def apply_exposure_white_balance(lin, exposure, white_balance):
@@ -1022,6 +1045,8 @@ def apply_camera(face_disp, fg, background, sp: SampleParams):
     bg = gaussian_blur(background, sp.background_defocus_px)
     bg = white_balance_display(bg, sp.white_balance)
     img = np.where(fg[..., None], face_disp, bg)
+    if sp.monochrome:
+        img = monochrome(img)
     img = gaussian_blur(img, sp.defocus_px)
     img = apply_vignette(img, sp.vignette)
     img = add_sensor_noise(img, sp.read_noise, sp.shot_noise, sp.noise_seed)
@@ -1119,7 +1144,9 @@ def render_face(identity: int, p: IdentityParams, sp: SampleParams, config: Face
     view = -points / np.linalg.norm(points, axis=-1, keepdims=True)
     cos_view = np.abs(np.einsum("ijk,ijk->ij", n, view))
 
-    # Shading (linear RGB): ambient x occlusion + lights x (Lambert + Blinn-Phong) x shadow.
+    # Shading (linear RGB): ambient x occlusion + lights x (Lambert x sqrt(occlusion) +
+    # Blinn-Phong) x shadow (sqrt: cavities such as the eye sockets also lose some direct
+    # light, as under the area lights of real rooms).
     shade_rng = _rng(sp.noise_seed, 1)
     lights = np.array(sp.lights)
     dirs, cols_l = lights[:, :3], lights[:, 3:]
@@ -1129,6 +1156,7 @@ def render_face(identity: int, p: IdentityParams, sp: SampleParams, config: Face
     local = gaussian_blur(dfill, 4.0 * s / 64.0)
     ao = np.clip(1.0 - np.clip(dfill - local, 0.0, None) / 25.0, 0.35, 1.0)
     rgb_face = pix[..., :3] * np.array(sp.albedo_factor)
+    ao_direct = np.sqrt(ao)
     light = np.array(sp.ambient) * ao[..., None]
     spec = np.zeros((s, s, 3))
     for li in range(len(dirs)):
@@ -1136,7 +1164,7 @@ def render_face(identity: int, p: IdentityParams, sp: SampleParams, config: Face
         half = view + dirs[li]
         half /= np.maximum(np.linalg.norm(half, axis=-1, keepdims=True), 1e-9)
         ndh = np.clip(np.einsum("ijk,ijk->ij", n, half), 0.0, None)
-        light = light + (vis[li] * ndl)[..., None] * cols_l[li]
+        light = light + (vis[li] * ndl * ao_direct)[..., None] * cols_l[li]
         spec = spec + (vis[li] * (ndl > 0) * ndh ** sp.shininess)[..., None] * cols_l[li]
     lin = rgb_face * light + sp.specular * pix[..., 6:7] * spec
     face_disp = apply_exposure_white_balance(lin, sp.exposure, sp.white_balance)

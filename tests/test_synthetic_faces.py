@@ -376,3 +376,73 @@ def test_tfds_tiny_build_round_trip(tmp_path):
     for k in KEYS:
         np.testing.assert_array_equal(ex[k], ref[k])
     assert ex["depth"].dtype == np.uint16
+
+
+def test_monochrome_camera_fraction_and_grey_pixels():
+    """``MONOCHROME_FRACTION`` of the images come from a monochrome camera: R = G = B up to
+    JPEG's colour rounding; the draw has its own stream (pose etc. unchanged)."""
+    cfg = sf.FaceConfig(image_size=32)
+    n = 400
+    mono = np.array([sf.sample_params(i, 0, cfg).monochrome for i in range(n)])
+    p = sf.MONOCHROME_FRACTION
+    assert abs(mono.mean() - p) < 4.0 * np.sqrt(p * (1 - p) / n)
+    grey = [i for i in range(40) if mono[i]][:2]
+    colour = [i for i in range(40) if not mono[i]][:2]
+    for i in grey + colour:
+        rgb = sf.generate_face(i, 0, cfg)["rgb"].astype(int)
+        spread = np.abs(rgb - rgb.mean(-1, keepdims=True)).max()
+        assert (spread <= 3) if i in grey else (spread > 20), (i, spread)
+    # BT.601 luma by hand: pure red -> 0.299, (0.2, 0.4, 0.6) -> 0.0598 + 0.2348 + 0.0684
+    np.testing.assert_allclose(sf.monochrome(np.array([[1.0, 0.0, 0.0], [0.2, 0.4, 0.6]])),
+                               [[0.299] * 3, [0.363] * 3], atol=1e-12)
+
+
+def test_lid_and_socket_darkening_hand_worked():
+    """Below the eye opening, outside brow, lashes and iris, the albedo with ``socket_dark``
+    s is the albedo without it times 1 - s exp(-ex^2 / 2(1.15 w)^2 - (y + 1.5)^2 / 2 6^2)."""
+    p0 = sf.identity_params(3)
+    ex_mm, y = 1.3 * p0.eye_w, 3.0               # lash only above y = 1; eye mask ~1e-6 here
+    x = np.array([p0.eye_x + ex_mm, -(p0.eye_x + ex_mm)])
+    ys = np.full(2, y)
+    tex = sf._textures(p0.texture_seed)
+    out = {}
+    for s in (0.0, 0.3):
+        p = dataclasses.replace(p0, socket_dark=s)
+        a = sf._skin_albedo(x, ys, p, tex, np.ones(2, bool))
+        part = np.zeros(2, np.int8)
+        sf._face_details(x, ys, a, part, p, tex)
+        out[s] = a
+    lid = np.exp(-0.5 * (ex_mm / (1.15 * p0.eye_w)) ** 2 - 0.5 * ((y + 1.5) / 6.0) ** 2)
+    np.testing.assert_allclose(out[0.3] / out[0.0], 1.0 - 0.3 * lid, rtol=1e-4)
+
+
+def test_brows_and_eyes_read_darker_than_the_skin_around_them():
+    """A camera sees brows (hair colour, a band at least ~6 mm tall) and the eye opening
+    (shaded sclera, iris, lashes) darker than the forehead and cheek skin of a light-skinned
+    face with dark hair; means over points along the brow average out the strand texture."""
+    lum = lambda a: a @ np.array([0.299, 0.587, 0.114])  # noqa: E731
+    checked = 0
+    for identity in range(60):
+        p = sf.identity_params(identity)
+        if lum(np.array(p.skin)) < 0.45 or lum(np.array(p.hair)) > 0.1:
+            continue
+        tex = sf._textures(p.texture_seed)
+        ex = np.arange(-8.0, 8.5, 2.0)
+        curve = p.brow_y - 3.0 * np.exp(-0.5 * ((ex - 2.0) / 9.0) ** 2)
+        rows = {"brow": curve, "brow_top": curve - 2.9, "brow_bottom": curve + 2.9,
+                "forehead": curve - 15.0}
+        means = {}
+        for name, yy in rows.items():
+            x = p.eye_x + ex
+            a = sf._skin_albedo(x, yy, p, tex, np.ones(len(x), bool))
+            sf._face_details(x, yy, a, np.zeros(len(x), np.int8), p, tex)
+            means[name] = lum(a).mean()
+        for name, (xx, yy) in {"eye": (p.eye_x + 8.0, 0.5), "cheek": (p.eye_x, 20.0)}.items():
+            a = sf._skin_albedo(np.array([xx]), np.array([yy]), p, tex, np.ones(1, bool))
+            sf._face_details(np.array([xx]), np.array([yy]), a, np.zeros(1, np.int8), p, tex)
+            means[name] = lum(a)[0]
+        for name in ("brow", "brow_top", "brow_bottom"):
+            assert means[name] < 0.75 * means["forehead"], (identity, name, means)
+        assert means["eye"] < means["cheek"], (identity, means)
+        checked += 1
+    assert checked >= 5
