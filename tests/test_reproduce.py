@@ -95,3 +95,27 @@ def test_bad_flags_are_clear_errors(tmp_path):
     assert r.returncode != 0 and "--run='nope' is not a documented run" in r.stderr
     r = _reproduce("--run=dsr_x4", "--seeds=0,x", "--dry_run")
     assert r.returncode != 0 and "--seeds must be comma-separated integers" in r.stderr
+
+
+def _flags(command: str) -> set:
+    """The ``--flag=value`` words of a shell command, without the run folders and the seed."""
+    words = command.replace("\\\n", " ").split()
+    skip = ("--model_dir", "--model_dirs", "--output_json", "--seed", "--figure")
+    return {w for w in words if w.startswith("--") and not w.startswith(skip)}
+
+
+def test_dl_delta_entry_runs_the_readme_commands():
+    """The registry's DL-Delta run is the README's documented DL-Delta command and its
+    evaluation (same flags; only the folders, the seed and the printed table differ), so the
+    seeds it reruns are those of the documented numbers."""
+    from experiments.documented_runs import DOCUMENTED_RUNS
+
+    readme = open(os.path.join(REPO, "README.md")).read()
+    blocks = [b for b in readme.split("python3 -m experiments.")
+              if b.startswith(("train_enhancer --variant=delta --model_dir=runs/delta1 ",
+                               "eval_enhancers --model_dirs=DL-Delta-1=runs/delta1 "))]
+    assert len(blocks) == 2
+    readme_flags = [_flags(b.split("\n#")[0].split("\npython3")[0]) for b in blocks]
+    train, evaluate = DOCUMENTED_RUNS["dl_delta"]["commands"]
+    assert _flags(train) == readme_flags[0]
+    assert _flags(evaluate) - {"--table=IV"} == readme_flags[1]
