@@ -73,13 +73,28 @@ def load_table(name: str) -> dict:
     return reporting.load_paper_table(name, TABLE_DIR)
 
 
+def in_paper_order(table: dict, runs: dict) -> dict:
+    """``runs`` with the rows the table maps to its own rows (``variant_rows``: e.g. CycleGAN
+    depth's ``--variant`` names -> Table 1's rows; a multi-file label ``file: row`` maps by
+    ``row``) in the paper's row order; the others follow in the order given."""
+    mapping = table.get("variant_rows") or {}
+    order = list(table["rows"])
+
+    def rank(name):
+        rows = mapping.get(name.split(": ")[-1]) or []
+        return order.index(rows[0]) if rows and rows[0] in order else len(order)
+
+    return dict(sorted(runs.items(), key=lambda item: rank(item[0])))
+
+
 def comparison_rows(table: dict, runs: dict):
-    """Paper rows (marked 'paper') then our runs (marked 'ours'), on the table's columns."""
+    """Paper rows (marked 'paper') then our runs (marked 'ours', in the paper's row order
+    where ``in_paper_order`` can tell it), on the table's columns."""
     columns = list(table["columns"])
     rows = []
     for method, values in table["rows"].items():
         rows.append(dict({"source": "paper", "method": method}, **{c: values.get(c) for c in columns}))
-    for name, values in runs.items():
+    for name, values in in_paper_order(table, runs).items():
         rows.append(dict({"source": "ours", "method": name}, **{c: values.get(c) for c in columns}))
     return rows, ["source", "method"] + columns
 
