@@ -257,3 +257,42 @@ def test_final_metrics_include_face_shape_on_both_domains(tmp_path):
     rows = runner.face_shape_rows(runner.summary_rows(str(tmp_path), final))
     assert set(rows) == {f"TS-GAN, {w}, {d} held-out" for w in ("step 0", "trained")
                          for d in ("source", "target")}
+
+
+def test_sample_grid_shows_the_prediction_over_every_pixel():
+    """The preview row: "predicted" on the ground truth's valid pixels (black elsewhere, like
+    the ground truth) and "predicted, all pixels" everywhere, so a background predicted near
+    shows (issue 20). A stand-in G_A2B predicts the nearest value (tanh 1 -> depth 1) on the
+    left half and the farthest (-1 -> 0) on the right: with the ground truth's colour range,
+    its left half is the range's warm end and its right half the cool end, valid or not."""
+    import cv2
+
+    from data_pipelines import synthetic_faces as sf
+    from data_pipelines.paired import PairedArrays
+    from depthlab import visualize
+
+    ex = [sf.generate_face(i, 0, sf.FaceConfig(image_size=32)) for i in range(2)]
+    arrays = PairedArrays(np.stack([e["rgb"] for e in ex]), np.stack([e["depth"] for e in ex]))
+
+    class HalfNearModel:
+        @staticmethod
+        def g_a2b(rgb, training=False):
+            shape = tf.shape(rgb)
+            left = tf.cast(tf.range(shape[2]) < shape[2] // 2, tf.float32)
+            return tf.broadcast_to((2.0 * left - 1.0)[None, None, :, None],
+                                   tf.concat([shape[:3], [3]], 0))
+
+    rows = runner._preview_rows(HalfNearModel(), arrays, None, n=2)
+    assert len(rows) == 2 and all(len(r) == 6 for r in rows)
+    assert len(runner.TSGANExperiment.preview_labels) == 6
+    ends = visualize.colorize_depth(np.array([[1.0, 0.0]]), mask=np.ones((1, 2), bool),
+                                    vmin=0.0, vmax=1.0, near_is_small=False)
+    warm, cool = ends[:, :1], ends[:, 1:]
+    for e, row in zip(ex, rows):
+        valid = cv2.resize((e["depth"] > 0).astype(np.uint8), row[2].shape[1::-1],
+                           interpolation=cv2.INTER_NEAREST).astype(bool)
+        half = row[2].shape[1] // 2
+        masked, full = row[2], row[3]
+        assert (masked[~valid] == 0).all() and (masked[valid] != 0).any()
+        assert (full[:, :half] == warm[0, 0]).all() and (full[:, half:] == cool[0, 0]).all()
+        assert (masked[valid & (np.arange(masked.shape[1]) < half)[None]] == warm[0, 0]).all()

@@ -279,11 +279,14 @@ def face_shape_metrics(model, test: PairedArrays, batch_size: int = 16) -> Dict[
 
 
 def _preview_rows(model: TSGAN, arrays: PairedArrays, target: Optional[np.ndarray], n: int = 4):
-    """[RGB, ground truth, prediction, ground truth lit, prediction lit] rows; both depths
-    share the ground truth's colour range and mask, near = warm (TS-GAN depth is
-    near-is-bright); the lit tiles draw the same depths as surfaces under a light from the
-    upper left (``visualize.shade_relief``; a nose, eye sockets and a chin show as shape);
-    tiles enlarged to at least ``visualize.DISPLAY_MIN_PX`` (RGB bilinear, depth nearest)."""
+    """[RGB, ground truth, prediction, prediction over all pixels, ground truth lit, prediction
+    lit] rows; the depths share the ground truth's colour range, near = warm (TS-GAN depth is
+    near-is-bright); "predicted" is drawn on the ground truth's valid pixels like the ground
+    truth, "predicted, all pixels" everywhere (values beyond the range clipped: background
+    predicted near shows warm, issue 20); the lit tiles draw the depths as surfaces under a
+    light from the upper left (``visualize.shade_relief``; a nose, eye sockets and a chin show
+    as shape); tiles enlarged to at least ``visualize.DISPLAY_MIN_PX`` (RGB bilinear, depth
+    nearest)."""
     from depthlab import visualize
 
     batch = next(iter(make_paired_dataset(arrays, n, training=False, repeat=False)))
@@ -294,8 +297,8 @@ def _preview_rows(model: TSGAN, arrays: PairedArrays, target: Optional[np.ndarra
         mask = batch["mask"][i, ..., 0].numpy() > 0
         lo, hi = float(gt[i][mask].min()), float(gt[i][mask].max())
         hi = hi if hi > lo else lo + 1e-3
-        colour = lambda d: visualize.colorize_depth(d, mask=mask, vmin=lo, vmax=hi,  # noqa: E731
-                                                    near_is_small=False)
+        colour = lambda d, m=mask: visualize.colorize_depth(  # noqa: E731
+            d, mask=m, vmin=lo, vmax=hi, near_is_small=False)
         lit = lambda d: visualize.shade_relief(  # noqa: E731
             (1.0 - d[..., 0]) * face_relief.DEFAULT_FACE_RANGE_MM, mask=mask,
             pixel_size=face_relief.FRAME_MM_PER_PIXEL_AT_64 * 64.0 / d.shape[0])
@@ -303,6 +306,7 @@ def _preview_rows(model: TSGAN, arrays: PairedArrays, target: Optional[np.ndarra
         rows.append([visualize.upscale_for_display(rgb, smooth=True),
                      visualize.upscale_for_display(colour(gt[i])),
                      visualize.upscale_for_display(colour(pred[i])),
+                     visualize.upscale_for_display(colour(pred[i], np.ones_like(mask))),
                      visualize.upscale_for_display(lit(gt[i])),
                      visualize.upscale_for_display(lit(pred[i]))])
     return rows
@@ -353,7 +357,8 @@ class TSGANExperiment(Experiment):
     Options = TSGANOptions
     tag = "[tsgan]"
     collapse_name = "TS-GAN G_A2B"
-    preview_labels = ("RGB", "GT", "predicted", "GT, lit", "predicted, lit")
+    preview_labels = ("RGB", "GT", "predicted", "predicted, all pixels", "GT, lit",
+                      "predicted, lit")
     preview_near_is_small = False          # TS-GAN depth is near-is-bright
     preview_every = 1                      # a sample grid every epoch
     legacy_trainers = ("experiments.train_tsgan",)   # runs recorded before the lifecycle
