@@ -76,12 +76,13 @@ def load_table(name: str) -> dict:
 def in_paper_order(table: dict, runs: dict) -> dict:
     """``runs`` with the rows the table maps to its own rows (``variant_rows``: e.g. CycleGAN
     depth's ``--variant`` names -> Table 1's rows; a multi-file label ``file: row`` maps by
-    ``row``) in the paper's row order; the others follow in the order given."""
+    ``row``; eval_cyclegan_depth's ``variant (model dir)`` labels by ``variant``) in the paper's
+    row order; the others follow in the order given."""
     mapping = table.get("variant_rows") or {}
     order = list(table["rows"])
 
     def rank(name):
-        rows = mapping.get(name.split(": ")[-1]) or []
+        rows = mapping.get(name.split(": ")[-1].split(" (")[0]) or []
         return order.index(rows[0]) if rows and rows[0] in order else len(order)
 
     return dict(sorted(runs.items(), key=lambda item: rank(item[0])))

@@ -240,8 +240,8 @@ def test_compare_paper_prints_our_cyclegan_rows_in_the_papers_order(tmp_path):
     """eval_cyclegan_depth writes its rows alphabetically; compare_paper lists ours in Table
     1's order (CycleGAN, CUT, FastCUT, DCLGAN, SimDCL, HnegSRC, the proposed), unmapped rows
     after them."""
-    names = sorted(["suarez", "cyclegan", "cut", "fastcut", "dclgan", "simdcl", "hnegsrc",
-                    "constant mean"])
+    names = sorted(["suarez (runs/t1/suarez)", "cyclegan", "cut", "fastcut", "dclgan",
+                    "simdcl", "hnegsrc", "constant mean"])
     run = tmp_path / "rows.json"
     run.write_text(json.dumps({"rows": {n: {"psnr": 10.0 + i, "ssim": 0.5}
                                         for i, n in enumerate(names)}}))
@@ -249,12 +249,13 @@ def test_compare_paper_prints_our_cyclegan_rows_in_the_papers_order(tmp_path):
     assert r.returncode == 0, r.stderr
     ours = [line.split("|")[2].strip() for line in r.stdout.splitlines()
             if line.startswith("| ours")]
-    assert ours == ["cyclegan", "cut", "fastcut", "dclgan", "simdcl", "hnegsrc", "suarez",
-                    "constant mean"]
+    assert ours == ["cyclegan", "cut", "fastcut", "dclgan", "simdcl", "hnegsrc",
+                    "suarez (runs/t1/suarez)", "constant mean"]
     # each row keeps its own numbers (sorted index i -> psnr 10 + i)
     psnr = {line.split("|")[2].strip(): line.split("|")[3].strip()
             for line in r.stdout.splitlines() if line.startswith("| ours")}
-    assert psnr["suarez"] == f"{10.0 + names.index('suarez'):.4f}"
+    label = "suarez (runs/t1/suarez)"
+    assert psnr[label] == f"{10.0 + names.index(label):.4f}"
 
 
 def test_compare_paper_table2_and_3_cell_by_cell(tmp_path):
