@@ -648,8 +648,8 @@ def _skin_albedo(x, y, p: IdentityParams, tex, front):
 
 
 def _face_details(x, y, a, part, p: IdentityParams, tex):
-    """Brows, lashes, eyes (sclera, iris, pupil), lips, nostrils on the face box (in place on
-    ``a``/``part``, at canonical neutral coordinates)."""
+    """Lid and socket shade, brows, eyes (sclera, iris, pupil), lashes, lips, nostrils on the
+    face box (in place on ``a``/``part``, at canonical neutral coordinates)."""
     ax = np.abs(x)
     brow_curve = p.brow_y - 3.0 * np.exp(-0.5 * ((ax - p.eye_x - 2.0) / 9.0) ** 2)
     m_brow = np.exp(-0.5 * ((y - brow_curve) / p.brow_thick) ** 4) \
