@@ -17,13 +17,22 @@ run folders moved under ``{work_dir}``, the per-seed folder). Fields:
                  bool, "note": str}``: the report counts the seeds that keep that order.
 """
 
-#: the variant of each Table 1 row of Suarez et al. (experiments/paper_tables/
-#: cyclegan_depth_table1.json's row names), in the paper's order
-CYCLEGAN_TABLE1_ROWS = {
-    "cyclegan": "CycleGAN [20]", "cut": "CUT [10]", "fastcut": "FastCUT [10]",
-    "dclgan": "DCLGAN [3]", "simdcl": "SimDCL [3]", "hnegsrc": "HnegSRC [5]",
-    "suarez": "Suarez et al. (CycleGAN + PatchNCE, eq. 6)",
-}
+import json
+import os
+
+
+def _table1_rows_by_variant() -> dict:
+    """{variant: Table 1 row name} of Suarez et al., in the paper's row order, from the
+    transcribed table's ``variant_rows`` (experiments/paper_tables/cyclegan_depth_table1.json)."""
+    path = os.path.join(os.path.dirname(__file__), "paper_tables", "cyclegan_depth_table1.json")
+    with open(path) as f:
+        table = json.load(f)
+    row_of = {rows[0]: variant for variant, rows in table["variant_rows"].items()}
+    return {row_of[row]: row for row in table["rows"] if row in row_of}
+
+
+#: the variant of each Table 1 row of Suarez et al., in the paper's order
+CYCLEGAN_TABLE1_ROWS = _table1_rows_by_variant()
 
 DOCUMENTED_RUNS = {
     "dl_delta": {
