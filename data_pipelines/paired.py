@@ -7,8 +7,9 @@ Design (the authors' TS-GAN ``data.py``; tf.data practice for RGB-D pipelines):
   a stateless permutation of the N examples seeded by ``(seed, e)``, and the augmentation of
   element ``i`` is seeded by ``(seed, i)``. A run resumed at global step ``s`` builds the
   stream with ``start_index = s * batch_size`` and sees exactly what it would have seen.
-- Geometric augmentation (horizontal flip) is applied to RGB, depth and mask together. The
-  original code flips RGB and depth independently; ``reproduce_flip_bug=True`` does that.
+- Geometric augmentation (horizontal flip; optionally a random zoom and shift,
+  ``data_pipelines.framing_jitter``) is applied to RGB, depth and mask together. The original
+  code flips RGB and depth independently; ``reproduce_flip_bug=True`` does that.
 
 Convention: this module hands out RGB in [-1, 1] (B,H,W,3), depth in [-1, 1] (B,H,W,1) and a
 float {0,1} valid mask (B,H,W,1). ``tsgan_depth_to_unit`` is the one place raw depth becomes
@@ -22,6 +23,8 @@ from typing import Iterable, Optional
 
 import numpy as np
 import tensorflow as tf
+
+from data_pipelines import framing_jitter
 
 AUTOTUNE = tf.data.AUTOTUNE
 DEFAULT_FACE_RANGE_MM = 250.0
@@ -144,11 +147,15 @@ def _flip(x, seed):
 def make_paired_dataset(arrays: PairedArrays, batch_size: int, seed: int = 0,
                         training: bool = True, start_index: int = 0,
                         face_range_mm: float = DEFAULT_FACE_RANGE_MM,
-                        reproduce_flip_bug: bool = False, repeat: bool = True) -> tf.data.Dataset:
+                        reproduce_flip_bug: bool = False, repeat: bool = True,
+                        framing_shift: float = 0.0,
+                        framing_log_zoom: float = 0.0) -> tf.data.Dataset:
     """Batched dicts ``rgb`` [-1,1], ``depth`` [-1,1] (.., 1), ``mask`` (.., 1) float.
 
-    ``training`` shuffles per epoch and flips; evaluation reads the examples in order, once
-    unless ``repeat``.
+    ``training`` shuffles per epoch and flips, and with ``framing_shift`` / ``framing_log_zoom``
+    > 0 reframes each example (``framing_jitter.jitter_rgbd``: shift up to that fraction of the
+    size, zoom up to exp(+-log zoom)); evaluation reads the examples in order, once unless
+    ``repeat``.
     """
     if batch_size <= 0:
         raise ValueError(f"batch_size must be > 0, got {batch_size}")
@@ -171,6 +178,10 @@ def make_paired_dataset(arrays: PairedArrays, batch_size: int, seed: int = 0,
                 both = _flip(tf.concat([rgb, depth, mask], -1), ex_seed)
                 rgb, dm = both[..., :3], both[..., 3:]
             depth, mask = dm[..., :1], dm[..., 1:]
+            if framing_shift > 0 or framing_log_zoom > 0:
+                rgb, depth, mask = framing_jitter.jitter_rgbd(
+                    rgb, depth, mask, tf.random.experimental.stateless_fold_in(ex_seed, 3),
+                    framing_shift, framing_log_zoom)
         return {"rgb": rgb, "depth": depth, "mask": mask}
 
     if training or repeat:

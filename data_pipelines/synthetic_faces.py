@@ -48,9 +48,11 @@ about the ellipsoid's centre, the body turns with a fraction of the head's yaw a
 convention: ``render.pose_matrix`` (yaw > 0 turns the nose to image left).
 
 Domains (the TS-GAN teacher-student setting): 'source' = paired RGB-D, yaw within +-20 deg,
-key light near the camera plus fill; 'target' = RGB for the student, yaw within +-35 deg,
-lateral warm (~3200 K) key light of varying strength, albedo x a darker, redder factor, more
-sensor noise and stronger JPEG. Target examples still carry depth, which target-domain
+key light near the camera plus fill, or in ``SIDE_LIGHT_FRACTION`` = 40 % of images (faces v4)
+a white key light from the side with the target's geometry (the paired CurtinFaces has
+"multiple illumination variations", tsgan-uppal.txt:564-566); 'target' = RGB for the student,
+yaw within +-35 deg, lateral warm (~3200 K) key light of varying strength, albedo x a darker,
+redder factor, more sensor noise and stronger JPEG. Target examples still carry depth, which target-domain
 training must not read (it exists for evaluation). The paper gives no numeric pose ranges
 ("varying poses", lines 565-566, 571-572, 578-579); these are Kinect-crop-like choices.
 
@@ -70,6 +72,9 @@ from data_pipelines import render
 from data_pipelines.conventions import BT601_LUMA
 
 DOMAINS = ("source", "target")
+#: source images lit from the side (faces v4): CurtinFaces, TS-GAN's paired set, "has been
+#: recorded ... under multiple illumination variations" (tsgan-uppal.txt:564-566)
+SIDE_LIGHT_FRACTION = 0.4
 NUM_LANDMARKS = 68
 NOSE_TIP = 30
 #: per-pixel part labels of ``render_face(..., extras=True)['parts']`` (-1 = background)
@@ -332,6 +337,7 @@ class SampleParams:
     noise_seed: int
     hole_seed: int
     monochrome: bool = False                # a monochrome camera (luma in all three channels)
+    side_light: bool = False                # a source image with its key light from the side
 
 
 def _unit(v):
@@ -344,7 +350,7 @@ def sample_params(identity: int, sample: int, config: FaceConfig) -> SampleParam
     camera, expression, light, sensor and background each draw from their own stream."""
     dom = DOMAINS.index(config.domain)
     ss = np.random.SeedSequence([config.seed, 100 + dom, identity, sample])
-    rp, rc, re, rl, rs, rm = (np.random.default_rng(s) for s in ss.spawn(6))
+    rp, rc, re, rl, rs, rm, ri = (np.random.default_rng(s) for s in ss.spawn(7))
     (y0, y1), (p0, p1), (r0, r1) = config.pose_ranges
     yaw, pitch, roll = float(rp.uniform(y0, y1)), float(rp.uniform(p0, p1)), float(rp.uniform(r0, r1))
     body_yaw = 0.3 * yaw + float(rp.uniform(-6.0, 6.0))
@@ -367,12 +373,17 @@ def sample_params(identity: int, sample: int, config: FaceConfig) -> SampleParam
         ambient = np.array([0.95, 0.98, 1.05]) * rl.uniform(0.15, 0.35)
         albedo_factor = np.ones(3)
         read, shot, jpeg = rl.uniform(0.5, 3.0), rl.uniform(0.2, 2.0), rl.integers(55, 96)
+        side_light = bool(ri.uniform() < SIDE_LIGHT_FRACTION)   # own stream (faces v4)
+        if side_light:
+            side = 1.0 if ri.uniform() < 0.5 else -1.0
+            key = _unit([side * ri.uniform(0.6, 1.3), ri.uniform(-0.8, 0.1), -ri.uniform(0.4, 0.9)])
     else:
         side = 1.0 if rl.uniform() < 0.5 else -1.0
         key = _unit([side * rl.uniform(0.6, 1.3), rl.uniform(-0.8, 0.1), -rl.uniform(0.4, 0.9)])
         key_col = np.array([1.0, 0.86, 0.68]) * rl.uniform(0.95, 1.05, 3) * rl.uniform(0.65, 1.35)
         ambient = np.array([1.0, 0.9, 0.8]) * rl.uniform(0.06, 0.2)
         albedo_factor = np.array([0.92, 0.80, 0.76])
+        side_light = False                           # the target's key light is always lateral
         read, shot, jpeg = rl.uniform(1.5, 5.0), rl.uniform(0.5, 3.0), rl.integers(35, 86)
     fill_dir = _unit([-key[0] * rl.uniform(0.5, 1.5), rl.uniform(-0.3, 0.3), -1.0])
     fill_col = np.ones(3) * rl.uniform(0.9, 1.1, 3) * rl.uniform(0.05, 0.35)
@@ -399,7 +410,7 @@ def sample_params(identity: int, sample: int, config: FaceConfig) -> SampleParam
         eye_dropout=float(rs.uniform(0.0, 0.6) if rs.uniform() < 0.5 else 0.0),
         background_seed=int(rs.integers(0, 2 ** 31 - 1)),
         noise_seed=int(rs.integers(0, 2 ** 31 - 1)), hole_seed=int(rs.integers(0, 2 ** 31 - 1)),
-        monochrome=bool(rm.uniform() < MONOCHROME_FRACTION))
+        monochrome=bool(rm.uniform() < MONOCHROME_FRACTION), side_light=side_light)
 
 
 # ----------------------------------------------------------------------------- shape space

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from data_pipelines import framing_jitter
 from data_pipelines.paired import AUTOTUNE, epoch_index_stream, resize_rgb
 
 UNPAIRED_SEED_OFFSET = 7919
@@ -28,8 +29,11 @@ def rgb_array_from_examples(examples, image_size: int, limit=None) -> np.ndarray
 
 
 def make_unpaired_dataset(rgb: np.ndarray, batch_size: int, seed: int = 0, training: bool = True,
-                          start_index: int = 0, key: str = "target_rgb") -> tf.data.Dataset:
-    """Batched ``{key: RGB in [-1, 1]}``, shuffled per epoch and flipped when training."""
+                          start_index: int = 0, key: str = "target_rgb",
+                          framing_shift: float = 0.0,
+                          framing_log_zoom: float = 0.0) -> tf.data.Dataset:
+    """Batched ``{key: RGB in [-1, 1]}``, shuffled per epoch and flipped when training, and
+    reframed (``framing_jitter.jitter_rgb``) when ``framing_shift`` / ``framing_log_zoom`` > 0."""
     if rgb.ndim != 4 or rgb.shape[-1] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"make_unpaired_dataset: rgb must be uint8 (N,H,W,3), got "
                          f"{rgb.dtype} {rgb.shape}")
@@ -41,8 +45,12 @@ def make_unpaired_dataset(rgb: np.ndarray, batch_size: int, seed: int = 0, train
     def load(global_index, idx):
         x = tf.cast(tf.gather(rgb_all, idx), tf.float32) / 127.5 - 1.0
         if training:
-            x = tf.image.stateless_random_flip_left_right(
-                x, tf.stack([tf.cast(seed, tf.int64), global_index]))
+            ex_seed = tf.stack([tf.cast(seed, tf.int64), global_index])
+            x = tf.image.stateless_random_flip_left_right(x, ex_seed)
+            if framing_shift > 0 or framing_log_zoom > 0:
+                x = framing_jitter.jitter_rgb(
+                    x, tf.random.experimental.stateless_fold_in(ex_seed, 3), framing_shift,
+                    framing_log_zoom)
         return {key: x}
 
     ds = epoch_index_stream(len(rgb), seed, shuffle=training, start_index=start_index)

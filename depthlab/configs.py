@@ -76,6 +76,10 @@ class TSGANConfig:
                                        # inside the valid mask closed by a k x k square
                                        # (losses.hole_tolerant_mask; not in the paper or code)
     reproduce_flip_bug: bool = False   # code flips RGB and depth independently
+    framing_shift: float = 0.0         # random shift of each training image (fraction of its
+                                       # size, per axis; data_pipelines.framing_jitter); code:
+                                       # load_size = crop_size = 128, no random crop
+    framing_log_zoom: float = 0.0      # random zoom exp(U(-z, z)) about the centre (code: none)
 
     def __post_init__(self):
         _check_positive("image_size", self.image_size)
@@ -101,6 +105,11 @@ class TSGANConfig:
             _check_positive(name, getattr(self, name))
         if self.pool_size < 0:
             raise ConfigError(f"pool_size must be >= 0, got {self.pool_size}")
+        if not 0.0 <= self.framing_shift <= 0.25:
+            raise ConfigError(f"framing_shift must be in [0, 0.25], got {self.framing_shift}")
+        if not 0.0 <= self.framing_log_zoom <= 0.5:
+            raise ConfigError(f"framing_log_zoom must be in [0, 0.5], got "
+                              f"{self.framing_log_zoom}")
         if self.mask_close_px < 0:
             raise ConfigError(f"mask_close_px must be >= 0, got {self.mask_close_px}")
         if self.mask_close_px and not self.mask_pixel_loss:
@@ -163,12 +172,16 @@ TSGAN_PRESETS: Dict[str, TSGANConfig] = {
     # over the face front; measured, seed 0, 48 unseen faces per domain (face-front RMSE
     # mm, source / target; best flat face 13.4 / 14.5): lambda_pixel 10 -> 21.1 / 58.1,
     # 50 -> 12.3 / 38.3, 200 -> 10.6 / 20.5 (BUILD_NOTES, "The demo on the new faces").
+    # Framing jitter (shift 10 %, zoom exp(+-0.12); issue 20): photographs' crops are framed
+    # less alike than the embedded faces, and without it the generator places its face
+    # template by position in the frame (BUILD_NOTES, "Faces v4 and framing jitter").
     "demo": TSGANConfig(
         preset="demo", image_size=64, gen_filters=32, gen_blocks=6, lambda_pixel=200.0,
         disc_filters=(32, 64, 128, 128), disc_strides=(2, 2, 2, 2), lambda_cycle=5.0,
         lr_teacher=1e-3, lr_student=2e-4, lr_disc=2e-4, beta_1=0.5, decay="linear",
         decay_epoch_teacher=5, decay_epoch_student=5, decay_epoch_disc=5, epochs=8,
-        batch_size=8, pool_size=50, d_rgb_real="target", mask_pixel_loss=True),
+        batch_size=8, pool_size=50, d_rgb_real="target", mask_pixel_loss=True,
+        framing_shift=0.1, framing_log_zoom=0.12),
 }
 
 

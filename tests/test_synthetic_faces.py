@@ -397,6 +397,39 @@ def test_monochrome_camera_fraction_and_grey_pixels():
                                [[0.299] * 3, [0.363] * 3], atol=1e-12)
 
 
+def test_side_lights_on_source_images(monkeypatch):
+    """Faces v4: ``SIDE_LIGHT_FRACTION`` of the source images have the key light from the side
+    (|x| >= 0.6 / 0.9 |z|; the frontal key has |x| <= 0.5 |z|); the draw has its own stream, so
+    the depth and every other draw are those of faces v3; the lit side of the face is the
+    brighter one; target images are never flagged (their key is always lateral)."""
+    cfg = sf.FaceConfig(image_size=64)
+    n = 400
+    params = [sf.sample_params(i, 1, cfg) for i in range(n)]
+    side = np.array([sp.side_light for sp in params])
+    p = sf.SIDE_LIGHT_FRACTION
+    assert abs(side.mean() - p) < 4.0 * np.sqrt(p * (1 - p) / n)
+    ratio = np.array([abs(sp.lights[0][0]) / abs(sp.lights[0][2]) for sp in params])
+    assert np.all(ratio[side] >= 0.6 / 0.9 - 1e-9) and np.all(ratio[~side] <= 0.5 + 1e-9)
+    target = sf.FaceConfig(image_size=64, domain="target")
+    assert not any(sf.sample_params(i, 1, target).side_light for i in range(40))
+    monkeypatch.setattr(sf, "SIDE_LIGHT_FRACTION", 0.0)
+    frontal = [sf.sample_params(i, 1, cfg) for i in range(n)]
+    for a, b in zip(params, frontal):
+        assert dataclasses.replace(a, lights=b.lights, side_light=False) == b
+    lit = [i for i in range(n) if side[i]][:3]
+    for i in lit:
+        with_side = sf.render_face(i, sf.identity_params(i), params[i], cfg, extras=True)
+        without = sf.render_face(i, sf.identity_params(i), frontal[i], cfg, extras=True)
+        np.testing.assert_array_equal(with_side["depth"], without["depth"])
+        skin = with_side["parts"] == sf.PARTS.index("skin")
+        cols = np.nonzero(skin.any(0))[0]
+        mid = (cols.min() + cols.max()) / 2.0
+        lum = with_side["rgb"].astype(float).mean(-1)
+        xs = np.arange(lum.shape[1])[None, :].repeat(lum.shape[0], 0)
+        right = lum[skin & (xs > mid)].mean() - lum[skin & (xs < mid)].mean()
+        assert np.sign(right) == np.sign(params[i].lights[0][0]), (i, right)
+
+
 def test_lid_and_socket_darkening_hand_worked():
     """Below the eye opening, outside brow, lashes and iris, the albedo with ``socket_dark``
     s is the albedo without it times 1 - s exp(-ex^2 / 2(1.15 w)^2 - (y + 1.5)^2 / 2 6^2)."""

@@ -47,7 +47,7 @@ class SyntheticFacesConfig(tfds.core.BuilderConfig):
 class SyntheticFaces(ModuleCodePath, tfds.core.GeneratorBasedBuilder):
     """Procedural faces: paired RGB + 16-bit depth, identities, 68 landmarks, pose."""
 
-    VERSION = tfds.core.Version("3.0.0")
+    VERSION = tfds.core.Version("4.0.0")
     RELEASE_NOTES = {"1.0.0": "Mesh-rendered procedural faces (render.py z-buffer).",
                      "2.0.0": "Camera-like faces (issue 20): shape space, expressions, hair, "
                               "ears, neck and shoulders, textured albedo, several lights with "
@@ -55,7 +55,10 @@ class SyntheticFaces(ModuleCodePath, tfds.core.GeneratorBasedBuilder):
                               "holes (hair, steep silhouettes).",
                      "3.0.0": "Faces v3 (issue 20): thicker brows, darker sclera, lid and "
                               "socket skin, occlusion on direct light, 15% monochrome "
-                              "cameras; depth bit-identical to 2.0.0."}
+                              "cameras; depth bit-identical to 2.0.0.",
+                     "4.0.0": "Faces v4 (issue 20): 40% of source images lit from the side "
+                              "(CurtinFaces' illumination variations); depth and target "
+                              "images bit-identical to 3.0.0."}
     BUILDER_CONFIGS = [
         SyntheticFacesConfig(name="tiny", description="64 px, 8 identities x (3 train + 1 test)",
                              image_size=64, num_identities=8, train_images_per_identity=3,

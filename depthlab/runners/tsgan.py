@@ -436,10 +436,13 @@ class TSGANExperiment(Experiment):
         start = first_epoch * phase.steps_per_epoch * cfg.batch_size
         stream = make_paired_dataset(data.source, cfg.batch_size, seed=seed, training=True,
                                      start_index=start,
-                                     reproduce_flip_bug=cfg.reproduce_flip_bug)
+                                     reproduce_flip_bug=cfg.reproduce_flip_bug,
+                                     framing_shift=cfg.framing_shift,
+                                     framing_log_zoom=cfg.framing_log_zoom)
         if data.target is not None:
             stream = zip_streams(stream, make_unpaired_dataset(
-                data.target, cfg.batch_size, seed=seed, start_index=start))
+                data.target, cfg.batch_size, seed=seed, start_index=start,
+                framing_shift=cfg.framing_shift, framing_log_zoom=cfg.framing_log_zoom))
         return stream
 
     def on_fresh_start(self, run, model, data: TSGANData) -> None:
