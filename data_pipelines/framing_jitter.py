@@ -26,6 +26,15 @@ from typing import Sequence, Tuple
 import tensorflow as tf
 
 
+def check_ranges(max_shift: float, max_log_zoom: float, caller: str) -> None:
+    """Raises ValueError naming ``caller`` unless 0 <= max_shift <= 0.25 and
+    0 <= max_log_zoom <= 0.5 (the bounds of ``TSGANConfig``)."""
+    if not 0.0 <= float(max_shift) <= 0.25:
+        raise ValueError(f"{caller}: framing_shift must be in [0, 0.25], got {max_shift}")
+    if not 0.0 <= float(max_log_zoom) <= 0.5:
+        raise ValueError(f"{caller}: framing_log_zoom must be in [0, 0.5], got {max_log_zoom}")
+
+
 def draw_framing(seed, max_shift: float, max_log_zoom: float) -> Tuple[tf.Tensor, tf.Tensor]:
     """(zoom scalar, shift (2,) as a fraction of the image size, x then y) from a stateless
     ``seed`` (shape-[2] int)."""

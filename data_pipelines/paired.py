@@ -159,6 +159,7 @@ def make_paired_dataset(arrays: PairedArrays, batch_size: int, seed: int = 0,
     """
     if batch_size <= 0:
         raise ValueError(f"batch_size must be > 0, got {batch_size}")
+    framing_jitter.check_ranges(framing_shift, framing_log_zoom, "make_paired_dataset")
     rgb_all = tf.constant(arrays.rgb)
     depth_all = tf.constant(arrays.depth)
     bits = arrays.depth_bits

@@ -39,6 +39,7 @@ def make_unpaired_dataset(rgb: np.ndarray, batch_size: int, seed: int = 0, train
                          f"{rgb.dtype} {rgb.shape}")
     if batch_size <= 0:
         raise ValueError(f"batch_size must be > 0, got {batch_size}")
+    framing_jitter.check_ranges(framing_shift, framing_log_zoom, "make_unpaired_dataset")
     seed = int(seed) + UNPAIRED_SEED_OFFSET
     rgb_all = tf.constant(rgb)
 

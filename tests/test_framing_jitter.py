@@ -113,3 +113,11 @@ def test_config_bounds_and_code_default():
         tsgan_config("code", framing_shift=0.3)
     with pytest.raises(ConfigError, match="framing_log_zoom"):
         tsgan_config("code", framing_log_zoom=-0.1)
+
+
+def test_streams_reject_out_of_range_framing():
+    arrays = _square_example(n=2)
+    with pytest.raises(ValueError, match="make_paired_dataset: framing_shift"):
+        make_paired_dataset(arrays, 2, framing_shift=-0.1)
+    with pytest.raises(ValueError, match="make_unpaired_dataset: framing_log_zoom"):
+        make_unpaired_dataset(arrays.rgb, 2, framing_log_zoom=0.7)
