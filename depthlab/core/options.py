@@ -313,6 +313,8 @@ CONFIG_BOUNDS: Tuple[Tuple[str, Dict[str, float], str], ...] = (
     (r"^decay_epoch_|^gen_downsamplings$|^extra_convs$|_steps$|^num_patches$|_px$", {"lower": 0},
      "a count that may be 0"),
     (r"^pool_size$", {"lower": -1}, "an image-pool size (-1: the variant's default)"),
+    (r"^framing_shift$", {"lower": 0.0, "upper": 0.25}, "a framing shift (fraction of the size)"),
+    (r"^framing_log_zoom$", {"lower": 0.0, "upper": 0.5}, "a framing log zoom"),
     (r"filters$|blocks$|units$|layers$|_grid$|^epochs$|^batch_size$|^image_size$|_hw$|"
      r"channels$|^scale$|strides?$", {"lower": 1}, "a count or a size"),
 )
