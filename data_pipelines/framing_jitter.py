@@ -42,14 +42,16 @@ def draw_framing(seed, max_shift: float, max_log_zoom: float) -> Tuple[tf.Tensor
     return tf.exp(u[0] * max_log_zoom), u[1:] * max_shift
 
 
-def framing_transform(zoom, shift, size) -> tf.Tensor:
+def framing_transform(zoom, shift, width, height=None) -> tf.Tensor:
     """The (1, 8) projective transform (output pixel -> input pixel) of ``zoom`` about the
-    image centre and ``shift`` (fraction of ``size``, x then y)."""
-    size = tf.cast(size, tf.float32)
-    c = (size - 1.0) / 2.0
+    image centre and ``shift`` (x as a fraction of ``width``, y of ``height``; a square image
+    when ``height`` is None)."""
+    width = tf.cast(width, tf.float32)
+    height = width if height is None else tf.cast(height, tf.float32)
     inv = 1.0 / zoom
-    tx = c - c * inv - shift[0] * size
-    ty = c - c * inv - shift[1] * size
+    cx, cy = (width - 1.0) / 2.0, (height - 1.0) / 2.0
+    tx = cx - cx * inv - shift[0] * width
+    ty = cy - cy * inv - shift[1] * height
     zero = tf.zeros_like(inv)
     return tf.reshape(tf.stack([inv, zero, tx, zero, inv, ty, zero, zero]), [1, 8])
 
@@ -66,7 +68,8 @@ def warp(image, transform, interpolation: str, fill_mode: str, fill_value: float
 def jitter_rgb(rgb, seed, max_shift: float, max_log_zoom: float):
     """One RGB image (H, W, 3) float, reframed (bilinear, edge padding)."""
     zoom, shift = draw_framing(seed, max_shift, max_log_zoom)
-    return warp(rgb, framing_transform(zoom, shift, tf.shape(rgb)[1]), "BILINEAR", "NEAREST")
+    t = framing_transform(zoom, shift, tf.shape(rgb)[1], tf.shape(rgb)[0])
+    return warp(rgb, t, "BILINEAR", "NEAREST")
 
 
 def jitter_rgbd(rgb, depth, mask, seed, max_shift: float, max_log_zoom: float,
@@ -74,7 +77,7 @@ def jitter_rgbd(rgb, depth, mask, seed, max_shift: float, max_log_zoom: float,
     """(rgb, depth, mask) of one example, reframed alike: RGB bilinear with edge padding,
     depth and mask nearest, ``depth_fill`` and mask 0 outside the input."""
     zoom, shift = draw_framing(seed, max_shift, max_log_zoom)
-    t = framing_transform(zoom, shift, tf.shape(rgb)[1])
+    t = framing_transform(zoom, shift, tf.shape(rgb)[1], tf.shape(rgb)[0])
     return (warp(rgb, t, "BILINEAR", "NEAREST"),
             warp(depth, t, "NEAREST", "CONSTANT", depth_fill),
             warp(mask, t, "NEAREST", "CONSTANT", 0.0))

@@ -25,6 +25,20 @@ def test_shift_moves_an_impulse_by_the_fraction_times_the_size():
     assert np.all(out[:, :2, 0] == -7.0) and np.all(out[-1, :, 0] == -7.0)
 
 
+def test_non_square_images_shift_and_zoom_about_their_own_centre():
+    # 4 rows x 8 columns: a shift of (0.25, 0.25) is 2 columns and 1 row
+    img = np.zeros((4, 8, 1), np.float32)
+    img[1, 3, 0] = 1.0
+    t = fj.framing_transform(tf.constant(1.0), tf.constant([0.25, 0.25]), 8, 4)
+    out = fj.warp(tf.constant(img), t, "NEAREST", "CONSTANT", 0.0).numpy()
+    assert np.argwhere(out[..., 0] == 1.0).tolist() == [[2, 5]]
+    # zoom 2 about the centre (row 1.5, column 3.5): row r reads (r - 1.5) / 2 + 1.5
+    rows = np.tile(np.arange(4, dtype=np.float32)[:, None, None], (1, 8, 1))
+    t = fj.framing_transform(tf.constant(2.0), tf.constant([0.0, 0.0]), 8, 4)
+    out = fj.warp(tf.constant(rows), t, "BILINEAR", "NEAREST").numpy()[:, 0, 0]
+    np.testing.assert_allclose(out, (np.arange(4) - 1.5) / 2 + 1.5, atol=1e-5)
+
+
 def test_zoom_about_the_centre_hand_worked():
     # 9 px ramp f(x) = x, zoom 2: output column x reads input (x - 4) / 2 + 4
     ramp = np.tile(np.arange(9, dtype=np.float32)[None, :, None], (9, 1, 1))
