@@ -5,16 +5,16 @@ per cent of the crop from photograph to photograph. The embedded faces are frame
 (``synthetic_faces.FaceConfig``: shift 4 %, size 12 %), so a generator trained on them can
 place one face template by its position in the frame instead of finding the face's features,
 and a photograph framed a few pixels differently then gets the template in the wrong place
-(BUILD_NOTES, "Framing jitter"). This is the "random crop" of the TS-GAN code
+(BUILD_NOTES, "Faces v4 and framing jitter"). This is the "random crop" of the TS-GAN code
 (``load_size`` > ``crop_size``, a random shift; a no-op at its defaults, 128 = 128) with a
 random zoom added.
 
 Each example draws ``log zoom ~ U(-max_log_zoom, max_log_zoom)`` and a shift ``~ U(-max_shift,
-max_shift) x size`` per axis from a stateless seed, so the stream stays a pure function of
-``(seed, element index)``. Output pixel ``(x, y)`` (column and row index) reads input
-``(x - c) / zoom + c - shift`` with ``c = (size - 1) / 2``, the centre of the middle pixel(s):
-zoom > 1 enlarges the face about the centre, a positive shift moves it right / down. RGB is interpolated bilinearly and padded by
-its edge pixels; depth and the valid mask are read at the nearest pixel (a hole never blends
+max_shift)`` of the image's width (x) and height (y) from a stateless seed, so the stream stays
+a pure function of ``(seed, element index)``. Output column ``x`` reads input column
+``(x - c) / zoom + c - shift x width`` with ``c = (width - 1) / 2``, the centre of the middle
+pixel(s), and rows alike: zoom > 1 enlarges the face about the centre, a positive shift moves
+it right / down. RGB is interpolated bilinearly and padded by its edge pixels; depth and the valid mask are read at the nearest pixel (a hole never blends
 into valid depth) and are invalid (``depth_fill``, mask 0) where the output falls outside the
 input, so no loss is taken there.
 """

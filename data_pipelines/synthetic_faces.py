@@ -52,8 +52,8 @@ key light near the camera plus fill, or in ``SIDE_LIGHT_FRACTION`` = 40 % of ima
 a white key light from the side with the target's geometry (the paired CurtinFaces has
 "multiple illumination variations", tsgan-uppal.txt:564-566); 'target' = RGB for the student,
 yaw within +-35 deg, lateral warm (~3200 K) key light of varying strength, albedo x a darker,
-redder factor, more sensor noise and stronger JPEG. Target examples still carry depth, which target-domain
-training must not read (it exists for evaluation). The paper gives no numeric pose ranges
+redder factor, more sensor noise and stronger JPEG. Target examples still carry depth, which
+target-domain training must not read (it exists for evaluation). The paper gives no numeric pose ranges
 ("varying poses", lines 565-566, 571-572, 578-579); these are Kinect-crop-like choices.
 
 Output is bit-identical for the same inputs (NumPy + OpenCV, no threads involved).
@@ -345,6 +345,13 @@ def _unit(v):
     return v / np.linalg.norm(v)
 
 
+def _side_key_direction(r: np.random.Generator) -> np.ndarray:
+    """A key light from the image's left or right (camera axes, unit vector towards the light):
+    the target domain's key, and the source's side-lit images (faces v4)."""
+    side = 1.0 if r.uniform() < 0.5 else -1.0
+    return _unit([side * r.uniform(0.6, 1.3), r.uniform(-0.8, 0.1), -r.uniform(0.4, 0.9)])
+
+
 def sample_params(identity: int, sample: int, config: FaceConfig) -> SampleParams:
     """Per-image parameters; depend on ``(seed, domain, identity, sample)`` only. Pose,
     camera, expression, light, sensor and background each draw from their own stream."""
@@ -375,11 +382,9 @@ def sample_params(identity: int, sample: int, config: FaceConfig) -> SampleParam
         read, shot, jpeg = rl.uniform(0.5, 3.0), rl.uniform(0.2, 2.0), rl.integers(55, 96)
         side_light = bool(ri.uniform() < SIDE_LIGHT_FRACTION)   # own stream (faces v4)
         if side_light:
-            side = 1.0 if ri.uniform() < 0.5 else -1.0
-            key = _unit([side * ri.uniform(0.6, 1.3), ri.uniform(-0.8, 0.1), -ri.uniform(0.4, 0.9)])
+            key = _side_key_direction(ri)
     else:
-        side = 1.0 if rl.uniform() < 0.5 else -1.0
-        key = _unit([side * rl.uniform(0.6, 1.3), rl.uniform(-0.8, 0.1), -rl.uniform(0.4, 0.9)])
+        key = _side_key_direction(rl)
         key_col = np.array([1.0, 0.86, 0.68]) * rl.uniform(0.95, 1.05, 3) * rl.uniform(0.65, 1.35)
         ambient = np.array([1.0, 0.9, 0.8]) * rl.uniform(0.06, 0.2)
         albedo_factor = np.array([0.92, 0.80, 0.76])
