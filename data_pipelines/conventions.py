@@ -13,6 +13,11 @@ Ranges
 - ``tanh_depth_to_unit``: a tanh network's [-1, 1] depth (first channel) -> [0, 1] (TS-GAN
   G_A2B, CycleGAN-depth G1, the exported generator).
 
+Framing jitter bounds
+- ``FRAMING_SHIFT_MAX``, ``FRAMING_LOG_ZOOM_MAX``: the largest random shift (fraction of the
+  image size, per axis) and log zoom of ``framing_jitter``; ``TSGANConfig`` and
+  ``--config_override`` check against the same two numbers.
+
 Gray
 - ``BT601_LUMA``, ``rgb_to_gray3``: ITU-R BT.601 luma Y = 0.299 R + 0.587 G + 0.114 B,
   replicated to 3 channels (CycleGAN-depth's gray input, TS-GAN Figure 4's gray RGB).
@@ -35,6 +40,11 @@ VALID_MAX_CODE = PAPER_HOLE_CODE - 1
 VALID_MAX_NORMALISED = VALID_MAX_CODE / PAPER_HOLE_CODE
 #: A hole in normalised [0, 1] depth (the network convention): 65535 / 65535.
 UNIT_HOLE = 1.0
+
+#: Largest ``framing_shift`` (fraction of the image size, per axis) of ``framing_jitter``.
+FRAMING_SHIFT_MAX = 0.25
+#: Largest ``framing_log_zoom`` (zoom within exp(+-0.5)) of ``framing_jitter``.
+FRAMING_LOG_ZOOM_MAX = 0.5
 
 #: ITU-R BT.601 luma weights of R, G, B.
 BT601_LUMA = (0.299, 0.587, 0.114)

@@ -25,14 +25,18 @@ from typing import Sequence, Tuple
 
 import tensorflow as tf
 
+from data_pipelines.conventions import FRAMING_LOG_ZOOM_MAX, FRAMING_SHIFT_MAX
+
 
 def check_ranges(max_shift: float, max_log_zoom: float, caller: str) -> None:
-    """Raises ValueError naming ``caller`` unless 0 <= max_shift <= 0.25 and
-    0 <= max_log_zoom <= 0.5 (the bounds of ``TSGANConfig``)."""
-    if not 0.0 <= float(max_shift) <= 0.25:
-        raise ValueError(f"{caller}: framing_shift must be in [0, 0.25], got {max_shift}")
-    if not 0.0 <= float(max_log_zoom) <= 0.5:
-        raise ValueError(f"{caller}: framing_log_zoom must be in [0, 0.5], got {max_log_zoom}")
+    """Raises ValueError naming ``caller`` unless 0 <= max_shift <= ``FRAMING_SHIFT_MAX`` and
+    0 <= max_log_zoom <= ``FRAMING_LOG_ZOOM_MAX`` (``data_pipelines.conventions``)."""
+    if not 0.0 <= float(max_shift) <= FRAMING_SHIFT_MAX:
+        raise ValueError(f"{caller}: framing_shift must be in [0, {FRAMING_SHIFT_MAX}], got "
+                         f"{max_shift}")
+    if not 0.0 <= float(max_log_zoom) <= FRAMING_LOG_ZOOM_MAX:
+        raise ValueError(f"{caller}: framing_log_zoom must be in [0, {FRAMING_LOG_ZOOM_MAX}], "
+                         f"got {max_log_zoom}")
 
 
 def draw_framing(seed, max_shift: float, max_log_zoom: float) -> Tuple[tf.Tensor, tf.Tensor]:

@@ -11,6 +11,9 @@ import dataclasses
 import json
 from typing import Any, Dict, Tuple
 
+# TF-free (the configs stay importable without TensorFlow)
+from data_pipelines.conventions import FRAMING_LOG_ZOOM_MAX, FRAMING_SHIFT_MAX
+
 
 class ConfigError(ValueError):
     """A config value is invalid; the message names the field."""
@@ -39,6 +42,8 @@ class TSGANConfig:
     gen_filters: int = 64
     gen_downsamplings: int = 2
     gen_blocks: int = 9                # code 9, paper 6
+    gen_upsample: str = "transpose"    # decoder: 'transpose' convs (code, paper l. 526-529) |
+                                       # 'resize' (bilinear x2 + 3x3 conv; no checkerboard)
     disc_filters: Tuple[int, ...] = (64, 128, 256, 512)
     disc_strides: Tuple[int, ...] = (2, 2, 2, 1)
     disc_first_norm: bool = False      # IN on D's first conv: code no, paper yes (l. 538-539)
@@ -88,6 +93,7 @@ class TSGANConfig:
                               f"2**gen_downsamplings={2 ** self.gen_downsamplings}")
         _check_choice("depth_channels", self.depth_channels, {1, 3})
         _check_choice("decay", self.decay, {"linear", "step", "compound"})
+        _check_choice("gen_upsample", self.gen_upsample, {"transpose", "resize"})
         _check_choice("d_rgb_real", self.d_rgb_real, {"source", "target"})
         _check_choice("update_order", self.update_order, {"code", "algorithm1"})
         _check_choice("disc_lr", self.disc_lr, {"own", "component"})
@@ -105,10 +111,11 @@ class TSGANConfig:
             _check_positive(name, getattr(self, name))
         if self.pool_size < 0:
             raise ConfigError(f"pool_size must be >= 0, got {self.pool_size}")
-        if not 0.0 <= self.framing_shift <= 0.25:
-            raise ConfigError(f"framing_shift must be in [0, 0.25], got {self.framing_shift}")
-        if not 0.0 <= self.framing_log_zoom <= 0.5:
-            raise ConfigError(f"framing_log_zoom must be in [0, 0.5], got "
+        if not 0.0 <= self.framing_shift <= FRAMING_SHIFT_MAX:
+            raise ConfigError(f"framing_shift must be in [0, {FRAMING_SHIFT_MAX}], got "
+                              f"{self.framing_shift}")
+        if not 0.0 <= self.framing_log_zoom <= FRAMING_LOG_ZOOM_MAX:
+            raise ConfigError(f"framing_log_zoom must be in [0, {FRAMING_LOG_ZOOM_MAX}], got "
                               f"{self.framing_log_zoom}")
         if self.mask_close_px < 0:
             raise ConfigError(f"mask_close_px must be >= 0, got {self.mask_close_px}")

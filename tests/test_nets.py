@@ -4,6 +4,8 @@ import subprocess
 import sys
 
 import keras
+import numpy as np
+import pytest
 
 from depthlab.configs import tsgan_config
 from depthlab.models import cyclegan_depth, tsgan
@@ -45,3 +47,36 @@ def test_no_paper_module_imports_another_paper():
     for path in models.glob("*.py"):
         for mod in re.findall(r"from depthlab\.models\.(\w+) import", path.read_text()):
             assert (path.stem, mod) == ("tsgan_baselines", "tsgan"), (path.name, mod)
+
+
+def _nyquist_fraction(image):
+    """Share of an image's AC power in its period-2 rows and columns of the 2-D spectrum: the
+    checkerboard of uneven transposed-conv overlap (Odena et al. 2016) puts it there."""
+    power = np.abs(np.fft.fft2(image - image.mean())) ** 2
+    n_row, n_col = image.shape
+    return (power[n_row // 2, :].sum() + power[:, n_col // 2].sum()) / power.sum()
+
+
+def test_resize_upsampling_removes_the_checkerboard():
+    """``upsample='resize'`` (bilinear x2 + 3x3 conv) has the transposed conv's parameter count
+    (3x3 in->out, no bias before IN) and no period-2 pattern at initialisation, where the 3x3
+    stride-2 transposed convs put 10-60 % of a smooth input's output power at period 2."""
+    rows, cols = np.mgrid[0:64, 0:64] / 64.0
+    smooth = np.stack([np.sin(3 * cols + 1) * np.cos(2 * rows), cols - rows, np.cos(4 * rows)],
+                      -1)[None].astype(np.float32)
+    for seed in range(3):
+        nets = {}
+        for upsample in ("transpose", "resize"):
+            keras.utils.set_random_seed(seed)
+            nets[upsample] = ResnetGenerator(64, 3, 1, filters=8, n_blocks=1, upsample=upsample)
+        counts = {k: sum(int(np.prod(w.shape)) for w in net.trainable_weights)
+                  for k, net in nets.items()}
+        assert counts["resize"] == counts["transpose"]
+        kinds = [type(layer).__name__ for layer in nets["resize"].layers]
+        assert kinds.count("UpSampling2D") == 2 and "Conv2DTranspose" not in kinds
+        assert _nyquist_fraction(nets["transpose"](smooth).numpy()[0, ..., 0]) > 0.1
+        assert _nyquist_fraction(nets["resize"](smooth).numpy()[0, ..., 0]) < 0.01
+    clone = ResnetGenerator.from_config(nets["resize"].get_config())
+    assert clone.get_config()["upsample"] == "resize"
+    with pytest.raises(ValueError, match="upsample must be one of"):
+        ResnetGenerator(64, upsample="nearest")

@@ -81,6 +81,11 @@ def test_config_validation_names_the_field():
         tsgan_config("code", image_size=30)
     with pytest.raises(ConfigError, match="lambda_nope"):
         tsgan_config("code", lambda_nope=1.0)
+    with pytest.raises(ConfigError, match="gen_upsample"):
+        tsgan_config("code", gen_upsample="nearest")
+    kinds = [type(layer).__name__
+             for layer in tsgan.build_generator(tsgan_config("demo", gen_upsample="resize")).layers]
+    assert kinds.count("UpSampling2D") == 2 and "Conv2DTranspose" not in kinds
     with pytest.raises(ValueError, match="ablation"):
         tsgan.TSGAN("demo", ablation="student_only")
 

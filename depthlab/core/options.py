@@ -23,6 +23,8 @@ import re
 import typing
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from data_pipelines.conventions import FRAMING_LOG_ZOOM_MAX, FRAMING_SHIFT_MAX
+
 #: Keras dtype policies a trainer accepts (``depthlab.training.set_precision``).
 PRECISION_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 #: tf.distribute strategies (``depthlab.training.get_strategy``).
@@ -313,8 +315,9 @@ CONFIG_BOUNDS: Tuple[Tuple[str, Dict[str, float], str], ...] = (
     (r"^decay_epoch_|^gen_downsamplings$|^extra_convs$|_steps$|^num_patches$|_px$", {"lower": 0},
      "a count that may be 0"),
     (r"^pool_size$", {"lower": -1}, "an image-pool size (-1: the variant's default)"),
-    (r"^framing_shift$", {"lower": 0.0, "upper": 0.25}, "a framing shift (fraction of the size)"),
-    (r"^framing_log_zoom$", {"lower": 0.0, "upper": 0.5}, "a framing log zoom"),
+    (r"^framing_shift$", {"lower": 0.0, "upper": FRAMING_SHIFT_MAX},
+     "a framing shift (fraction of the size)"),
+    (r"^framing_log_zoom$", {"lower": 0.0, "upper": FRAMING_LOG_ZOOM_MAX}, "a framing log zoom"),
     (r"filters$|blocks$|units$|layers$|_grid$|^epochs$|^batch_size$|^image_size$|_hw$|"
      r"channels$|^scale$|strides?$", {"lower": 1}, "a count or a size"),
 )

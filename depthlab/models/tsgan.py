@@ -43,7 +43,7 @@ def build_generator(preset="code", input_channels: int = 3, output_channels: Opt
     return ResnetGenerator(image_size=image_size or cfg.image_size, input_channels=input_channels,
                            output_channels=output_channels or cfg.depth_channels,
                            filters=cfg.gen_filters, n_downsamplings=cfg.gen_downsamplings,
-                           n_blocks=cfg.gen_blocks, name=name)
+                           n_blocks=cfg.gen_blocks, upsample=cfg.gen_upsample, name=name)
 
 
 def build_discriminator(preset="code", input_channels: int = 3, image_size: Optional[int] = None,

@@ -26,6 +26,10 @@ from depthlab.layers import (KERNEL_INITS, NORMS, ReflectionPad2D, ResnetBlock,
                              conv_norm_act)
 
 _PACKAGE = "depthlab"
+#: ResnetGenerator's decoder upsampling: 3x3 stride-2 transposed convs (the CycleGAN / TS-GAN
+#: code and text, tsgan-uppal.txt:526-529) or 2x bilinear resize + 3x3 conv ("resize-conv",
+#: Odena et al. 2016, which has no uneven-overlap checkerboard).
+UPSAMPLING = ("transpose", "resize")
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -38,7 +42,11 @@ class ResnetGenerator(keras.Model):
 
     def __init__(self, image_size: Optional[int] = 128, input_channels: int = 3,
                  output_channels: int = 3, filters: int = 64, n_downsamplings: int = 2,
-                 n_blocks: int = 9, name: str = "resnet_generator", **kwargs):
+                 n_blocks: int = 9, upsample: str = "transpose",
+                 name: str = "resnet_generator", **kwargs):
+        if upsample not in UPSAMPLING:
+            raise ValueError(f"ResnetGenerator: upsample must be one of {UPSAMPLING}, got "
+                             f"{upsample!r}")
         inputs = keras.Input((image_size, image_size, input_channels), name="image")
         x = ReflectionPad2D(3)(inputs)
         x = conv_norm_act(x, filters, 7, padding="valid")
@@ -50,14 +58,19 @@ class ResnetGenerator(keras.Model):
             x = ResnetBlock(width)(x)
         for _ in range(n_downsamplings):
             width //= 2
-            x = conv_norm_act(x, width, 3, strides=2, transpose=True)
+            if upsample == "transpose":
+                x = conv_norm_act(x, width, 3, strides=2, transpose=True)
+            else:
+                x = layers.UpSampling2D(2, interpolation="bilinear")(x)
+                x = conv_norm_act(x, width, 3)
         x = ReflectionPad2D(3)(x)
         x = layers.Conv2D(output_channels, 7, padding="valid", dtype="float32")(x)
         outputs = layers.Activation("tanh", dtype="float32")(x)
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
         self._config = dict(image_size=image_size, input_channels=input_channels,
                             output_channels=output_channels, filters=filters,
-                            n_downsamplings=n_downsamplings, n_blocks=n_blocks)
+                            n_downsamplings=n_downsamplings, n_blocks=n_blocks,
+                            upsample=upsample)
 
     def get_config(self):
         return dict(self._config, name=self.name)
