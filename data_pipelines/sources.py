@@ -45,10 +45,12 @@ RGB_SOURCES = (SYNTHETIC_TARGET, SYNTHETIC) + tuple(REAL_BUILDERS)
 
 @dataclasses.dataclass(frozen=True)
 class SyntheticSize:
-    """How many procedural faces to make for one split."""
+    """How many procedural faces to make for one split (and ``diffuse_light_fraction``: the
+    share of source-domain faces under diffuse light only, ``FaceConfig``; 0 = faces v4)."""
 
     identities: int = 20
     images_per_identity: int = 10
+    diffuse_light_fraction: float = 0.0
 
 
 def _synthetic(domain: str, split: str, image_size: int, seed: int, size: SyntheticSize):
@@ -56,7 +58,8 @@ def _synthetic(domain: str, split: str, image_size: int, seed: int, size: Synthe
 
     if split not in ("train", "test"):
         raise ValueError(f"synthetic faces have splits 'train' and 'test', got {split!r}")
-    config = sf.FaceConfig(image_size=image_size, domain=domain, seed=seed)
+    config = sf.FaceConfig(image_size=image_size, domain=domain, seed=seed,
+                           diffuse_light_fraction=size.diffuse_light_fraction)
     offset = 0 if split == "train" else SYNTHETIC_TEST_IDENTITY_OFFSET
     for identity in range(offset, offset + size.identities):
         for sample in range(size.images_per_identity):

@@ -50,11 +50,13 @@ convention: ``render.pose_matrix`` (yaw > 0 turns the nose to image left).
 Domains (the TS-GAN teacher-student setting): 'source' = paired RGB-D, yaw within +-20 deg,
 key light near the camera plus fill, or in ``SIDE_LIGHT_FRACTION`` = 40 % of images (faces v4)
 a white key light from the side with the target's geometry (the paired CurtinFaces has
-"multiple illumination variations", tsgan-uppal.txt:564-566); 'target' = RGB for the student,
-yaw within +-35 deg, lateral warm (~3200 K) key light of varying strength, albedo x a darker,
-redder factor, more sensor noise and stronger JPEG. Target examples still carry depth, which
-target-domain training must not read (it exists for evaluation). The paper gives no numeric pose ranges
-("varying poses", lines 565-566, 571-572, 578-579); these are Kinect-crop-like choices.
+"multiple illumination variations", tsgan-uppal.txt:564-566), and optionally
+(``FaceConfig.diffuse_light_fraction``, 0 by default) some under diffuse light only; 'target' =
+RGB for the student, yaw within +-35 deg, lateral warm (~3200 K) key light of varying
+strength, albedo x a darker, redder factor, more sensor noise and stronger JPEG. Target
+examples still carry depth, which target-domain training must not read (it exists for
+evaluation). The paper gives no numeric pose ranges ("varying poses", lines 565-566, 571-572,
+578-579); these are Kinect-crop-like choices.
 
 Output is bit-identical for the same inputs (NumPy + OpenCV, no threads involved).
 """
@@ -121,6 +123,11 @@ class FaceConfig:
     ``expression_scale`` scales the random expression (0 = neutral). ``sensor_holes=False``
     gives the complete z-buffer (no dropouts). ``background`` (display RGB in [0, 1]) replaces
     the random background by one flat colour, everything else unchanged.
+    ``diffuse_light_fraction``: the share of source images lit by diffuse light only (no key,
+    fill or rim light, no sheen; ambient light U(0.6, 1.0) x a cool tint, times occlusion: an
+    overcast window or a soft box, another of CurtinFaces' "multiple illumination variations",
+    tsgan-uppal.txt:564-566), drawn from an eighth stream so every other draw is unchanged; 0
+    (the default) gives faces v4 bit for bit (BUILD_NOTES, "Diffuse light and resize-conv").
     """
 
     image_size: int = 128
@@ -137,8 +144,12 @@ class FaceConfig:
     expression_scale: float = 1.0
     sensor_holes: bool = True
     background: Optional[Tuple[float, float, float]] = None
+    diffuse_light_fraction: float = 0.0
 
     def __post_init__(self):
+        if not 0.0 <= float(self.diffuse_light_fraction) <= 1.0:
+            raise ValueError(f"FaceConfig.diffuse_light_fraction must be in [0, 1], got "
+                             f"{self.diffuse_light_fraction!r}")
         if self.domain not in DOMAINS:
             raise ValueError(f"FaceConfig.domain must be one of {DOMAINS}, got {self.domain!r}")
         if not isinstance(self.image_size, (int, np.integer)) or self.image_size < 16:
@@ -338,6 +349,7 @@ class SampleParams:
     hole_seed: int
     monochrome: bool = False                # a monochrome camera (luma in all three channels)
     side_light: bool = False                # a source image with its key light from the side
+    diffuse_light: bool = False             # ambient light only (FaceConfig.diffuse_light_fraction)
 
 
 def _unit(v):
@@ -357,7 +369,7 @@ def sample_params(identity: int, sample: int, config: FaceConfig) -> SampleParam
     camera, expression, light, sensor and background each draw from their own stream."""
     dom = DOMAINS.index(config.domain)
     ss = np.random.SeedSequence([config.seed, 100 + dom, identity, sample])
-    rp, rc, re, rl, rs, rm, ri = (np.random.default_rng(s) for s in ss.spawn(7))
+    rp, rc, re, rl, rs, rm, ri, rd = (np.random.default_rng(s) for s in ss.spawn(8))
     (y0, y1), (p0, p1), (r0, r1) = config.pose_ranges
     yaw, pitch, roll = float(rp.uniform(y0, y1)), float(rp.uniform(p0, p1)), float(rp.uniform(r0, r1))
     body_yaw = 0.3 * yaw + float(rp.uniform(-6.0, 6.0))
@@ -397,6 +409,13 @@ def sample_params(identity: int, sample: int, config: FaceConfig) -> SampleParam
         rim = _unit([rl.uniform(-1.0, 1.0), rl.uniform(-1.0, -0.3), rl.uniform(0.2, 1.0)])
         lights.append(tuple(rim) + _t3(np.ones(3) * rl.uniform(0.1, 0.5)))
     specular, shininess = float(rl.uniform(0.03, 0.25)), float(rl.uniform(8.0, 40.0))
+    # Diffuse light only (FaceConfig.diffuse_light_fraction): its own stream, so every other
+    # draw is unchanged.
+    diffuse_light = (config.domain == "source"
+                     and bool(rd.uniform() < config.diffuse_light_fraction))
+    if diffuse_light:
+        lights, specular, side_light = [], 0.0, False
+        ambient = np.array([0.95, 0.98, 1.05]) * rd.uniform(0.97, 1.03, 3) * rd.uniform(0.6, 1.0)
     exposure = float(rl.uniform(0.8, 1.3))
     # Camera effects and the depth sensor.
     wb = np.exp(rs.normal(0.0, 0.06, 3))
@@ -415,7 +434,8 @@ def sample_params(identity: int, sample: int, config: FaceConfig) -> SampleParam
         eye_dropout=float(rs.uniform(0.0, 0.6) if rs.uniform() < 0.5 else 0.0),
         background_seed=int(rs.integers(0, 2 ** 31 - 1)),
         noise_seed=int(rs.integers(0, 2 ** 31 - 1)), hole_seed=int(rs.integers(0, 2 ** 31 - 1)),
-        monochrome=bool(rm.uniform() < MONOCHROME_FRACTION), side_light=side_light)
+        monochrome=bool(rm.uniform() < MONOCHROME_FRACTION), side_light=side_light,
+        diffuse_light=diffuse_light)
 
 
 # ----------------------------------------------------------------------------- shape space
@@ -1164,7 +1184,7 @@ def render_face(identity: int, p: IdentityParams, sp: SampleParams, config: Face
     # Blinn-Phong) x shadow (sqrt: cavities such as the eye sockets also lose some direct
     # light, as under the area lights of real rooms).
     shade_rng = _rng(sp.noise_seed, 1)
-    lights = np.array(sp.lights)
+    lights = np.array(sp.lights, np.float64).reshape(-1, 6)     # none under diffuse light
     dirs, cols_l = lights[:, :3], lights[:, 3:]
     vis = _shadows(points, fg, depth, dirs, f, s, shade_rng)
     far = float(depth[fg].max()) + 40.0 if fg.any() else 1.0

@@ -30,6 +30,27 @@ def test_synthetic_splits_use_disjoint_identities():
     assert min(test.labels.tolist()) >= sources.SYNTHETIC_TEST_IDENTITY_OFFSET
 
 
+def test_synthetic_diffuse_light_reaches_the_source_faces_only():
+    """``SyntheticSize.diffuse_light_fraction`` (train_tsgan --synthetic_diffuse_light) renders
+    the paired faces with ``FaceConfig.diffuse_light_fraction``: at 1 every source image is the
+    generator's diffuse-lit one with unchanged depth; the target domain is untouched."""
+    from data_pipelines import synthetic_faces as sf
+
+    lit = sources.load_paired("synthetic_faces", "train", 32,
+                              synthetic_size=sources.SyntheticSize(1, 2))
+    size = sources.SyntheticSize(1, 2, diffuse_light_fraction=1.0)
+    diffuse = sources.load_paired("synthetic_faces", "train", 32, synthetic_size=size)
+    cfg = sf.FaceConfig(image_size=32, diffuse_light_fraction=1.0)
+    for sample in range(2):
+        np.testing.assert_array_equal(diffuse.rgb[sample], sf.generate_face(0, sample, cfg)["rgb"])
+    np.testing.assert_array_equal(diffuse.depth, lit.depth)
+    assert not np.array_equal(diffuse.rgb, lit.rgb)
+    np.testing.assert_array_equal(
+        sources.load_rgb("synthetic_faces_target", "train", 32, synthetic_size=size),
+        sources.load_rgb("synthetic_faces_target", "train", 32,
+                         synthetic_size=sources.SyntheticSize(1, 2)))
+
+
 def test_unknown_sources_name_the_flag():
     with pytest.raises(ValueError, match="--dataset"):
         sources.load_paired("lfw_faces", "train", 16)

@@ -398,7 +398,8 @@ def test_monochrome_camera_fraction_and_grey_pixels():
 
 
 def test_side_lights_on_source_images(monkeypatch):
-    """Faces v4: ``SIDE_LIGHT_FRACTION`` of the source images have the key light from the side
+    """Faces v4: ``SIDE_LIGHT_FRACTION`` of the source images with a key light (those not under
+    diffuse light, ``FaceConfig.diffuse_light_fraction``) have it from the side
     (|x| >= 0.6 / 0.9 |z|; the frontal key has |x| <= 0.5 |z|); the draw has its own stream, so
     the depth and every other draw are those of faces v3; the lit side of the face is the
     brighter one; target images are never flagged (their key is always lateral)."""
@@ -406,10 +407,13 @@ def test_side_lights_on_source_images(monkeypatch):
     n = 400
     params = [sf.sample_params(i, 1, cfg) for i in range(n)]
     side = np.array([sp.side_light for sp in params])
-    p = sf.SIDE_LIGHT_FRACTION
-    assert abs(side.mean() - p) < 4.0 * np.sqrt(p * (1 - p) / n)
-    ratio = np.array([abs(sp.lights[0][0]) / abs(sp.lights[0][2]) for sp in params])
-    assert np.all(ratio[side] >= 0.6 / 0.9 - 1e-9) and np.all(ratio[~side] <= 0.5 + 1e-9)
+    lit = ~np.array([sp.diffuse_light for sp in params])     # none by default (diffuse: no key)
+    p, n_lit = sf.SIDE_LIGHT_FRACTION, lit.sum()
+    assert abs(side[lit].mean() - p) < 4.0 * np.sqrt(p * (1 - p) / n_lit)
+    assert not side[~lit].any()
+    ratio = np.array([abs(sp.lights[0][0]) / abs(sp.lights[0][2]) if sp.lights else np.nan
+                      for sp in params])
+    assert np.all(ratio[side] >= 0.6 / 0.9 - 1e-9) and np.all(ratio[lit & ~side] <= 0.5 + 1e-9)
     target = sf.FaceConfig(image_size=64, domain="target")
     assert not any(sf.sample_params(i, 1, target).side_light for i in range(40))
     monkeypatch.setattr(sf, "SIDE_LIGHT_FRACTION", 0.0)
@@ -479,3 +483,47 @@ def test_brows_and_eyes_read_darker_than_the_skin_around_them():
         assert means["eye"] < means["cheek"], (identity, means)
         checked += 1
     assert checked >= 5
+
+
+def test_diffuse_light_on_source_images():
+    """``FaceConfig.diffuse_light_fraction`` of the source images are lit by ambient light only
+    (no key, fill or rim light, no sheen, ambient 0.6-1.0 x a cool tint); the draw has its own
+    stream, so the other draws are those of the default (0: none, faces v4) and the depth is
+    the same; target images never are. The rendered face is then ambient x albedo x occlusion:
+    doubling the ambient light and halving the exposure gives the same image."""
+    lit_cfg = sf.FaceConfig(image_size=64)
+    cfg = dataclasses.replace(lit_cfg, diffuse_light_fraction=0.3)
+    n = 400
+    params = [sf.sample_params(i, 2, cfg) for i in range(n)]
+    diffuse = np.array([sp.diffuse_light for sp in params])
+    p = cfg.diffuse_light_fraction
+    assert abs(diffuse.mean() - p) < 4.0 * np.sqrt(p * (1 - p) / n)
+    for sp, d in zip(params, diffuse):
+        if d:
+            assert sp.lights == () and sp.specular == 0.0 and not sp.side_light
+            tint = np.array(sp.ambient) / np.array([0.95, 0.98, 1.05])
+            assert np.all(tint >= 0.6 * 0.97 - 1e-9) and np.all(tint <= 1.0 * 1.03 + 1e-9)
+        else:
+            assert len(sp.lights) >= 2 and sp.specular > 0.0
+    target = dataclasses.replace(cfg, domain="target")
+    assert not any(sf.sample_params(i, 2, target).diffuse_light for i in range(40))
+    lit = [sf.sample_params(i, 2, lit_cfg) for i in range(n)]
+    assert not any(sp.diffuse_light for sp in lit)
+    for a, b in zip(params, lit):
+        if not a.diffuse_light:
+            assert a == b
+        else:
+            assert dataclasses.replace(a, lights=b.lights, specular=b.specular,
+                                       ambient=b.ambient, side_light=b.side_light,
+                                       diffuse_light=False) == b
+    i = int(np.nonzero(diffuse)[0][0])
+    ident = sf.identity_params(i)
+    with_diffuse = sf.render_face(i, ident, params[i], cfg)
+    np.testing.assert_array_equal(with_diffuse["depth"],
+                                  sf.render_face(i, ident, lit[i], lit_cfg)["depth"])
+    brighter = dataclasses.replace(params[i], ambient=tuple(2.0 * a for a in params[i].ambient),
+                                   exposure=params[i].exposure / 2.0)
+    np.testing.assert_array_equal(sf.render_face(i, ident, brighter, cfg)["rgb"],
+                                  with_diffuse["rgb"])
+    with pytest.raises(ValueError, match="diffuse_light_fraction"):
+        sf.FaceConfig(diffuse_light_fraction=1.5)

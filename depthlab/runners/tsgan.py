@@ -73,7 +73,8 @@ RunOptions = TSGANOptions
 
 def _synthetic_size(opts: TSGANOptions, split: str) -> sources.SyntheticSize:
     ids = opts.synthetic_identities if split == "train" else max(4, opts.synthetic_identities // 4)
-    return sources.SyntheticSize(ids, opts.synthetic_images_per_identity)
+    return sources.SyntheticSize(ids, opts.synthetic_images_per_identity,
+                                 opts.synthetic_diffuse_light)
 
 
 def _read(name: str, view: str, split: str, image_size: int, **kwargs):

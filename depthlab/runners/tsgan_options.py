@@ -93,6 +93,10 @@ class TSGANOptions(CommonOptions):
     synthetic_identities: int = option(20, "synthetic_faces: training identities.", lower=1)
     synthetic_images_per_identity: int = option(10, "synthetic_faces: images per identity.",
                                                 lower=1)
+    synthetic_diffuse_light: float = option(
+        0.0, "synthetic_faces: share of the paired (source-domain) faces, training and held-out, "
+        "lit by diffuse light only (FaceConfig.diffuse_light_fraction; 0 = faces v4; "
+        "BUILD_NOTES 'Diffuse light and resize-conv').", lower=0.0, upper=1.0)
     jit_compile: bool = option(False, "Compile the train step with XLA.", resume=False)
 
     def check(self) -> None:
