@@ -60,6 +60,12 @@ def test_resume_fields_and_rules():
         TSGANOptions(model_dir="x", method="unet")
     with pytest.raises(options_lib.OptionsError, match="--epochs=0"):
         TSGANOptions(model_dir="x", epochs=0)
+    assert "synthetic_diffuse_light" in resume          # it changes the paired faces
+    with pytest.raises(options_lib.OptionsError, match="--synthetic_diffuse_light=1.5"):
+        TSGANOptions(model_dir="x", synthetic_diffuse_light=1.5)
+    with pytest.raises(options_lib.OptionsError,
+                       match="--synthetic_diffuse_light=0.3 .* --dataset=synthetic_faces"):
+        TSGANOptions(model_dir="x", synthetic_diffuse_light=0.3, dataset="curtinfaces")
 
 
 def test_overrides_become_config_override_values_and_the_config():

@@ -107,6 +107,10 @@ class TSGANOptions(CommonOptions):
         if self.curtin_protocol is not None and self.dataset.split("/")[0] != "curtinfaces":
             raise OptionsError(f"--curtin_protocol={self.curtin_protocol} needs "
                                f"--dataset=curtinfaces, got {self.dataset!r}")
+        if self.synthetic_diffuse_light and self.dataset != DEFAULT_SOURCE:
+            raise OptionsError(f"--synthetic_diffuse_light={self.synthetic_diffuse_light} "
+                               f"renders procedural faces: it needs --dataset=synthetic_faces, "
+                               f"got {self.dataset!r}")
 
     def _check_target_protocol(self) -> None:
         """Resolves ``target_protocol`` (None -> 'paper' for IIIT-D / EURECOM / LFW targets,
