@@ -398,8 +398,7 @@ def test_monochrome_camera_fraction_and_grey_pixels():
 
 
 def test_side_lights_on_source_images(monkeypatch):
-    """Faces v4: ``SIDE_LIGHT_FRACTION`` of the source images with a key light (those not under
-    diffuse light, ``FaceConfig.diffuse_light_fraction``) have it from the side
+    """Faces v4: ``SIDE_LIGHT_FRACTION`` of the source images have the key light from the side
     (|x| >= 0.6 / 0.9 |z|; the frontal key has |x| <= 0.5 |z|); the draw has its own stream, so
     the depth and every other draw are those of faces v3; the lit side of the face is the
     brighter one; target images are never flagged (their key is always lateral)."""
@@ -407,13 +406,10 @@ def test_side_lights_on_source_images(monkeypatch):
     n = 400
     params = [sf.sample_params(i, 1, cfg) for i in range(n)]
     side = np.array([sp.side_light for sp in params])
-    lit = ~np.array([sp.diffuse_light for sp in params])     # none by default (diffuse: no key)
-    p, n_lit = sf.SIDE_LIGHT_FRACTION, lit.sum()
-    assert abs(side[lit].mean() - p) < 4.0 * np.sqrt(p * (1 - p) / n_lit)
-    assert not side[~lit].any()
-    ratio = np.array([abs(sp.lights[0][0]) / abs(sp.lights[0][2]) if sp.lights else np.nan
-                      for sp in params])
-    assert np.all(ratio[side] >= 0.6 / 0.9 - 1e-9) and np.all(ratio[lit & ~side] <= 0.5 + 1e-9)
+    p = sf.SIDE_LIGHT_FRACTION
+    assert abs(side.mean() - p) < 4.0 * np.sqrt(p * (1 - p) / n)
+    ratio = np.array([abs(sp.lights[0][0]) / abs(sp.lights[0][2]) for sp in params])
+    assert np.all(ratio[side] >= 0.6 / 0.9 - 1e-9) and np.all(ratio[~side] <= 0.5 + 1e-9)
     target = sf.FaceConfig(image_size=64, domain="target")
     assert not any(sf.sample_params(i, 1, target).side_light for i in range(40))
     monkeypatch.setattr(sf, "SIDE_LIGHT_FRACTION", 0.0)
