@@ -9,8 +9,8 @@ Photographs (offline, in scikit-image's data module): ``astronaut()`` (Eileen Co
 colour), ``camera()`` (the cameraman, grey) and the first ``--lfw`` faces of
 ``lfw_subset()`` (grey 25x25 face crops), grey ones repeated to three channels.
 
-Cropping: the generator was trained on ``synthetic_faces`` frames, so the crop must frame a
-real face the same way (``data_pipelines`` is imported from PYTHONPATH first, so a baseline
+Cropping (``tools/face_framing.py``, shared with ``real_scan_check``): the generator was
+trained on ``synthetic_faces`` frames, so the crop must frame a real face the same way (``data_pipelines`` is imported from PYTHONPATH first, so a baseline
 tree on PYTHONPATH calibrates with the procedural faces its model was trained on). The same face detector (scikit-image's LBP frontal-face cascade) is
 run on ``--calibration_faces`` near-frontal procedural faces; the mean detector box, relative
 to the frame (side / frame side, centre offset / side), gives the frame around a detection
@@ -43,6 +43,10 @@ from absl import app, flags
 
 # after PYTHONPATH: a baseline tree on PYTHONPATH calibrates with its own procedural faces
 sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import face_framing  # noqa: E402  (tools/, beside this file)
+from face_framing import calibrate, crop_frame, detect_face, frame_of, points_in_crop  # noqa: E402,F401
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("saved_model", None, "Exported depth generator (export_depth_generator).")
@@ -80,89 +84,6 @@ LFW_POINTS = {
     3: {"nose_tip": (10.5, 14.8), "left_eye": (6.3, 9.5), "right_eye": (15.3, 9.4),
         "left_cheek": (5.0, 14.0), "right_cheek": (16.5, 14.0)}}
 flags.mark_flag_as_required("saved_model")
-
-
-def _detector():
-    import skimage.data
-    from skimage.feature import Cascade
-
-    return Cascade(skimage.data.lbp_frontal_face_cascade_filename())
-
-
-def detect_face(detector, rgb: np.ndarray):
-    """The largest detection's mean box (row, col, side) of all detections overlapping it,
-    or None."""
-    side = min(rgb.shape[:2])
-    boxes = detector.detect_multi_scale(img=rgb, scale_factor=1.1, step_ratio=1,
-                                        min_size=(max(24, side // 10),) * 2,
-                                        max_size=(side, side))
-    if not boxes:
-        return None
-    big = max(boxes, key=lambda b: b["width"])
-    cy, cx = big["r"] + big["height"] / 2, big["c"] + big["width"] / 2
-    near = [b for b in boxes if abs(b["r"] + b["height"] / 2 - cy) < big["height"] / 2
-            and abs(b["c"] + b["width"] / 2 - cx) < big["width"] / 2]
-    rows = np.mean([b["r"] + b["height"] / 2 for b in near])
-    cols = np.mean([b["c"] + b["width"] / 2 for b in near])
-    return float(rows), float(cols), float(np.mean([b["width"] for b in near]))
-
-
-def calibrate(detector, n: int):
-    """(side ratio, row offset, col offset): the mean detector box on procedural frames,
-    box side / frame side and (box centre - frame centre) / box side."""
-    from data_pipelines import synthetic_faces as sf
-
-    cfg = sf.FaceConfig(image_size=256, yaw_deg=(-8.0, 8.0), pitch_deg=(-8.0, 8.0))
-    stats = []
-    for i in range(n):
-        rgb = sf.generate_face(i, 0, cfg)["rgb"]
-        box = detect_face(detector, rgb)
-        if box is not None:
-            r, c, s = box
-            stats.append((s / 256.0, (r - 128.0) / s, (c - 128.0) / s))
-    if not stats:
-        raise RuntimeError("the face detector found no procedural face to calibrate on")
-    ratio, dr, dc = np.mean(stats, 0)
-    print(f"calibration: {len(stats)}/{n} procedural faces detected; box = {ratio:.3f} of the "
-          f"frame, centre offset ({dr:+.3f}, {dc:+.3f}) box sides")
-    return float(ratio), float(dr), float(dc)
-
-
-def frame_of(box, calib):
-    """(x0, y0, n): the square frame (top-left corner, side in image pixels) around a
-    detection ``box`` (row, col, side) under the calibration ``calib``."""
-    ratio, dr, dc = calib
-    r, c, s = box
-    side = s / ratio
-    cy, cx = r - dr * s, c - dc * s
-    return int(round(cx - side / 2)), int(round(cy - side / 2)), int(round(side))
-
-
-def points_in_crop(points, box, calib, size: int):
-    """Image-pixel points (x, y) -> the same points in ``crop_frame``'s ``size`` crop, with
-    the neck point ``face_relief.NECK_BELOW_CHIN`` x (chin - nose tip) below the chin."""
-    from depthlab import face_relief
-
-    x0, y0, n = frame_of(box, calib)
-    k = size / n
-    out = {name: np.array([(x - x0) * k, (y - y0) * k]) for name, (x, y) in points.items()}
-    if "chin" in out and "nose_tip" in out and "neck" not in out:
-        out["neck"] = out["chin"] + face_relief.NECK_BELOW_CHIN * (out["chin"] - out["nose_tip"])
-    return out
-
-
-def crop_frame(image: np.ndarray, box, calib, size: int) -> np.ndarray:
-    """The square frame around a detection ``box`` (row, col, side), black outside the
-    image, resized to ``size`` (area when shrinking, bilinear when enlarging)."""
-    import cv2
-
-    x0, y0, n = frame_of(box, calib)
-    out = np.zeros((n, n, 3), np.uint8)
-    ys, xs = max(0, y0), max(0, x0)
-    ye, xe = min(image.shape[0], y0 + n), min(image.shape[1], x0 + n)
-    out[ys - y0:ye - y0, xs - x0:xe - x0] = image[ys:ye, xs:xe]
-    interp = cv2.INTER_AREA if n > size else cv2.INTER_LINEAR
-    return cv2.resize(out, (size, size), interpolation=interp)
 
 
 def _rgb(image):
@@ -208,7 +129,7 @@ def main(argv):
 
     from depthlab import face_relief, training, visualize
 
-    detector = _detector()
+    detector = face_framing.face_detector()
     calib = calibrate(detector, FLAGS.calibration_faces)
     crops, points = photographs(detector, calib, FLAGS.lfw, FLAGS.input_size)
     sig = tf.saved_model.load(FLAGS.saved_model).signatures["serving_default"]
