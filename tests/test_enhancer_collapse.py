@@ -8,7 +8,7 @@ collapsed network outputs one value for every pixel (before the fix: the sigmoid
 ``COLLAPSE_TEST_INIT=zeros`` (or ``face_mean,zeros``) runs it with the pre-fix head start
 (Keras' zero bias): it then fails, seeds 0 and 2 collapse (measured on an AVX-512 Xeon).
 78-105 s on 2 shared cores beside other jobs (40 steps x 3 seeds; much of it building and
-tracing the model).
+tracing the model); one test per seed, so that pytest-xdist runs the seeds on both workers.
 """
 
 import os
@@ -43,32 +43,29 @@ def _constant_predictor_loss(gt) -> float:
     return float(np.mean([np.mean((norm[i][face[i]] - c) ** 2) for i in range(len(d))]))
 
 
+@pytest.mark.parametrize("seed", SEEDS)   # one test per seed: xdist spreads them over workers
 @pytest.mark.parametrize("output_bias_init",
                          os.environ.get("COLLAPSE_TEST_INIT", "face_mean").split(","))
-def test_delta_does_not_collapse_for_three_seeds(tmp_path, output_bias_init):
-    results = []
-    for seed in SEEDS:
-        gt = fe.synthetic_ground_truth(FACES, seed=seed, image_size=SIZE)
-        opts = enhancer.EnhancerRunOptions(
-            model_dir=str(tmp_path / f"s{seed}"), variant="delta", ground_truths=FACES,
-            chunk_size=FACES, epochs_per_chunk=1, steps_per_epoch=STEPS, batch_size=BATCH,
-            seed=seed, image_size=SIZE, output_bias_init=output_bias_init)
-        model = enhancer.train(opts, gt=gt, verbose=False)["model"]
-        x, y = _eval_batch(gt)
-        pred = np.asarray(model(x, training=False))
-        face = y < UNIT_HOLE
-        var = [float(np.var(pred[i][face[i]])) for i in range(len(y))]
-        target_var = [float(np.var(y[i][face[i]])) for i in range(len(y))]
-        loss = float(np.mean([np.mean((pred[i][face[i]] - y[i][face[i]]) ** 2)
-                              for i in range(len(y))]))
-        results.append((seed, min(var), min(target_var), loss, _constant_predictor_loss(gt)))
-    print(results)
-    for seed, var, target_var, loss, const in results:
-        # Collapsed: variance 0 (saturated sigmoid) and loss >= const (0.025 vs 0.004).
-        assert var > 0.05 * target_var, (f"seed {seed}: output variance over face pixels {var:.2e} "
-                                        f"(target {target_var:.2e}): collapsed; all {results}")
-        assert loss < 0.75 * const, (f"seed {seed}: face MSE {loss:.5f} not well below the "
-                                    f"constant predictor's {const:.5f}; all {results}")
+def test_delta_does_not_collapse_for_three_seeds(tmp_path, output_bias_init, seed):
+    gt = fe.synthetic_ground_truth(FACES, seed=seed, image_size=SIZE)
+    opts = enhancer.EnhancerRunOptions(
+        model_dir=str(tmp_path / f"s{seed}"), variant="delta", ground_truths=FACES,
+        chunk_size=FACES, epochs_per_chunk=1, steps_per_epoch=STEPS, batch_size=BATCH,
+        seed=seed, image_size=SIZE, output_bias_init=output_bias_init)
+    model = enhancer.train(opts, gt=gt, verbose=False)["model"]
+    x, y = _eval_batch(gt)
+    pred = np.asarray(model(x, training=False))
+    face = y < UNIT_HOLE
+    var = min(float(np.var(pred[i][face[i]])) for i in range(len(y)))
+    target_var = min(float(np.var(y[i][face[i]])) for i in range(len(y)))
+    loss = float(np.mean([np.mean((pred[i][face[i]] - y[i][face[i]]) ** 2)
+                          for i in range(len(y))]))
+    const = _constant_predictor_loss(gt)
+    # Collapsed: variance 0 (saturated sigmoid) and loss >= const (0.025 vs 0.004).
+    assert var > 0.05 * target_var, (f"seed {seed}: output variance over face pixels {var:.2e} "
+                                    f"(target {target_var:.2e}): collapsed")
+    assert loss < 0.75 * const, (f"seed {seed}: face MSE {loss:.5f} not well below the "
+                                f"constant predictor's {const:.5f}")
 
 
 def test_head_start_is_the_mean_target_and_keeps_the_parameter_count():
