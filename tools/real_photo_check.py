@@ -10,18 +10,20 @@ colour), ``camera()`` (the cameraman, grey) and the first ``--lfw`` faces of
 ``lfw_subset()`` (grey 25x25 face crops), grey ones repeated to three channels.
 
 Cropping (``tools/face_framing.py``, shared with ``real_scan_check``): the generator was
-trained on ``synthetic_faces`` frames, so the crop must frame a real face the same way (``data_pipelines`` is imported from PYTHONPATH first, so a baseline
-tree on PYTHONPATH calibrates with the procedural faces its model was trained on). The same face detector (scikit-image's LBP frontal-face cascade) is
-run on ``--calibration_faces`` near-frontal procedural faces; the mean detector box, relative
-to the frame (side / frame side, centre offset / side), gives the frame around a detection
-in a photograph. LFW's 25x25 crops are taken as the detector's box (they are tight face
-crops) and padded with black (a training background) to the same framing. The square crop is
-passed to the SavedModel at ``--input_size`` px (uint8 RGB; the signature resizes it to the
-generator's resolution and returns depth at the input size). Depth is TS-GAN's [0, 1]
-near-is-bright image, coloured with near = warm over ``--window`` below each prediction's
-nearest value (farther, e.g. the background, is the coolest colour), and beside it the same
-prediction as a lit surface (``visualize.shade_relief``, light from the upper left; black
-beyond the colour window; smoothed by ``--relief_sigma`` first, the colour tile is not), where a nose, eye sockets and a chin show as shape. Tiles are ``--tile`` px.
+trained on ``synthetic_faces`` frames, so the crop must frame a real face the same way
+(``data_pipelines`` is imported from PYTHONPATH first, so a baseline tree on PYTHONPATH
+calibrates with the procedural faces its model was trained on). The same face detector (scikit-
+image's LBP frontal-face cascade) is run on ``--calibration_faces`` near-frontal procedural
+faces; the mean detector box, relative to the frame (side / frame side, centre offset / side),
+gives the frame around a detection in a photograph. LFW's 25x25 crops are taken as the
+detector's box (they are tight face crops) and padded with black (a training background) to the
+same framing. The square crop is passed to the SavedModel at ``--input_size`` px (uint8 RGB;
+the signature resizes it to the generator's resolution and returns depth at the input size).
+Depth is TS-GAN's [0, 1] near-is-bright image, coloured with near = warm over ``--window``
+below each prediction's nearest value (farther, e.g. the background, is the coolest colour),
+and beside it the same prediction as a lit surface (``visualize.shade_relief``, light from the
+upper left; black beyond the colour window; smoothed by ``--relief_sigma`` first, the colour
+tile is not), where a nose, eye sockets and a chin show as shape. Tiles are ``--tile`` px.
 
 Numbers (issue 20): face points were marked by hand -- the astronaut's (``ASTRONAUT_POINTS``,
 pixel (x, y) of ``skimage.data.astronaut()``, read off a 6x enlargement with a 5 px grid, each
@@ -46,7 +48,8 @@ sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import face_framing  # noqa: E402  (tools/, beside this file)
-from face_framing import calibrate, crop_frame, detect_face, frame_of, points_in_crop  # noqa: E402,F401
+from face_framing import (calibrate, crop_frame, detect_face, frame_of,  # noqa: E402,F401
+                          points_in_crop)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("saved_model", None, "Exported depth generator (export_depth_generator).")

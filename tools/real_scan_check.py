@@ -346,8 +346,8 @@ def define_flags():
     flags.DEFINE_float("mm_per_unit", None, "Millimetres per mesh unit (1000 for metres).")
     flags.DEFINE_string("points_json", None, "Optional {name: [x, y, z]} of the mesh's nose_tip, "
                         "left_eye, right_eye, left_cheek, right_cheek, chin (mesh units; left = "
-                        "the image's left in the front view; nose_tip and the eyes required) for the "
-                        "relief contrasts.")
+                        "the image's left in the front view; nose_tip and the eyes required) "
+                        "for the relief contrasts.")
     flags.DEFINE_list("views", [v.name for v in VIEWS], "Views to render (names of VIEWS).")
     flags.DEFINE_enum("crop", "detector", ["detector", "whole"], "detector: frame the face as "
                       "real_photo_check frames photographs; whole: the whole render.")
@@ -355,14 +355,16 @@ def define_flags():
     flags.DEFINE_float("distance_mm", 900.0, "Camera distance from the mesh origin (mm).",
                        lower_bound=1.0)
     flags.DEFINE_float("focal_px", 900.0, "Focal length (px) at --render_size.", lower_bound=1.0)
-    flags.DEFINE_integer("input_size", 128, "Crop size (px) given to the SavedModel.", lower_bound=16)
+    flags.DEFINE_integer("input_size", 128, "Crop size (px) given to the SavedModel.",
+                         lower_bound=16)
     flags.DEFINE_integer("calibration_faces", 12, "Procedural faces used to calibrate the crop.",
                          lower_bound=1)
     flags.DEFINE_integer("tile", 128, "Tile size (px) in the grid.", lower_bound=32)
     flags.DEFINE_integer("columns", 2, "Views per grid row (each takes four tiles: crop, true "
                          "depth, predicted depth, lit surface).", lower_bound=1)
     flags.DEFINE_float("window", 0.4, "Colour range below each depth's nearest value ([0, 1]; "
-                       "0.4 = 100 mm of TS-GAN's 250 mm window).", lower_bound=0.01, upper_bound=1.0)
+                       "0.4 = 100 mm of TS-GAN's 250 mm window).", lower_bound=0.01,
+                       upper_bound=1.0)
     flags.DEFINE_string("output", "scan_check.png", "PNG grid to write.")
     flags.DEFINE_string("output_json", None, "Also write every score here.")
     flags.mark_flags_as_required(["saved_model", "mesh", "mm_per_unit"])
@@ -393,7 +395,8 @@ def _table_row(name: str, scores: Dict[str, object], with_points: bool) -> Dict[
 
     front, head = scores["face_front"], scores["whole_head"]
     row = {"view": name,
-           "face front RMSE mm (best flat)": f"{front['rmse_mm']:.1f} ({front['rmse_flat_mm']:.1f})",
+           "face front RMSE mm (best flat)":
+               f"{front['rmse_mm']:.1f} ({front['rmse_flat_mm']:.1f})",
            "Pearson r": f"{front['pearson_r']:+.2f}",
            "whole head RMSE mm (best flat)": f"{head['rmse_mm']:.1f} ({head['rmse_flat_mm']:.1f})"}
     for key, _, _ in face_relief.RELIEF_CONTRASTS if with_points else ():
