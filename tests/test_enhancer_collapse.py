@@ -8,7 +8,8 @@ collapsed network outputs one value for every pixel (before the fix: the sigmoid
 ``COLLAPSE_TEST_INIT=zeros`` (or ``face_mean,zeros``) runs it with the pre-fix head start
 (Keras' zero bias): it then fails, seeds 0 and 2 collapse (measured on an AVX-512 Xeon).
 78-105 s on 2 shared cores beside other jobs (40 steps x 3 seeds; much of it building and
-tracing the model); one test per seed, so that pytest-xdist runs the seeds on both workers.
+tracing the model); one test per seed, so that pytest-xdist runs the seeds on both workers;
+seeds 1 and 2 are in the slow set.
 """
 
 import os
@@ -43,7 +44,10 @@ def _constant_predictor_loss(gt) -> float:
     return float(np.mean([np.mean((norm[i][face[i]] - c) ** 2) for i in range(len(d))]))
 
 
-@pytest.mark.parametrize("seed", SEEDS)   # one test per seed: xdist spreads them over workers
+# one test per seed (xdist spreads them over workers); seeds 1 and 2 in the slow set (CI runs
+# both sets), which keeps the README's test command within its 8 minutes on 2 cores
+@pytest.mark.parametrize("seed", [SEEDS[0]] + [pytest.param(s, marks=pytest.mark.slow)
+                                                for s in SEEDS[1:]])
 @pytest.mark.parametrize("output_bias_init",
                          os.environ.get("COLLAPSE_TEST_INIT", "face_mean").split(","))
 def test_delta_does_not_collapse_for_three_seeds(tmp_path, output_bias_init, seed):
