@@ -67,17 +67,24 @@ def frame_of(box, calib):
     return int(round(cx - side / 2)), int(round(cy - side / 2)), int(round(side))
 
 
-def points_in_crop(points, box, calib, size: int):
-    """Image-pixel points (x, y) -> the same points in ``crop_frame``'s ``size`` crop, with
-    the neck point ``face_relief.NECK_BELOW_CHIN`` x (chin - nose tip) below the chin."""
+def with_neck(points):
+    """``points`` plus the neck point ``face_relief.NECK_BELOW_CHIN`` x (chin - nose tip)
+    below the chin, when both are given and the neck is not."""
     from depthlab import face_relief
 
-    x0, y0, n = frame_of(box, calib)
-    k = size / n
-    out = {name: np.array([(x - x0) * k, (y - y0) * k]) for name, (x, y) in points.items()}
+    out = {name: np.asarray(xy, np.float64) for name, xy in points.items()}
     if "chin" in out and "nose_tip" in out and "neck" not in out:
         out["neck"] = out["chin"] + face_relief.NECK_BELOW_CHIN * (out["chin"] - out["nose_tip"])
     return out
+
+
+def points_in_crop(points, box, calib, size: int):
+    """Image-pixel points (x, y) -> the same points in ``crop_frame``'s ``size`` crop, with
+    the neck point (``with_neck``)."""
+    x0, y0, n = frame_of(box, calib)
+    k = size / n
+    return with_neck({name: np.array([(x - x0) * k, (y - y0) * k])
+                      for name, (x, y) in points.items()})
 
 
 def crop_frame(image: np.ndarray, box, calib, size: int, nearest: bool = False) -> np.ndarray:

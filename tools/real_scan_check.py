@@ -324,16 +324,6 @@ def points_in_image(points3: Dict[str, np.ndarray], mm_per_unit: float, rotation
     return {n: (float(x), float(y)) for n, (x, y) in zip(names, xy)}
 
 
-def _neck(points: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
-    from depthlab import face_relief
-
-    if "chin" in points and "nose_tip" in points and "neck" not in points:
-        points = dict(points)
-        points["neck"] = points["chin"] + face_relief.NECK_BELOW_CHIN * (
-            points["chin"] - points["nose_tip"])
-    return points
-
-
 FLAGS = flags.FLAGS
 
 
@@ -470,7 +460,7 @@ def main(argv):
             k = size / FLAGS.render_size
             crop = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)
             crop_d = cv2.resize(depth, (size, size), interpolation=cv2.INTER_NEAREST)
-            pts = _neck({n: np.asarray(p) * k for n, p in pts.items()})
+            pts = face_framing.with_neck({n: np.asarray(p) * k for n, p in pts.items()})
         pred = sig(rgb=tf.constant(crop[None]))["depth"].numpy()[0, ..., 0]
         if pred.shape != crop_d.shape:   # exports from before issue 20: S x S output
             pred = cv2.resize(pred, (size, size), interpolation=cv2.INTER_LINEAR)
