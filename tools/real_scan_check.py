@@ -181,13 +181,18 @@ VIEWS = (View("front"), View("yaw-20", yaw_deg=-20.0), View("yaw+20", yaw_deg=20
          View("grey_background", background=(128, 128, 128)))
 
 
+#: the viewer's frame (x right, y up, z towards the camera) <-> ``render``'s camera axes
+#: (x right, y down, z forward)
+VIEWER_TO_CAMERA = np.diag([1.0, -1.0, -1.0])
+
+
 def pose_rotation(yaw_deg: float, pitch_deg: float) -> np.ndarray:
     """Rotation in the viewer's frame (x right, y up, z to the camera): yaw about y (> 0 turns
-    the face to the image's right), then pitch about x (> 0 turns the face downwards)."""
-    a, b = np.radians(yaw_deg), np.radians(pitch_deg)
-    ry = np.array([[np.cos(a), 0.0, np.sin(a)], [0.0, 1.0, 0.0], [-np.sin(a), 0.0, np.cos(a)]])
-    rx = np.array([[1.0, 0.0, 0.0], [0.0, np.cos(b), -np.sin(b)], [0.0, np.sin(b), np.cos(b)]])
-    return rx @ ry
+    the face to the image's right), then pitch about x (> 0 turns the face downwards);
+    ``render.pose_matrix`` in the viewer's axes (its yaw > 0 turns the nose to image left)."""
+    from data_pipelines import render
+
+    return VIEWER_TO_CAMERA @ render.pose_matrix(-yaw_deg, pitch_deg, 0.0) @ VIEWER_TO_CAMERA
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,14 +204,14 @@ class Camera:
 
     def to_camera(self, points_mm: np.ndarray, rotation: np.ndarray) -> np.ndarray:
         """Viewer-frame mm -> ``render``'s camera frame (x right, y down, z forward)."""
-        q = np.asarray(points_mm, np.float64) @ rotation.T
-        return np.stack([q[:, 0], -q[:, 1], self.distance_mm - q[:, 2]], -1)
+        q = np.asarray(points_mm, np.float64) @ rotation.T @ VIEWER_TO_CAMERA
+        return q + np.array([0.0, 0.0, self.distance_mm])
 
     def project(self, points_cam: np.ndarray) -> np.ndarray:
-        """Camera-frame points -> pixel (x, y) (pixel centres at +0.5)."""
-        c = self.size / 2.0
-        return np.stack([self.focal_px * points_cam[:, 0] / points_cam[:, 2] + c,
-                         self.focal_px * points_cam[:, 1] / points_cam[:, 2] + c], -1)
+        """Camera-frame points -> pixel (x, y) (``render.project``: pixel centres at +0.5)."""
+        from data_pipelines import render
+
+        return render.project(points_cam, self.size, self.size, self.focal_px)
 
 
 def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -251,7 +256,7 @@ def render_view(meshes: Sequence[Tuple[ObjMesh, Optional[np.ndarray]]], view: Vi
     shade = np.full((size, size), view.ambient)
     for direction, weight in view.lights:
         d = np.asarray(direction, np.float64)
-        d = np.array([d[0], -d[1], -d[2]]) / np.linalg.norm(d)   # viewer frame -> camera frame
+        d = VIEWER_TO_CAMERA @ d / np.linalg.norm(d)
         shade += weight * np.clip(normal @ d, 0.0, None)
     albedo = np.full((size, size, 3), UNTEXTURED_ALBEDO ** GAMMA)
     which = np.where(covered, mesh_of_face[np.maximum(tri, 0)], -1)
