@@ -51,6 +51,9 @@ class TSGANConfig:
     disc_final_norm: bool = False      # IN + LReLU on the 1-map conv too (the most literal reading)
     lambda_pixel: float = 10.0         # eq. 3 weight
     lambda_cycle: float = 10.0         # eq. 6 weight: code 10, paper 5
+    lambda_gradient: float = 0.0       # teacher's depth-gradient L1 (losses.gradient_l1_loss;
+                                       # not in the paper or code: 0 = TS-GAN's eq. 7)
+    gradient_scales: int = 1           # lambda_gradient: the scales it is measured at
     lr_teacher: float = 2e-4
     lr_student: float = 2e-6
     lr_disc: float = 2e-6              # used when disc_lr == 'own'
@@ -117,6 +120,9 @@ class TSGANConfig:
         if not 0.0 <= self.framing_log_zoom <= FRAMING_LOG_ZOOM_MAX:
             raise ConfigError(f"framing_log_zoom must be in [0, {FRAMING_LOG_ZOOM_MAX}], got "
                               f"{self.framing_log_zoom}")
+        if self.lambda_gradient < 0:
+            raise ConfigError(f"lambda_gradient must be >= 0, got {self.lambda_gradient}")
+        _check_positive("gradient_scales", self.gradient_scales)
         if self.mask_close_px < 0:
             raise ConfigError(f"mask_close_px must be >= 0, got {self.mask_close_px}")
         if self.mask_close_px and not self.mask_pixel_loss:

@@ -174,6 +174,40 @@ def pixel_loss(fake_depth, real_depth, mask=None) -> tf.Tensor:
     return l1_loss(fake_depth, real_depth, mask)
 
 
+def gradient_l1_loss(pred, target, mask=None, scales: int = 1) -> tf.Tensor:
+    """Masked L1 between the finite-difference gradients of ``pred`` and ``target`` (B, H, W, C).
+
+    The gradient term of Li & Snavely (MegaDepth, CVPR 2018, eq. 3; there on log depth with a
+    scale-invariant residual) and of Hu et al. (WACV 2019, l_grad), here on the depth itself:
+    sum over horizontal and vertical forward differences of |dx pred - dx target| (and dy),
+    each difference counted only where both of its pixels are valid, averaged over the
+    counted differences. ``scales`` > 1 repeats it on 2x2-average-pooled copies (a pooled
+    pixel is valid when all four of its pixels are) and averages the scales' losses. 0 when
+    nothing is valid. Not a TS-GAN loss: an option of the demo (``TSGANConfig.lambda_gradient``).
+    """
+    pred, target = _f32(pred), _f32(target)
+    _check_same_shape(pred, target, "gradient_l1_loss")
+    if scales < 1:
+        raise ValueError(f"gradient_l1_loss: scales must be >= 1, got {scales}")
+    valid = (tf.ones_like(pred[..., :1]) if mask is None
+             else tf.cast(tf.cast(mask, tf.float32) > 0, tf.float32))
+    per_scale = []
+    for scale in range(scales):
+        if scale:
+            pred = tf.nn.avg_pool2d(pred, 2, 2, "VALID")
+            target = tf.nn.avg_pool2d(target, 2, 2, "VALID")
+            valid = tf.cast(tf.nn.avg_pool2d(valid, 2, 2, "VALID") > 0.999, tf.float32)
+        residual = pred - target
+        dx = tf.abs(residual[:, :, 1:] - residual[:, :, :-1])
+        dy = tf.abs(residual[:, 1:] - residual[:, :-1])
+        vx = tf.broadcast_to(valid[:, :, 1:] * valid[:, :, :-1], tf.shape(dx))
+        vy = tf.broadcast_to(valid[:, 1:] * valid[:, :-1], tf.shape(dy))
+        flat = lambda t: tf.reshape(t, [tf.shape(t)[0], -1])  # noqa: E731
+        per_scale.append(masked_mean(tf.concat([flat(dx), flat(dy)], 1),
+                                     tf.concat([flat(vx), flat(vy)], 1)))
+    return tf.add_n(per_scale) / float(scales)
+
+
 def cycle_loss(real, reconstructed, mask=None) -> tf.Tensor:
     """TS-GAN eq. 6: student cycle loss ||G_B2A(G_A2B(A_r)) - A_r||_1 as a mean; = ``l1_loss``.
 

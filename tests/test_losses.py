@@ -209,3 +209,63 @@ def test_mask_close_px_needs_the_masked_loss():
         tsgan_config("code", mask_close_px=3)
     with pytest.raises(ConfigError, match="mask_close_px must be >= 0"):
         tsgan_config("demo", mask_close_px=-1)
+
+
+# --------------------------------------------------------------------------- gradient L1
+
+def _bump():
+    """A 2 x 3 prediction with one 1 at row 0, column 1; the target is 0 everywhere."""
+    pred = np.zeros((1, 2, 3, 1), np.float32)
+    pred[0, 0, 1, 0] = 1.0
+    return pred, np.zeros_like(pred)
+
+
+def test_gradient_l1_hand_worked():
+    pred, target = _bump()
+    # horizontal differences: row 0: |1-0|, |0-1| = 1, 1; row 1: 0, 0  -> 2 over 4 pairs
+    # vertical differences: columns 0, 1, 2: 0, |0-1| = 1, 0          -> 1 over 3 pairs
+    # (1 + 1 + 0 + 0 + 0 + 1 + 0) / 7 = 3 / 7
+    assert float(losses.gradient_l1_loss(_t(pred), _t(target))) == pytest.approx(3 / 7)
+
+
+def test_gradient_l1_counts_only_pairs_with_both_pixels_valid():
+    pred, target = _bump()
+    mask = np.ones_like(pred)
+    mask[0, 0, 2, 0] = 0.0            # row 0, column 2 invalid
+    # horizontal: row 0 keeps (0,1) -> 1, drops (1,2); row 1 keeps two 0s -> 1 over 3 pairs
+    # vertical: column 2's pair dropped; columns 0, 1 -> 0 + 1 over 2 pairs; (1 + 1) / 5
+    loss = losses.gradient_l1_loss(_t(pred), _t(target), _t(mask))
+    assert float(loss) == pytest.approx(2 / 5)
+    # an offset between prediction and target has no gradient: the loss ignores it
+    assert float(losses.gradient_l1_loss(_t(pred + 5.0), _t(target), _t(mask))) == \
+        pytest.approx(2 / 5)
+
+
+def test_gradient_l1_second_scale_hand_worked():
+    # 4 x 4 prediction = a 2 x 2 block pattern [[0, 2], [0, 0]] of 2 x 2 blocks; target 0.
+    pred = np.zeros((1, 4, 4, 1), np.float32)
+    pred[0, :2, 2:, 0] = 2.0
+    # scale 1: horizontal pairs across column 1|2 in rows 0-1: |2| twice -> 4 over 12 pairs;
+    # vertical pairs across row 1|2 in columns 2-3: |2| twice -> 4 over 12 pairs: 8 / 24 = 1/3
+    # scale 2 (2 x 2 means): [[0, 2], [0, 0]]: horizontal row 0: 2, row 1: 0; vertical column
+    # 0: 0, column 1: 2 -> 4 / 4 = 1. Mean of the scales: (1/3 + 1) / 2 = 2/3
+    one = losses.gradient_l1_loss(_t(pred), _t(np.zeros_like(pred)))
+    two = losses.gradient_l1_loss(_t(pred), _t(np.zeros_like(pred)), scales=2)
+    assert float(one) == pytest.approx(1 / 3)
+    assert float(two) == pytest.approx(2 / 3)
+    # a pooled pixel is valid only when its four pixels are: one hole in the top-right block
+    # drops that block at scale 2 (no pair left there but the bottom-left one: 0 over 2 pairs)
+    mask = np.ones_like(pred)
+    mask[0, 0, 3, 0] = 0.0
+    masked = losses.gradient_l1_loss(_t(pred), _t(np.zeros_like(pred)), _t(mask), scales=2)
+    # scale 1: horizontal drops (0,2)-(0,3) (a 0 difference), vertical drops (0,3)-(1,3) (0):
+    # 4 / 11 + 4 / 11 -> 8 / 22; scale 2: 0 over 2 pairs -> 0
+    assert float(masked) == pytest.approx((8 / 22 + 0.0) / 2)
+
+
+def test_gradient_l1_rejects_bad_scales_and_shapes():
+    pred, target = _bump()
+    with pytest.raises(ValueError, match="scales must be >= 1"):
+        losses.gradient_l1_loss(_t(pred), _t(target), scales=0)
+    with pytest.raises(ValueError, match="gradient_l1_loss"):
+        losses.gradient_l1_loss(_t(pred), _t(target[:, :1]))

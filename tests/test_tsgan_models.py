@@ -149,6 +149,28 @@ def test_teacher_loss_equals_hand_assembled_formula():
     assert float(logs["teacher_g_loss"]) == pytest.approx(want, rel=1e-5)
 
 
+def test_teacher_loss_adds_the_gradient_term_when_asked():
+    """lambda_gradient > 0 (not TS-GAN's: a measured option): L_T gains lambda_gradient x the
+    mean |finite difference of (G(A) - B)| over pixel pairs, worked here in NumPy; the logged
+    pixel loss stays eq. 3's L1 alone."""
+    model = _tiny_model(lambda_gradient=7.0)
+    batch = _batch()
+    fake = model.g_a2b(batch["rgb"], training=True).numpy()
+    score = model.d_depth(fake, training=True).numpy()
+    residual = fake - np.repeat(batch["depth"], 3, axis=-1)
+    grads = np.concatenate([np.abs(np.diff(residual, axis=2)).ravel(),
+                            np.abs(np.diff(residual, axis=1)).ravel()])
+    want = (np.mean((score - 1.0) ** 2) + model.config.lambda_pixel * np.abs(residual).mean()
+            + 7.0 * grads.mean())
+    logs = model.train_step(batch)
+    assert float(logs["teacher_pixel_loss"]) == pytest.approx(np.abs(residual).mean(), rel=1e-5)
+    assert float(logs["teacher_g_loss"]) == pytest.approx(want, rel=1e-5)
+    with pytest.raises(ConfigError, match="lambda_gradient"):
+        tsgan_config("demo", lambda_gradient=-1.0)
+    with pytest.raises(ConfigError, match="gradient_scales"):
+        tsgan_config("demo", gradient_scales=0)
+
+
 def test_masked_pixel_loss_ignores_holes():
     model = _tiny_model(mask_pixel_loss=True)
     batch = _batch()

@@ -235,6 +235,9 @@ class TSGAN(keras.Model):
             adv_t = (self._gan_g(self.d_depth(fake_t, training=True))
                      if self.ablation != "a2b_only" else tf.constant(0.0))
             loss_t = adv_t + self.config.lambda_pixel * pixel
+            if self.config.lambda_gradient:
+                loss_t += self.config.lambda_gradient * losses.gradient_l1_loss(
+                    fake_t, depth_s, mask, self.config.gradient_scales)
             scaled = self._scaled(self.teacher_optimizer, loss_t)
         self._apply(self.teacher_optimizer, tape, scaled, self.g_a2b.trainable_variables)
         return fake_t, loss_t, pixel

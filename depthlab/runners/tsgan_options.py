@@ -90,8 +90,10 @@ class TSGANOptions(CommonOptions):
     ablation: str = option(
         "none", "Paper Table 5: 'teacher_only' (no student) or 'a2b_only' (G_A2B with the "
         "pixel loss, no discriminator).", choices=TSGAN_ABLATIONS)
-    synthetic_identities: int = option(20, "synthetic_faces: training identities.", lower=1)
-    synthetic_images_per_identity: int = option(10, "synthetic_faces: images per identity.",
+    synthetic_identities: int = option(
+        100, "synthetic_faces: training identities (held out: a quarter as many, at least 4).",
+        lower=1)
+    synthetic_images_per_identity: int = option(2, "synthetic_faces: images per identity.",
                                                 lower=1)
     synthetic_diffuse_light: float = option(
         0.0, "synthetic_faces: share of the paired (source-domain) faces, training and held-out, "
