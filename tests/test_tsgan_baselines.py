@@ -133,6 +133,9 @@ def test_config_round_trip_and_unknown_method(method):
     assert clone.config == model.config and clone.seed == 4
     with pytest.raises(ValueError, match="--method"):
         tb.build_baseline("pix2pix")
+    # the TS-GAN teacher's optional gradient term is refused, not silently dropped
+    with pytest.raises(ValueError, match=f"lambda_gradient=2.0 .*--method={method}"):
+        tb.build_baseline(method, tsgan_config("demo", lambda_gradient=2.0, **TINY))
 
 
 # ----------------------------------------------------------------------------------------------

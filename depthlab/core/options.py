@@ -318,7 +318,7 @@ CONFIG_BOUNDS: Tuple[Tuple[str, Dict[str, float], str], ...] = (
     (r"^framing_shift$", {"lower": 0.0, "upper": FRAMING_SHIFT_MAX},
      "a framing shift (fraction of the size)"),
     (r"^framing_log_zoom$", {"lower": 0.0, "upper": FRAMING_LOG_ZOOM_MAX}, "a framing log zoom"),
-    (r"filters$|blocks$|units$|layers$|_grid$|^epochs$|^batch_size$|^image_size$|_hw$|"
+    (r"filters$|blocks$|units$|layers$|_scales$|_grid$|^epochs$|^batch_size$|^image_size$|_hw$|"
      r"channels$|^scale$|strides?$", {"lower": 1}, "a count or a size"),
 )
 

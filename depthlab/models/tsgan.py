@@ -73,6 +73,8 @@ class TSGAN(keras.Model):
     2, 4, 5 as printed) else 1 (the code), and ``lsgan_d(r, f) = mean((r-1)^2) + mean(f^2)``:
       teacher G:  L_teach = w mean((D_depth(G(A_t)) - 1)^2) + lambda_pixel L1(G(A_t), B_t)
                   (eq. 7 = eq. 1 + lambda_pixel eq. 3) -> teacher optimizer on G_A2B;
+                  with ``lambda_gradient`` > 0 (not TS-GAN's; off in every preset) plus
+                  lambda_gradient x ``losses.gradient_l1_loss(G(A_t), B_t)``;
       student G:  L_student = w mean((D_depth(G(A_r)) - 1)^2) + w mean((D_RGB(F(G(A_r))) - 1)^2)
                   + lambda_cyc L1(A_r, F(G(A_r)))   (eq. 8; its L_GA2B is eq. 1 on A_r: "fed to
                   the discriminator in the teacher network stream", l. 463-466) -> student
