@@ -53,7 +53,7 @@ class TSGANConfig:
     lambda_cycle: float = 10.0         # eq. 6 weight: code 10, paper 5
     lambda_gradient: float = 0.0       # teacher's depth-gradient L1 (losses.gradient_l1_loss;
                                        # not in the paper or code: 0 = TS-GAN's eq. 7)
-    gradient_scales: int = 1           # lambda_gradient: the scales it is measured at
+    gradient_scales: int = 1           # lambda_gradient: over 1 (full), 2 (+ 2x pooled), ... scales
     lr_teacher: float = 2e-4
     lr_student: float = 2e-6
     lr_disc: float = 2e-6              # used when disc_lr == 'own'

@@ -183,7 +183,8 @@ def gradient_l1_loss(pred, target, mask=None, scales: int = 1) -> tf.Tensor:
     each difference counted only where both of its pixels are valid, averaged over the
     counted differences. ``scales`` > 1 repeats it on 2x2-average-pooled copies (a pooled
     pixel is valid when all four of its pixels are) and averages the scales' losses. 0 when
-    nothing is valid. Not a TS-GAN loss: an option of the demo (``TSGANConfig.lambda_gradient``).
+    nothing is valid. Not a TS-GAN loss: an option of ``TSGANConfig`` (``lambda_gradient``, off
+    in every preset; BUILD_NOTES "The default data and the nose" measured it).
     """
     pred, target = _f32(pred), _f32(target)
     _check_same_shape(pred, target, "gradient_l1_loss")
