@@ -65,6 +65,16 @@ def test_score_hand_worked_nose_on_a_plane():
     assert perfect["contrasts_pred"] == pytest.approx(perfect["contrasts_true"], abs=1e-3)
 
 
+def test_importing_the_tool_defines_no_flags():
+    """Flags are defined when the tool runs, not on import: tests import it beside the other
+    tools, whose flags share names (--saved_model)."""
+    from absl import flags
+
+    before = set(flags.FLAGS)
+    _load_tool()
+    assert set(flags.FLAGS) == before
+
+
 def test_score_refuses_mismatched_inputs():
     with pytest.raises(ValueError, match=r"prediction \(1, 8, 8\), depth \(1, 8, 9\)"):
         pfc.score(np.zeros((1, 8, 8)), np.zeros((1, 8, 9), np.uint16), np.zeros((1, 68, 2)))

@@ -41,18 +41,23 @@ UNSEEN_IDENTITY_OFFSET = 300_000
 DOMAINS = ("source", "target")
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("saved_model", None, "Exported depth generator (export_depth_generator).")
-flags.DEFINE_enum("faces", "unseen", ["unseen", "training"],
-                  "unseen: identities 300,000+ (no trainer draws them); training: identities "
-                  "0.. of the training split (the run's own faces when --data_seed is its "
-                  "--seed).")
-flags.DEFINE_integer("data_seed", 0, "FaceConfig seed of the faces (train_tsgan: its --seed).",
-                     lower_bound=0)
-flags.DEFINE_integer("count", 48, "Faces per domain.", lower_bound=1)
-flags.DEFINE_integer("image_size", 64, "Size (px) the faces are rendered at and given to the "
-                     "SavedModel (the demo trains at 64).", lower_bound=16)
-flags.DEFINE_string("output_json", None, "Also write the per-domain means here.")
-flags.mark_flag_as_required("saved_model")
+
+
+def define_flags():
+    """The binary's flags (defined when run, not on import: tests import this module beside
+    real_photo_check and real_scan_check, whose flags share names)."""
+    flags.DEFINE_string("saved_model", None, "Exported depth generator (export_depth_generator).")
+    flags.DEFINE_enum("faces", "unseen", ["unseen", "training"],
+                      "unseen: identities 300,000+ (no trainer draws them); training: identities "
+                      "0.. of the training split (the run's own faces when --data_seed is its "
+                      "--seed).")
+    flags.DEFINE_integer("data_seed", 0, "FaceConfig seed of the faces (train_tsgan: its --seed).",
+                         lower_bound=0)
+    flags.DEFINE_integer("count", 48, "Faces per domain.", lower_bound=1)
+    flags.DEFINE_integer("image_size", 64, "Size (px) the faces are rendered at and given to the "
+                         "SavedModel (the demo trains at 64).", lower_bound=16)
+    flags.DEFINE_string("output_json", None, "Also write the per-domain means here.")
+    flags.mark_flag_as_required("saved_model")
 
 
 def make_faces(kind: str, domain: str, count: int, image_size: int, data_seed: int):
@@ -132,4 +137,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)
