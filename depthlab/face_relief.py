@@ -101,6 +101,13 @@ def disc_mean(depth: np.ndarray, xy, radius: float, valid: Optional[np.ndarray] 
     return float(depth[inside].mean()) if inside.any() else float("nan")
 
 
+def point_radius(points: Mapping[str, np.ndarray]) -> float:
+    """The disc radius (px) a named point's depth is averaged over: a tenth of the distance
+    between ``left_eye`` and ``right_eye``, at least 1 px."""
+    eyes = np.asarray(points["right_eye"], float) - np.asarray(points["left_eye"], float)
+    return max(1.0, 0.1 * float(np.hypot(*eyes)))
+
+
 def relief_contrasts(depth_unit: np.ndarray, points: Mapping[str, np.ndarray],
                      radius: Optional[float] = None, valid: Optional[np.ndarray] = None,
                      face_range_mm: float = DEFAULT_FACE_RANGE_MM) -> Dict[str, float]:
@@ -118,8 +125,7 @@ def relief_contrasts(depth_unit: np.ndarray, points: Mapping[str, np.ndarray],
     if radius is None:
         if "left_eye" not in points or "right_eye" not in points:
             raise ValueError("relief_contrasts: pass radius when the eyes are not given")
-        eyes = np.asarray(points["right_eye"], float) - np.asarray(points["left_eye"], float)
-        radius = max(1.0, 0.1 * float(np.hypot(*eyes)))
+        radius = point_radius(points)
     at = {name: disc_mean(depth_unit, xy, radius, valid) for name, xy in points.items()}
     return {name: float((at[near] - np.mean([at[f] for f in far])) * face_range_mm)
             for name, near, far in usable}

@@ -69,6 +69,12 @@ def test_disc_mean_counts_pixel_centres_within_the_radius():
     assert np.isnan(fr.disc_mean(d, (40.0, 40.0), 1.0))
 
 
+def test_point_radius_is_a_tenth_of_the_eye_distance_and_at_least_one_pixel():
+    assert fr.point_radius({"left_eye": (10, 12), "right_eye": (30, 12)}) == pytest.approx(2.0)
+    assert fr.point_radius({"left_eye": (0, 0), "right_eye": (30, 40)}) == pytest.approx(5.0)
+    assert fr.point_radius({"left_eye": (10, 12), "right_eye": (14, 12)}) == 1.0
+
+
 def test_relief_contrasts_of_a_hand_built_face():
     # a 40x40 depth image, far (0.5) except: a nose at 0.9 around (20, 20), eyes at 0.7,
     # cheeks at 0.8, chin at 0.75, neck 0.6; window 250 mm

@@ -91,8 +91,7 @@ def score(pred_unit: np.ndarray, depth_mm: np.ndarray, landmarks: np.ndarray) ->
         region = fr.face_front_mask(unit[i], valid[i])
         errors.append(fr.relief_errors(pred_unit[i], unit[i], region))
         points = fr.points_from_68(landmarks[i])
-        eyes = points["right_eye"] - points["left_eye"]
-        radius = max(1.0, 0.1 * float(np.hypot(*eyes)))
+        radius = fr.point_radius(points)
         pred_c.append(fr.relief_contrasts(pred_unit[i], points, radius))
         true_c.append(fr.relief_contrasts(unit[i], points, radius, valid=valid[i]))
         offsets.append({name: (fr.disc_mean(pred_unit[i], xy, radius)
