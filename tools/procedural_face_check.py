@@ -12,7 +12,8 @@ identities start at 0, held-out ones at ``sources.SYNTHETIC_TEST_IDENTITY_OFFSET
 ``training`` = identities i = 0, 1, ... of the run's training split: the paired (source)
 faces G_A2B is supervised on and the target-domain RGB the student sees without depth. Both
 are a pure function of ``--data_seed``, so ``training`` is the run's own faces only when it
-equals the run's ``--seed``.
+equals the run's ``--seed`` and the run kept the default face options (a run with
+``--synthetic_diffuse_light`` > 0 lit some of its faces otherwise).
 
 Per domain, means over the ``--count`` faces (ground truth through ``tsgan_depth_to_unit``,
 the TS-GAN convention: near-is-bright over 250 mm from each image's nearest valid pixel):
