@@ -10,6 +10,8 @@ Design (the authors' TS-GAN ``data.py``; tf.data practice for RGB-D pipelines):
 - Geometric augmentation (horizontal flip; optionally a random zoom and shift,
   ``data_pipelines.framing_jitter``) is applied to RGB, depth and mask together. The original
   code flips RGB and depth independently; ``reproduce_flip_bug=True`` does that.
+- Landmark heat maps (``data_pipelines.landmark_heatmaps``; the optional landmark head of
+  G_A2B, not TS-GAN's) ride through the same flip and warp as image channels.
 
 Convention: this module hands out RGB in [-1, 1] (B,H,W,3), depth in [-1, 1] (B,H,W,1) and a
 float {0,1} valid mask (B,H,W,1). ``tsgan_depth_to_unit`` is the one place raw depth becomes
@@ -25,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from data_pipelines import framing_jitter
+from data_pipelines.landmark_heatmaps import landmark_heatmaps
 
 AUTOTUNE = tf.data.AUTOTUNE
 DEFAULT_FACE_RANGE_MM = 250.0
@@ -37,6 +40,7 @@ class PairedArrays:
     rgb: np.ndarray                       # (N, H, W, 3) uint8
     depth: np.ndarray                     # (N, H, W) uint8 or uint16; 0 = hole
     labels: Optional[np.ndarray] = None   # (N,) int64 identity labels, if known
+    heatmaps: Optional[np.ndarray] = None  # (N, H, W, K) uint8 landmark heat maps x 255
 
     def __post_init__(self):
         if self.rgb.ndim != 4 or self.rgb.shape[-1] != 3 or self.rgb.dtype != np.uint8:
@@ -50,6 +54,12 @@ class PairedArrays:
                              "disagree in N, H or W")
         if len(self.rgb) == 0:
             raise ValueError("PairedArrays: no examples")
+        if self.heatmaps is not None and (self.heatmaps.dtype != np.uint8
+                                          or self.heatmaps.ndim != 4
+                                          or self.heatmaps.shape[:3] != self.rgb.shape[:3]):
+            raise ValueError(f"PairedArrays.heatmaps must be uint8 (N,H,W,K) matching rgb "
+                             f"{self.rgb.shape[:3]}, got {self.heatmaps.dtype} "
+                             f"{self.heatmaps.shape}")
 
     def __len__(self):
         return len(self.rgb)
@@ -80,20 +90,37 @@ def resize_depth(depth: np.ndarray, size: int) -> np.ndarray:
 
 
 def arrays_from_examples(examples: Iterable[dict], image_size: int,
-                         limit: Optional[int] = None) -> PairedArrays:
-    """Collects ``{'rgb', 'depth'[, 'identity'|'label']}`` dicts of NumPy arrays, resized."""
-    rgbs, depths, labels = [], [], []
+                         limit: Optional[int] = None,
+                         landmark_sigma: Optional[float] = None) -> PairedArrays:
+    """Collects ``{'rgb', 'depth'[, 'identity'|'label']}`` dicts of NumPy arrays, resized.
+
+    ``landmark_sigma`` (pixels at ``image_size``): also the landmark heat maps of every example,
+    which must then carry ``landmarks`` and ``landmarks_visible`` (``generate_face``'s keys),
+    scaled with the resize."""
+    rgbs, depths, labels, heats = [], [], [], []
     for i, ex in enumerate(examples):
         if limit is not None and i >= limit:
             break
-        rgbs.append(resize_rgb(np.asarray(ex["rgb"]), image_size))
+        rgb = np.asarray(ex["rgb"])
+        rgbs.append(resize_rgb(rgb, image_size))
         depths.append(resize_depth(np.asarray(ex["depth"]), image_size))
         label = ex.get("identity", ex.get("label"))
         labels.append(-1 if label is None else int(label))
+        if landmark_sigma is not None:
+            if "landmarks" not in ex or "landmarks_visible" not in ex:
+                raise ValueError(f"arrays_from_examples: example {i} has no 'landmarks' / "
+                                 f"'landmarks_visible' (keys {sorted(ex)}); landmark heat "
+                                 "maps need a source that marks them (synthetic_faces)")
+            scale = np.array([image_size / rgb.shape[1], image_size / rgb.shape[0]])
+            heat = landmark_heatmaps(np.asarray(ex["landmarks"]) * scale,
+                                     ex["landmarks_visible"], image_size, image_size,
+                                     landmark_sigma)
+            heats.append(np.round(heat * 255.0).astype(np.uint8))
     if not rgbs:
         raise ValueError("arrays_from_examples: the source yielded no examples")
     return PairedArrays(np.stack(rgbs), np.stack(depths).astype(depths[0].dtype),
-                        np.asarray(labels, np.int64))
+                        np.asarray(labels, np.int64),
+                        np.stack(heats) if landmark_sigma is not None else None)
 
 
 def tsgan_depth_to_unit(depth, depth_bits: int, face_range_mm: float = DEFAULT_FACE_RANGE_MM):
@@ -149,8 +176,11 @@ def make_paired_dataset(arrays: PairedArrays, batch_size: int, seed: int = 0,
                         face_range_mm: float = DEFAULT_FACE_RANGE_MM,
                         reproduce_flip_bug: bool = False, repeat: bool = True,
                         framing_shift: float = 0.0,
-                        framing_log_zoom: float = 0.0) -> tf.data.Dataset:
-    """Batched dicts ``rgb`` [-1,1], ``depth`` [-1,1] (.., 1), ``mask`` (.., 1) float.
+                        framing_log_zoom: float = 0.0,
+                        landmarks: bool = False) -> tf.data.Dataset:
+    """Batched dicts ``rgb`` [-1,1], ``depth`` [-1,1] (.., 1), ``mask`` (.., 1) float, and with
+    ``landmarks`` the heat maps ``landmarks`` [-1, 1] (.., K) (``arrays.heatmaps``, flipped and
+    reframed with the image; -1 where the reframing leaves the input).
 
     ``training`` shuffles per epoch and flips, and with ``framing_shift`` / ``framing_log_zoom``
     > 0 reframes each example (``framing_jitter.jitter_rgbd``: shift up to that fraction of the
@@ -160,6 +190,10 @@ def make_paired_dataset(arrays: PairedArrays, batch_size: int, seed: int = 0,
     if batch_size <= 0:
         raise ValueError(f"batch_size must be > 0, got {batch_size}")
     framing_jitter.check_ranges(framing_shift, framing_log_zoom, "make_paired_dataset")
+    if landmarks and arrays.heatmaps is None:
+        raise ValueError("make_paired_dataset(landmarks=True) needs PairedArrays.heatmaps "
+                         "(arrays_from_examples(..., landmark_sigma=...))")
+    heat_all = tf.constant(arrays.heatmaps) if landmarks else None
     rgb_all = tf.constant(arrays.rgb)
     depth_all = tf.constant(arrays.depth)
     bits = arrays.depth_bits
@@ -169,6 +203,8 @@ def make_paired_dataset(arrays: PairedArrays, batch_size: int, seed: int = 0,
         unit, valid = tsgan_depth_to_unit(tf.gather(depth_all, idx), bits, face_range_mm)
         depth = unit[..., None] * 2.0 - 1.0
         mask = tf.cast(valid, tf.float32)[..., None]
+        if landmarks:   # rides with the mask: [0, 1], 0 filled outside a reframed input
+            mask = tf.concat([mask, tf.cast(tf.gather(heat_all, idx), tf.float32) / 255.0], -1)
         if training:
             ex_seed = tf.stack([tf.cast(seed, tf.int64), global_index])
             if reproduce_flip_bug:
@@ -183,6 +219,9 @@ def make_paired_dataset(arrays: PairedArrays, batch_size: int, seed: int = 0,
                 rgb, depth, mask = framing_jitter.jitter_rgbd(
                     rgb, depth, mask, tf.random.experimental.stateless_fold_in(ex_seed, 3),
                     framing_shift, framing_log_zoom)
+        if landmarks:
+            return {"rgb": rgb, "depth": depth, "mask": mask[..., :1],
+                    "landmarks": mask[..., 1:] * 2.0 - 1.0}
         return {"rgb": rgb, "depth": depth, "mask": mask}
 
     if training or repeat:

@@ -93,8 +93,10 @@ def _tfds_examples(name: str, split: str, data_dir: Optional[str], manual_dir: O
 def load_paired(name: str, split: str, image_size: int, seed: int = 0,
                 data_dir: Optional[str] = None, manual_dir: Optional[str] = None,
                 synthetic_size: SyntheticSize = SyntheticSize(),
-                limit: Optional[int] = None, protocol: Optional[str] = None) -> PairedArrays:
-    """Paired RGB-D examples of a named source, resized to ``image_size``.
+                limit: Optional[int] = None, protocol: Optional[str] = None,
+                landmark_sigma: Optional[float] = None) -> PairedArrays:
+    """Paired RGB-D examples of a named source, resized to ``image_size`` (with
+    ``landmark_sigma``, also their landmark heat maps: ``arrays_from_examples``).
 
     ``protocol`` (CurtinFaces only, e.g. 'paper_47_5'): ``split`` 'train'/'test' are the
     protocol's subject splits (``data_pipelines.datasets.curtinfaces.PROTOCOLS``).
@@ -109,7 +111,7 @@ def load_paired(name: str, split: str, image_size: int, seed: int = 0,
     else:
         raise ValueError(f"--dataset={name!r} is not a paired RGB-D source; choose one of "
                          f"{list(PAIRED_SOURCES)}")
-    return arrays_from_examples(examples, image_size, limit=limit)
+    return arrays_from_examples(examples, image_size, limit=limit, landmark_sigma=landmark_sigma)
 
 
 def load_target_with_depth(name: str, split: str, image_size: int, seed: int = 0,

@@ -174,6 +174,15 @@ def pixel_loss(fake_depth, real_depth, mask=None) -> tf.Tensor:
     return l1_loss(fake_depth, real_depth, mask)
 
 
+def heatmap_loss(pred, target) -> tf.Tensor:
+    """Mean squared error of predicted maps against landmark heat maps (B, H, W, K), both in
+    [-1, 1] (the heat-map regression of Tompson et al., NeurIPS 2014, on unnormalised
+    Gaussians). Not a TS-GAN loss: the landmark head of ``TSGANConfig.lambda_landmark``."""
+    pred, target = _f32(pred), _f32(target)
+    _check_same_shape(pred, target, "heatmap_loss")
+    return tf.reduce_mean(tf.square(pred - target))
+
+
 def gradient_l1_loss(pred, target, mask=None, scales: int = 1) -> tf.Tensor:
     """Masked L1 between the finite-difference gradients of ``pred`` and ``target`` (B, H, W, C).
 

@@ -80,3 +80,28 @@ def test_resize_upsampling_removes_the_checkerboard():
     assert clone.get_config()["upsample"] == "resize"
     with pytest.raises(ValueError, match="upsample must be one of"):
         ResnetGenerator(64, upsample="nearest")
+
+
+def test_aux_head_shares_the_generator_and_survives_a_save(tmp_path):
+    """``aux_channels``: the model's output is unchanged in shape and value; ``with_aux`` returns
+    [main, aux] from the same layers; ``main_variables`` leaves out exactly the head's 7x7 conv
+    (A x (7 x 7 x F + 1) parameters); a .keras round trip restores both outputs; without the
+    head the config is the old one (files saved before it load the same)."""
+    keras.utils.set_random_seed(0)
+    g = ResnetGenerator(16, 3, 3, filters=4, n_blocks=1, aux_channels=2, name="g")
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 16, 16, 3)).astype(np.float32)
+    main, aux = (t.numpy() for t in g.with_aux(x))
+    assert main.shape == (2, 16, 16, 3) and aux.shape == (2, 16, 16, 2)
+    np.testing.assert_array_equal(main, g(x).numpy())
+    assert np.all(np.abs(aux) <= 1.0)
+    head = sum(int(np.prod(v.shape)) for v in g.trainable_variables) - sum(
+        int(np.prod(v.shape)) for v in g.main_variables)
+    assert head == 2 * (7 * 7 * 4 + 1)
+    path = str(tmp_path / "g.keras")
+    g.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_allclose(loaded(x).numpy(), main, atol=1e-6)
+    np.testing.assert_allclose(loaded.with_aux(x)[1].numpy(), aux, atol=1e-6)
+    plain = ResnetGenerator(16, 3, 3, filters=4, n_blocks=1)
+    assert "aux_channels" not in plain.get_config() and plain.with_aux is None
+    assert plain.main_variables == plain.trainable_variables

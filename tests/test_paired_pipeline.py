@@ -125,3 +125,65 @@ def test_unpaired_zip_and_resume():
             np.testing.assert_array_equal(full[3 + k][key].numpy(), resumed[k][key].numpy())
     with pytest.raises(ValueError, match="uint8"):
         make_unpaired_dataset(target.astype(np.float32), 2)
+
+
+def _dot_examples(n=4, size=32):
+    """Faces stand-ins whose RGB has one bright pixel at the nose-tip landmark (index 30; the
+    other landmarks invisible), at an example-dependent place."""
+    out = []
+    for k in range(n):
+        rgb = np.zeros((size, size, 3), np.uint8)
+        col, row = 3 + 3 * k, 9 + 3 * k      # left half
+        rgb[row, col] = 255
+        lm = np.zeros((68, 2), np.float32)
+        lm[30] = (col + 0.5, row + 0.5)
+        vis = np.zeros(68, bool)
+        vis[30] = True
+        out.append({"rgb": rgb, "depth": np.full((size, size), 700, np.uint16),
+                    "landmarks": lm, "landmarks_visible": vis})
+    return out
+
+
+def test_landmark_heat_maps_are_scaled_with_the_resize():
+    """Examples at 32 px read at 16 px: the landmark maps are those of the halved landmarks."""
+    from data_pipelines.landmark_heatmaps import landmark_heatmaps
+
+    examples = _dot_examples()
+    arrays = arrays_from_examples(examples, 16, landmark_sigma=1.0)
+    assert arrays.heatmaps.shape == (4, 16, 16, 4) and arrays.heatmaps.dtype == np.uint8
+    for ex, got in zip(examples, arrays.heatmaps):
+        want = landmark_heatmaps(ex["landmarks"] / 2.0, ex["landmarks_visible"], 16, 16, 1.0)
+        np.testing.assert_array_equal(got, np.round(want * 255).astype(np.uint8))
+    assert arrays_from_examples(examples, 16).heatmaps is None
+
+
+def test_landmark_maps_follow_the_rgb_through_flips_and_reframing():
+    """The nose map's peak stays on the RGB's bright pixel through the training stream's flips
+    and framing jitter (shift 10 %, zoom exp(+-0.12)), and maps are -1 away from landmarks."""
+    arrays = arrays_from_examples(_dot_examples(), 32, landmark_sigma=1.0)
+    ds = make_paired_dataset(arrays, 4, seed=1, training=True, framing_shift=0.1,
+                             framing_log_zoom=0.12, landmarks=True)
+    flips = 0
+    for batch in ds.take(4):
+        assert batch["landmarks"].shape == (4, 32, 32, 4)
+        for k in range(4):
+            rgb = batch["rgb"][k, ..., 0].numpy()
+            nose = batch["landmarks"][k, ..., 0].numpy()
+            dot = np.unravel_index(np.argmax(rgb), rgb.shape)
+            peak = np.unravel_index(np.argmax(nose), nose.shape)
+            assert abs(dot[0] - peak[0]) <= 1 and abs(dot[1] - peak[1]) <= 1, (dot, peak)
+            assert nose.max() > 0.0 and np.median(nose) == -1.0   # nearest-sampled peak
+            flips += dot[1] > 16      # the dots are drawn on the left half
+    assert 0 < flips < 16
+    assert np.all(batch["landmarks"].numpy()[..., 1:] == -1.0)   # eyes, mouth, chin: none
+
+
+def test_landmark_options_name_what_is_missing():
+    with pytest.raises(ValueError, match="landmarks_visible"):
+        arrays_from_examples([{"rgb": np.zeros((8, 8, 3), np.uint8),
+                               "depth": np.zeros((8, 8), np.uint16)}], 8, landmark_sigma=1.0)
+    with pytest.raises(ValueError, match="heatmaps"):
+        make_paired_dataset(_arrays(), 2, landmarks=True)
+    with pytest.raises(ValueError, match="heatmaps"):
+        arr = _arrays()
+        PairedArrays(arr.rgb, arr.depth, heatmaps=np.zeros((6, 4, 8, 2), np.uint8))

@@ -23,8 +23,9 @@ from depthlab.runners import tsgan as runner
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(REPO, "tests", "fixtures")
+# lambda_landmark 0: the demo preset's landmark head is TS-GAN's teacher's (refused below)
 TINY = dict(image_size=32, gen_filters=8, gen_blocks=1, disc_filters=(8, 16, 32),
-            disc_strides=(2, 2, 1), pool_size=4)
+            disc_strides=(2, 2, 1), pool_size=4, lambda_landmark=0.0)
 
 _spec = importlib.util.spec_from_file_location(
     "make_face_fixtures", os.path.join(FIXTURES, "make_face_fixtures.py"))
@@ -136,6 +137,8 @@ def test_config_round_trip_and_unknown_method(method):
     # the TS-GAN teacher's optional gradient term is refused, not silently dropped
     with pytest.raises(ValueError, match=f"lambda_gradient=2.0 .*--method={method}"):
         tb.build_baseline(method, tsgan_config("demo", lambda_gradient=2.0, **TINY))
+    with pytest.raises(ValueError, match=f"lambda_landmark=2500.0 .*--method={method}"):
+        tb.build_baseline(method, tsgan_config("demo"))
 
 
 # ----------------------------------------------------------------------------------------------

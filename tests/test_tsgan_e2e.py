@@ -294,3 +294,35 @@ def test_sample_grid_shows_the_prediction_over_every_pixel():
         assert (masked[~valid] == 0).all() and (masked[valid] != 0).any()
         assert (full[:, :half] == warm[0, 0]).all() and (full[:, half:] == cool[0, 0]).all()
         assert (masked[valid & (np.arange(masked.shape[1]) < half)[None]] == warm[0, 0]).all()
+
+
+@pytest.mark.slow
+def test_landmark_head_run_resumes_and_exports_depth_alone(tmp_path):
+    """--config_override=lambda_landmark=... end to end on the embedded faces: the run logs the
+    landmark loss, a run killed after its first epoch resumes to the same next-step losses as
+    an uninterrupted one (the maps ride in the resumable stream), the saved G_A2B keeps its
+    head, and the export returns depth alone. Other datasets / methods are refused by name."""
+    over = dict(TINY, lambda_landmark=50.0)
+    kw = dict(epochs=2, steps_per_epoch=2, synthetic_identities=4,
+              synthetic_images_per_identity=1, export_dir=str(tmp_path / "a" / "saved_model"))
+    straight = training.BatchLossRecorder()
+    summary = runner.train(_opts(tmp_path / "a", **kw), preset="demo", overrides=over,
+                           extra_callbacks=[straight], verbose=False)
+    assert straight.history[-1]["landmark_loss"] > 0
+    kw["export_dir"] = None
+    with pytest.raises(KeyboardInterrupt):
+        runner.train(_opts(tmp_path / "b", **kw), preset="demo", overrides=over,
+                     extra_callbacks=[_Kill()], verbose=False)
+    resumed = training.BatchLossRecorder()
+    runner.train(_opts(tmp_path / "b", **kw), preset="demo", overrides=over,
+                 extra_callbacks=[resumed], verbose=False)
+    assert len(resumed.history) == 2 and set(resumed.history[0]) == set(straight.history[2])
+    for got, want in zip(resumed.history, straight.history[2:]):
+        for key in want:
+            assert got[key] == pytest.approx(want[key], rel=1e-5, abs=1e-7), key
+    g = keras.models.load_model(str(tmp_path / "a" / "g_a2b.keras"))
+    assert g.with_aux is not None and g.output_shape[-1] == 3
+    m = tf.saved_model.load(str(tmp_path / "a" / "saved_model"))
+    out = m.signatures["serving_default"](rgb=tf.zeros((1, 40, 40, 3), tf.uint8))
+    assert out["depth"].shape == (1, 40, 40, 1)
+    assert summary["final"]["rmse"] > 0

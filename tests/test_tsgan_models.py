@@ -171,6 +171,73 @@ def test_teacher_loss_adds_the_gradient_term_when_asked():
         tsgan_config("demo", gradient_scales=0)
 
 
+def test_teacher_loss_adds_the_landmark_head_when_asked():
+    """lambda_landmark > 0 (not TS-GAN's: a measured option): G_A2B gains a 4-map head beside
+    depth (its output, the export's, stays depth alone); L_T gains lambda_landmark x the mean
+    squared error of the head's maps to the batch's ``landmarks``, worked here in NumPy; the
+    head trains with the teacher step; a batch without landmarks leaves the term out."""
+    model = _tiny_model(lambda_landmark=3.0)
+    plain = _tiny_model(lambda_landmark=0.0)      # (the demo preset has the head)
+    assert model.g_a2b.output_shape == plain.g_a2b.output_shape
+    assert _count(model.g_a2b) == _count(plain.g_a2b) + 4 * (7 * 7 * 4 + 1)
+    batch = _batch()
+    rng = np.random.default_rng(1)
+    batch["landmarks"] = rng.uniform(-1, 1, (2, 16, 16, 4)).astype(np.float32)
+    fake, heat = (t.numpy() for t in model.g_a2b.with_aux(batch["rgb"], training=True))
+    np.testing.assert_array_equal(fake, model.g_a2b(batch["rgb"], training=True).numpy())
+    score = model.d_depth(fake, training=True).numpy()
+    pixel = np.abs(fake - np.repeat(batch["depth"], 3, axis=-1)).mean()
+    heat_mse = np.mean((heat - batch["landmarks"]) ** 2)
+    head = [w.numpy().copy() for w in model.g_a2b.with_aux.get_layer("aux_conv").weights]
+    logs = model.train_step(batch)
+    assert float(logs["landmark_loss"]) == pytest.approx(heat_mse, rel=1e-5)
+    assert float(logs["teacher_g_loss"]) == pytest.approx(
+        np.mean((score - 1.0) ** 2) + model.config.lambda_pixel * pixel + 3.0 * heat_mse,
+        rel=1e-5)
+    assert all(not np.array_equal(a, w.numpy())
+               for a, w in zip(head, model.g_a2b.with_aux.get_layer("aux_conv").weights))
+    del batch["landmarks"]
+    assert "landmark_loss" not in model.train_step(batch)
+    with pytest.raises(ConfigError, match="lambda_landmark"):
+        tsgan_config("demo", lambda_landmark=-1.0)
+    with pytest.raises(ConfigError, match="reproduce_flip_bug"):
+        tsgan_config("code", lambda_landmark=1.0, reproduce_flip_bug=True)
+    with pytest.raises(ConfigError, match="landmark_sigma"):
+        tsgan_config("demo", landmark_sigma=0.0)
+
+
+def test_landmark_weight_follows_its_schedule_and_the_runner_builds_it():
+    """``compile(landmark_weight=schedule)``: the term's weight is the schedule at the teacher
+    optimizer's step (LinearDecay 3 -> 0 over 2 steps: 3 at step 0, 1.5 at step 1); the runner
+    builds that schedule from ``landmark_decay_epoch`` (-1 = constant)."""
+    from depthlab.runners import tsgan as runner
+    from depthlab.schedules import LinearDecay
+
+    model = _tiny_model(lambda_landmark=3.0)
+    model.compile(teacher_optimizer=keras.optimizers.Adam(1e-3, name="t"),
+                  student_optimizer=keras.optimizers.Adam(1e-3, name="s"),
+                  disc_optimizer=keras.optimizers.Adam(1e-3, name="d"),
+                  landmark_weight=LinearDecay(3.0, 2, 0))
+    batch = _batch()
+    batch["landmarks"] = np.random.default_rng(1).uniform(-1, 1, (2, 16, 16, 4)).astype(np.float32)
+    for weight in (3.0, 1.5):
+        fake, heat = (t.numpy() for t in model.g_a2b.with_aux(batch["rgb"], training=True))
+        score = model.d_depth(fake, training=True).numpy()
+        pixel = np.abs(fake - np.repeat(batch["depth"], 3, axis=-1)).mean()
+        want = (np.mean((score - 1.0) ** 2) + model.config.lambda_pixel * pixel
+                + weight * np.mean((heat - batch["landmarks"]) ** 2))
+        model.reset_metrics()
+        assert float(model.train_step(batch)["teacher_g_loss"]) == pytest.approx(want, rel=1e-5)
+    cfg = tsgan_config("demo", image_size=16, gen_filters=4, gen_blocks=1, disc_filters=(4, 8),
+                       disc_strides=(2, 1), epochs=4, lambda_landmark=2.0, landmark_decay_epoch=1)
+    built = runner.build_model(cfg, "none", 0, steps_per_epoch=10)
+    assert [float(built.landmark_weight(s)) for s in (0, 10, 25, 40)] == pytest.approx(
+        [2.0, 2.0, 1.0, 0.0])
+    assert runner.build_model(cfg.replace(landmark_decay_epoch=-1), "none", 0, 10).landmark_weight is None
+    with pytest.raises(ConfigError, match="landmark_decay_epoch"):
+        tsgan_config("demo", landmark_decay_epoch=-2)
+
+
 def test_masked_pixel_loss_ignores_holes():
     model = _tiny_model(mask_pixel_loss=True)
     batch = _batch()

@@ -93,3 +93,23 @@ def test_a_run_directory_from_before_the_lifecycle_still_reads(tmp_path):
     training.write_json(str(tmp_path / "config.json"), record)
     got = runner.read_run_config(str(tmp_path))
     assert got["method"] == "tsgan" and got["target_protocol"] == "all"
+
+
+def test_landmark_head_is_refused_where_no_landmarks_are_marked():
+    """lambda_landmark needs --method=tsgan on the embedded faces (the only source marking
+    landmarks); anything else is refused before any data is read, naming both flags and the
+    override that switches the demo preset's head off."""
+    from depthlab.runners import tsgan as runner
+
+    exp = runner.TSGANExperiment()
+    over = ("lambda_landmark=5",)
+    ok = TSGANOptions(model_dir="/tmp/x", preset="demo", config_override=over)
+    assert exp.config(ok).lambda_landmark == 5.0
+    off = TSGANOptions(model_dir="/tmp/x", preset="demo", method="cgan",
+                       config_override=("lambda_landmark=0",))
+    assert exp.config(off).lambda_landmark == 0.0        # the demo preset's head switched off
+    for bad in (dict(dataset="curtinfaces"), dict(method="cgan")):
+        opts = TSGANOptions(model_dir="/tmp/x", preset="demo", config_override=over, **bad)
+        with pytest.raises(options_lib.OptionsError,
+                           match="lambda_landmark.*--method=.*--dataset=.*lambda_landmark=0"):
+            exp.config(opts)

@@ -23,6 +23,7 @@ import keras
 import tensorflow as tf
 
 from data_pipelines.conventions import tanh_depth_to_unit
+from data_pipelines.landmark_heatmaps import NUM_MAPS as NUM_LANDMARK_MAPS
 from depthlab import losses, metrics
 from depthlab.configs import TSGANConfig, tsgan_config
 from depthlab.layers import ImagePool
@@ -36,14 +37,16 @@ def _as_config(preset) -> TSGANConfig:
 
 
 def build_generator(preset="code", input_channels: int = 3, output_channels: Optional[int] = None,
-                    image_size: Optional[int] = None, name: str = "g_a2b") -> ResnetGenerator:
+                    image_size: Optional[int] = None, name: str = "g_a2b",
+                    aux_channels: int = 0) -> ResnetGenerator:
     """The generator of a preset name or config. ``output_channels`` defaults to the preset's
-    depth channels (G_A2B); pass 3 for G_B2A."""
+    depth channels (G_A2B); pass 3 for G_B2A. ``aux_channels``: G_A2B's landmark head."""
     cfg = _as_config(preset)
     return ResnetGenerator(image_size=image_size or cfg.image_size, input_channels=input_channels,
                            output_channels=output_channels or cfg.depth_channels,
                            filters=cfg.gen_filters, n_downsamplings=cfg.gen_downsamplings,
-                           n_blocks=cfg.gen_blocks, upsample=cfg.gen_upsample, name=name)
+                           n_blocks=cfg.gen_blocks, upsample=cfg.gen_upsample, name=name,
+                           aux_channels=aux_channels)
 
 
 def build_discriminator(preset="code", input_channels: int = 3, image_size: Optional[int] = None,
@@ -61,7 +64,7 @@ PRESETS = ("code", "paper", "demo")
 from depthlab.configs import TSGAN_ABLATIONS as ABLATIONS  # noqa: E402 (TF-free, for the flags)
 
 _LOSS_NAMES = ("teacher_g_loss", "teacher_pixel_loss", "student_g_loss", "cycle_loss",
-               "disc_loss", "d_depth_loss", "d_rgb_loss")
+               "disc_loss", "d_depth_loss", "d_rgb_loss", "landmark_loss")
 _EVAL_NAMES = ("abs_diff", "l1", "l2", "rmse", "delta1", "delta2", "delta3", "abs_rel", "log10")
 
 
@@ -74,7 +77,11 @@ class TSGAN(keras.Model):
       teacher G:  L_teach = w mean((D_depth(G(A_t)) - 1)^2) + lambda_pixel L1(G(A_t), B_t)
                   (eq. 7 = eq. 1 + lambda_pixel eq. 3) -> teacher optimizer on G_A2B;
                   with ``lambda_gradient`` > 0 (not TS-GAN's; off in every preset) plus
-                  lambda_gradient x ``losses.gradient_l1_loss(G(A_t), B_t)``;
+                  lambda_gradient x ``losses.gradient_l1_loss(G(A_t), B_t)``; with
+                  ``lambda_landmark`` > 0 (not TS-GAN's; the demo preset only) G_A2B has a
+                  landmark head (``ResnetGenerator.with_aux``) and L_teach adds
+                  lambda_landmark x ``losses.heatmap_loss`` of its maps to the batch's
+                  ``landmarks`` (``data_pipelines.landmark_heatmaps``);
       student G:  L_student = w mean((D_depth(G(A_r)) - 1)^2) + w mean((D_RGB(F(G(A_r))) - 1)^2)
                   + lambda_cyc L1(A_r, F(G(A_r)))   (eq. 8; its L_GA2B is eq. 1 on A_r: "fed to
                   the discriminator in the teacher network stream", l. 463-466) -> student
@@ -104,7 +111,9 @@ class TSGAN(keras.Model):
         self.seed = int(seed)
         cfg = self.config
         self.gan_weight = 0.5 if cfg.gan_half else 1.0
-        self.g_a2b = build_generator(cfg, name="g_a2b")
+        self.landmark_weight = None          # compile(landmark_weight=...): a schedule
+        self.g_a2b = build_generator(cfg, name="g_a2b",
+                                     aux_channels=NUM_LANDMARK_MAPS if cfg.lambda_landmark else 0)
         self.g_b2a = build_generator(cfg, input_channels=cfg.depth_channels, output_channels=3,
                                      name="g_b2a")
         self.d_depth = build_discriminator(cfg, input_channels=cfg.depth_channels, name="d_depth")
@@ -125,7 +134,7 @@ class TSGAN(keras.Model):
 
     # -- Keras plumbing -----------------------------------------------------------------
     def compile(self, teacher_optimizer=None, student_optimizer=None, disc_optimizer=None,
-                d_rgb_optimizer=None, **kwargs):
+                d_rgb_optimizer=None, landmark_weight=None, **kwargs):
         """Takes the optimizers of Algorithm 1 (they may share no slot variables).
 
         ``disc_optimizer`` trains both discriminators in the code order and D_depth alone in
@@ -133,8 +142,11 @@ class TSGAN(keras.Model):
         learning rate; pass it only then). Under the ``mixed_float16`` policy each is wrapped
         in a LossScaleOptimizer, since Keras only auto-scales ``self.optimizer``. With no
         optimizer at all the model is compiled for ``evaluate``/``predict`` only.
+        ``landmark_weight``: the landmark term's weight as a schedule of the teacher step
+        (e.g. ``schedules.LinearDecay``); default the constant ``lambda_landmark``.
         """
         super().compile(**kwargs)
+        self.landmark_weight = landmark_weight
         opts = dict(teacher=teacher_optimizer, student=student_optimizer, disc=disc_optimizer,
                     d_rgb=d_rgb_optimizer)
         if all(o is None for o in opts.values()):
@@ -178,7 +190,9 @@ class TSGAN(keras.Model):
         return self.ablation != "a2b_only"
 
     def _student_variables(self):
-        return self.g_a2b.trainable_variables + self.g_b2a.trainable_variables
+        """G_A2B (its depth output's variables: the landmark head has no part in eq. 8) and
+        G_B2A."""
+        return self.g_a2b.main_variables + self.g_b2a.trainable_variables
 
     def _disc_variables(self):
         """What ``disc_optimizer`` trains: D_depth, plus D_RGB in the code order."""
@@ -227,22 +241,35 @@ class TSGAN(keras.Model):
         """Eqs. 2 and 5: w * (mean((D(real) - 1)^2) + mean(D(fake)^2))."""
         return self.gan_weight * losses.lsgan_discriminator_loss(real_scores, fake_scores)
 
-    def teacher_generator_step(self, rgb_s, depth_s, mask=None):
-        """Algorithm 1 l. 493-495: L_teach (eq. 7) -> teacher optimizer on G_A2B.
+    def teacher_generator_step(self, rgb_s, depth_s, mask=None, landmarks=None):
+        """Algorithm 1 l. 493-495: L_teach (eq. 7) -> teacher optimizer on G_A2B. With
+        ``lambda_landmark`` (not TS-GAN's) and ``landmarks`` (heat maps in [-1, 1]), plus
+        lambda_landmark x the landmark head's ``losses.heatmap_loss``.
 
-        Returns (fake depth from before the update, L_teach, L_pixel)."""
+        Returns (fake depth from before the update, L_teach, L_pixel, L_landmark or None)."""
         with tf.GradientTape() as tape:
-            fake_t = self.g_a2b(rgb_s, training=True)
+            landmark = None
+            if landmarks is not None:
+                fake_t, heat = self.g_a2b.with_aux(rgb_s, training=True)
+                landmark = losses.heatmap_loss(heat, landmarks)
+            else:
+                fake_t = self.g_a2b(rgb_s, training=True)
             pixel = losses.pixel_loss(fake_t, depth_s, mask)
             adv_t = (self._gan_g(self.d_depth(fake_t, training=True))
                      if self.ablation != "a2b_only" else tf.constant(0.0))
             loss_t = adv_t + self.config.lambda_pixel * pixel
+            if landmark is not None:
+                weight = (self.config.lambda_landmark if self.landmark_weight is None
+                          else self.landmark_weight(self.teacher_optimizer.iterations))
+                loss_t += weight * landmark
             if self.config.lambda_gradient:
                 loss_t += self.config.lambda_gradient * losses.gradient_l1_loss(
                     fake_t, depth_s, mask, self.config.gradient_scales)
             scaled = self._scaled(self.teacher_optimizer, loss_t)
-        self._apply(self.teacher_optimizer, tape, scaled, self.g_a2b.trainable_variables)
-        return fake_t, loss_t, pixel
+        variables = (self.g_a2b.trainable_variables if landmark is not None
+                     else self.g_a2b.main_variables)
+        self._apply(self.teacher_optimizer, tape, scaled, variables)
+        return fake_t, loss_t, pixel, landmark
 
     def student_generator_step(self, rgb_t):
         """Algorithm 1 l. 500-502: L_student (eq. 8) -> student optimizer on G_A2B, G_B2A.
@@ -312,8 +339,11 @@ class TSGAN(keras.Model):
         algorithm1 = cfg.update_order == "algorithm1"
 
         # (1) Teacher generator step (eq. 7): G_A2B only.
-        fake_t, logs["teacher_g_loss"], logs["teacher_pixel_loss"] = (
-            self.teacher_generator_step(rgb_s, depth_s, mask))
+        landmarks = data.get("landmarks") if cfg.lambda_landmark else None
+        fake_t, logs["teacher_g_loss"], logs["teacher_pixel_loss"], landmark = (
+            self.teacher_generator_step(rgb_s, depth_s, mask, landmarks))
+        if landmark is not None:
+            logs["landmark_loss"] = landmark
 
         # (2) Algorithm 1: D_depth on eq. 2, teacher fakes only.
         if algorithm1 and self.ablation != "a2b_only":

@@ -296,9 +296,11 @@ def build_baseline(method: str, config: TSGANConfig | dict | str = "code", seed:
     """The (uncompiled) baseline model of ``method`` ('fcn', 'cgan' or 'cyclegan')."""
     if method not in _CLASSES:
         raise ValueError(f"--method={method!r} is not a baseline; choose one of {list(BASELINES)}")
-    if _config(config).lambda_gradient:
-        raise ValueError(f"lambda_gradient={_config(config).lambda_gradient} is a term of the "
-                         f"TS-GAN teacher's loss; --method={method} does not use it (set it to 0)")
+    for term in ("lambda_gradient", "lambda_landmark"):
+        if getattr(_config(config), term):
+            raise ValueError(f"{term}={getattr(_config(config), term)} is a term of the TS-GAN "
+                             f"teacher's loss; --method={method} does not use it (set it to 0: "
+                             f"--config_override={term}=0)")
     return _CLASSES[method](config, seed=seed, name=method, **kwargs)
 
 

@@ -5,7 +5,8 @@ CycleGAN-depth (Suarez et al.) and the two-stage pix2pix refiner build them from
 configs through the keyword arguments below (filters, blocks, strides, norms, init).
 
 - ``ResnetGenerator``: c7s1-F, d2F, d4F, N residual blocks, u2F, uF, c7s1-C + tanh
-  (Zhu et al. 2017 / Johnson et al. 2016; TS-GAN reference notes table 1.4).
+  (Zhu et al. 2017 / Johnson et al. 2016; TS-GAN reference notes table 1.4); optionally a
+  second c7s1-A + tanh head on the same last features (``aux_channels``, ``with_aux``).
 - ``PatchDiscriminator``: k4 convs + norm + LeakyReLU(0.2) and a final 1-map conv
   (Isola et al. 2017 70x70 PatchGAN; TS-GAN reference notes table 1.5). The one PatchGAN of
   the project: instance norm for TS-GAN / CycleGAN-depth / the Table 1 baselines, pix2pix
@@ -37,12 +38,14 @@ class ResnetGenerator(keras.Model):
     """CycleGAN ResNet generator as used by TS-GAN (code: 9 blocks, paper: 6 blocks).
 
     Convs before IN have no bias; the last 7x7 conv has a bias and a float32 tanh, so the
-    output stays float32 under mixed precision.
+    output stays float32 under mixed precision. ``aux_channels`` > 0 adds a parallel 7x7 conv
+    + tanh of that many maps on the same features: the model's output is unchanged (the main
+    maps only), ``with_aux`` (a model sharing every layer) returns ``[main, aux]``.
     """
 
     def __init__(self, image_size: Optional[int] = 128, input_channels: int = 3,
                  output_channels: int = 3, filters: int = 64, n_downsamplings: int = 2,
-                 n_blocks: int = 9, upsample: str = "transpose",
+                 n_blocks: int = 9, upsample: str = "transpose", aux_channels: int = 0,
                  name: str = "resnet_generator", **kwargs):
         if upsample not in UPSAMPLING:
             raise ValueError(f"ResnetGenerator: upsample must be one of {UPSAMPLING}, got "
@@ -63,14 +66,32 @@ class ResnetGenerator(keras.Model):
             else:
                 x = layers.UpSampling2D(2, interpolation="bilinear")(x)
                 x = conv_norm_act(x, width, 3)
-        x = ReflectionPad2D(3)(x)
-        x = layers.Conv2D(output_channels, 7, padding="valid", dtype="float32")(x)
+        features = ReflectionPad2D(3)(x)
+        x = layers.Conv2D(output_channels, 7, padding="valid", dtype="float32")(features)
         outputs = layers.Activation("tanh", dtype="float32")(x)
+        aux = None
+        if aux_channels:
+            aux = layers.Conv2D(aux_channels, 7, padding="valid", dtype="float32",
+                                name="aux_conv")(features)
+            aux = layers.Activation("tanh", dtype="float32", name="aux_tanh")(aux)
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
+        #: ``[main, aux]`` from the same layers (None without ``aux_channels``)
+        self.with_aux = (keras.Model(inputs, [outputs, aux], name=f"{name}_with_aux")
+                         if aux_channels else None)
         self._config = dict(image_size=image_size, input_channels=input_channels,
                             output_channels=output_channels, filters=filters,
                             n_downsamplings=n_downsamplings, n_blocks=n_blocks,
                             upsample=upsample)
+        if aux_channels:     # absent otherwise, so configs saved before it read the same
+            self._config["aux_channels"] = int(aux_channels)
+
+    @property
+    def main_variables(self):
+        """The trainable variables of the main output (all of them without ``aux_channels``)."""
+        if self.with_aux is None:
+            return self.trainable_variables
+        head = {id(v) for v in self.with_aux.get_layer("aux_conv").trainable_variables}
+        return [v for v in self.trainable_variables if id(v) not in head]
 
     def get_config(self):
         return dict(self._config, name=self.name)

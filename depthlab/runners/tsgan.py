@@ -49,8 +49,8 @@ from depthlab.core import run as run_lib
 from depthlab.core.experiment import Experiment
 from depthlab.models import tsgan_baselines as baselines
 from depthlab.models.tsgan import TSGAN
-from depthlab.runners.tsgan_options import (PAIRED_VIEW, TARGET_PROTOCOLS, TARGET_VIEW,  # noqa: F401
-                                            TSGANOptions)
+from depthlab.runners.tsgan_options import (DEFAULT_SOURCE, PAIRED_VIEW,  # noqa: F401
+                                            TARGET_PROTOCOLS, TARGET_VIEW, TSGANOptions)
 from depthlab.schedules import CompoundEpochDecay, LinearDecay, StepDecay
 from depthlab.visualize import latest_sample_grid  # noqa: F401 (binaries' import path)
 
@@ -86,10 +86,13 @@ def _read(name: str, view: str, split: str, image_size: int, **kwargs):
 def load_source(opts: TSGANOptions, cfg: TSGANConfig, split: str,
                 limit: Optional[int] = None) -> PairedArrays:
     """Paired RGB-D faces of ``opts.dataset`` (``data_pipelines.registry``, view
-    'paired_faces')."""
+    'paired_faces'); with ``cfg.lambda_landmark`` the training split carries landmark heat maps
+    (only the embedded faces mark landmarks)."""
+    landmarks = bool(cfg.lambda_landmark) and split == "train"
     return _read(opts.dataset, PAIRED_VIEW, split, cfg.image_size, seed=opts.seed,
                  data_dir=opts.data_dir, synthetic_size=_synthetic_size(opts, split),
-                 limit=limit, protocol=opts.curtin_protocol)
+                 limit=limit, protocol=opts.curtin_protocol,
+                 landmark_sigma=cfg.landmark_sigma if landmarks else None)
 
 
 def load_target(opts: TSGANOptions, cfg: TSGANConfig) -> np.ndarray:
@@ -196,8 +199,12 @@ def build_model(cfg: TSGANConfig, ablation: str, seed: int, steps_per_epoch: int
         model = baselines.build_baseline(method, cfg, seed=seed)
         return baselines.compile_baseline(model, opts[g_role], opts.get(d_role), jit_compile)
     model = TSGAN(cfg, ablation=ablation, seed=seed)
+    landmark_weight = None
+    if cfg.lambda_landmark and cfg.landmark_decay_epoch >= 0:
+        landmark_weight = LinearDecay(cfg.lambda_landmark, cfg.epochs * steps_per_epoch,
+                                      cfg.landmark_decay_epoch * steps_per_epoch)
     model.compile(**{f"{role}_optimizer": opt for role, opt in opts.items()},
-                  jit_compile=jit_compile)
+                  landmark_weight=landmark_weight, jit_compile=jit_compile)
     return model
 
 
@@ -378,8 +385,15 @@ class TSGANExperiment(Experiment):
         ``--config_override``."""
         changes = {k: getattr(opts, k) for k in ("epochs", "batch_size")
                    if getattr(opts, k) is not None}
-        cfg = tsgan_config(opts.preset, **changes)
-        return options_lib.apply_overrides(cfg, opts.config_override)
+        cfg = options_lib.apply_overrides(tsgan_config(opts.preset, **changes),
+                                          opts.config_override)
+        if cfg.lambda_landmark and (opts.dataset != DEFAULT_SOURCE or opts.method != "tsgan"):
+            raise options_lib.OptionsError(
+                f"lambda_landmark={cfg.lambda_landmark} (G_A2B's landmark head) needs "
+                f"--method=tsgan on the faces that mark landmarks, --dataset={DEFAULT_SOURCE}; "
+                f"got --method={opts.method} --dataset={opts.dataset} (the demo preset has the "
+                f"head: add --config_override=lambda_landmark=0)")
+        return cfg
 
     def epochs(self, opts, config: TSGANConfig) -> int:
         return int(config.epochs)
@@ -439,7 +453,8 @@ class TSGANExperiment(Experiment):
                                      start_index=start,
                                      reproduce_flip_bug=cfg.reproduce_flip_bug,
                                      framing_shift=cfg.framing_shift,
-                                     framing_log_zoom=cfg.framing_log_zoom)
+                                     framing_log_zoom=cfg.framing_log_zoom,
+                                     landmarks=bool(cfg.lambda_landmark))
         if data.target is not None:
             stream = zip_streams(stream, make_unpaired_dataset(
                 data.target, cfg.batch_size, seed=seed, start_index=start,
