@@ -59,6 +59,8 @@ class TSGANConfig:
                                        # (data_pipelines.landmark_heatmaps; not in the paper or
                                        # code: 0 = no head, TS-GAN's G)
     landmark_sigma: float = 1.5        # the heat maps' Gaussian sigma, pixels at image_size
+    landmark_foreground_weight: float = 0.0  # extra weight of the maps' blobs in the head's
+                                       # squared error (losses.heatmap_loss; 0 = plain mean)
     landmark_decay_epoch: int = -1     # lambda_landmark constant (-1) or, from this epoch, linear
                                        # to 0 at the last step (schedules.LinearDecay)
     lr_teacher: float = 2e-4
@@ -133,6 +135,9 @@ class TSGANConfig:
         if self.lambda_landmark < 0:
             raise ConfigError(f"lambda_landmark must be >= 0, got {self.lambda_landmark}")
         _check_positive("landmark_sigma", self.landmark_sigma)
+        if self.landmark_foreground_weight < 0:
+            raise ConfigError(f"landmark_foreground_weight must be >= 0, got "
+                              f"{self.landmark_foreground_weight}")
         if self.landmark_decay_epoch < -1:
             raise ConfigError(f"landmark_decay_epoch must be -1 (constant) or >= 0, got "
                               f"{self.landmark_decay_epoch}")
@@ -216,13 +221,18 @@ TSGAN_PRESETS: Dict[str, TSGANConfig] = {
     # unseen target-domain faces worse, 14.7 / 13.8 / 15.0 against 12.7 / 13.1 / 12.7 (flat
     # 14.3) (BUILD_NOTES, "A landmark head, and what more steps do"). Only --method=tsgan on
     # the embedded faces has landmarks: elsewhere --config_override=lambda_landmark=0.
+    # The head's squared error weighted 1 + 20 x the maps' height (landmark_foreground_weight;
+    # session 26): with the plain mean the nose-tip and chin maps stayed near -1 everywhere
+    # (peaks 0.04-0.11 of 1 on every face); weighted, lambda 1000 (BUILD_NOTES, "Weighting the
+    # landmark blobs").
     "demo": TSGANConfig(
         preset="demo", image_size=64, gen_filters=32, gen_blocks=6, lambda_pixel=200.0,
         disc_filters=(32, 64, 128, 128), disc_strides=(2, 2, 2, 2), lambda_cycle=5.0,
         lr_teacher=1e-3, lr_student=2e-4, lr_disc=2e-4, beta_1=0.5, decay="linear",
         decay_epoch_teacher=5, decay_epoch_student=5, decay_epoch_disc=5, epochs=8,
         batch_size=4, pool_size=50, d_rgb_real="target", mask_pixel_loss=True,
-        framing_shift=0.1, framing_log_zoom=0.12, lambda_landmark=2500.0, landmark_decay_epoch=0),
+        framing_shift=0.1, framing_log_zoom=0.12, lambda_landmark=1000.0,
+        landmark_foreground_weight=20.0, landmark_decay_epoch=0),
 }
 
 

@@ -174,13 +174,28 @@ def pixel_loss(fake_depth, real_depth, mask=None) -> tf.Tensor:
     return l1_loss(fake_depth, real_depth, mask)
 
 
-def heatmap_loss(pred, target) -> tf.Tensor:
-    """Mean squared error of predicted maps against landmark heat maps (B, H, W, K), both in
-    [-1, 1] (the heat-map regression of Tompson et al., NeurIPS 2014, on unnormalised
-    Gaussians). Not a TS-GAN loss: the landmark head of ``TSGANConfig.lambda_landmark``."""
+def heatmap_loss(pred, target, foreground_weight: float = 0.0) -> tf.Tensor:
+    """Weighted mean squared error of predicted maps against landmark heat maps (B, H, W, K),
+    both in [-1, 1] (the heat-map regression of Tompson et al., NeurIPS 2014, on unnormalised
+    Gaussians): sum(w (pred - target)^2) / sum(w) with ``w = 1 + foreground_weight x h``,
+    ``h = (target + 1) / 2`` the map's [0, 1] height, so 0 is the plain mean. A point's blob
+    covers a few pixels of each map, and with the plain mean a head that stays at -1
+    everywhere is nearly optimal; the weight on the blobs is the Weighted Loss Map of the
+    Adaptive Wing loss (Wang, Bo and Fuxin, ICCV 2019; there a weight on a dilated
+    foreground mask, here on the maps' height). Under R replicas the denominator is the global
+    batch's (``masked_mean``). Not a TS-GAN loss: the landmark head of
+    ``TSGANConfig.lambda_landmark``."""
     pred, target = _f32(pred), _f32(target)
     _check_same_shape(pred, target, "heatmap_loss")
-    return tf.reduce_mean(tf.square(pred - target))
+    if not foreground_weight >= 0:
+        raise ValueError(f"heatmap_loss: foreground_weight must be >= 0, got "
+                         f"{foreground_weight!r}")
+    if not foreground_weight:
+        return tf.reduce_mean(tf.square(pred - target))
+    # masked_mean with the weights as its mask: under R replicas the weights' sum is the global
+    # batch's, so the trainers' mean over replicas is the single-device weighted mean
+    weight = 1.0 + float(foreground_weight) * (target + 1.0) / 2.0
+    return masked_mean(tf.square(pred - target), weight)
 
 
 def gradient_l1_loss(pred, target, mask=None, scales: int = 1) -> tf.Tensor:

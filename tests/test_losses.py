@@ -269,3 +269,15 @@ def test_gradient_l1_rejects_bad_scales_and_shapes():
         losses.gradient_l1_loss(_t(pred), _t(target), scales=0)
     with pytest.raises(ValueError, match="gradient_l1_loss"):
         losses.gradient_l1_loss(_t(pred), _t(target[:, :1]))
+
+
+def test_heatmap_loss_foreground_weight_hand_worked():
+    """heatmap_loss: target heights h = (t + 1) / 2 = (0, 1, 0.5), pred errors^2 (1, 0.25, 0.04);
+    weight 3 -> w = (1, 4, 2.5): (1 + 1 + 0.1) / 7.5 = 0.28; weight 0 is the plain mean 1.29 / 3."""
+    target = tf.constant([-1.0, 1.0, 0.0], shape=(1, 1, 3, 1))
+    pred = tf.constant([0.0, 0.5, 0.2], shape=(1, 1, 3, 1))
+    assert float(losses.heatmap_loss(pred, target, 3.0)) == pytest.approx(2.1 / 7.5)
+    assert float(losses.heatmap_loss(pred, target)) == pytest.approx(1.29 / 3.0)
+    assert float(losses.heatmap_loss(pred, target, 0.0)) == pytest.approx(1.29 / 3.0)
+    with pytest.raises(ValueError, match="foreground_weight"):
+        losses.heatmap_loss(pred, target, -1.0)

@@ -137,7 +137,7 @@ def test_config_round_trip_and_unknown_method(method):
     # the TS-GAN teacher's optional gradient term is refused, not silently dropped
     with pytest.raises(ValueError, match=f"lambda_gradient=2.0 .*--method={method}"):
         tb.build_baseline(method, tsgan_config("demo", lambda_gradient=2.0, **TINY))
-    with pytest.raises(ValueError, match=f"lambda_landmark=2500.0 .*--method={method}"):
+    with pytest.raises(ValueError, match=f"lambda_landmark=1000.0 .*--method={method}"):
         tb.build_baseline(method, tsgan_config("demo"))
 
 

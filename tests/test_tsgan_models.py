@@ -176,7 +176,7 @@ def test_teacher_loss_adds_the_landmark_head_when_asked():
     depth (its output, the export's, stays depth alone); L_T gains lambda_landmark x the mean
     squared error of the head's maps to the batch's ``landmarks``, worked here in NumPy; the
     head trains with the teacher step; a batch without landmarks leaves the term out."""
-    model = _tiny_model(lambda_landmark=3.0)
+    model = _tiny_model(lambda_landmark=3.0, landmark_foreground_weight=0.0)
     plain = _tiny_model(lambda_landmark=0.0)      # (the demo preset has the head)
     assert model.g_a2b.output_shape == plain.g_a2b.output_shape
     assert _count(model.g_a2b) == _count(plain.g_a2b) + 4 * (7 * 7 * 4 + 1)
@@ -206,6 +206,27 @@ def test_teacher_loss_adds_the_landmark_head_when_asked():
         tsgan_config("demo", landmark_sigma=0.0)
 
 
+def test_landmark_foreground_weight_weights_the_head_error_on_the_blobs():
+    """``landmark_foreground_weight`` w: the landmark term is sum((1 + w h) e^2) / sum(1 + w h)
+    over the head's maps, h = (landmarks + 1) / 2 (``losses.heatmap_loss``), worked here in
+    NumPy; a negative weight is refused."""
+    model = _tiny_model(lambda_landmark=3.0, landmark_foreground_weight=9.0)
+    batch = _batch()
+    batch["landmarks"] = np.random.default_rng(2).uniform(-1, 1, (2, 16, 16, 4)).astype(np.float32)
+    fake, heat = (t.numpy() for t in model.g_a2b.with_aux(batch["rgb"], training=True))
+    score = model.d_depth(fake, training=True).numpy()
+    pixel = np.abs(fake - np.repeat(batch["depth"], 3, axis=-1)).mean()
+    w = 1.0 + 9.0 * (batch["landmarks"] + 1.0) / 2.0
+    weighted = np.sum(w * (heat - batch["landmarks"]) ** 2) / np.sum(w)
+    logs = model.train_step(batch)
+    assert float(logs["landmark_loss"]) == pytest.approx(weighted, rel=1e-5)
+    assert float(logs["teacher_g_loss"]) == pytest.approx(
+        np.mean((score - 1.0) ** 2) + model.config.lambda_pixel * pixel + 3.0 * weighted,
+        rel=1e-5)
+    with pytest.raises(ConfigError, match="landmark_foreground_weight"):
+        tsgan_config("demo", landmark_foreground_weight=-1.0)
+
+
 def test_landmark_weight_follows_its_schedule_and_the_runner_builds_it():
     """``compile(landmark_weight=schedule)``: the term's weight is the schedule at the teacher
     optimizer's step (LinearDecay 3 -> 0 over 2 steps: 3 at step 0, 1.5 at step 1); the runner
@@ -213,7 +234,7 @@ def test_landmark_weight_follows_its_schedule_and_the_runner_builds_it():
     from depthlab.runners import tsgan as runner
     from depthlab.schedules import LinearDecay
 
-    model = _tiny_model(lambda_landmark=3.0)
+    model = _tiny_model(lambda_landmark=3.0, landmark_foreground_weight=0.0)
     model.compile(teacher_optimizer=keras.optimizers.Adam(1e-3, name="t"),
                   student_optimizer=keras.optimizers.Adam(1e-3, name="s"),
                   disc_optimizer=keras.optimizers.Adam(1e-3, name="d"),

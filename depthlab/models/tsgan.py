@@ -251,7 +251,8 @@ class TSGAN(keras.Model):
             landmark = None
             if landmarks is not None:
                 fake_t, heat = self.g_a2b.with_aux(rgb_s, training=True)
-                landmark = losses.heatmap_loss(heat, landmarks)
+                landmark = losses.heatmap_loss(heat, landmarks,
+                                               self.config.landmark_foreground_weight)
             else:
                 fake_t = self.g_a2b(rgb_s, training=True)
             pixel = losses.pixel_loss(fake_t, depth_s, mask)
